@@ -1,0 +1,119 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// One settings array for every target, so all code is held to the same language mode and warnings.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "build-service",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "build-service", targets: ["build-service"]),
+        .executable(name: "build-cli", targets: ["build-cli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+    ],
+    targets: [
+        // Debian's OpenSSL 3, seen through a header of static inline shims for the macros Swift cannot import.
+        .systemLibrary(
+            name: "CBuildServiceOpenSSL",
+            path: "CShims/openssl",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // fork/exec of a build: what must happen between fork and exec is only safe in C.
+        .target(name: "CBuildServiceSpawn", path: "CShims/spawn"),
+        .target(
+            name: "BuildServiceTLS",
+            dependencies: ["CBuildServiceOpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BuildServiceProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BuildServiceCore",
+            dependencies: [
+                "BuildServiceProtocol",
+                "CBuildServiceSpawn",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BuildServiceServer",
+            dependencies: [
+                "BuildServiceCore",
+                "BuildServiceProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BuildClient",
+            dependencies: [
+                "BuildServiceProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "build-service",
+            dependencies: [
+                "BuildServiceServer",
+                "BuildServiceCore",
+                "BuildServiceTLS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "build-cli",
+            dependencies: [
+                "BuildClient",
+                "BuildServiceProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BuildServiceProtocolTests",
+            dependencies: ["BuildServiceProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BuildServiceCoreTests",
+            dependencies: ["BuildServiceCore", "BuildServiceProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["BuildServiceProtocol"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

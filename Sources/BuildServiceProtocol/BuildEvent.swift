@@ -1,0 +1,49 @@
+/// One line of a build's NDJSON event stream.
+public enum BuildEvent: Sendable, Equatable {
+    /// `{"type":"build","id":"bld_…","status":"started"}`
+    case build(id: String, status: String)
+    /// `{"type":"stdout","data":"…"}`: a chunk of the build's standard output.
+    case stdout(String)
+    /// `{"type":"stderr","data":"…"}`: a chunk of the build's standard error.
+    case stderr(String)
+    /// `{"type":"warning","code":"…","message":"…"}`
+    case warning(code: String, message: String)
+    /// `{"type":"error","code":"…","message":"…","pattern":"…"}`; `pattern` only for artifact errors.
+    case error(code: String, message: String, pattern: String?)
+    /// `{"type":"exit","code":N,"timed_out":false,"artifacts":[…]}`: always the last event of a build.
+    case exit(BuildExit)
+}
+
+/// The final event's payload.
+public struct BuildExit: Sendable, Equatable {
+    /// The process's exit code; 128+N when killed by signal N; 124 on timeout; 1 when the service failed the build.
+    public var code: Int
+    public var timedOut: Bool
+    public var artifacts: [ArtifactInfo]
+
+    public init(code: Int, timedOut: Bool = false, artifacts: [ArtifactInfo] = []) {
+        self.code = code
+        self.timedOut = timedOut
+        self.artifacts = artifacts
+    }
+}
+
+/// An artifact as listed in the `exit` event.
+public struct ArtifactInfo: Sendable, Equatable, Codable {
+    public var name: String
+    public var url: String
+    public var contentType: String
+    public var size: Int
+
+    public init(name: String, url: String, contentType: String, size: Int) {
+        self.name = name
+        self.url = url
+        self.contentType = contentType
+        self.size = size
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, url, size
+        case contentType = "content_type"
+    }
+}

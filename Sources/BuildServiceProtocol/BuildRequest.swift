@@ -1,0 +1,131 @@
+public import Foundation
+
+/// A build request as it arrives on the wire (`POST /v1/builds` body or one legacy socket line).
+/// Decoding checks only the shape; what the values may be is the daemon's validation.
+public struct BuildRequest: Sendable, Equatable, Codable {
+    public var schemaVersion: String?
+    public var requestID: String?
+    public var projectID: String
+    public var command: String
+    public var args: [String]
+    public var cwd: String?
+    public var timeoutSec: Int?
+    public var ref: String?
+    /// Token given in the body, accepted on the Unix socket only. Never logged.
+    public var authToken: String?
+
+    public init(
+        schemaVersion: String? = "2",
+        requestID: String? = nil,
+        projectID: String,
+        command: String,
+        args: [String] = [],
+        cwd: String? = nil,
+        timeoutSec: Int? = nil,
+        ref: String? = nil,
+        authToken: String? = nil
+    ) {
+        self.schemaVersion = schemaVersion
+        self.requestID = requestID
+        self.projectID = projectID
+        self.command = command
+        self.args = args
+        self.cwd = cwd
+        self.timeoutSec = timeoutSec
+        self.ref = ref
+        self.authToken = authToken
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+        case requestID = "request_id"
+        case projectID = "project_id"
+        case command, args, cwd, ref
+        case timeoutSec = "timeout_sec"
+        case authToken = "auth_token"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        schemaVersion = try container.decodeIfPresent(String.self, forKey: .schemaVersion)
+        requestID = try container.decodeIfPresent(String.self, forKey: .requestID)
+        projectID = try container.decode(String.self, forKey: .projectID)
+        command = try container.decode(String.self, forKey: .command)
+        args = try container.decodeIfPresent([String].self, forKey: .args) ?? []
+        cwd = try container.decodeIfPresent(String.self, forKey: .cwd)
+        timeoutSec = try container.decodeIfPresent(Int.self, forKey: .timeoutSec)
+        ref = try container.decodeIfPresent(String.self, forKey: .ref)
+        authToken = try container.decodeIfPresent(String.self, forKey: .authToken)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(schemaVersion, forKey: .schemaVersion)
+        try container.encodeIfPresent(requestID, forKey: .requestID)
+        try container.encode(projectID, forKey: .projectID)
+        try container.encode(command, forKey: .command)
+        try container.encode(args, forKey: .args)
+        try container.encodeIfPresent(cwd, forKey: .cwd)
+        try container.encodeIfPresent(timeoutSec, forKey: .timeoutSec)
+        try container.encodeIfPresent(ref, forKey: .ref)
+        try container.encodeIfPresent(authToken, forKey: .authToken)
+    }
+
+    /// Decodes a request body, turning every kind of malformed input into an `invalid_request`
+    /// error that names the offending field.
+    public static func decode(from body: Data) throws(ServiceError) -> BuildRequest {
+        let request: BuildRequest
+        do {
+            request = try JSONDecoder().decode(BuildRequest.self, from: body)
+        } catch let error as DecodingError {
+            throw ServiceError(.invalidRequest, Self.describe(error))
+        } catch {
+            throw ServiceError(.invalidRequest, "request body is not valid JSON")
+        }
+        try request.rejectNULBytes()
+        return request
+    }
+
+    /// NUL cannot be passed to exec or the file system; a string carrying one is an attack or a bug.
+    private func rejectNULBytes() throws(ServiceError) {
+        var fields: [(String, String?)] = [
+            ("schema_version", schemaVersion), ("request_id", requestID), ("project_id", projectID),
+            ("command", command), ("cwd", cwd), ("ref", ref), ("auth_token", authToken),
+        ]
+        fields += args.enumerated().map { ("args[\($0.offset)]", $0.element) }
+        for (name, value) in fields where value?.utf8.contains(0) == true {
+            throw ServiceError(.invalidRequest, "field \"\(name)\" contains a NUL byte")
+        }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey], _ key: (any CodingKey)? = nil) -> String {
+            let keys = codingPath + (key.map { [$0] } ?? [])
+            guard !keys.isEmpty else { return "request" }
+            return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+                .joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing required field \"\(path(context.codingPath, key))\""
+        case .typeMismatch(let type, let context):
+            return "field \"\(path(context.codingPath))\" has the wrong type (expected \(Self.jsonTypeName(type)))"
+        case .valueNotFound(let type, let context):
+            return "field \"\(path(context.codingPath))\" is null (expected \(Self.jsonTypeName(type)))"
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty { return "request body is not valid JSON" }
+            return "field \"\(path(context.codingPath))\" is invalid"
+        @unknown default:
+            return "request body is not a valid build request"
+        }
+    }
+
+    private static func jsonTypeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "string"
+        case is Int.Type: "integer"
+        case is [String].Type: "array of strings"
+        default: "object"
+        }
+    }
+}

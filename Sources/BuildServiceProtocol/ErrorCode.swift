@@ -1,0 +1,67 @@
+/// A stable, machine-readable error code, sent on the wire as its string value
+/// (`{"code": "project_not_found", ...}`). The names are part of the external contract: never rename one.
+public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(_ rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public var description: String { rawValue }
+
+    public static let invalidRequest = ErrorCode("invalid_request")
+    public static let schemaVersion = ErrorCode("schema_version")
+    public static let projectNotFound = ErrorCode("project_not_found")
+    public static let commandNotAllowed = ErrorCode("command_not_allowed")
+    public static let commandUnknown = ErrorCode("command_unknown")
+    public static let refNotAllowed = ErrorCode("ref_not_allowed")
+    public static let invalidRef = ErrorCode("invalid_ref")
+    public static let timeout = ErrorCode("timeout")
+    public static let invalidPath = ErrorCode("invalid_path")
+    public static let spawnFailed = ErrorCode("spawn_failed")
+    public static let artifactGlobMiss = ErrorCode("artifact_glob_miss")
+    public static let artifactCollectionFailed = ErrorCode("artifact_collection_failed")
+    public static let repoCloneFailed = ErrorCode("repo_clone_failed")
+    public static let repoCheckoutFailed = ErrorCode("repo_checkout_failed")
+    public static let repoSubdirInvalid = ErrorCode("repo_subdir_invalid")
+    public static let pathRootInvalid = ErrorCode("path_root_invalid")
+    public static let workspaceCreateFailed = ErrorCode("workspace_create_failed")
+    public static let runAsUser = ErrorCode("run_as_user")
+    public static let runAsGroup = ErrorCode("run_as_group")
+    public static let unauthorized = ErrorCode("unauthorized")
+    /// Added by this implementation: request body over the size limit (HTTP 413).
+    public static let payloadTooLarge = ErrorCode("payload_too_large")
+    /// Added by this implementation: no such route (HTTP 404) or method (HTTP 405).
+    public static let notFound = ErrorCode("not_found")
+    public static let methodNotAllowed = ErrorCode("method_not_allowed")
+    /// Added by this implementation: the request was not HTTP/1.x or its headers were malformed.
+    public static let badRequest = ErrorCode("bad_request")
+    /// Added by this implementation: the service failed for a reason of its own.
+    public static let internalError = ErrorCode("internal_error")
+}
+
+/// A request the service refuses, with the code and message the client sees.
+public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let code: ErrorCode
+    public let message: String
+
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+
+    /// The HTTP status a request refused with this error gets before its build starts.
+    public var httpStatus: Int {
+        switch code {
+        case .projectNotFound, .notFound: 404
+        case .commandNotAllowed: 403
+        case .unauthorized: 401
+        case .payloadTooLarge: 413
+        case .methodNotAllowed: 405
+        case .internalError, .spawnFailed, .workspaceCreateFailed, .runAsUser, .runAsGroup: 500
+        default: 400
+        }
+    }
+}
