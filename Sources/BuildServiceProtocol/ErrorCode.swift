@@ -56,11 +56,11 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
     public var httpStatus: Int {
         switch code {
         case .projectNotFound, .notFound: 404
-        case .commandNotAllowed: 403
+        case .commandNotAllowed, .commandUnknown: 403
         case .unauthorized: 401
         case .payloadTooLarge: 413
         case .methodNotAllowed: 405
-        case .internalError, .spawnFailed, .workspaceCreateFailed, .runAsUser, .runAsGroup: 500
+        case .internalError, .spawnFailed, .workspaceCreateFailed, .runAsUser, .runAsGroup, .pathRootInvalid: 500
         default: 400
         }
     }

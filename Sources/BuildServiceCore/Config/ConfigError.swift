@@ -1,0 +1,21 @@
+/// A configuration the daemon refuses to start with. The message always names the key.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    /// The config file, when the error came from one.
+    public var file: String?
+    /// The dotted key (`service.socket.mode`, `projects[2].path_root`), when there is one.
+    public var key: String?
+    public var message: String
+
+    public init(file: String? = nil, key: String?, _ message: String) {
+        self.file = file
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String {
+        var text = ""
+        if let file { text += "\(file): " }
+        if let key { text += "\(key): " }
+        return text + message
+    }
+}

@@ -1,0 +1,253 @@
+public import Foundation
+import TOMLKit
+
+/// Reading the config file. Every key, with its type and default:
+///
+/// ```
+/// schema_version                 string, required, must be "2"
+/// [service.socket]  enabled      bool    true
+///                   path         string  "/run/build-service.sock"
+///                   group        string  (daemon's group)
+///                   mode         string  "0660" (octal)
+/// [service.socket.auth] required bool false;  tokens [string] []
+/// [service.http]    enabled      bool    false
+///                   listen_addr  string  "127.0.0.1:8080"
+/// [service.http.auth] type "bearer"; required bool false; tokens [string] []
+/// [service.http.tls] enabled bool false; cert_path, key_path, ca_path string
+/// [build]           workspace_root string "/var/lib/build-service/workspaces"
+///                   run_as_user, run_as_group  string (unset: the daemon's user)
+/// [build.commands]  NAME = "/absolute/path"
+/// [build.timeouts]  default_sec int 600; max_sec int 3600
+/// [build.environment] allow [string] ["PATH", "LANG", "LC_ALL"]
+/// [artifacts]       storage_root string "/var/lib/build-service/artifacts"; public_base_url string;
+///                   ttl_sec int 86400; gc_interval_sec int 3600; max_bytes int 10 GiB
+/// [[projects]]      id string; type "path"|"repo"; path_root; repo_url; repo_ref; repo_subdir;
+///                   commands [string]; artifacts [string] []
+/// [logging]         level "info"; directory string; max_bytes int 10 MiB; max_files int 5; console bool true
+/// ```
+extension ServiceConfig {
+    /// Loads and validates the config file at `path`.
+    /// - Throws: `ConfigError` naming the file and the offending key.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(ConfigError) -> ServiceConfig
+    {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: path, key: nil, "cannot read the config file (\(error.localizedDescription))")
+        }
+        do {
+            var config = try parse(toml: text)
+            if let level = environment["BUILD_SERVICE_LOG_LEVEL"], !level.isEmpty {
+                config.logging.level = try parseLogLevel(level, key: "BUILD_SERVICE_LOG_LEVEL")
+            }
+            try config.validate()
+            return config
+        } catch var error as ConfigError {
+            error.file = path
+            throw error
+        } catch {
+            throw ConfigError(file: path, key: nil, "\(error)")
+        }
+    }
+
+    /// Parses TOML text into a config without touching the file system.
+    public static func parse(toml text: String) throws(ConfigError) -> ServiceConfig {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(key: nil, "invalid TOML at \(error.source.begin): \(error.description)")
+        } catch {
+            throw ConfigError(key: nil, "invalid TOML: \(error)")
+        }
+        do {
+            return try parse(TOMLTableReader(root, path: ""))
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError(key: nil, "\(error)")
+        }
+    }
+
+    private static func parse(_ root: TOMLTableReader) throws -> ServiceConfig {
+        guard let schema = try root.string("schema_version") else {
+            throw ConfigError(key: "schema_version", "missing; this daemon reads schema_version = \"2\"")
+        }
+        guard schema == "2" else {
+            throw ConfigError(key: "schema_version", "\"\(schema)\" is not supported; this daemon reads \"2\"")
+        }
+        var socket = SocketListenerConfig()
+        var http = HTTPListenerConfig()
+        if let service = try root.table("service") {
+            if let table = try service.table("socket") { socket = try parseSocket(table) }
+            if let table = try service.table("http") { http = try parseHTTP(table) }
+            try service.rejectUnknownKeys()
+        }
+        let build = try root.table("build").map(parseBuild) ?? BuildSettings()
+        let artifacts = try root.table("artifacts").map(parseArtifacts) ?? ArtifactSettings()
+        let projects = try (root.tableArray("projects") ?? []).map(parseProject)
+        let logging = try root.table("logging").map(parseLogging) ?? LoggingSettings()
+        try root.rejectUnknownKeys()
+        return ServiceConfig(
+            socket: socket,
+            http: http,
+            build: build,
+            artifacts: artifacts,
+            projects: projects,
+            logging: logging
+        )
+    }
+
+    private static func parseSocket(_ table: TOMLTableReader) throws -> SocketListenerConfig {
+        var socket = SocketListenerConfig()
+        socket.enabled = try table.bool("enabled") ?? socket.enabled
+        socket.path = try table.string("path") ?? socket.path
+        socket.group = try table.string("group")
+        if let mode = try table.string("mode") {
+            guard (3...4).contains(mode.count), mode.allSatisfy({ ("0"..."7").contains($0) }),
+                let bits = UInt32(mode, radix: 8), bits <= 0o777
+            else {
+                throw ConfigError(
+                    key: table.keyPath("mode"),
+                    "\"\(mode)\" is not a permission mode; write octal digits such as \"0660\""
+                )
+            }
+            socket.mode = bits
+        }
+        if let auth = try table.table("auth") { socket.auth = try parseAuth(auth, allowsType: false) }
+        try table.rejectUnknownKeys()
+        return socket
+    }
+
+    private static func parseHTTP(_ table: TOMLTableReader) throws -> HTTPListenerConfig {
+        var http = HTTPListenerConfig()
+        http.enabled = try table.bool("enabled") ?? http.enabled
+        if let address = try table.string("listen_addr") {
+            http.listenAddress = try parseListenAddress(address, key: table.keyPath("listen_addr"))
+        }
+        if let auth = try table.table("auth") { http.auth = try parseAuth(auth, allowsType: true) }
+        if let tls = try table.table("tls") {
+            http.tls.enabled = try tls.bool("enabled") ?? false
+            http.tls.certPath = try tls.string("cert_path")
+            http.tls.keyPath = try tls.string("key_path")
+            http.tls.caPath = try tls.string("ca_path")
+            try tls.rejectUnknownKeys()
+        }
+        try table.rejectUnknownKeys()
+        return http
+    }
+
+    private static func parseAuth(_ table: TOMLTableReader, allowsType: Bool) throws -> AuthSettings {
+        var auth = AuthSettings()
+        if allowsType, let type = try table.string("type"), type != "bearer" {
+            throw ConfigError(key: table.keyPath("type"), "\"\(type)\" is not supported; use \"bearer\"")
+        }
+        auth.required = try table.bool("required") ?? false
+        auth.tokens = try table.stringArray("tokens") ?? []
+        for (index, token) in auth.tokens.enumerated() where token.isEmpty || token.contains(where: \.isWhitespace) {
+            throw ConfigError(key: "\(table.keyPath("tokens"))[\(index)]", "a token must be non-empty without whitespace")
+        }
+        try table.rejectUnknownKeys()
+        return auth
+    }
+
+    static func parseListenAddress(_ text: String, key: String) throws -> ListenAddress {
+        let host: Substring
+        let port: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else {
+                throw ConfigError(key: key, "\"\(text)\" needs a port, e.g. \"[::1]:8080\"")
+            }
+            port = rest.dropFirst()
+        } else if let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") {
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        } else {
+            throw ConfigError(key: key, "\"\(text)\" is not host:port (write IPv6 as \"[::1]:8080\")")
+        }
+        guard !host.isEmpty, let number = Int(port), (0...65535).contains(number) else {
+            throw ConfigError(key: key, "\"\(text)\" is not host:port with a port from 0 to 65535")
+        }
+        return ListenAddress(host: String(host), port: number)
+    }
+
+    private static func parseBuild(_ table: TOMLTableReader) throws -> BuildSettings {
+        var build = BuildSettings()
+        build.workspaceRoot = try table.string("workspace_root") ?? build.workspaceRoot
+        build.runAsUser = try table.string("run_as_user")
+        build.runAsGroup = try table.string("run_as_group")
+        if let commands = try table.table("commands") {
+            build.commands = try commands.stringMap()
+        }
+        if let timeouts = try table.table("timeouts") {
+            build.defaultTimeoutSec = try timeouts.int("default_sec") ?? build.defaultTimeoutSec
+            build.maxTimeoutSec = try timeouts.int("max_sec") ?? build.maxTimeoutSec
+            try timeouts.rejectUnknownKeys()
+        }
+        if let environment = try table.table("environment") {
+            build.environmentAllow = try environment.stringArray("allow") ?? build.environmentAllow
+            try environment.rejectUnknownKeys()
+        }
+        try table.rejectUnknownKeys()
+        return build
+    }
+
+    private static func parseArtifacts(_ table: TOMLTableReader) throws -> ArtifactSettings {
+        var artifacts = ArtifactSettings()
+        artifacts.storageRoot = try table.string("storage_root") ?? artifacts.storageRoot
+        artifacts.publicBaseURL = try table.string("public_base_url")
+        artifacts.ttlSec = try table.int("ttl_sec") ?? artifacts.ttlSec
+        artifacts.gcIntervalSec = try table.int("gc_interval_sec") ?? artifacts.gcIntervalSec
+        artifacts.maxBytes = try table.int("max_bytes") ?? artifacts.maxBytes
+        try table.rejectUnknownKeys()
+        return artifacts
+    }
+
+    private static func parseProject(_ table: TOMLTableReader) throws -> ProjectConfig {
+        guard let id = try table.string("id") else {
+            throw ConfigError(key: table.keyPath("id"), "missing; every project needs an id")
+        }
+        let typeName = try table.string("type") ?? "path"
+        guard let kind = ProjectConfig.Kind(rawValue: typeName) else {
+            throw ConfigError(key: table.keyPath("type"), "\"\(typeName)\" is not a project type; use \"path\" or \"repo\"")
+        }
+        let project = ProjectConfig(
+            id: id,
+            kind: kind,
+            pathRoot: try table.string("path_root"),
+            repoURL: try table.string("repo_url"),
+            repoRef: try table.string("repo_ref"),
+            repoSubdir: try table.string("repo_subdir"),
+            commands: try table.stringArray("commands") ?? [],
+            artifacts: try table.stringArray("artifacts") ?? []
+        )
+        try table.rejectUnknownKeys()
+        return project
+    }
+
+    private static func parseLogging(_ table: TOMLTableReader) throws -> LoggingSettings {
+        var logging = LoggingSettings()
+        if let level = try table.string("level") {
+            logging.level = try parseLogLevel(level, key: table.keyPath("level"))
+        }
+        logging.directory = try table.string("directory")
+        logging.maxBytes = try table.int("max_bytes") ?? logging.maxBytes
+        logging.maxFiles = try table.int("max_files") ?? logging.maxFiles
+        logging.console = try table.bool("console") ?? logging.console
+        try table.rejectUnknownKeys()
+        return logging
+    }
+
+    static func parseLogLevel(_ text: String, key: String) throws(ConfigError) -> LogLevelName {
+        let normalized = text.lowercased() == "warning" ? "warn" : text.lowercased()
+        guard let level = LogLevelName(rawValue: normalized) else {
+            let names = LogLevelName.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ConfigError(key: key, "\"\(text)\" is not a log level; use one of \(names)")
+        }
+        return level
+    }
+}

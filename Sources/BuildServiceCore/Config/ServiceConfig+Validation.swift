@@ -1,0 +1,155 @@
+import Foundation
+
+extension ServiceConfig {
+    /// Checks everything a TOML type check cannot: values, cross-references and the file system.
+    /// - Throws: `ConfigError` naming the first offending key.
+    public func validate() throws(ConfigError) {
+        guard socket.enabled || http.enabled else {
+            throw ConfigError(key: "service", "both service.socket.enabled and service.http.enabled are false; enable at least one")
+        }
+        try validateSocket()
+        try validateHTTP()
+        try validateBuild()
+        try validateArtifacts()
+        try validateProjects()
+        try validateLogging()
+    }
+
+    private func validateSocket() throws(ConfigError) {
+        guard socket.enabled else { return }
+        guard socket.path.hasPrefix("/") else {
+            throw ConfigError(key: "service.socket.path", "\"\(socket.path)\" must be an absolute path")
+        }
+        // sockaddr_un holds 108 bytes including the terminating NUL.
+        guard socket.path.utf8.count < 108 else {
+            throw ConfigError(key: "service.socket.path", "longer than the 107 bytes a Unix socket path may have")
+        }
+        if let group = socket.group, getgrnam(group) == nil {
+            throw ConfigError(key: "service.socket.group", "no group named \"\(group)\" exists on this host")
+        }
+        try validateAuth(socket.auth, key: "service.socket.auth")
+    }
+
+    private func validateHTTP() throws(ConfigError) {
+        guard http.enabled else { return }
+        try validateAuth(http.auth, key: "service.http.auth")
+        if http.tls.enabled {
+            throw ConfigError(key: "service.http.tls.enabled", "TLS is not available in this version of build-service yet")
+        }
+    }
+
+    private func validateAuth(_ auth: AuthSettings, key: String) throws(ConfigError) {
+        if auth.required && auth.tokens.isEmpty {
+            throw ConfigError(key: "\(key).tokens", "auth is required but no tokens are configured")
+        }
+    }
+
+    private func validateBuild() throws(ConfigError) {
+        guard build.workspaceRoot.hasPrefix("/") else {
+            throw ConfigError(key: "build.workspace_root", "\"\(build.workspaceRoot)\" must be an absolute path")
+        }
+        for (name, path) in build.commands.sorted(by: { $0.key < $1.key }) {
+            let key = "build.commands.\(name)"
+            guard Self.isSafeName(name) else {
+                throw ConfigError(key: key, "a command name may use letters, digits, '.', '_' and '-' only")
+            }
+            guard path.hasPrefix("/") else {
+                throw ConfigError(key: key, "\"\(path)\" must be an absolute path (commands are never looked up in PATH)")
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                access(path, X_OK) == 0
+            else {
+                throw ConfigError(key: key, "\"\(path)\" does not exist or is not an executable file")
+            }
+        }
+        guard build.defaultTimeoutSec > 0 else {
+            throw ConfigError(key: "build.timeouts.default_sec", "must be a positive number of seconds")
+        }
+        guard build.maxTimeoutSec >= build.defaultTimeoutSec else {
+            throw ConfigError(key: "build.timeouts.max_sec", "must be at least build.timeouts.default_sec (\(build.defaultTimeoutSec))")
+        }
+        for (index, name) in build.environmentAllow.enumerated()
+        where name.isEmpty || name.contains("=") || name.utf8.contains(0) {
+            throw ConfigError(key: "build.environment.allow[\(index)]", "\"\(name)\" is not an environment variable name")
+        }
+        if build.runAsGroup != nil && build.runAsUser == nil {
+            throw ConfigError(key: "build.run_as_group", "needs build.run_as_user as well")
+        }
+        do {
+            _ = try RunAsIdentity.resolve(user: build.runAsUser, group: build.runAsGroup)
+        } catch {
+            throw ConfigError(key: error.code == .runAsGroup ? "build.run_as_group" : "build.run_as_user", error.message)
+        }
+    }
+
+    private func validateArtifacts() throws(ConfigError) {
+        guard artifacts.storageRoot.hasPrefix("/") else {
+            throw ConfigError(key: "artifacts.storage_root", "\"\(artifacts.storageRoot)\" must be an absolute path")
+        }
+        if let base = artifacts.publicBaseURL, !(base.hasPrefix("http://") || base.hasPrefix("https://")) {
+            throw ConfigError(key: "artifacts.public_base_url", "\"\(base)\" must start with http:// or https://")
+        }
+        for (key, value) in [("ttl_sec", artifacts.ttlSec), ("gc_interval_sec", artifacts.gcIntervalSec), ("max_bytes", artifacts.maxBytes)]
+        where value <= 0 {
+            throw ConfigError(key: "artifacts.\(key)", "must be a positive number")
+        }
+    }
+
+    private func validateProjects() throws(ConfigError) {
+        var seen: Set<String> = []
+        for (index, project) in projects.enumerated() {
+            let key = "projects[\(index)]"
+            guard Self.isSafeName(project.id) else {
+                throw ConfigError(key: "\(key).id", "\"\(project.id)\" must be non-empty and use letters, digits, '.', '_' and '-' only")
+            }
+            guard seen.insert(project.id).inserted else {
+                throw ConfigError(key: "\(key).id", "duplicate project id \"\(project.id)\"")
+            }
+            switch project.kind {
+            case .path:
+                guard let root = project.pathRoot else {
+                    throw ConfigError(key: "\(key).path_root", "missing; a \"path\" project needs path_root")
+                }
+                guard root.hasPrefix("/") else {
+                    throw ConfigError(key: "\(key).path_root", "\"\(root)\" must be an absolute path")
+                }
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw ConfigError(key: "\(key).path_root", "\"\(root)\" is not an existing directory")
+                }
+                for field in ["repo_url": project.repoURL, "repo_ref": project.repoRef, "repo_subdir": project.repoSubdir]
+                where field.value != nil {
+                    throw ConfigError(key: "\(key).\(field.key)", "only \"repo\" projects take \(field.key)")
+                }
+            case .repo:
+                throw ConfigError(key: "\(key).type", "\"repo\" projects are not available in this version of build-service yet")
+            }
+            guard !project.commands.isEmpty else {
+                throw ConfigError(key: "\(key).commands", "list at least one command from build.commands")
+            }
+            for (commandIndex, command) in project.commands.enumerated() where build.commands[command] == nil {
+                throw ConfigError(key: "\(key).commands[\(commandIndex)]", "\"\(command)\" is not defined in build.commands")
+            }
+            if !project.artifacts.isEmpty {
+                throw ConfigError(key: "\(key).artifacts", "artifact collection is not available in this version of build-service yet")
+            }
+        }
+    }
+
+    private func validateLogging() throws(ConfigError) {
+        if let directory = logging.directory, !directory.hasPrefix("/") {
+            throw ConfigError(key: "logging.directory", "\"\(directory)\" must be an absolute path")
+        }
+        guard logging.maxBytes > 0 else { throw ConfigError(key: "logging.max_bytes", "must be a positive number") }
+        guard logging.maxFiles > 0 else { throw ConfigError(key: "logging.max_files", "must be at least 1") }
+    }
+
+    /// Names that appear in paths, logs and URLs: a conservative alphabet, no leading dot.
+    static func isSafeName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first != ".", first != "-" else { return false }
+        return name.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._-".unicodeScalars.contains(scalar))
+        }
+    }
+}

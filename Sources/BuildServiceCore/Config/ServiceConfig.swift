@@ -1,0 +1,115 @@
+/// The daemon's whole configuration, validated. Built from TOML by `ServiceConfig.load(path:)`;
+/// every key, type and default is listed in `ServiceConfig+TOML.swift` and `config/config.toml`.
+public struct ServiceConfig: Sendable {
+    public var socket: SocketListenerConfig
+    public var http: HTTPListenerConfig
+    public var build: BuildSettings
+    public var artifacts: ArtifactSettings
+    public var projects: [ProjectConfig]
+    public var logging: LoggingSettings
+
+    /// Looks a project up by its id.
+    public func project(id: String) -> ProjectConfig? {
+        projects.first { $0.id == id }
+    }
+}
+
+/// `[service.socket]`: the Unix socket listener for local containers.
+public struct SocketListenerConfig: Sendable {
+    public var enabled = true
+    public var path = "/run/build-service.sock"
+    /// Group that owns the socket file; `nil` keeps the daemon's group.
+    public var group: String?
+    /// Permission bits of the socket file (from an octal string such as "0660").
+    public var mode: UInt32 = 0o660
+    public var auth = AuthSettings()
+}
+
+/// `[service.http]`: the TCP listener for remote agents.
+public struct HTTPListenerConfig: Sendable {
+    public var enabled = false
+    public var listenAddress = ListenAddress(host: "127.0.0.1", port: 8080)
+    public var auth = AuthSettings()
+    public var tls = TLSSettings()
+}
+
+/// A `host:port` pair; IPv6 hosts are written in brackets (`[::1]:8080`).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// `auth` tables of both listeners.
+public struct AuthSettings: Sendable {
+    public var required = false
+    /// Accepted bearer tokens. Never logged or printed.
+    public var tokens: [String] = []
+}
+
+/// `[service.http.tls]`.
+public struct TLSSettings: Sendable {
+    public var enabled = false
+    public var certPath: String?
+    public var keyPath: String?
+    public var caPath: String?
+}
+
+/// `[build]`: how builds run.
+public struct BuildSettings: Sendable {
+    public var workspaceRoot = "/var/lib/build-service/workspaces"
+    public var runAsUser: String?
+    public var runAsGroup: String?
+    /// Allowed command names mapped to absolute executable paths.
+    public var commands: [String: String] = [:]
+    public var defaultTimeoutSec = 600
+    public var maxTimeoutSec = 3600
+    /// Names of daemon environment variables passed through to builds.
+    public var environmentAllow: [String] = ["PATH", "LANG", "LC_ALL"]
+}
+
+/// `[artifacts]`: where build outputs are kept and how they are addressed.
+public struct ArtifactSettings: Sendable {
+    public var storageRoot = "/var/lib/build-service/artifacts"
+    public var publicBaseURL: String?
+    public var ttlSec = 86_400
+    public var gcIntervalSec = 3600
+    public var maxBytes: Int = 10 * 1024 * 1024 * 1024
+}
+
+/// One `[[projects]]` entry.
+public struct ProjectConfig: Sendable {
+    public enum Kind: String, Sendable {
+        case path
+        case repo
+    }
+
+    public var id: String
+    public var kind: Kind
+    /// For `path` projects: the directory builds run in (every cwd must resolve under it).
+    public var pathRoot: String?
+    public var repoURL: String?
+    public var repoRef: String?
+    public var repoSubdir: String?
+    /// Command names (keys of `build.commands`) this project may run.
+    public var commands: [String]
+    /// Artifact glob patterns, relative to the project root.
+    public var artifacts: [String]
+}
+
+/// `[logging]`.
+public struct LoggingSettings: Sendable {
+    public var level = LogLevelName.info
+    /// Directory for `build-service.log`; `nil` logs to stderr only.
+    public var directory: String?
+    public var maxBytes = 10 * 1024 * 1024
+    public var maxFiles = 5
+    /// Whether to also log to stderr when a directory is set.
+    public var console = true
+}
+
+/// The log levels the config accepts (`warning` is read as `warn`).
+public enum LogLevelName: String, Sendable, CaseIterable {
+    case trace, debug, info, warn, error
+}

@@ -1,0 +1,110 @@
+import TOMLKit
+
+/// Reads one TOML table strictly: each value must have the expected type, and keys nobody
+/// asked for are reported, so a typo in the config fails at startup instead of being ignored.
+final class TOMLTableReader {
+    private let table: TOMLTable
+    /// Dotted path of this table, used in every error message.
+    let path: String
+    private var consumed: Set<String> = []
+
+    init(_ table: TOMLTable, path: String) {
+        self.table = table
+        self.path = path
+    }
+
+    func keyPath(_ key: String) -> String {
+        path.isEmpty ? key : "\(path).\(key)"
+    }
+
+    private func value(_ key: String) -> (any TOMLValueConvertible)? {
+        consumed.insert(key)
+        return table[key]
+    }
+
+    private func mismatch(_ key: String, expected: String, got value: any TOMLValueConvertible) -> ConfigError {
+        ConfigError(key: keyPath(key), "expected \(expected), found \(Self.describe(value.type))")
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let value = value(key) else { return nil }
+        guard let string = value.string else { throw mismatch(key, expected: "a string", got: value) }
+        return string
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let value = value(key) else { return nil }
+        guard let bool = value.bool else { throw mismatch(key, expected: "true or false", got: value) }
+        return bool
+    }
+
+    func int(_ key: String) throws -> Int? {
+        guard let value = value(key) else { return nil }
+        guard let int = value.int else { throw mismatch(key, expected: "an integer", got: value) }
+        return int
+    }
+
+    func stringArray(_ key: String) throws -> [String]? {
+        guard let value = value(key) else { return nil }
+        guard let array = value.array else { throw mismatch(key, expected: "an array of strings", got: value) }
+        return try array.enumerated().map { index, element in
+            guard let string = element.string else {
+                throw ConfigError(
+                    key: "\(keyPath(key))[\(index)]",
+                    "expected a string, found \(Self.describe(element.type))"
+                )
+            }
+            return string
+        }
+    }
+
+    func table(_ key: String) throws -> TOMLTableReader? {
+        guard let value = value(key) else { return nil }
+        guard let table = value.table else { throw mismatch(key, expected: "a table", got: value) }
+        return TOMLTableReader(table, path: keyPath(key))
+    }
+
+    /// An array of tables (`[[projects]]`); each reader's path carries its index.
+    func tableArray(_ key: String) throws -> [TOMLTableReader]? {
+        guard let value = value(key) else { return nil }
+        guard let array = value.array else { throw mismatch(key, expected: "an array of tables", got: value) }
+        return try array.enumerated().map { index, element in
+            guard let table = element.table else {
+                throw ConfigError(
+                    key: "\(keyPath(key))[\(index)]",
+                    "expected a table, found \(Self.describe(element.type))"
+                )
+            }
+            return TOMLTableReader(table, path: "\(keyPath(key))[\(index)]")
+        }
+    }
+
+    /// Every key of a free-form table whose values must all be strings (`build.commands`).
+    func stringMap() throws -> [String: String] {
+        var map: [String: String] = [:]
+        for key in table.keys {
+            guard let string = try string(key) else { continue }
+            map[key] = string
+        }
+        return map
+    }
+
+    /// Throws for the first key in the table that was never read (sorted, so the message is stable).
+    func rejectUnknownKeys() throws {
+        if let unknown = table.keys.sorted().first(where: { !consumed.contains($0) }) {
+            throw ConfigError(key: keyPath(unknown), "unknown key (check the spelling; see config/config.toml)")
+        }
+    }
+
+    private static func describe(_ type: TOMLType) -> String {
+        switch type {
+        case .string: "a string"
+        case .int: "an integer"
+        case .double: "a floating-point number"
+        case .bool: "a boolean"
+        case .table: "a table"
+        case .array: "an array"
+        default: "a date or time"
+        }
+    }
+}
