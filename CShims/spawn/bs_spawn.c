@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 
 // Sent from the child over a close-on-exec pipe when a step fails; an exec that succeeds
 // closes the pipe and the parent reads end-of-file.
@@ -115,4 +117,35 @@ pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *erro
         return -1;
     }
     return pid;
+}
+
+int bs_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int bs_wait_terminated(pid_t pid, int peek, int *exit_code, int *signal_number) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int options = WEXITED | (peek ? WNOWAIT : 0);
+    while (waitid(P_PID, (id_t)pid, &info, options) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    *exit_code = -1;
+    *signal_number = -1;
+    if (info.si_code == CLD_EXITED) {
+        *exit_code = info.si_status;
+    } else {
+        *signal_number = info.si_status;
+    }
+    return 0;
+}
+
+int bs_bytes_readable(int fd) {
+    int count = 0;
+    if (ioctl(fd, FIONREAD, &count) < 0) return -1;
+    return count;
+}
+
+int bs_pipe(int fds[2], int nonblocking) {
+    return pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0));
 }

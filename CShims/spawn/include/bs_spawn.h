@@ -35,4 +35,17 @@ typedef enum {
 /// Returns the pid (> 0), or -1 with *stage and *error set; a failed child has already been reaped.
 pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *error);
 
+/// A pidfd for `pid` (readable once the process has terminated), or -1 with errno set.
+int bs_pidfd_open(pid_t pid);
+
+/// Blocks until `pid` has terminated. With `peek` non-zero the process is left unreaped (a
+/// zombie), which keeps its pid, and so its process group id, from being reused meanwhile.
+/// Returns 0 and sets exactly one of *exit_code / *signal_number (the other is -1), or -1 on error.
+int bs_wait_terminated(pid_t pid, int peek, int *exit_code, int *signal_number);
+
+/// pipe2(O_CLOEXEC), optionally O_NONBLOCK too (glibc hides pipe2 from Swift). 0 or -1.
+int bs_pipe(int fds[2], int nonblocking);
+
+/// Bytes waiting to be read from a pipe, or -1.
+int bs_bytes_readable(int fd);
 #endif

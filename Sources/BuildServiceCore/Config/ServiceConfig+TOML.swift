@@ -44,11 +44,10 @@ extension ServiceConfig {
             }
             try config.validate()
             return config
-        } catch var error as ConfigError {
+        } catch {
+            var error = error
             error.file = path
             throw error
-        } catch {
-            throw ConfigError(file: path, key: nil, "\(error)")
         }
     }
 

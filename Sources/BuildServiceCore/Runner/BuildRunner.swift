@@ -1,0 +1,302 @@
+import AsyncAlgorithms
+public import BuildServiceProtocol
+import CBuildServiceSpawn
+import Foundation
+public import NIOCore
+import NIOPosix
+
+/// Which pipe a chunk of output came from.
+public enum OutputStream: Sendable {
+    case stdout
+    case stderr
+}
+
+/// How a build's process ended, with the handle on the cleanup that may still be running.
+public struct BuildRunResult: Sendable {
+    public var termination: ProcessTermination
+    public var timedOut: Bool
+    /// Torn down because the client went away or the build was cancelled.
+    public var cancelled: Bool
+    /// Completes when no process of the build's group is left (a grandchild that traps
+    /// SIGTERM may hold this up to the kill grace after the `exit` event went out).
+    public var cleanup: EventLoopFuture<Void>
+
+    /// The code reported in the `exit` event: 124 on timeout, else the process's.
+    public var exitCode: Int { timedOut ? 124 : termination.exitCode }
+}
+
+/// Runs one planned build: spawns the allowed executable in its own session, relays its output
+/// at the pace `onOutput` accepts it, and tears the process group down on exit, timeout,
+/// cancellation or when `onOutput` fails.
+public struct BuildRunner: Sendable {
+    public let eventLoopGroup: any EventLoopGroup
+    public let identity: RunAsIdentity
+    /// Environment of the build: the allowed daemon variables plus the run-as user's facts.
+    public let environment: [String: String]
+    public let killGrace: Duration
+    /// How long to wait for the pipes to close after the main process exited, before giving up
+    /// on a straggler that still holds them (its output so far is still relayed).
+    public let drainGrace: Duration
+
+    public init(
+        eventLoopGroup: any EventLoopGroup,
+        identity: RunAsIdentity,
+        environment: [String: String],
+        killGrace: Duration = .seconds(5),
+        drainGrace: Duration = .milliseconds(250)
+    ) {
+        self.eventLoopGroup = eventLoopGroup
+        self.identity = identity
+        self.environment = environment
+        self.killGrace = killGrace
+        self.drainGrace = drainGrace
+    }
+
+    /// The environment a build gets: only allowlisted names, taken from `daemonEnvironment`,
+    /// with HOME, USER and LOGNAME from the run-as user.
+    public static func buildEnvironment(
+        allow: [String],
+        daemonEnvironment: [String: String],
+        identity: RunAsIdentity
+    ) -> [String: String] {
+        var environment: [String: String] = [:]
+        for name in allow {
+            if let value = daemonEnvironment[name] { environment[name] = value }
+        }
+        environment["HOME"] = identity.home
+        environment["USER"] = identity.userName
+        environment["LOGNAME"] = identity.userName
+        return environment
+    }
+
+    /// Runs the build to its end.
+    /// - Parameter onOutput: called for each chunk, one at a time; the next chunk is read from
+    ///   the pipes only after it returns. If it throws, the build is torn down.
+    /// - Throws: `ServiceError` (`spawn_failed`) when the process cannot be started.
+    public func run(
+        _ plan: BuildPlan,
+        onOutput: @escaping @Sendable (OutputStream, ByteBuffer) async throws -> Void
+    ) async throws(ServiceError) -> BuildRunResult {
+        let started = try spawn(plan)
+        let supervisor: BuildSupervisor
+        do {
+            supervisor = try BuildSupervisor(
+                pid: started.pid,
+                timeout: .seconds(plan.timeoutSec),
+                killGrace: killGrace,
+                eventLoop: eventLoopGroup.next()
+            )
+        } catch {
+            kill(-started.pid, SIGKILL)
+            var code: Int32 = 0
+            var signal: Int32 = 0
+            _ = bs_wait_terminated(started.pid, 0, &code, &signal)
+            close(started.stdout)
+            close(started.stderr)
+            throw ServiceError(.spawnFailed, "cannot supervise the build process: \(error)")
+        }
+        supervisor.start()
+
+        let pipes: (NIOAsyncChannel<ByteBuffer, Never>, NIOAsyncChannel<ByteBuffer, Never>)
+        do {
+            pipes = try await openPipes(stdout: started.stdout, stderr: started.stderr)
+        } catch {
+            supervisor.cancel()
+            throw ServiceError(.spawnFailed, "cannot read the build's output: \(error)")
+        }
+
+        await withTaskCancellationHandler {
+            await relay(pipes: pipes, fds: (started.stdout, started.stderr), supervisor: supervisor, onOutput: onOutput)
+        } onCancel: {
+            supervisor.cancel()
+        }
+        let termination = (try? await supervisor.terminated.get()) ?? .signaled(SIGKILL)
+        return BuildRunResult(
+            termination: termination,
+            timedOut: supervisor.timedOut,
+            cancelled: supervisor.cancelled,
+            cleanup: supervisor.finished
+        )
+    }
+
+    private struct Started {
+        var pid: pid_t
+        var stdout: Int32
+        var stderr: Int32
+    }
+
+    private func spawn(_ plan: BuildPlan) throws(ServiceError) -> Started {
+        var stdoutPipe: [Int32] = [-1, -1]
+        var stderrPipe: [Int32] = [-1, -1]
+        guard bs_pipe(&stdoutPipe, 0) == 0 else { throw Self.spawnError("cannot create a pipe", errno) }
+        guard bs_pipe(&stderrPipe, 0) == 0 else {
+            let saved = errno
+            close(stdoutPipe[0])
+            close(stdoutPipe[1])
+            throw Self.spawnError("cannot create a pipe", saved)
+        }
+        let argv = [plan.commandName] + plan.arguments
+        let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        var stage = BS_SPAWN_STAGE_NONE
+        var failure: Int32 = 0
+        let identity = self.identity
+        let pid = CStringArray.with(argv) { argvPointer in
+            CStringArray.with(envp) { envpPointer in
+                plan.executable.withCString { path in
+                    plan.workingDirectory.withCString { cwd in
+                        identity.supplementaryGroups.withUnsafeBufferPointer { groups in
+                            var request = bs_spawn_request(
+                                path: path,
+                                argv: argvPointer,
+                                envp: envpPointer,
+                                cwd: cwd,
+                                stdout_fd: stdoutPipe[1],
+                                stderr_fd: stderrPipe[1],
+                                change_ids: identity.switchesIdentity ? 1 : 0,
+                                uid: identity.uid,
+                                gid: identity.gid,
+                                groups: groups.baseAddress,
+                                group_count: groups.count
+                            )
+                            return bs_spawn(&request, &stage, &failure)
+                        }
+                    }
+                }
+            }
+        }
+        close(stdoutPipe[1])
+        close(stderrPipe[1])
+        guard pid > 0 else {
+            close(stdoutPipe[0])
+            close(stderrPipe[0])
+            throw Self.spawnError("cannot start \(plan.executable) (\(Self.describe(stage)))", failure)
+        }
+        return Started(pid: pid, stdout: stdoutPipe[0], stderr: stderrPipe[0])
+    }
+
+    private func openPipes(
+        stdout: Int32,
+        stderr: Int32
+    ) async throws -> (NIOAsyncChannel<ByteBuffer, Never>, NIOAsyncChannel<ByteBuffer, Never>) {
+        let stdoutChannel: NIOAsyncChannel<ByteBuffer, Never>
+        do {
+            stdoutChannel = try await openPipe(stdout)
+        } catch {
+            close(stdout)
+            close(stderr)
+            throw error
+        }
+        do {
+            return (stdoutChannel, try await openPipe(stderr))
+        } catch {
+            close(stderr)
+            try? await stdoutChannel.channel.close()
+            throw error
+        }
+    }
+
+    /// A pipe read through NIO, so reading stops while the consumer is behind (backpressure):
+    /// at most `highWatermark` reads of up to 64 KiB are buffered per pipe.
+    private func openPipe(_ fd: Int32) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
+        try await NIOPipeBootstrap(group: eventLoopGroup)
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 65_536))
+            .takingOwnershipOfDescriptor(input: fd) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, Never>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8))
+                    )
+                }
+            }
+    }
+
+    private struct Chunk: Sendable {
+        var stream: OutputStream
+        var bytes: ByteBuffer
+    }
+
+    private func relay(
+        pipes: (NIOAsyncChannel<ByteBuffer, Never>, NIOAsyncChannel<ByteBuffer, Never>),
+        fds: (Int32, Int32),
+        supervisor: BuildSupervisor,
+        onOutput: @escaping @Sendable (OutputStream, ByteBuffer) async throws -> Void
+    ) async {
+        let chunks = AsyncChannel<Chunk>()
+        let channels = [pipes.0.channel, pipes.1.channel]
+        let drainGrace = self.drainGrace
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withTaskGroup(of: Void.self) { readers in
+                    for (stream, pipe) in [(OutputStream.stdout, pipes.0), (.stderr, pipes.1)] {
+                        readers.addTask {
+                            do {
+                                try await pipe.executeThenClose { inbound in
+                                    for try await bytes in inbound {
+                                        await chunks.send(Chunk(stream: stream, bytes: bytes))
+                                    }
+                                }
+                            } catch {
+                                // A read error ends this pipe like end-of-file.
+                            }
+                        }
+                    }
+                }
+                chunks.finish()
+            }
+            group.addTask {
+                _ = try? await supervisor.terminated.get()
+                await Self.closeWhenDrained(channels, fds: [fds.0, fds.1], grace: drainGrace)
+            }
+            do {
+                for await chunk in chunks {
+                    try await onOutput(chunk.stream, chunk.bytes)
+                }
+            } catch {
+                supervisor.cancel()
+                for channel in channels { channel.close(promise: nil) }
+                group.cancelAll()
+            }
+            await group.waitForAll()
+        }
+    }
+
+    /// After the main process exited: wait for end-of-file on both pipes, but once `grace` has
+    /// passed and nothing is left unread in them, close them. A straggler outside the group (or
+    /// one that ignores SIGTERM) then cannot hold the `exit` event back.
+    private static func closeWhenDrained(_ channels: [any Channel], fds: [Int32], grace: Duration) async {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while !Task.isCancelled {
+            if channels.allSatisfy({ !$0.isActive }) { return }
+            if clock.now - start >= grace, await unreadBytes(channels, fds: fds) == 0 { break }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for channel in channels { channel.close(promise: nil) }
+    }
+
+    /// Bytes still in the kernel pipes; asked on each channel's event loop, where its descriptor
+    /// is known to be open while the channel is active.
+    private static func unreadBytes(_ channels: [any Channel], fds: [Int32]) async -> Int {
+        var total = 0
+        for (channel, fd) in zip(channels, fds) {
+            let pending = try? await channel.eventLoop.submit { channel.isActive ? Int(bs_bytes_readable(fd)) : 0 }.get()
+            total += max(0, pending ?? 0)
+        }
+        return total
+    }
+
+    private static func spawnError(_ what: String, _ code: Int32) -> ServiceError {
+        ServiceError(.spawnFailed, "\(what): \(String(cString: strerror(code)))")
+    }
+
+    private static func describe(_ stage: bs_spawn_stage) -> String {
+        switch stage {
+        case BS_SPAWN_STAGE_FORK: "fork"
+        case BS_SPAWN_STAGE_SETSID: "setsid"
+        case BS_SPAWN_STAGE_STDIO: "redirecting stdio"
+        case BS_SPAWN_STAGE_IDS: "switching to the run-as user"
+        case BS_SPAWN_STAGE_CHDIR: "changing to the working directory"
+        default: "exec"
+        }
+    }
+}
