@@ -37,11 +37,14 @@ public struct BuildRunner: Sendable {
     /// How long to wait for the pipes to close after the main process exited, before giving up
     /// on a straggler that still holds them (its output so far is still relayed).
     public let drainGrace: Duration
+    /// Every build this runner started that still has processes.
+    public let active: ActiveBuilds
 
     public init(
         eventLoopGroup: any EventLoopGroup,
         identity: RunAsIdentity,
         environment: [String: String],
+        active: ActiveBuilds = ActiveBuilds(),
         killGrace: Duration = .seconds(5),
         drainGrace: Duration = .milliseconds(250)
     ) {
@@ -50,6 +53,7 @@ public struct BuildRunner: Sendable {
         self.environment = environment
         self.killGrace = killGrace
         self.drainGrace = drainGrace
+        self.active = active
     }
 
     /// The environment a build gets: only allowlisted names, taken from `daemonEnvironment`,
@@ -95,6 +99,7 @@ public struct BuildRunner: Sendable {
             close(started.stderr)
             throw ServiceError(.spawnFailed, "cannot supervise the build process: \(error)")
         }
+        active.insert(supervisor)
         supervisor.start()
 
         let pipes: (NIOAsyncChannel<ByteBuffer, Never>, NIOAsyncChannel<ByteBuffer, Never>)

@@ -1,0 +1,102 @@
+public import BuildServiceProtocol
+import Foundation
+public import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Where a request came from, for the audit log.
+public struct RequestOrigin: Sendable {
+    public var listener: String
+    public var peer: String
+
+    public init(listener: String, peer: String) {
+        self.listener = listener
+        self.peer = peer
+    }
+}
+
+/// Turns a validated plan into the event stream a client sees: `build` started, the output as
+/// `stdout`/`stderr` events, then exactly one `exit`. Writes one audit line at start and end.
+public struct BuildExecutor: Sendable {
+    public let runner: BuildRunner
+    public let logger: Logger
+
+    public init(runner: BuildRunner, logger: Logger) {
+        self.runner = runner
+        self.logger = logger
+    }
+
+    /// Runs the build, sending every event through `emit` (awaited: a slow client slows the
+    /// build's output). If `emit` throws the client is gone and the build is torn down.
+    public func execute(
+        _ plan: BuildPlan,
+        origin: RequestOrigin,
+        emit: @escaping @Sendable (BuildEvent) async throws -> Void
+    ) async {
+        let id = BuildID.make()
+        var logger = self.logger
+        logger[metadataKey: LogKey.buildID] = .string(id)
+        logger[metadataKey: LogKey.project] = .string(plan.projectID)
+        if let requestID = plan.requestID { logger[metadataKey: LogKey.requestID] = .string(requestID) }
+        logger[metadataKey: LogKey.peer] = .string(origin.peer)
+        logger[metadataKey: LogKey.listener] = .string(origin.listener)
+        logger.info(
+            "build started",
+            metadata: [
+                LogKey.command: .string(plan.commandName),
+                LogKey.args: .array(plan.arguments.map { .string($0) }),
+                LogKey.cwd: .string(plan.workingDirectory),
+                LogKey.timeout: .stringConvertible(plan.timeoutSec),
+            ]
+        )
+        let clock = ContinuousClock()
+        let start = clock.now
+
+        do {
+            for warning in plan.warnings { try await emit(warning) }
+            try await emit(.build(id: id, status: "started"))
+        } catch {
+            logger.info("build abandoned", metadata: [LogKey.reason: "client gone before start"])
+            return
+        }
+
+        let decoders = NIOLockedValueBox((stdout: UTF8StreamDecoder(), stderr: UTF8StreamDecoder()))
+        let exit: BuildExit
+        var outcome: Logger.Metadata = [:]
+        do {
+            let result = try await runner.run(plan) { stream, bytes in
+                let text = decoders.withLockedValue { decoders in
+                    switch stream {
+                    case .stdout: decoders.stdout.decode(bytes.readableBytesView)
+                    case .stderr: decoders.stderr.decode(bytes.readableBytesView)
+                    }
+                }
+                guard !text.isEmpty else { return }
+                try await emit(stream == .stdout ? .stdout(text) : .stderr(text))
+            }
+            let tails = decoders.withLockedValue { ($0.stdout.finish(), $0.stderr.finish()) }
+            if !tails.0.isEmpty { try? await emit(.stdout(tails.0)) }
+            if !tails.1.isEmpty { try? await emit(.stderr(tails.1)) }
+            exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
+            outcome[LogKey.timedOut] = .stringConvertible(result.timedOut)
+            outcome[LogKey.cancelled] = .stringConvertible(result.cancelled)
+            if case .signaled(let signal) = result.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
+            try? await emit(.exit(exit))
+            // The client already has its answer; make sure nothing of the build outlives it.
+            try? await result.cleanup.get()
+        } catch {
+            try? await emit(.error(code: error.code.rawValue, message: error.message, pattern: nil))
+            exit = BuildExit(code: 1)
+            try? await emit(.exit(exit))
+            outcome[LogKey.error] = .string(error.description)
+        }
+        outcome[LogKey.exitCode] = .stringConvertible(exit.code)
+        outcome[LogKey.duration] = .string(Self.seconds(clock.now - start))
+        logger.info("build finished", metadata: outcome)
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let millis = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return String(format: "%.3fs", Double(millis) / 1000)
+    }
+}

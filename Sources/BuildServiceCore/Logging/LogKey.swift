@@ -1,0 +1,21 @@
+/// Metadata keys of the daemon's log lines, kept in one place so every line uses the same names.
+public enum LogKey {
+    public static let buildID = "build.id"
+    public static let project = "build.project"
+    public static let command = "build.command"
+    public static let args = "build.args"
+    public static let cwd = "build.cwd"
+    public static let timeout = "build.timeout_sec"
+    public static let exitCode = "build.exit_code"
+    public static let timedOut = "build.timed_out"
+    public static let cancelled = "build.cancelled"
+    public static let signal = "build.signal"
+    public static let duration = "build.duration"
+    public static let requestID = "request.id"
+    public static let peer = "peer"
+    public static let listener = "listener"
+    public static let reason = "reason"
+    public static let error = "error"
+    public static let path = "path"
+    public static let address = "address"
+}

@@ -1,0 +1,52 @@
+import BuildServiceCore
+import BuildServiceProtocol
+import Foundation
+import NIOCore
+
+/// `POST /v1/builds` and the legacy one-line socket request: decode, authenticate, validate,
+/// then stream the build's events. Everything before `begin()` is answered with a refusal.
+struct BuildEndpoint: Sendable {
+    let validator: RequestValidator
+    let executor: BuildExecutor
+
+    /// - Parameters:
+    ///   - headerToken: the bearer token from the Authorization header, if any.
+    ///   - tokens: the listener's token check; `bodyTokenAllowed` lets `auth_token` stand in.
+    func handle(
+        body: ByteBuffer,
+        headerToken: String?,
+        tokens: TokenCheck,
+        bodyTokenAllowed: Bool,
+        origin: RequestOrigin,
+        sink: some EventSink
+    ) async {
+        let request: BuildRequest
+        do {
+            request = try BuildRequest.decode(from: Data(body.readableBytesView))
+        } catch {
+            // An unauthenticated client learns nothing from validation: check the token first.
+            guard tokens.accepts(headerToken) else { return await sink.reject(Self.unauthorized) }
+            return await sink.reject(error)
+        }
+        let presented = headerToken ?? (bodyTokenAllowed ? request.authToken : nil)
+        guard tokens.accepts(presented) else { return await sink.reject(Self.unauthorized) }
+
+        let plan: BuildPlan
+        do {
+            plan = try validator.plan(for: request)
+        } catch {
+            return await sink.reject(error)
+        }
+        do {
+            try await sink.begin()
+        } catch {
+            return
+        }
+        await executor.execute(plan, origin: origin) { event in
+            try await sink.send(event.line)
+        }
+        await sink.finish()
+    }
+
+    static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")
+}

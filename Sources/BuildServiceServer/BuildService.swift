@@ -1,0 +1,99 @@
+public import BuildServiceCore
+import Foundation
+public import Logging
+public import NIOCore
+import NIOHTTP1
+public import ServiceLifecycle
+
+/// The daemon: its listeners and the builds they start. Runs until graceful shutdown, then
+/// stops accepting, tears down running builds and removes the socket file.
+public final class BuildService: Service {
+    /// Request bodies above this get 413.
+    public static let maxBodyBytes = 1024 * 1024
+
+    private let config: ServiceConfig
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let runner: BuildRunner
+
+    public init(config: ServiceConfig, logger: Logger, group: any EventLoopGroup) throws(ServiceErrorWrapper) {
+        self.config = config
+        self.logger = logger
+        self.group = group
+        let identity: RunAsIdentity
+        do {
+            identity = try RunAsIdentity.resolve(user: config.build.runAsUser, group: config.build.runAsGroup)
+        } catch {
+            throw ServiceErrorWrapper(error.description)
+        }
+        let environment = BuildRunner.buildEnvironment(
+            allow: config.build.environmentAllow,
+            daemonEnvironment: ProcessInfo.processInfo.environment,
+            identity: identity
+        )
+        self.runner = BuildRunner(eventLoopGroup: group, identity: identity, environment: environment)
+    }
+
+    public func run() async throws {
+        let endpoint = BuildEndpoint(
+            validator: RequestValidator(config: config),
+            executor: BuildExecutor(runner: runner, logger: logger)
+        )
+        var channels: [any Channel] = []
+        do {
+            if config.socket.enabled {
+                let context = ListenerContext(
+                    name: "unix",
+                    transport: .unix,
+                    endpoint: endpoint,
+                    tokens: TokenCheck(settings: config.socket.auth),
+                    maxBodyBytes: Self.maxBodyBytes
+                )
+                let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context)
+                channels.append(channel)
+                logger.notice("listening", metadata: [LogKey.listener: "unix", LogKey.path: .string(config.socket.path)])
+            }
+            if config.http.enabled {
+                let context = ListenerContext(
+                    name: "http",
+                    transport: .tcp,
+                    endpoint: endpoint,
+                    tokens: TokenCheck(settings: config.http.auth),
+                    maxBodyBytes: Self.maxBodyBytes
+                )
+                let channel = try await TCPListener.bind(address: config.http.listenAddress, group: group, listener: context)
+                channels.append(channel)
+                let bound = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+                logger.notice("listening", metadata: [LogKey.listener: "http", LogKey.address: .string(bound)])
+            }
+        } catch {
+            for channel in channels { try? await channel.close() }
+            removeSocketFile()
+            throw error
+        }
+
+        try? await gracefulShutdown()
+        logger.notice("shutting down", metadata: ["builds.running": .stringConvertible(runner.active.count)])
+        for channel in channels { try? await channel.close() }
+        removeSocketFile()
+        await runner.active.terminateAll()
+        logger.notice("stopped")
+    }
+
+    private func removeSocketFile() {
+        guard config.socket.enabled else { return }
+        var info = stat()
+        if lstat(config.socket.path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK {
+            unlink(config.socket.path)
+        }
+    }
+}
+
+/// A startup failure described in words, for the daemon's error message.
+public struct ServiceErrorWrapper: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}

@@ -1,0 +1,15 @@
+import BuildServiceProtocol
+import NIOCore
+
+/// Where a build request's answer goes: an HTTP response or a legacy socket stream. The two
+/// differ only in how a refusal and the start of the stream are framed.
+protocol EventSink: Sendable {
+    /// The request is refused before anything started.
+    func reject(_ error: ServiceError) async
+    /// The build is accepted; events follow.
+    func begin() async throws
+    /// One NDJSON line; returns once it has been handed to the socket (backpressure).
+    func send(_ line: ByteBuffer) async throws
+    /// The stream is complete.
+    func finish() async
+}

@@ -1,0 +1,170 @@
+import BuildServiceCore
+import BuildServiceProtocol
+import NIOCore
+import NIOHTTP1
+
+/// What a connection handler needs to serve requests; shared by every connection of a listener.
+struct ListenerContext: Sendable {
+    enum Transport: Sendable {
+        case tcp
+        case unix
+    }
+
+    let name: String
+    let transport: Transport
+    let endpoint: BuildEndpoint
+    let tokens: TokenCheck
+    /// Largest request body accepted (413 beyond).
+    let maxBodyBytes: Int
+}
+
+/// Serves HTTP/1.1 requests on one connection, one at a time (NIO's pipeline handler holds
+/// pipelined requests back until the current response has ended).
+///
+/// A client that goes away mid-build cancels the build. "Goes away" is: the connection closed
+/// or reset; on TCP also end-of-input, since a TCP peer that closed and one that only
+/// half-closed look the same until we write (nginx and Go treat it as an abort, too). On the
+/// Unix socket a half-close is not a disconnect: a full close there shows up as a hang-up.
+final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case readingBody(HTTPRequestHead, ByteBuffer)
+        /// Answered early (error); the rest of the request is ignored and the connection closes.
+        case discarding
+        case responding
+    }
+
+    private let listener: ListenerContext
+    private var state = State.idle
+    private var task: Task<Void, Never>?
+    private var inputClosed = false
+
+    init(listener: ListenerContext) {
+        self.listener = listener
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch (unwrapInboundIn(data), state) {
+        case (.head(let head), .idle):
+            if let refusal = refusalBeforeBody(head) {
+                state = .discarding
+                respondAndClose(context: context, error: refusal, version: head.version)
+            } else {
+                state = .readingBody(head, context.channel.allocator.buffer(capacity: 0))
+            }
+        case (.body(var chunk), .readingBody(let head, var body)):
+            guard body.readableBytes + chunk.readableBytes <= listener.maxBodyBytes else {
+                state = .discarding
+                respondAndClose(context: context, error: Self.tooLarge(listener.maxBodyBytes), version: head.version)
+                return
+            }
+            body.writeBuffer(&chunk)
+            state = .readingBody(head, body)
+        case (.end, .readingBody(let head, let body)):
+            state = .responding
+            respond(context: context, head: head, body: body)
+        default:
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            switch state {
+            case .responding where listener.transport == .unix:
+                break  // half-close: answer, then close
+            case .responding:
+                task?.cancel()
+                context.close(promise: nil)
+            default:
+                context.close(promise: nil)
+            }
+        } else if event is IdleStateHandler.IdleStateEvent {
+            // Idle between requests or while a request trickles in; never during a response.
+            if case .responding = state { return }
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        task?.cancel()
+        task = nil
+        context.fireChannelInactive()
+    }
+
+    private func refusalBeforeBody(_ head: HTTPRequestHead) -> ServiceError? {
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard path == "/v1/builds" else { return ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))") }
+        guard head.method == .POST else { return ServiceError(.methodNotAllowed, "\(head.method) is not allowed on /v1/builds; use POST") }
+        if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > listener.maxBodyBytes {
+            return Self.tooLarge(listener.maxBodyBytes)
+        }
+        // On TCP the header is the only place for a token, so a bad one is refused right away.
+        if listener.transport == .tcp,
+            !listener.tokens.accepts(TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")))
+        {
+            return BuildEndpoint.unauthorized
+        }
+        return nil
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
+        let closeAfter = !head.isKeepAlive || inputClosed
+        let sink = HTTPResponseSink(channel: context.channel, version: head.version, closeAfter: closeAfter)
+        let listener = self.listener
+        let origin = RequestOrigin(listener: listener.name, peer: Self.peer(context.channel))
+        let headerToken = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        task = Task {
+            await listener.endpoint.handle(
+                body: body,
+                headerToken: headerToken,
+                tokens: listener.tokens,
+                bodyTokenAllowed: listener.transport == .unix,
+                origin: origin,
+                sink: sink
+            )
+            loopBound.eventLoop.execute {
+                loopBound.value.handler.responseEnded(context: loopBound.value.context, closeAfter: closeAfter)
+            }
+        }
+    }
+
+    private func responseEnded(context: ChannelHandlerContext, closeAfter: Bool) {
+        task = nil
+        state = .idle
+        if closeAfter || inputClosed {
+            context.close(promise: nil)
+        }
+    }
+
+    private func respondAndClose(context: ChannelHandlerContext, error: ServiceError, version: HTTPVersion) {
+        let (head, body) = ErrorResponse.parts(for: error, version: version, close: true)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    private static func tooLarge(_ limit: Int) -> ServiceError {
+        ServiceError(.payloadTooLarge, "request body is larger than \(limit) bytes")
+    }
+
+    static func peer(_ channel: any Channel) -> String {
+        guard let address = channel.remoteAddress else { return "unix" }
+        if case .unixDomainSocket = address { return "unix" }
+        return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+    }
+
+    static func shortened(_ text: String) -> String {
+        text.count > 100 ? String(text.prefix(100)) + "…" : text
+    }
+}

@@ -1,0 +1,38 @@
+import BuildServiceProtocol
+import NIOCore
+import NIOHTTP1
+
+/// Streams a build's events as a chunked `application/x-ndjson` response. Each line is flushed
+/// on its own and `send` returns when the socket took it, so the build goes at the client's pace.
+struct HTTPResponseSink: EventSink {
+    let channel: any Channel
+    let version: HTTPVersion
+    /// Whether the connection closes after this response (adds `Connection: close`).
+    let closeAfter: Bool
+
+    func reject(_ error: ServiceError) async {
+        let (head, body) = ErrorResponse.parts(for: error, version: version, close: closeAfter)
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
+        channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil)
+        try? await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+    }
+
+    func begin() async throws {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/x-ndjson")
+        headers.add(name: "Transfer-Encoding", value: "chunked")
+        headers.add(name: "Cache-Control", value: "no-store")
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        if closeAfter { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: version, status: .ok, headers: headers)
+        try await channel.writeAndFlush(HTTPServerResponsePart.head(head)).get()
+    }
+
+    func send(_ line: ByteBuffer) async throws {
+        try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(line))).get()
+    }
+
+    func finish() async {
+        try? await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+    }
+}

@@ -1,0 +1,80 @@
+import BuildServiceCore
+import BuildServiceProtocol
+import NIOCore
+
+/// Serves one legacy request on the Unix socket: a JSON object ended by `\n` (or by the client
+/// half-closing), answered with the NDJSON event stream, after which the connection closes.
+/// `printf '%s\n' "$json" | socat - UNIX-CONNECT:/run/build-service.sock` works.
+final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let listener: ListenerContext
+    private var request: ByteBuffer?
+    private var started = false
+    private var task: Task<Void, Never>?
+
+    init(listener: ListenerContext) {
+        self.listener = listener
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !started else { return }
+        var chunk = unwrapInboundIn(data)
+        if request == nil { request = context.channel.allocator.buffer(capacity: chunk.readableBytes) }
+        request!.writeBuffer(&chunk)
+        if let newline = request!.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = request!.getSlice(at: request!.readerIndex, length: newline - request!.readerIndex)!
+            start(context: context, line: line)
+        } else if request!.readableBytes > listener.maxBodyBytes {
+            start(context: context, line: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // A half-close ends the request line; it does not cancel a running build.
+            if !started {
+                if let request, request.readableBytes > 0 {
+                    start(context: context, line: request)
+                } else {
+                    context.close(promise: nil)
+                }
+            }
+        } else if event is IdleStateHandler.IdleStateEvent {
+            if !started { context.close(promise: nil) }
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        task?.cancel()
+        context.fireChannelInactive()
+    }
+
+    /// `line` nil: the request was too large.
+    private func start(context: ChannelHandlerContext, line: ByteBuffer?) {
+        started = true
+        request = nil
+        let channel = context.channel
+        let sink = LegacyEventSink(channel: channel)
+        let listener = self.listener
+        let origin = RequestOrigin(listener: listener.name, peer: "unix")
+        task = Task {
+            if let line {
+                await listener.endpoint.handle(
+                    body: line,
+                    headerToken: nil,
+                    tokens: listener.tokens,
+                    bodyTokenAllowed: true,
+                    origin: origin,
+                    sink: sink
+                )
+            } else {
+                await sink.reject(ServiceError(.payloadTooLarge, "request line is longer than \(listener.maxBodyBytes) bytes"))
+            }
+            try? await channel.close()
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import BuildServiceProtocol
+import NIOCore
+
+/// The original implementation's socket framing: bare NDJSON lines, no HTTP. A refusal is an
+/// `error` event followed by `exit` code 1, as the original clients expect.
+struct LegacyEventSink: EventSink {
+    let channel: any Channel
+
+    func reject(_ error: ServiceError) async {
+        var lines = BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line
+        var exit = BuildEvent.exit(BuildExit(code: 1)).line
+        lines.writeBuffer(&exit)
+        try? await channel.writeAndFlush(lines).get()
+    }
+
+    func begin() async throws {}
+
+    func send(_ line: ByteBuffer) async throws {
+        try await channel.writeAndFlush(line).get()
+    }
+
+    func finish() async {}
+}
