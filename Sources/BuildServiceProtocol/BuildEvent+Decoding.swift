@@ -1,9 +1,10 @@
 public import Foundation
 
 extension BuildEvent {
-    /// Parses one NDJSON line. Fields this version does not know are ignored; an unknown
-    /// event type is an error (as in the original clients).
-    public static func parse(line: some DataProtocol) throws -> BuildEvent {
+    /// Parses one NDJSON line. Fields this version does not know are ignored; an event type it
+    /// does not know gives nil, so a client can skip it.
+    /// - Throws: `EventParseError` when the line is not a JSON event.
+    public static func parse(line: some DataProtocol) throws -> BuildEvent? {
         let wire: WireEvent
         do {
             wire = try JSONDecoder().decode(WireEvent.self, from: Data(line))
@@ -55,7 +56,7 @@ private struct WireEvent: Decodable {
         }
     }
 
-    func event() throws -> BuildEvent {
+    func event() throws -> BuildEvent? {
         func required<T>(_ value: T?, _ field: String) throws -> T {
             guard let value else { throw EventParseError(message: "\(type) event without \"\(field)\"") }
             return value
@@ -74,7 +75,7 @@ private struct WireEvent: Decodable {
                     artifacts: artifacts ?? []
                 )
             )
-        default: throw EventParseError(message: "unknown event type \"\(type)\"")
+        default: return nil
         }
     }
 }

@@ -1,0 +1,166 @@
+public import BuildServiceProtocol
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Sends one build request to the service (HTTP over its Unix socket or TCP) and delivers the
+/// event stream as it arrives.
+public struct BuildServiceClient: Sendable {
+    public var endpoint: Endpoint
+    /// Sent as `Authorization: Bearer …`; never printed.
+    public var token: String?
+
+    public init(endpoint: Endpoint, token: String?) {
+        self.endpoint = endpoint
+        self.token = token
+    }
+
+    /// Runs the build and returns its `exit` event.
+    /// - Parameter onEvent: called for every event in order, `exit` included; events of types
+    ///   this version does not know are skipped.
+    /// - Throws: `ClientError` when the service cannot be reached, refuses the request, or the
+    ///   stream ends before the build's `exit`.
+    public func run(_ request: BuildRequest, onEvent: (BuildEvent) throws -> Void) async throws(ClientError) -> BuildExit {
+        let body: ByteBuffer
+        do {
+            body = ByteBuffer(bytes: try JSONEncoder().encode(request))
+        } catch {
+            throw ClientError.usage("cannot encode the request: \(error)")
+        }
+        let channel = try await connect()
+        do {
+            return try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(.head(requestHead(bodyLength: body.readableBytes)))
+                try await outbound.write(.body(.byteBuffer(body)))
+                try await outbound.write(.end(nil))
+                return try await readResponse(inbound, onEvent: onEvent)
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError.unreachable("the connection to the build service at \(endpoint) broke: \(Self.describe(error))")
+        }
+    }
+
+    private typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+
+    private func connect() async throws(ClientError) -> HTTPChannel {
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connectTimeout(.seconds(10))
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<HTTPChannel> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                return try HTTPChannel(wrappingChannelSynchronously: channel)
+            }
+        }
+        do {
+            switch endpoint {
+            case .unixSocket(let path):
+                return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
+            case .http(let host, let port, _, let tls):
+                if tls {
+                    throw ClientError.usage("https endpoints are not supported by this version of build-cli yet")
+                }
+                return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError.unreachable("cannot connect to the build service at \(endpoint): \(Self.describe(error))")
+        }
+    }
+
+    private func requestHead(bodyLength: Int) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        switch endpoint {
+        case .unixSocket:
+            headers.add(name: "Host", value: "localhost")
+        case .http(let host, let port, _, _):
+            headers.add(name: "Host", value: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
+        }
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(bodyLength))
+        headers.add(name: "Accept", value: "application/x-ndjson")
+        headers.add(name: "User-Agent", value: "build-cli")
+        if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let basePath: String
+        if case .http(_, _, let path, _) = endpoint { basePath = path } else { basePath = "" }
+        return HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + "/v1/builds", headers: headers)
+    }
+
+    private func readResponse(
+        _ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>,
+        onEvent: (BuildEvent) throws -> Void
+    ) async throws -> BuildExit {
+        var status: HTTPResponseStatus?
+        var splitter = LineSplitter()
+        var errorBody = ByteBuffer()
+        var exit: BuildExit?
+        loop: for try await part in inbound {
+            switch part {
+            case .head(let head):
+                status = head.status
+            case .body(var chunk):
+                guard status == .ok else {
+                    if errorBody.readableBytes < 65_536 { errorBody.writeBuffer(&chunk) }
+                    continue
+                }
+                for line in try splitter.append(&chunk) where exit == nil {
+                    exit = try deliver(line, onEvent: onEvent)
+                }
+            case .end:
+                break loop
+            }
+        }
+        guard let status else {
+            throw ClientError.unreachable("the build service at \(endpoint) closed the connection without answering")
+        }
+        guard status == .ok else {
+            throw Self.refusal(status: status, body: errorBody)
+        }
+        if exit == nil, let last = splitter.remainder {
+            exit = try deliver(last, onEvent: onEvent)
+        }
+        guard let exit else {
+            throw ClientError.unreachable("the connection to the build service at \(endpoint) ended before the build finished")
+        }
+        return exit
+    }
+
+    /// Parses and hands over one line; returns the exit payload when it was the `exit` event.
+    private func deliver(_ line: ByteBuffer, onEvent: (BuildEvent) throws -> Void) throws -> BuildExit? {
+        if line.readableBytes == 0 { return nil }
+        let event: BuildEvent?
+        do {
+            event = try BuildEvent.parse(line: Data(line.readableBytesView))
+        } catch {
+            throw ClientError.protocolViolation("\(error)")
+        }
+        guard let event else { return nil }
+        try onEvent(event)
+        if case .exit(let exit) = event { return exit }
+        return nil
+    }
+
+    private static func refusal(status: HTTPResponseStatus, body: ByteBuffer) -> ClientError {
+        struct ErrorBody: Decodable {
+            var error: String
+            var code: String
+        }
+        if let decoded = try? JSONDecoder().decode(ErrorBody.self, from: Data(body.readableBytesView)) {
+            return .refused(status: Int(status.code), code: decoded.code, message: decoded.error)
+        }
+        return .refused(status: Int(status.code), code: "http_\(status.code)", message: "the build service answered \(status.code) \(status.reasonPhrase)")
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? NIOConnectionError {
+            if let first = error.connectionErrors.first { return describe(first.error) }
+            if let dns = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve the host name (\(dns))" }
+        }
+        if error is ChannelError { return "\(error)" }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,29 @@
+/// Why build-cli could not get a build's result. Each case maps to its own exit status.
+public enum ClientError: Error, Sendable, CustomStringConvertible {
+    /// Bad flags or environment (exit 2).
+    case usage(String)
+    /// The service could not be reached or the connection broke (exit 69, EX_UNAVAILABLE).
+    case unreachable(String)
+    /// The service refused the request: HTTP status (nil on the legacy framing), code, message (exit 1).
+    case refused(status: Int?, code: String, message: String)
+    /// The service answered something that is not the protocol (exit 76, EX_PROTOCOL).
+    case protocolViolation(String)
+
+    public var exitStatus: Int32 {
+        switch self {
+        case .usage: 2
+        case .unreachable: 69
+        case .refused: 1
+        case .protocolViolation: 76
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .usage(let message), .unreachable(let message): message
+        case .refused(let status, let code, let message):
+            "\(message) (code \(code)\(status.map { ", HTTP \($0)" } ?? ""))"
+        case .protocolViolation(let message): "unexpected answer from the build service: \(message)"
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// Where the build service is: its Unix socket, or an HTTP(S) URL.
+public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
+    case unixSocket(path: String)
+    case http(host: String, port: Int, basePath: String, tls: Bool)
+
+    /// Parses `http://host[:port][/prefix]` or `https://…`.
+    /// - Throws: `ClientError.usage` naming the URL when it is not one of those.
+    public static func parse(url text: String) throws(ClientError) -> Endpoint {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+        else {
+            throw ClientError.usage("endpoint \"\(text)\" is not an http:// or https:// URL")
+        }
+        guard components.query == nil, components.fragment == nil, components.user == nil else {
+            throw ClientError.usage("endpoint \"\(text)\" must not have a query, fragment or user part")
+        }
+        let tls = scheme == "https"
+        let port = components.port ?? (tls ? 443 : 80)
+        var basePath = components.percentEncodedPath
+        while basePath.hasSuffix("/") { basePath.removeLast() }
+        return .http(host: host, port: port, basePath: basePath, tls: tls)
+    }
+
+    public var description: String {
+        switch self {
+        case .unixSocket(let path):
+            return "unix socket \(path)"
+        case .http(let host, let port, let basePath, let tls):
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            return "\(tls ? "https" : "http")://\(shownHost):\(port)\(basePath)"
+        }
+    }
+}

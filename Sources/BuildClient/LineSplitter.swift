@@ -1,0 +1,27 @@
+import NIOCore
+
+/// Cuts a byte stream into `\n`-terminated lines, whatever the chunk boundaries.
+struct LineSplitter {
+    /// A line longer than this means the peer is not speaking NDJSON (or is hostile).
+    static let maxLineBytes = 64 * 1024 * 1024
+    private var pending = ByteBuffer()
+
+    /// Appends `chunk` and returns every line it completed (without the `\n`).
+    mutating func append(_ chunk: inout ByteBuffer) throws(ClientError) -> [ByteBuffer] {
+        pending.writeBuffer(&chunk)
+        var lines: [ByteBuffer] = []
+        while let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            let length = newline - pending.readerIndex
+            lines.append(pending.readSlice(length: length)!)
+            pending.moveReaderIndex(forwardBy: 1)
+        }
+        if pending.readableBytes > Self.maxLineBytes {
+            throw ClientError.protocolViolation("an event line is longer than \(Self.maxLineBytes) bytes")
+        }
+        pending.discardReadBytes()
+        return lines
+    }
+
+    /// Bytes after the last newline (a final line without `\n`).
+    var remainder: ByteBuffer? { pending.readableBytes > 0 ? pending : nil }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import BuildClient
+import BuildServiceProtocol
+import Foundation
+
+/// `build-cli [options] COMMAND [ARGS...]`: runs COMMAND for a project on the build host,
+/// relays its output byte-for-byte and exits with its exit code.
+@main
+struct BuildCLI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build-cli",
+        abstract: "Run an allow-listed build command on the build host and stream its output.",
+        discussion: """
+            Everything from COMMAND on is passed to the service untouched, including arguments \
+            that start with '-' (build-cli --project p make -j4 all).
+            Environment: BUILD_SERVICE_PROJECT, BUILD_SERVICE_SOCKET, BUILD_SERVICE_ENDPOINT, BUILD_SERVICE_TOKEN.
+            Exit status: the build's exit code (124 on timeout); 1 when the service refused the request; \
+            2 for usage errors; 69 when the service cannot be reached or the connection broke.
+            """
+    )
+
+    @Option(help: "Project id (default: $BUILD_SERVICE_PROJECT).")
+    var project: String?
+
+    @Option(help: "Timeout in seconds (the service clamps it to its maximum).")
+    var timeout: Int?
+
+    @Option(help: "Unix socket of the service (default: $BUILD_SERVICE_SOCKET, else /run/build-service.sock).")
+    var socket: String?
+
+    @Option(help: "HTTP(S) URL of the service (default: $BUILD_SERVICE_ENDPOINT); used instead of the socket.")
+    var endpoint: String?
+
+    @Option(help: "Bearer token (default: $BUILD_SERVICE_TOKEN).")
+    var token: String?
+
+    @Option(help: "Git ref to build (repo projects only).")
+    var ref: String?
+
+    @Option(help: "Working directory, relative to the project root or absolute (default over the socket: the current directory).")
+    var cwd: String?
+
+    @Option(name: .customLong("request-id"), help: "Request id, for the service's logs.")
+    var requestID: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
+    var command: [String] = []
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            let (client, request) = try makeRequest(environment: environment)
+            let exit = try await client.run(request) { event in
+                EventPrinter.print(event)
+            }
+            throw ExitCode(Int32(truncatingIfNeeded: exit.code))
+        } catch let error as ClientError {
+            EventPrinter.complain(error.description)
+            throw ExitCode(error.exitStatus)
+        }
+    }
+
+    private func makeRequest(environment: [String: String]) throws(ClientError) -> (BuildServiceClient, BuildRequest) {
+        guard let name = command.first else {
+            throw ClientError.usage("no command given; usage: build-cli --project ID COMMAND [ARGS...]")
+        }
+        guard let projectID = project ?? environment["BUILD_SERVICE_PROJECT"].nonEmpty else {
+            throw ClientError.usage("no project given; use --project or set BUILD_SERVICE_PROJECT")
+        }
+        let endpoint: Endpoint
+        var workingDirectory = cwd
+        if let url = self.endpoint ?? environment["BUILD_SERVICE_ENDPOINT"].nonEmpty {
+            endpoint = try Endpoint.parse(url: url)
+        } else {
+            endpoint = .unixSocket(path: socket ?? environment["BUILD_SERVICE_SOCKET"].nonEmpty ?? "/run/build-service.sock")
+            // On the socket the client shares the host's paths, so "here" is meaningful.
+            if workingDirectory == nil { workingDirectory = FileManager.default.currentDirectoryPath }
+        }
+        let request = BuildRequest(
+            requestID: requestID,
+            projectID: projectID,
+            command: name,
+            args: Array(command.dropFirst()),
+            cwd: workingDirectory,
+            timeoutSec: timeout,
+            ref: ref
+        )
+        let client = BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty)
+        return (client, request)
+    }
+}
+
+extension Optional where Wrapped == String {
+    /// nil for an unset or empty environment variable.
+    fileprivate var nonEmpty: String? {
+        guard let self, !self.isEmpty else { return nil }
+        return self
+    }
+}
