@@ -109,6 +109,8 @@ public struct BuildServiceClient: Sendable {
                 for line in try splitter.append(&chunk) where exit == nil {
                     exit = try deliver(line, onEvent: onEvent)
                 }
+                // `exit` is the last event of every build: the answer is complete.
+                if exit != nil { break loop }
             case .end:
                 break loop
             }
@@ -119,6 +121,7 @@ public struct BuildServiceClient: Sendable {
         guard status == .ok else {
             throw Self.refusal(status: status, body: errorBody)
         }
+        if let exit { return exit }
         if exit == nil, let last = splitter.remainder {
             exit = try deliver(last, onEvent: onEvent)
         }

@@ -42,10 +42,12 @@ struct BuildEndpoint: Sendable {
         } catch {
             return
         }
-        await executor.execute(plan, origin: origin) { event in
+        let cleanup = await executor.execute(plan, origin: origin) { event in
             try await sink.send(event.line)
         }
         await sink.finish()
+        // The client has its answer; nothing of the build may outlive it, though.
+        try? await cleanup?.get()
     }
 
     static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")

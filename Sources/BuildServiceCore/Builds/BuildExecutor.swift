@@ -2,7 +2,7 @@ public import BuildServiceProtocol
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
-import NIOCore
+public import NIOCore
 
 /// Where a request came from, for the audit log.
 public struct RequestOrigin: Sendable {
@@ -28,11 +28,15 @@ public struct BuildExecutor: Sendable {
 
     /// Runs the build, sending every event through `emit` (awaited: a slow client slows the
     /// build's output). If `emit` throws the client is gone and the build is torn down.
+    /// - Returns: after the `exit` event, a future that completes once no process of the build
+    ///   is left (a grandchild ignoring SIGTERM can take up to the kill grace). Await it after
+    ///   ending the response, so that the client is not kept waiting for it.
+    @discardableResult
     public func execute(
         _ plan: BuildPlan,
         origin: RequestOrigin,
         emit: @escaping @Sendable (BuildEvent) async throws -> Void
-    ) async {
+    ) async -> EventLoopFuture<Void>? {
         let id = BuildID.make()
         var logger = self.logger
         logger[metadataKey: LogKey.buildID] = .string(id)
@@ -57,12 +61,13 @@ public struct BuildExecutor: Sendable {
             try await emit(.build(id: id, status: "started"))
         } catch {
             logger.info("build abandoned", metadata: [LogKey.reason: "client gone before start"])
-            return
+            return nil
         }
 
         let decoders = NIOLockedValueBox((stdout: UTF8StreamDecoder(), stderr: UTF8StreamDecoder()))
         let exit: BuildExit
         var outcome: Logger.Metadata = [:]
+        var cleanup: EventLoopFuture<Void>?
         do {
             let result = try await runner.run(plan) { stream, bytes in
                 let text = decoders.withLockedValue { decoders in
@@ -82,8 +87,7 @@ public struct BuildExecutor: Sendable {
             outcome[LogKey.cancelled] = .stringConvertible(result.cancelled)
             if case .signaled(let signal) = result.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
             try? await emit(.exit(exit))
-            // The client already has its answer; make sure nothing of the build outlives it.
-            try? await result.cleanup.get()
+            cleanup = result.cleanup
         } catch {
             try? await emit(.error(code: error.code.rawValue, message: error.message, pattern: nil))
             exit = BuildExit(code: 1)
@@ -93,6 +97,7 @@ public struct BuildExecutor: Sendable {
         outcome[LogKey.exitCode] = .stringConvertible(exit.code)
         outcome[LogKey.duration] = .string(Self.seconds(clock.now - start))
         logger.info("build finished", metadata: outcome)
+        return cleanup
     }
 
     private static func seconds(_ duration: Duration) -> String {
