@@ -154,7 +154,11 @@ public struct BuildServiceClient: Sendable {
         if let decoded = try? JSONDecoder().decode(ErrorBody.self, from: Data(body.readableBytesView)) {
             return .refused(status: Int(status.code), code: decoded.code, message: decoded.error)
         }
-        return .refused(status: Int(status.code), code: "http_\(status.code)", message: "the build service answered \(status.code) \(status.reasonPhrase)")
+        return .refused(
+            status: Int(status.code),
+            code: "http_\(status.code)",
+            message: "the build service answered \(status.code) \(status.reasonPhrase)"
+        )
     }
 
     static func describe(_ error: any Error) -> String {

@@ -28,7 +28,9 @@ struct CheckConfig: AsyncParsableCommand {
         lines.append("  environment  " + config.build.environmentAllow.joined(separator: " "))
         lines.append("  run as       " + (config.build.runAsUser ?? "the daemon's user"))
         for project in config.projects {
-            lines.append("  project      \(project.id) (\(project.kind.rawValue) \(project.pathRoot ?? project.repoURL ?? "")) commands: \(project.commands.joined(separator: ", "))")
+            lines.append(
+                "  project      \(project.id) (\(project.kind.rawValue) \(project.pathRoot ?? project.repoURL ?? "")) commands: \(project.commands.joined(separator: ", "))"
+            )
         }
         if geteuid() == 0 && config.build.runAsUser == nil {
             lines.append("warning: the daemon runs as root and build.run_as_user is unset, so builds would run as root")

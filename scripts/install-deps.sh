@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages build-service needs to build and test, if any are missing.
+# Used by scripts/demo.sh, scripts/test.sh and .ci/run. Needs root (or sudo) only when
+# something is missing.
+set -eu
+PACKAGES="libssl-dev pkg-config make git curl socat procps ca-certificates"
+missing=""
+for package in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+else
+    echo "install-deps: need root to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,8 @@
+#!/bin/sh
+# Command two: the whole test suite (unit tests and end-to-end tests against the real binaries).
+set -eu
+cd "$(dirname "$0")/.."
+sh scripts/install-deps.sh
+swift build --build-tests
+swift format lint --strict -r Sources Tests Package.swift
+swift test --skip-build
