@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+/// The NDJSON event stream as an HTTP client (curl) sees it.
+@Suite(.serialized)
+struct EventStreamTests {
+    @Test func streamsBuildStartedThenOutputThenExactlyOneExit() async throws {
+        let daemon = try await DaemonUnderTest()
+        let response = try await daemon.curl(requestJSON(["command": "make", "args": ["all"]]))
+        #expect(response.status == 200)
+        #expect(response.headers.lowercased().contains("content-type: application/x-ndjson"))
+        let events = try parseEvents(response.body)
+        #expect(events.first?["type"] as? String == "build")
+        #expect(events.first?["status"] as? String == "started")
+        #expect((events.first?["id"] as? String)?.hasPrefix("bld_") == true)
+        #expect(events.last?["type"] as? String == "exit")
+        #expect(events.filter { $0["type"] as? String == "exit" }.count == 1)
+        let stdout = events.filter { $0["type"] as? String == "stdout" }.compactMap { $0["data"] as? String }.joined()
+        let stderr = events.filter { $0["type"] as? String == "stderr" }.compactMap { $0["data"] as? String }.joined()
+        #expect(stdout == "building in \(daemon.projectRoot)\ndone\n")
+        #expect(stderr == "to stderr\n")
+        #expect(events.last?["code"] as? Int == 0)
+        #expect(events.last?["timed_out"] as? Bool == false)
+        await daemon.stop()
+    }
+
+    @Test(arguments: [
+        ("exit 0", 0), ("exit 7", 7), ("kill -TERM $$", 143), ("kill -KILL $$", 137), ("kill -SEGV $$", 139),
+    ])
+    func exitCodeIsTheProcessCodeOr128PlusSignal(script: String, expected: Int) async throws {
+        let daemon = try await DaemonUnderTest()
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]))
+        let exit = try #require(try parseEvents(response.body).last)
+        #expect(exit["type"] as? String == "exit")
+        #expect(exit["code"] as? Int == expected)
+        await daemon.stop()
+    }
+
+    @Test func multiByteCharacterSplitAcrossWritesArrivesWhole() async throws {
+        let daemon = try await DaemonUnderTest()
+        // "é" is C3 A9; the two bytes reach the pipe 300 ms apart, so they are read separately.
+        let script = #"printf '\303'; sleep 0.3; printf '\251 \377\n'"#
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]))
+        let events = try parseEvents(response.body)
+        let stdout = events.filter { $0["type"] as? String == "stdout" }.compactMap { $0["data"] as? String }
+        #expect(stdout.joined() == "é \u{FFFD}\n")
+        // A split character would show up as a replacement character at the start of an event.
+        #expect(!stdout.contains { $0.first == "\u{FFFD}" })
+        await daemon.stop()
+    }
+
+    @Test func environmentHoldsOnlyAllowedNamesAndTheUsersFacts() async throws {
+        let daemon = try await DaemonUnderTest()
+        let response = try await daemon.curl(requestJSON(["command": "env"]))
+        let output = try parseEvents(response.body).filter { $0["type"] as? String == "stdout" }
+            .compactMap { $0["data"] as? String }.joined()
+        let names = Set(output.split(separator: "\n").map { String($0.prefix { $0 != "=" }) })
+        #expect(names == ["PATH", "LANG", "HOME", "USER", "LOGNAME"])
+        #expect(!output.contains("secret"))
+        #expect(output.contains("PATH=/usr/local/bin:/usr/bin:/bin\n"))
+        await daemon.stop()
+    }
+
+    @Test func stdinIsDevNullAndTheBuildLeadsItsOwnSession() async throws {
+        let daemon = try await DaemonUnderTest()
+        let script = #"cat; echo "cat=$?"; echo "pid=$$ pgid=$(ps -o pgid= -p $$ | tr -d ' ') sid=$(ps -o sid= -p $$ | tr -d ' ')""#
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]))
+        let output = try parseEvents(response.body).filter { $0["type"] as? String == "stdout" }
+            .compactMap { $0["data"] as? String }.joined()
+        #expect(output.hasPrefix("cat=0\n"))
+        let fields = Dictionary(
+            uniqueKeysWithValues: output.split(separator: "\n")[1].split(separator: " ").map {
+                let pair = $0.split(separator: "=")
+                return (String(pair[0]), String(pair[1]))
+            }
+        )
+        #expect(fields["pid"] == fields["pgid"])
+        #expect(fields["pid"] == fields["sid"])
+        await daemon.stop()
+    }
+
+    @Test func controlCharactersInOutputStayInsideOneJSONLine() async throws {
+        let daemon = try await DaemonUnderTest()
+        let script = #"printf 'a\tb\rc"d\\e\001\033[31m\n'"#
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]))
+        let lines = response.body.split(separator: "\n")
+        let events = try parseEvents(response.body)
+        #expect(lines.count == events.count)
+        let stdout = events.filter { $0["type"] as? String == "stdout" }.compactMap { $0["data"] as? String }.joined()
+        #expect(stdout == "a\tb\rc\"d\\e\u{1}\u{1B}[31m\n")
+        await daemon.stop()
+    }
+
+    @Test func cwdSelectsADirectoryInsideTheProject() async throws {
+        let daemon = try await DaemonUnderTest()
+        for cwd in ["sub/deeper/..", daemon.projectRoot + "/sub"] {
+            let response = try await daemon.curl(requestJSON(["command": "make", "args": ["here"], "cwd": cwd]))
+            let stdout = try parseEvents(response.body).filter { $0["type"] as? String == "stdout" }
+                .compactMap { $0["data"] as? String }.joined()
+            #expect(stdout == "sub-makefile \(daemon.projectRoot)/sub\n", "cwd \(cwd)")
+        }
+        let makeC = try await daemon.curl(requestJSON(["command": "make", "args": ["-C", "sub", "here"]]))
+        #expect(makeC.body.contains("sub-makefile \(daemon.projectRoot)/sub"))
+        await daemon.stop()
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+
+/// Every kind of bad request gets its status and stable code before anything runs, and the
+/// daemon keeps serving.
+@Suite(.serialized)
+struct RequestErrorTests {
+    static let cases: [(String, String, Int, String)] = [
+        ("malformed JSON", "{\"project_id\": ", 400, "invalid_request"),
+        ("JSON array", "[]", 400, "invalid_request"),
+        ("wrong type", requestJSON(["command": "make", "args": "all"]), 400, "invalid_request"),
+        ("NUL byte", "{\"project_id\":\"demo\",\"command\":\"make\",\"args\":[\"a\\u0000b\"]}", 400, "invalid_request"),
+        ("schema version", requestJSON(["command": "make", "schema_version": "1"]), 400, "schema_version"),
+        ("unknown project", requestJSON(["command": "make", "project_id": "nope"]), 404, "project_not_found"),
+        ("command not on host", requestJSON(["command": "rm"]), 403, "command_unknown"),
+        ("command not for project", requestJSON(["command": "make", "project_id": "other"]), 403, "command_not_allowed"),
+        ("zero timeout", requestJSON(["command": "make", "timeout_sec": 0]), 400, "timeout"),
+        ("ref on path project", requestJSON(["command": "make", "ref": "main"]), 400, "ref_not_allowed"),
+        ("cwd escape", requestJSON(["command": "make", "cwd": "../.."]), 400, "invalid_path"),
+        ("make -f escape", requestJSON(["command": "make", "args": ["-f", "/etc/passwd"]]), 400, "invalid_path"),
+        ("make --directory= escape", requestJSON(["command": "make", "args": ["--directory=.."]]), 400, "invalid_path"),
+    ]
+
+    @Test func eachInvalidRequestGetsItsStatusAndCode() async throws {
+        let daemon = try await DaemonUnderTest()
+        for (name, body, status, code) in Self.cases {
+            for overSocket in [false, true] {
+                let response = try await daemon.curl(body, overSocket: overSocket)
+                #expect(response.status == status, "\(name)")
+                let object = try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any]
+                #expect(object?["code"] as? String == code, "\(name): \(response.body)")
+                #expect((object?["error"] as? String)?.isEmpty == false, "\(name)")
+            }
+        }
+        // Still serving after all of that.
+        let ok = try await daemon.curl(requestJSON(["command": "true"]))
+        #expect(ok.status == 200)
+        await daemon.stop()
+    }
+
+    @Test func bodyOverOneMebibyteIs413() async throws {
+        let daemon = try await DaemonUnderTest()
+        let huge = requestJSON(["command": "make", "args": [String(repeating: "x", count: 1_100_000)]])
+        let response = try await daemon.curl(huge)
+        #expect(response.status == 413)
+        #expect(response.body.contains("payload_too_large"))
+        await daemon.stop()
+    }
+
+    @Test func unknownRouteAndWrongMethod() async throws {
+        let daemon = try await DaemonUnderTest()
+        let missing = try await daemon.curl("", path: "/v1/nothing", method: "GET")
+        #expect(missing.status == 404)
+        #expect(missing.body.contains("not_found"))
+        let wrongMethod = try await daemon.curl("", path: "/v1/builds", method: "GET")
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.headers.lowercased().contains("allow: post"))
+        await daemon.stop()
+    }
+
+    @Test func bearerTokenIsRequiredWhenConfigured() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTokens = ["http-secret-token"]
+        options.socketAuthTokens = ["socket-secret-token"]
+        let daemon = try await DaemonUnderTest(options)
+        let body = requestJSON(["command": "true"])
+        let missing = try await daemon.curl(body)
+        #expect(missing.status == 401)
+        #expect(missing.headers.lowercased().contains("www-authenticate: bearer"))
+        #expect(missing.body.contains("unauthorized"))
+        let wrong = try await daemon.curl(body, headers: ["Authorization: Bearer http-secret-tokem"])
+        #expect(wrong.status == 401)
+        // An unauthenticated client learns nothing about projects.
+        let probing = try await daemon.curl(requestJSON(["command": "true", "project_id": "nope"]))
+        #expect(probing.status == 401)
+        let good = try await daemon.curl(body, headers: ["Authorization: Bearer http-secret-token"])
+        #expect(good.status == 200)
+        // The socket has its own tokens, in the header or as auth_token in the body.
+        let socketWrong = try await daemon.curl(body, overSocket: true, headers: ["Authorization: Bearer http-secret-token"])
+        #expect(socketWrong.status == 401)
+        let socketBody = try await daemon.curl(
+            requestJSON(["command": "true", "auth_token": "socket-secret-token"]),
+            overSocket: true
+        )
+        #expect(socketBody.status == 200)
+        let cli = try await daemon.cli(["--project", "demo", "--token", "http-secret-token", "true"], overHTTP: true)
+        #expect(cli.status == 0)
+        let cliWrong = try await daemon.cli(["--project", "demo", "true"], overHTTP: true)
+        #expect(cliWrong.status == 1)
+        #expect(cliWrong.stderrText.contains("unauthorized"))
+        await daemon.stop()
+        #expect(!daemon.log.contains("secret-token"))
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+/// The Unix socket: its permissions, the legacy framing, and what may sit at its path.
+@Suite(.serialized)
+struct SocketListenerTests {
+    @Test func socketHasTheConfiguredModeAndGroup() async throws {
+        var options = DaemonUnderTest.Options()
+        options.socketMode = "0660"
+        options.socketGroup = "nogroup"
+        let daemon = try await DaemonUnderTest(options)
+        let attributes = try FileManager.default.attributesOfItem(atPath: daemon.socketPath)
+        #expect((attributes[.posixPermissions] as? Int) == 0o660)
+        #expect((attributes[.groupOwnerAccountName] as? String) == "nogroup")
+        #expect((attributes[.type] as? FileAttributeType) == .typeSocket)
+        await daemon.stop()
+    }
+
+    @Test func legacyOneLineFramingGetsTheEventStream() async throws {
+        let daemon = try await DaemonUnderTest()
+        let request = requestJSON(["command": "make", "args": ["all"]]) + "\n"
+        let result = try await TestProcess.run(
+            "/usr/bin/socat",
+            ["-t", "30", "-", "UNIX-CONNECT:\(daemon.socketPath)"],
+            stdin: Data(request.utf8),
+            outputDirectory: daemon.directory
+        )
+        let events = try parseEvents(result.stdoutText)
+        #expect(events.first?["type"] as? String == "build")
+        #expect(events.last?["type"] as? String == "exit")
+        #expect(events.last?["code"] as? Int == 0)
+        #expect(!result.stdoutText.contains("HTTP/1.1"))
+        await daemon.stop()
+    }
+
+    @Test func legacyFramingRefusalIsAnErrorEventThenExitOne() async throws {
+        let daemon = try await DaemonUnderTest()
+        let request = requestJSON(["command": "make", "args": ["-C", "/etc"]]) + "\n"
+        let result = try await TestProcess.run(
+            "/usr/bin/socat",
+            ["-t", "30", "-", "UNIX-CONNECT:\(daemon.socketPath)"],
+            stdin: Data(request.utf8),
+            outputDirectory: daemon.directory
+        )
+        let events = try parseEvents(result.stdoutText)
+        #expect(events.count == 2)
+        #expect(events.first?["type"] as? String == "error")
+        #expect(events.first?["code"] as? String == "invalid_path")
+        #expect(events.last?["type"] as? String == "exit")
+        #expect(events.last?["code"] as? Int == 1)
+        #expect(events.last?["timed_out"] as? Bool == false)
+        await daemon.stop()
+    }
+
+    @Test func staleSocketIsReplacedButAnotherFileIsNot() async throws {
+        let daemon = try await DaemonUnderTest()
+        await daemon.stop()
+        // A socket left behind by a crash (bound, never removed) is replaced on start.
+        let stale = try TestProcess.start(
+            "/usr/bin/socat",
+            ["UNIX-LISTEN:\(daemon.socketPath)", "-"],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { FileManager.default.fileExists(atPath: daemon.socketPath) })
+        stale.signal(SIGKILL)
+        _ = await stale.wait()
+        try await daemon.start()
+        let ok = try await daemon.cli(["--project", "demo", "true"])
+        #expect(ok.status == 0)
+        await daemon.stop()
+
+        try "not a socket".write(toFile: daemon.socketPath, atomically: true, encoding: .utf8)
+        let refused = try await TestProcess.run(
+            TestProcess.binary("build-service"),
+            ["--config", daemon.configPath],
+            outputDirectory: daemon.directory
+        )
+        #expect(refused.status != 0)
+        #expect(refused.stderrText.contains("service.socket.path"))
+        #expect(refused.stderrText.contains("is not a socket"))
+        #expect(try String(contentsOfFile: daemon.socketPath, encoding: .utf8) == "not a socket")
+    }
+
+    @Test func checkConfigValidatesLikeNginxT() async throws {
+        let daemon = try await DaemonUnderTest()
+        await daemon.stop()
+        let good = try await TestProcess.run(
+            TestProcess.binary("build-service"),
+            ["check-config", "--config", daemon.configPath],
+            outputDirectory: daemon.directory
+        )
+        #expect(good.status == 0)
+        #expect(good.stdoutText.contains("is valid"))
+        #expect(good.stdoutText.contains("demo"))
+        let broken = daemon.directory + "/broken.toml"
+        let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "mode = ", with: "mdoe = ")
+        try text.write(toFile: broken, atomically: true, encoding: .utf8)
+        let bad = try await TestProcess.run(
+            TestProcess.binary("build-service"),
+            ["check-config"],
+            environment: ["BUILD_SERVICE_CONFIG": broken],
+            outputDirectory: daemon.directory
+        )
+        #expect(bad.status != 0)
+        #expect(bad.stderrText.contains(broken))
+        #expect(bad.stderrText.contains("service.socket.mdoe"))
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+
+/// A real `build-service` process on a temporary config: a Unix socket in a short temp path,
+/// HTTP on a free loopback port, and one path project with a Makefile and helper scripts.
+final class DaemonUnderTest: @unchecked Sendable {
+    struct Options {
+        var socketMode = "0660"
+        var socketGroup: String?
+        var socketAuthTokens: [String]?
+        var httpAuthTokens: [String]?
+        var defaultTimeoutSec = 60
+        var maxTimeoutSec = 600
+        var environmentAllow = ["PATH", "LANG"]
+    }
+
+    let directory: String
+    let projectRoot: String
+    let socketPath: String
+    let configPath: String
+    private(set) var port = 0
+    private var running: RunningProcess?
+
+    var httpBase: String { "http://127.0.0.1:\(port)" }
+
+    /// Commands every test daemon allows.
+    static let commands = [
+        "make": "/usr/bin/make", "sh": "/bin/sh", "sleep": "/bin/sleep", "env": "/usr/bin/env",
+        "seq": "/usr/bin/seq", "true": "/bin/true", "cat": "/bin/cat", "printf": "/usr/bin/printf",
+    ]
+
+    init(_ options: Options = Options()) async throws {
+        directory = try Self.makeTemporaryDirectory()
+        projectRoot = directory + "/project"
+        socketPath = directory + "/bs.sock"
+        configPath = directory + "/config.toml"
+        try Self.writeProject(at: projectRoot)
+        try config(options).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try await start()
+    }
+
+    private func config(_ options: Options) -> String {
+        func list(_ values: [String]) -> String { "[" + values.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
+        var text = """
+            schema_version = "2"
+            [service.socket]
+            enabled = true
+            path = "\(socketPath)"
+            mode = "\(options.socketMode)"
+
+            """
+        if let group = options.socketGroup { text += "group = \"\(group)\"\n" }
+        if let tokens = options.socketAuthTokens { text += "[service.socket.auth]\nrequired = true\ntokens = \(list(tokens))\n" }
+        text += """
+            [service.http]
+            enabled = true
+            listen_addr = "127.0.0.1:0"
+
+            """
+        if let tokens = options.httpAuthTokens {
+            text += "[service.http.auth]\ntype = \"bearer\"\nrequired = true\ntokens = \(list(tokens))\n"
+        }
+        text += """
+            [build]
+            workspace_root = "\(directory)/workspaces"
+            [build.commands]
+            \(Self.commands.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: "\n"))
+            [build.timeouts]
+            default_sec = \(options.defaultTimeoutSec)
+            max_sec = \(options.maxTimeoutSec)
+            [build.environment]
+            allow = \(list(options.environmentAllow))
+            [[projects]]
+            id = "demo"
+            type = "path"
+            path_root = "\(projectRoot)"
+            commands = \(list(Self.commands.keys.sorted()))
+            [[projects]]
+            id = "other"
+            type = "path"
+            path_root = "\(projectRoot)"
+            commands = ["true"]
+
+            """
+        return text
+    }
+
+    /// Starts the daemon and waits until both listeners are up.
+    func start() async throws {
+        let process = try TestProcess.start(
+            TestProcess.binary("build-service"),
+            ["--config", configPath],
+            environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "NOT_ALLOWED": "secret"],
+            outputDirectory: directory
+        )
+        running = process
+        let started = await eventually {
+            let log = process.stderrSoFar
+            guard let range = log.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return false }
+            port = Int(log[range].split(separator: ":").last!)!
+            return FileManager.default.fileExists(atPath: socketPath)
+        }
+        guard started else {
+            throw DaemonError("build-service did not start: \(process.stderrSoFar)")
+        }
+    }
+
+    /// SIGTERM, then waits for the daemon to exit; returns its exit status.
+    @discardableResult
+    func stop() async -> Int32 {
+        guard let running else { return 0 }
+        self.running = nil
+        running.signal(SIGTERM)
+        return await running.wait().status
+    }
+
+    var log: String { running?.stderrSoFar ?? "" }
+
+    /// Runs build-cli against this daemon over the socket (default) or HTTP.
+    func cli(
+        _ arguments: [String],
+        overHTTP: Bool = false,
+        environment extra: [String: String] = [:],
+        currentDirectory: String? = nil
+    ) async throws -> ProcessResult {
+        var arguments = arguments
+        arguments.insert(contentsOf: overHTTP ? ["--endpoint", httpBase] : ["--socket", socketPath], at: 0)
+        var environment = ["PATH": "/usr/bin:/bin"]
+        environment.merge(extra) { $1 }
+        return try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            arguments,
+            environment: environment,
+            currentDirectory: currentDirectory ?? projectRoot,
+            outputDirectory: directory
+        )
+    }
+
+    /// POSTs `body` with curl over HTTP (or the socket) and returns status line + body.
+    func curl(
+        _ body: String,
+        path: String = "/v1/builds",
+        method: String = "POST",
+        overSocket: Bool = false,
+        headers: [String] = []
+    ) async throws -> (status: Int, body: String, headers: String) {
+        let headerFile = directory + "/headers-\(UUID().uuidString)"
+        var arguments = ["-sS", "-N", "-X", method, "-D", headerFile, "-o", "-"]
+        if overSocket { arguments += ["--unix-socket", socketPath] }
+        for header in headers { arguments += ["-H", header] }
+        if method == "POST" { arguments += ["--data-binary", "@-"] }
+        arguments.append((overSocket ? "http://localhost" : httpBase) + path)
+        let result = try await TestProcess.run(
+            "/usr/bin/curl",
+            arguments,
+            stdin: Data(body.utf8),
+            outputDirectory: directory
+        )
+        let head = (try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? ""
+        let status = head.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return (status, result.stdoutText, head)
+    }
+
+    deinit {
+        running?.signal(SIGKILL)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private static func makeTemporaryDirectory() throws -> String {
+        // Short, because a Unix socket path must fit in 107 bytes.
+        var template = Array("/tmp/bs-e2e-XXXXXX".utf8CString)
+        guard let pointer = mkdtemp(&template) else { throw DaemonError("mkdtemp failed") }
+        return String(cString: pointer)
+    }
+
+    private static func writeProject(at root: String) throws {
+        let manager = FileManager.default
+        try manager.createDirectory(atPath: root + "/sub/deeper", withIntermediateDirectories: true)
+        try """
+        all:
+        \t@echo "building in $$(pwd)"
+        \t@echo "to stderr" >&2
+        \t@echo "done"
+        fail:
+        \t@exit 7
+        where:
+        \t@pwd
+
+        """.write(toFile: root + "/Makefile", atomically: true, encoding: .utf8)
+        try "here:\n\t@echo sub-makefile $$(pwd)\n".write(toFile: root + "/sub/Makefile", atomically: true, encoding: .utf8)
+    }
+}
+
+struct DaemonError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One parsed NDJSON line of a response.
+typealias EventLine = [String: Any]
+
+func parseEvents(_ text: String) throws -> [EventLine] {
+    try text.split(separator: "\n").map { line in
+        guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? EventLine else {
+            throw DaemonError("not a JSON object: \(line)")
+        }
+        return object
+    }
+}
+
+/// Builds a request body (as JSON text) the way a hand-written client would.
+func requestJSON(_ fields: [String: Any]) -> String {
+    var fields = fields
+    if fields["project_id"] == nil { fields["project_id"] = "demo" }
+    let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    return String(decoding: data, as: UTF8.self)
+}

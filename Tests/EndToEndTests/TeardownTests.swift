@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+
+/// Nothing of a build outlives it: timeouts, vanished clients, leftovers and daemon shutdown.
+@Suite(.serialized)
+struct TeardownTests {
+    @Test func timeoutTerminatesTheGroupIncludingAGrandchildThatTrapsSIGTERM() async throws {
+        let daemon = try await DaemonUnderTest()
+        let marker = uniqueMarker()
+        let script = "sh -c 'trap \"\" TERM; sleep \(marker)' & sleep \(marker)"
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script], "timeout_sec": 1]))
+        let exit = try #require(try parseEvents(response.body).last)
+        #expect(exit["type"] as? String == "exit")
+        #expect(exit["code"] as? Int == 124)
+        #expect(exit["timed_out"] as? Bool == true)
+        // The trapping grandchild gets SIGKILL after the 5 s grace.
+        #expect(await eventually(within: .seconds(10)) { processes(matching: "sleep \(marker)").isEmpty })
+        await daemon.stop()
+    }
+
+    @Test func exitIsNotHeldUpByAGrandchildKeepingThePipesOpenAndTheGrandchildDies() async throws {
+        let daemon = try await DaemonUnderTest()
+        let marker = uniqueMarker()
+        let script = "sh -c 'trap \"\" TERM; sleep \(marker)' & echo main done; exit 3"
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]))
+        let events = try parseEvents(response.body)
+        #expect(events.last?["code"] as? Int == 3)
+        #expect(events.contains { $0["data"] as? String == "main done\n" })
+        // The answer came while the grandchild (which ignores SIGTERM) was still alive: it
+        // did not wait for the kill grace. Then the grandchild is killed all the same.
+        #expect(!processes(matching: "sleep \(marker)").isEmpty)
+        #expect(await eventually(within: .seconds(10)) { processes(matching: "sleep \(marker)").isEmpty })
+        await daemon.stop()
+    }
+
+    @Test(arguments: [false, true])
+    func clientDisconnectTerminatesTheBuild(overSocket: Bool) async throws {
+        let daemon = try await DaemonUnderTest()
+        let marker = uniqueMarker()
+        var arguments = ["-sS", "-N", "--data-binary", requestJSON(["command": "sleep", "args": [marker]])]
+        arguments += overSocket ? ["--unix-socket", daemon.socketPath, "http://localhost/v1/builds"] : [daemon.httpBase + "/v1/builds"]
+        let client = try TestProcess.start("/usr/bin/curl", arguments, outputDirectory: daemon.directory)
+        #expect(await eventually { !processes(matching: "sleep \(marker)").isEmpty })
+        client.signal(SIGKILL)
+        _ = await client.wait()
+        #expect(await eventually(within: .seconds(3)) { processes(matching: "sleep \(marker)").isEmpty })
+        #expect(await eventually { daemon.log.contains("build.cancelled=true") })
+        await daemon.stop()
+    }
+
+    @Test func halfClosedLegacyClientStillGetsTheWholeBuild() async throws {
+        let daemon = try await DaemonUnderTest()
+        let request = requestJSON(["command": "sh", "args": ["-c", "sleep 1; echo finished"]]) + "\n"
+        let result = try await TestProcess.run(
+            "/usr/bin/socat",
+            ["-t", "30", "-", "UNIX-CONNECT:\(daemon.socketPath)"],
+            stdin: Data(request.utf8),
+            outputDirectory: daemon.directory
+        )
+        let events = try parseEvents(result.stdoutText)
+        #expect(events.contains { $0["data"] as? String == "finished\n" })
+        #expect(events.last?["code"] as? Int == 0)
+        await daemon.stop()
+    }
+
+    @Test func shutdownTearsDownRunningBuildsAndRemovesTheSocket() async throws {
+        let daemon = try await DaemonUnderTest()
+        let marker = uniqueMarker()
+        let client = try TestProcess.start(
+            "/usr/bin/curl",
+            ["-sS", "-N", "--data-binary", requestJSON(["command": "sleep", "args": [marker]]), daemon.httpBase + "/v1/builds"],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { !processes(matching: "sleep \(marker)").isEmpty })
+        let status = await daemon.stop()
+        #expect(status == 0)
+        #expect(processes(matching: "sleep \(marker)").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
+        client.signal(SIGKILL)
+        _ = await client.wait()
+    }
+}

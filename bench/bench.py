@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Benchmarks for build-service (issue: core). Runs the real release binaries on loopback and
+prints each figure next to its peer measured in the same run, with the ratio.
+
+  python3 bench/bench.py            # builds release first (swift build -c release)
+  python3 bench/bench.py --quick    # fewer runs and smaller outputs, for a smoke check
+
+Not part of the test suite; nothing here is asserted, only printed.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def median_ms(samples):
+    return statistics.median(samples) * 1000
+
+
+def rss_kib(pid, field="VmRSS"):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        return 0
+    return 0
+
+
+class RSSSampler:
+    """Samples a process's RSS every 50 ms and keeps the peak (VmHWM is kept too)."""
+
+    def __init__(self, pid):
+        self.pid, self.peak, self.running = pid, 0, True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.05)
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        return self.peak
+
+
+class Daemon:
+    def __init__(self, bindir, workdir):
+        self.workdir = workdir
+        self.socket = os.path.join(workdir, "bs.sock")
+        project = os.path.join(workdir, "project")
+        os.makedirs(project, exist_ok=True)
+        producer = os.path.join(workdir, "produce.sh")
+        with open(producer, "w") as f:
+            # Printable lines, so JSON escaping costs what it costs for real build logs.
+            f.write('#!/bin/sh\nyes "gcc -O2 -c src/module.c -o build/module.o -Iinclude -DNDEBUG" | head -c "$1"\n')
+        os.chmod(producer, 0o755)
+        self.producer = producer
+        config = os.path.join(workdir, "config.toml")
+        with open(config, "w") as f:
+            f.write(f'''schema_version = "2"
+[service.socket]
+path = "{self.socket}"
+mode = "0600"
+[service.http]
+enabled = true
+listen_addr = "127.0.0.1:0"
+[build.commands]
+true = "/bin/true"
+produce = "{producer}"
+sleep = "/bin/sleep"
+[build.timeouts]
+default_sec = 600
+max_sec = 3600
+[[projects]]
+id = "bench"
+path_root = "{project}"
+commands = ["true", "produce", "sleep"]
+[logging]
+level = "warn"
+''')
+        self.log = open(os.path.join(workdir, "daemon.log"), "w+")
+        self.proc = subprocess.Popen([os.path.join(bindir, "build-service"), "--config", config],
+                                     stderr=self.log, stdout=subprocess.DEVNULL)
+        self.port = None
+        for _ in range(200):
+            time.sleep(0.05)
+            self.log.seek(0)
+            m = re.search(r"address=127\.0\.0\.1:(\d+)", self.log.read())
+            if m and os.path.exists(self.socket):
+                self.port = int(m.group(1))
+                break
+        if self.port is None:
+            self.log.seek(0)
+            sys.exit("daemon did not start:\n" + self.log.read())
+        self.url = f"http://127.0.0.1:{self.port}/v1/builds"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def timed(cmd, **kw):
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - start
+
+
+def start_webhook(workdir):
+    hooks = os.path.join(workdir, "hooks.json")
+    with open(hooks, "w") as f:
+        json.dump([{"id": "noop", "execute-command": "/bin/true", "include-command-output-in-response": True}], f)
+    port = 19000 + os.getpid() % 1000
+    proc = subprocess.Popen(["webhook", "-hooks", hooks, "-ip", "127.0.0.1", "-port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/hooks/noop"
+    for _ in range(100):
+        time.sleep(0.05)
+        if subprocess.run(["curl", "-s", "-o", "/dev/null", url]).returncode == 0:
+            return proc, url
+    proc.kill()
+    sys.exit("webhook did not start")
+
+
+def noop_latency(daemon, workdir, runs):
+    body = json.dumps({"project_id": "bench", "command": "true"})
+    ours = [timed(["curl", "-sS", "-N", "--data-binary", body, daemon.url]) for _ in range(runs)]
+    hook, url = start_webhook(workdir)
+    try:
+        theirs = [timed(["curl", "-sS", url]) for _ in range(runs)]
+    finally:
+        hook.kill()
+    o, t = median_ms(ours), median_ms(theirs)
+    print(f"no-op build over HTTP (curl, median of {runs}): build-service {o:.2f} ms, webhook {t:.2f} ms, "
+          f"ratio {o / t:.2f}x (target <= 1.0x)")
+
+
+def cli_latency(daemon, bindir, runs):
+    cli = os.path.join(bindir, "build-cli")
+    samples = [timed([cli, "--socket", daemon.socket, "--project", "bench", "true"]) for _ in range(runs)]
+    print(f"build-cli no-op over the socket (whole process, median of {runs}): {median_ms(samples):.2f} ms")
+
+
+def throughput(daemon, bindir, size):
+    mib = size / (1 << 20)
+    raw = timed(["sh", "-c", f"{daemon.producer} {size} | cat >/dev/null"])
+    cli = os.path.join(bindir, "build-cli")
+    results = {}
+    for name, cmd in [
+        ("build-cli over the socket", [cli, "--socket", daemon.socket, "--project", "bench", "produce", str(size)]),
+        ("curl over HTTP", ["curl", "-sS", "-N", "--data-binary",
+                            json.dumps({"project_id": "bench", "command": "produce", "args": [str(size)]}), daemon.url]),
+    ]:
+        sampler = RSSSampler(daemon.proc.pid)
+        seconds = timed(cmd)
+        peak = sampler.stop()
+        results[name] = (seconds, peak)
+    print(f"output relay, {mib:.0f} MiB: raw pipe {mib / raw:.0f} MiB/s")
+    for name, (seconds, peak) in results.items():
+        print(f"  {name}: {mib / seconds:.0f} MiB/s, ratio {raw / seconds:.2f}x of the raw pipe (target >= 0.5x), "
+              f"daemon peak RSS {peak / 1024:.1f} MiB (target <= 64)")
+
+
+def slow_client(daemon, size, seconds):
+    body = json.dumps({"project_id": "bench", "command": "produce", "args": [str(size)]})
+    sampler = RSSSampler(daemon.proc.pid)
+    proc = subprocess.Popen(["curl", "-sS", "-N", "--limit-rate", "1M", "--data-binary", body, daemon.url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(seconds)
+    proc.kill()
+    proc.wait()
+    peak = sampler.stop()
+    print(f"slow client (curl --limit-rate 1M) on a {size >> 20} MiB build, watched for {seconds} s: "
+          f"daemon peak RSS {peak / 1024:.1f} MiB (target <= 64); the build is held back, not buffered")
+
+
+def concurrent_sleeps(daemon, count):
+    body = json.dumps({"project_id": "bench", "command": "sleep", "args": ["1"]})
+    sampler = RSSSampler(daemon.proc.pid)
+    start = time.perf_counter()
+    procs = [subprocess.Popen(["curl", "-sS", "-N", "--data-binary", body, daemon.url],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(count)]
+    outputs = [p.communicate()[0] for p in procs]
+    wall = time.perf_counter() - start
+    peak = sampler.stop()
+    ok = sum(1 for out in outputs if b'"type":"exit","code":0' in out)
+    print(f"{count} concurrent 'sleep 1' builds: {ok}/{count} exited 0, wall {wall:.2f} s (target <= 3 s), "
+          f"daemon peak RSS {peak / 1024:.1f} MiB")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    for tool in ["curl", "webhook"]:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: apt-get install -y curl webhook")
+    if not args.no_build:
+        sh(["swift", "build", "-c", "release"], cwd=ROOT)
+    bindir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    workdir = tempfile.mkdtemp(prefix="bs-bench-")
+    daemon = Daemon(bindir, workdir)
+    try:
+        runs = 20 if args.quick else 100
+        noop_latency(daemon, workdir, runs)
+        cli_latency(daemon, bindir, runs)
+        throughput(daemon, bindir, (32 if args.quick else 512) << 20)
+        slow_client(daemon, 256 << 20, 5 if args.quick else 20)
+        concurrent_sleeps(daemon, 100)
+    finally:
+        daemon.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
