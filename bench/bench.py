@@ -73,6 +73,7 @@ class Daemon:
             f.write('#!/bin/sh\nyes "gcc -O2 -c src/module.c -o build/module.o -Iinclude -DNDEBUG" | head -c "$1"\n')
         os.chmod(producer, 0o755)
         self.producer = producer
+        self.project = project
         config = os.path.join(workdir, "config.toml")
         with open(config, "w") as f:
             f.write(f'''schema_version = "2"
@@ -94,7 +95,7 @@ id = "bench"
 path_root = "{project}"
 commands = ["true", "produce", "sleep"]
 [logging]
-level = "warn"
+level = "info"
 ''')
         self.log = open(os.path.join(workdir, "daemon.log"), "w+")
         self.proc = subprocess.Popen([os.path.join(bindir, "build-service"), "--config", config],
@@ -154,7 +155,7 @@ def noop_latency(daemon, workdir, runs):
 
 def cli_latency(daemon, bindir, runs):
     cli = os.path.join(bindir, "build-cli")
-    samples = [timed([cli, "--socket", daemon.socket, "--project", "bench", "true"]) for _ in range(runs)]
+    samples = [timed([cli, "--socket", daemon.socket, "--project", "bench", "true"], cwd=daemon.project) for _ in range(runs)]
     print(f"build-cli no-op over the socket (whole process, median of {runs}): {median_ms(samples):.2f} ms")
 
 
@@ -169,7 +170,7 @@ def throughput(daemon, bindir, size):
                             json.dumps({"project_id": "bench", "command": "produce", "args": [str(size)]}), daemon.url]),
     ]:
         sampler = RSSSampler(daemon.proc.pid)
-        seconds = timed(cmd)
+        seconds = timed(cmd, cwd=daemon.project)
         peak = sampler.stop()
         results[name] = (seconds, peak)
     print(f"output relay, {mib:.0f} MiB: raw pipe {mib / raw:.0f} MiB/s")

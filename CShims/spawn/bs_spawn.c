@@ -11,109 +11,98 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <dirent.h>
+#include <stdlib.h>
 
-// Sent from the child over a close-on-exec pipe when a step fails; an exec that succeeds
-// closes the pipe and the parent reads end-of-file.
+// The child is started with clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does: it
+// shares the daemon's memory and the calling thread sleeps until it has exec'd or exited, so
+// starting a build costs the same whatever the daemon's size (fork would copy its page tables).
+// Consequences for the child: only raw system calls (glibc's setuid/setgid would signal the
+// daemon's threads to change their ids too), no allocation, and failures are reported by
+// writing into the shared context before _exit.
 typedef struct {
+    const bs_spawn_request *request;
+    int devnull;
     int stage;
     int error;
-} child_failure;
+} child_context;
 
-static void close_all_from(int first_fd, int keep_fd) {
-    // close_range is Linux 5.9+; keep the failure pipe open until exec closes it.
-    if (keep_fd >= first_fd) {
-        if (keep_fd > first_fd) close_range((unsigned)first_fd, (unsigned)keep_fd - 1, 0);
-        close_range((unsigned)keep_fd + 1, ~0U, 0);
-    } else {
-        close_range((unsigned)first_fd, ~0U, 0);
-    }
+static int fail(child_context *context, int stage) {
+    context->stage = stage;
+    context->error = errno;
+    _exit(127);
 }
 
-static void write_failure(int fd, int stage, int error) {
-    child_failure failure = {stage, error};
-    ssize_t ignored = write(fd, &failure, sizeof failure);
-    (void)ignored;
-}
+static int run_child(void *argument) {
+    child_context *context = argument;
+    const bs_spawn_request *request = context->request;
 
-// Runs in the child between fork and exec: async-signal-safe calls only.
-static void run_child(const bs_spawn_request *request, int devnull, int report_fd) {
+    // Dispositions first (the mask blocks everything meanwhile): an ignored signal stays
+    // ignored across exec, and the daemon ignores SIGPIPE.
+    struct sigaction default_action;
+    memset(&default_action, 0, sizeof default_action);
+    default_action.sa_handler = SIG_DFL;
     for (int signo = 1; signo < NSIG; signo++) {
         if (signo == SIGKILL || signo == SIGSTOP) continue;
-        signal(signo, SIG_DFL);
+        sigaction(signo, &default_action, NULL);  // EINVAL for glibc's internal signals: fine
     }
     sigset_t empty;
     sigemptyset(&empty);
-    pthread_sigmask(SIG_SETMASK, &empty, NULL);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
 
-    if (setsid() < 0) { write_failure(report_fd, BS_SPAWN_STAGE_SETSID, errno); _exit(127); }
-
-    // Move the descriptors above 2 first so that dup2 cannot clobber one we still need.
-    if (dup2(devnull, 0) < 0 || dup2(request->stdout_fd, 1) < 0 || dup2(request->stderr_fd, 2) < 0) {
-        write_failure(report_fd, BS_SPAWN_STAGE_STDIO, errno);
-        _exit(127);
+    if (setsid() < 0) fail(context, BS_SPAWN_STAGE_SETSID);
+    if (dup2(context->devnull, 0) < 0 || dup2(request->stdout_fd, 1) < 0 || dup2(request->stderr_fd, 2) < 0) {
+        fail(context, BS_SPAWN_STAGE_STDIO);
     }
-    int report = report_fd;
-    if (report <= 2) {
-        report = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
-    }
-    close_all_from(3, report);
+    close_range(3, ~0U, 0);
 
     if (request->change_ids) {
-        if (setgroups(request->group_count, request->groups) < 0 || setgid(request->gid) < 0 ||
-            setuid(request->uid) < 0) {
-            write_failure(report, BS_SPAWN_STAGE_IDS, errno);
-            _exit(127);
+        if (syscall(SYS_setgroups, request->group_count, request->groups) < 0 ||
+            syscall(SYS_setresgid, request->gid, request->gid, request->gid) < 0 ||
+            syscall(SYS_setresuid, request->uid, request->uid, request->uid) < 0) {
+            fail(context, BS_SPAWN_STAGE_IDS);
         }
     }
-    if (chdir(request->cwd) < 0) { write_failure(report, BS_SPAWN_STAGE_CHDIR, errno); _exit(127); }
+    if (chdir(request->cwd) < 0) fail(context, BS_SPAWN_STAGE_CHDIR);
 
     execve(request->path, request->argv, request->envp);
-    write_failure(report, BS_SPAWN_STAGE_EXEC, errno);
-    _exit(127);
+    return fail(context, BS_SPAWN_STAGE_EXEC);
 }
 
 pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *error) {
     *stage = BS_SPAWN_STAGE_NONE;
     *error = 0;
 
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0) { *stage = BS_SPAWN_STAGE_STDIO; *error = errno; return -1; }
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0) { *stage = BS_SPAWN_STAGE_FORK; *error = errno; close(devnull); return -1; }
+    child_context context = {request, -1, BS_SPAWN_STAGE_NONE, 0};
+    context.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (context.devnull < 0) { *stage = BS_SPAWN_STAGE_STDIO; *error = errno; return -1; }
 
-    // Block every signal across fork so no handler of the daemon runs in the child before it resets them.
+    const size_t stack_size = 256 * 1024;
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) { *stage = BS_SPAWN_STAGE_FORK; *error = errno; close(context.devnull); return -1; }
+
+    // Block every signal so no handler of the daemon runs on the child's stack before it resets them.
     sigset_t all, old_mask;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(report[0]);
-        run_child(request, devnull, report[1]);
-    }
-    int fork_errno = errno;
+    pid_t pid = clone(run_child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &context);
+    int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-    close(report[1]);
-    close(devnull);
+    munmap(stack, stack_size);
+    close(context.devnull);
 
     if (pid < 0) {
-        close(report[0]);
         *stage = BS_SPAWN_STAGE_FORK;
-        *error = fork_errno;
+        *error = clone_errno;
         return -1;
     }
-
-    child_failure failure;
-    ssize_t got;
-    do {
-        got = read(report[0], &failure, sizeof failure);
-    } while (got < 0 && errno == EINTR);
-    close(report[0]);
-
-    if (got == (ssize_t)sizeof failure) {
+    if (context.stage != BS_SPAWN_STAGE_NONE) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        *stage = (bs_spawn_stage)failure.stage;
-        *error = failure.error;
+        *stage = (bs_spawn_stage)context.stage;
+        *error = context.error;
         return -1;
     }
     return pid;
@@ -148,4 +137,22 @@ int bs_bytes_readable(int fd) {
 
 int bs_pipe(int fds[2], int nonblocking) {
     return pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0));
+}
+
+int bs_process_group_has_live_members(pid_t pgid) {
+    // getpgid() per pid is a cheap system call; reading /proc/<pid>/stat makes the kernel
+    // format forty fields. This runs after every build, so it must stay cheap. The leader is
+    // skipped: it is known dead (kept unreaped on purpose). Any other zombie of the group is
+    // reaped by its parent or init within moments, so counting it only delays the check.
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) return -1;
+    int found = 0;
+    struct dirent *entry;
+    while (!found && (entry = readdir(proc)) != NULL) {
+        if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+        pid_t pid = (pid_t)strtol(entry->d_name, NULL, 10);
+        if (pid != pgid && getpgid(pid) == pgid) found = 1;
+    }
+    closedir(proc);
+    return found;
 }

@@ -78,7 +78,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         do {
             request = try JSONDecoder().decode(BuildRequest.self, from: body)
         } catch let error as DecodingError {
-            throw ServiceError(.invalidRequest, Self.describe(error))
+            throw ServiceError(.invalidRequest, Self.describe(error, body: body))
         } catch {
             throw ServiceError(.invalidRequest, "request body is not valid JSON")
         }
@@ -98,7 +98,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         }
     }
 
-    private static func describe(_ error: DecodingError) -> String {
+    private static func describe(_ error: DecodingError, body: Data) -> String {
         func path(_ codingPath: [any CodingKey], _ key: (any CodingKey)? = nil) -> String {
             let keys = codingPath + (key.map { [$0] } ?? [])
             guard !keys.isEmpty else { return "request" }
@@ -113,11 +113,27 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         case .valueNotFound(let type, let context):
             return "field \"\(path(context.codingPath))\" is null (expected \(Self.jsonTypeName(type)))"
         case .dataCorrupted(let context):
-            if context.codingPath.isEmpty { return "request body is not valid JSON" }
+            if context.codingPath.isEmpty { return describeRootCorruption(body) }
             return "field \"\(path(context.codingPath))\" is invalid"
         @unknown default:
             return "request body is not a valid build request"
         }
+    }
+
+    /// Foundation reports a number that does not fit an integer (`1.5`, `1e30`) as corrupt data
+    /// at the root; find the field so the message can name it.
+    private static func describeRootCorruption(_ body: Data) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: body) else {
+            return "request body is not valid JSON"
+        }
+        guard let fields = object as? [String: Any] else {
+            return "request body must be a JSON object"
+        }
+        // timeout_sec is the only integer field.
+        if fields[CodingKeys.timeoutSec.rawValue] is NSNumber {
+            return "field \"timeout_sec\" must be a whole number of seconds"
+        }
+        return "request body is not a valid build request"
     }
 
     private static func jsonTypeName(_ type: Any.Type) -> String {

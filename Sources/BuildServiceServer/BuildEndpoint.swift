@@ -18,6 +18,7 @@ struct BuildEndpoint: Sendable {
         tokens: TokenCheck,
         bodyTokenAllowed: Bool,
         origin: RequestOrigin,
+        eventLoop: any EventLoop,
         sink: some EventSink
     ) async {
         let request: BuildRequest
@@ -42,7 +43,7 @@ struct BuildEndpoint: Sendable {
         } catch {
             return
         }
-        let cleanup = await executor.execute(plan, origin: origin) { event in
+        let cleanup = await executor.execute(plan, origin: origin, on: eventLoop) { event in
             try await sink.send(event.line)
         }
         await sink.finish()

@@ -31,7 +31,7 @@ public final class BuildService: Service {
             daemonEnvironment: ProcessInfo.processInfo.environment,
             identity: identity
         )
-        self.runner = BuildRunner(eventLoopGroup: group, identity: identity, environment: environment)
+        self.runner = BuildRunner(identity: identity, environment: environment)
     }
 
     public func run() async throws {

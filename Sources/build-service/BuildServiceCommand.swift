@@ -1,5 +1,7 @@
 import ArgumentParser
 import BuildServiceTLS
+import NIOCore
+import NIOPosix
 
 @main
 struct BuildServiceCommand: AsyncParsableCommand {
@@ -10,6 +12,13 @@ struct BuildServiceCommand: AsyncParsableCommand {
         subcommands: [Serve.self, CheckConfig.self],
         defaultSubcommand: Serve.self
     )
+
+    static func main() async {
+        // Run Swift concurrency on NIO's event loops: a build's events hop between socket,
+        // pipes and tasks many times, and each hop to a separate thread pool costs latency.
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        await main(nil)
+    }
 }
 
 enum BuildServiceVersion {

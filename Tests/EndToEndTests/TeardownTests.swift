@@ -21,7 +21,13 @@ struct TeardownTests {
     @Test func exitIsNotHeldUpByAGrandchildKeepingThePipesOpenAndTheGrandchildDies() async throws {
         let daemon = try await DaemonUnderTest()
         let marker = uniqueMarker()
-        let script = "sh -c 'trap \"\" TERM; sleep \(marker)' & echo main done; exit 3"
+        // The main process exits only once the grandchild ignores SIGTERM (else the group's
+        // SIGTERM could beat its trap).
+        let ready = "ready-\(marker)"
+        let script = """
+            sh -c 'trap "" TERM; touch \(ready); sleep \(marker)' &
+            while [ ! -e \(ready) ]; do sleep 0.01; done; rm \(ready); echo main done; exit 3
+            """
         let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]))
         let events = try parseEvents(response.body)
         #expect(events.last?["code"] as? Int == 3)

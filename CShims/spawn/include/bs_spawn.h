@@ -46,6 +46,10 @@ int bs_wait_terminated(pid_t pid, int peek, int *exit_code, int *signal_number);
 /// pipe2(O_CLOEXEC), optionally O_NONBLOCK too (glibc hides pipe2 from Swift). 0 or -1.
 int bs_pipe(int fds[2], int nonblocking);
 
+/// 1 when a process other than the group's leader is in process group `pgid`, 0 when none
+/// is, -1 when /proc cannot be read. Only meaningful once the leader has exited.
+int bs_process_group_has_live_members(pid_t pgid);
+
 /// Bytes waiting to be read from a pipe, or -1.
 int bs_bytes_readable(int fd);
 #endif

@@ -35,6 +35,7 @@ public struct BuildExecutor: Sendable {
     public func execute(
         _ plan: BuildPlan,
         origin: RequestOrigin,
+        on eventLoop: any EventLoop,
         emit: @escaping @Sendable (BuildEvent) async throws -> Void
     ) async -> EventLoopFuture<Void>? {
         let id = BuildID.make()
@@ -69,7 +70,7 @@ public struct BuildExecutor: Sendable {
         var outcome: Logger.Metadata = [:]
         var cleanup: EventLoopFuture<Void>?
         do {
-            let result = try await runner.run(plan) { stream, bytes in
+            let result = try await runner.run(plan, on: eventLoop) { stream, bytes in
                 let text = decoders.withLockedValue { decoders in
                     switch stream {
                     case .stdout: decoders.stdout.decode(bytes.readableBytesView)

@@ -31,11 +31,11 @@ extension ServiceConfig {
     }
 
     private func validateHTTP() throws(ConfigError) {
-        guard http.enabled else { return }
-        try validateAuth(http.auth, key: "service.http.auth")
         if http.tls.enabled {
             throw ConfigError(key: "service.http.tls.enabled", "TLS is not available in this version of build-service yet")
         }
+        guard http.enabled else { return }
+        try validateAuth(http.auth, key: "service.http.auth")
     }
 
     private func validateAuth(_ auth: AuthSettings, key: String) throws(ConfigError) {

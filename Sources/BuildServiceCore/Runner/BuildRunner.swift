@@ -2,6 +2,7 @@ import AsyncAlgorithms
 public import BuildServiceProtocol
 import CBuildServiceSpawn
 import Foundation
+import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
 
@@ -29,7 +30,6 @@ public struct BuildRunResult: Sendable {
 /// at the pace `onOutput` accepts it, and tears the process group down on exit, timeout,
 /// cancellation or when `onOutput` fails.
 public struct BuildRunner: Sendable {
-    public let eventLoopGroup: any EventLoopGroup
     public let identity: RunAsIdentity
     /// Environment of the build: the allowed daemon variables plus the run-as user's facts.
     public let environment: [String: String]
@@ -41,14 +41,12 @@ public struct BuildRunner: Sendable {
     public let active: ActiveBuilds
 
     public init(
-        eventLoopGroup: any EventLoopGroup,
         identity: RunAsIdentity,
         environment: [String: String],
         active: ActiveBuilds = ActiveBuilds(),
         killGrace: Duration = .seconds(5),
         drainGrace: Duration = .milliseconds(250)
     ) {
-        self.eventLoopGroup = eventLoopGroup
         self.identity = identity
         self.environment = environment
         self.killGrace = killGrace
@@ -74,11 +72,14 @@ public struct BuildRunner: Sendable {
     }
 
     /// Runs the build to its end.
-    /// - Parameter onOutput: called for each chunk, one at a time; the next chunk is read from
-    ///   the pipes only after it returns. If it throws, the build is torn down.
+    /// - Parameters:
+    ///   - eventLoop: where the build's pipes are read; best the one its client's socket is on.
+    ///   - onOutput: called for each chunk, one at a time; the next chunk is read from the pipes
+    ///     only after it returns. If it throws, the build is torn down.
     /// - Throws: `ServiceError` (`spawn_failed`) when the process cannot be started.
     public func run(
         _ plan: BuildPlan,
+        on eventLoop: any EventLoop,
         onOutput: @escaping @Sendable (OutputStream, ByteBuffer) async throws -> Void
     ) async throws(ServiceError) -> BuildRunResult {
         let started = try spawn(plan)
@@ -88,7 +89,7 @@ public struct BuildRunner: Sendable {
                 pid: started.pid,
                 timeout: .seconds(plan.timeoutSec),
                 killGrace: killGrace,
-                eventLoop: eventLoopGroup.next()
+                eventLoop: eventLoop
             )
         } catch {
             kill(-started.pid, SIGKILL)
@@ -102,9 +103,9 @@ public struct BuildRunner: Sendable {
         active.insert(supervisor)
         supervisor.start()
 
-        let pipes: (NIOAsyncChannel<ByteBuffer, Never>, NIOAsyncChannel<ByteBuffer, Never>)
+        let pipes: (PipeChannel, PipeChannel)
         do {
-            pipes = try await openPipes(stdout: started.stdout, stderr: started.stderr)
+            pipes = try await openPipes(stdout: started.stdout, stderr: started.stderr, on: eventLoop)
         } catch {
             supervisor.cancel()
             throw ServiceError(.spawnFailed, "cannot read the build's output: \(error)")
@@ -179,40 +180,46 @@ public struct BuildRunner: Sendable {
         return Started(pid: pid, stdout: stdoutPipe[0], stderr: stderrPipe[0])
     }
 
-    private func openPipes(
-        stdout: Int32,
-        stderr: Int32
-    ) async throws -> (NIOAsyncChannel<ByteBuffer, Never>, NIOAsyncChannel<ByteBuffer, Never>) {
-        let stdoutChannel: NIOAsyncChannel<ByteBuffer, Never>
+    private typealias PipeChannel = NIOAsyncChannel<ByteBuffer, Never>
+
+    /// Registers both pipes with one event loop at once (one hop, not two in a row).
+    private func openPipes(stdout: Int32, stderr: Int32, on loop: any EventLoop) async throws -> (PipeChannel, PipeChannel) {
+        let stdoutChannel = openPipe(stdout, on: loop)
+        let stderrChannel = openPipe(stderr, on: loop)
         do {
-            stdoutChannel = try await openPipe(stdout)
+            return try await stdoutChannel.and(stderrChannel).get()
         } catch {
-            close(stdout)
-            close(stderr)
-            throw error
-        }
-        do {
-            return (stdoutChannel, try await openPipe(stderr))
-        } catch {
-            close(stderr)
-            try? await stdoutChannel.channel.close()
+            // A pipe that was registered is closed by its channel; one that was not is still ours.
+            for (channel, fd) in [(stdoutChannel, stdout), (stderrChannel, stderr)] {
+                if let opened = try? await channel.get() {
+                    try? await opened.channel.close()
+                } else {
+                    close(fd)
+                }
+            }
             throw error
         }
     }
 
     /// A pipe read through NIO, so reading stops while the consumer is behind (backpressure):
-    /// at most `highWatermark` reads of up to 64 KiB are buffered per pipe.
-    private func openPipe(_ fd: Int32) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
-        try await NIOPipeBootstrap(group: eventLoopGroup)
+    /// at most `highWatermark` reads of up to 64 KiB are buffered per pipe. The async wrapper is
+    /// installed before the channel is registered, so no byte can be read before it is there.
+    private func openPipe(_ fd: Int32, on loop: any EventLoop) -> EventLoopFuture<PipeChannel> {
+        let wrapped = loop.makePromise(of: PipeChannel.self)
+        NIOPipeBootstrap(group: loop)
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 65_536))
-            .takingOwnershipOfDescriptor(input: fd) { channel in
+            .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, Never>(
+                    let asyncChannel = try PipeChannel(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8))
                     )
+                    wrapped.succeed(asyncChannel)
                 }
             }
+            .takingOwnershipOfDescriptor(input: fd)
+            .whenFailure { wrapped.fail($0) }
+        return wrapped.futureResult
     }
 
     private struct Chunk: Sendable {
@@ -221,7 +228,7 @@ public struct BuildRunner: Sendable {
     }
 
     private func relay(
-        pipes: (NIOAsyncChannel<ByteBuffer, Never>, NIOAsyncChannel<ByteBuffer, Never>),
+        pipes: (PipeChannel, PipeChannel),
         fds: (Int32, Int32),
         supervisor: BuildSupervisor,
         onOutput: @escaping @Sendable (OutputStream, ByteBuffer) async throws -> Void
@@ -265,15 +272,29 @@ public struct BuildRunner: Sendable {
         }
     }
 
-    /// After the main process exited: wait for end-of-file on both pipes, but once `grace` has
-    /// passed and nothing is left unread in them, close them. A straggler outside the group (or
-    /// one that ignores SIGTERM) then cannot hold the `exit` event back.
+    /// After the main process exited: wait for end-of-file on both pipes (the usual case: it is
+    /// already there or follows at once), but once `grace` has passed and nothing is left unread
+    /// in them, close them. A straggler outside the group (or one that ignores SIGTERM) then
+    /// cannot hold the `exit` event back.
     private static func closeWhenDrained(_ channels: [any Channel], fds: [Int32], grace: Duration) async {
-        let clock = ContinuousClock()
-        let start = clock.now
+        let bothClosed = channels[0].closeFuture.and(channels[1].closeFuture)
+        let once = NIOLockedValueBox(false)
+        let closedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            @Sendable func finish(_ closed: Bool) {
+                let first = once.withLockedValue { resumed in
+                    defer { resumed = true }
+                    return !resumed
+                }
+                if first { continuation.resume(returning: closed) }
+            }
+            bothClosed.whenComplete { _ in finish(true) }
+            let nanoseconds = grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000
+            channels[0].eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { finish(false) }
+        }
+        if closedInTime { return }
         while !Task.isCancelled {
             if channels.allSatisfy({ !$0.isActive }) { return }
-            if clock.now - start >= grace, await unreadBytes(channels, fds: fds) == 0 { break }
+            if await unreadBytes(channels, fds: fds) == 0 { break }
             try? await Task.sleep(for: .milliseconds(20))
         }
         for channel in channels { channel.close(promise: nil) }

@@ -126,10 +126,11 @@ final class BuildSupervisor: Sendable {
             mainExit.succeed(.signaled(SIGKILL))
         }
 
-        // Phase 2: nothing of the build may outlive it.
-        if group.hasLiveMembers {
+        // Phase 2: nothing of the build may outlive it. If /proc cannot be read, the whole
+        // teardown is carried out blind.
+        if group.hasLiveMembers != false {
             beginTeardown()
-            while group.hasLiveMembers {
+            while group.hasLiveMembers ?? !killed {
                 killIfDue()
                 usleep(20_000)
             }

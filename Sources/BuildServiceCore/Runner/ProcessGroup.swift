@@ -1,3 +1,4 @@
+import CBuildServiceSpawn
 import Foundation
 
 /// A build's process group: the leader started the session, and every descendant that did not
@@ -15,18 +16,14 @@ struct ProcessGroup: Sendable {
         signal(SIGCONT)
     }
 
-    /// Whether any member is still running. Zombies do not count: they are dead, only unreaped
-    /// (the leader stays one on purpose until the group is gone, so its id cannot be reused).
-    var hasLiveMembers: Bool {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return false }
-        for entry in entries where entry.first?.isNumber == true {
-            guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8) else { continue }
-            // "pid (comm) state ppid pgrp ...": comm may contain anything, so parse after the last ')'.
-            guard let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, fields[0] != "Z", fields[0] != "X", pid_t(fields[2]) == id else { continue }
-            return true
+    /// Whether any member other than the leader is still there, once the leader has exited (it
+    /// stays an unreaped zombie on purpose until the group is gone, so its id cannot be reused).
+    /// nil when /proc cannot be read.
+    var hasLiveMembers: Bool? {
+        switch bs_process_group_has_live_members(id) {
+        case 0: false
+        case 1: true
+        default: nil
         }
-        return false
     }
 }

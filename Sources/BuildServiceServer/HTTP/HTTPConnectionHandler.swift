@@ -121,13 +121,15 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let origin = RequestOrigin(listener: listener.name, peer: Self.peer(context.channel))
         let headerToken = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        task = Task {
+        let eventLoop = context.eventLoop
+        task = Task(executorPreference: EventLoopTaskExecutor(eventLoop)) {
             await listener.endpoint.handle(
                 body: body,
                 headerToken: headerToken,
                 tokens: listener.tokens,
                 bodyTokenAllowed: listener.transport == .unix,
                 origin: origin,
+                eventLoop: eventLoop,
                 sink: sink
             )
             loopBound.eventLoop.execute {

@@ -61,7 +61,8 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let sink = LegacyEventSink(channel: channel)
         let listener = self.listener
         let origin = RequestOrigin(listener: listener.name, peer: "unix")
-        task = Task {
+        let eventLoop = context.eventLoop
+        task = Task(executorPreference: EventLoopTaskExecutor(eventLoop)) {
             if let line {
                 await listener.endpoint.handle(
                     body: line,
@@ -69,6 +70,7 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                     tokens: listener.tokens,
                     bodyTokenAllowed: true,
                     origin: origin,
+                    eventLoop: eventLoop,
                     sink: sink
                 )
             } else {

@@ -1,0 +1,271 @@
+import BuildServiceCore
+import BuildServiceProtocol
+import Foundation
+import Testing
+
+/// `RequestValidator.plan(for:)` against a real project directory:
+///
+/// ```
+/// root/
+///   sub/Makefile
+///   out   -> /etc
+///   inner -> sub
+/// ```
+struct RequestValidatorTests {
+    let project: TemporaryDirectory
+    let validator: RequestValidator
+
+    init() throws {
+        project = try TemporaryDirectory()
+        try project.makeDirectory("sub")
+        try project.writeFile("sub/Makefile", "all:\n\ttrue\n")
+        try project.symlink("out", to: "/etc")
+        try project.symlink("inner", to: "sub")
+        var text = ConfigText(projectRoot: project.path)
+        text.timeouts = "default_sec = 300\nmax_sec = 900"
+        text.projects.append("id = \"other\"\npath_root = \"\(project.path)\"\ncommands = [\"sh\"]")
+        let config = try ServiceConfig.parse(toml: text.text)
+        try config.validate()
+        validator = RequestValidator(config: config)
+    }
+
+    private func request(
+        command: String = "make",
+        args: [String] = [],
+        cwd: String? = nil,
+        timeoutSec: Int? = nil,
+        project: String = "demo"
+    ) -> BuildRequest {
+        BuildRequest(projectID: project, command: command, args: args, cwd: cwd, timeoutSec: timeoutSec)
+    }
+
+    /// The error `plan(for:)` throws for `request`, or nil when it is accepted.
+    private func failure(_ request: BuildRequest) -> ServiceError? {
+        do {
+            _ = try validator.plan(for: request)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    // MARK: Working directory
+
+    @Test(arguments: ["..", "/etc", "out", "out/", "sub/../..", "inner/../../", "../../../../../..", "./sub/../../x"])
+    func cwdOutsideTheRootIsRejectedNamingIt(cwd: String) throws {
+        let error = try #require(failure(request(cwd: cwd)))
+        #expect(error.code == .invalidPath)
+        #expect(error.message.contains("cwd \"\(cwd)\""), "\(error.message)")
+    }
+
+    @Test func absoluteCwdOfTheRootsParentIsRejected() throws {
+        let error = try #require(failure(request(cwd: project.parent)))
+        #expect(error.code == .invalidPath)
+        #expect(error.message.contains(project.parent), "\(error.message)")
+    }
+
+    @Test func absoluteCwdOfASiblingWithTheRootAsPrefixIsRejected() throws {
+        let sibling = project.path + "-evil"
+        try FileManager.default.createDirectory(atPath: sibling, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: sibling) }
+        let error = try #require(failure(request(cwd: sibling)))
+        #expect(error.code == .invalidPath)
+    }
+
+    @Test func cwdThatDoesNotExistIsRejected() throws {
+        let error = try #require(failure(request(cwd: "nowhere")))
+        #expect(error.code == .invalidPath)
+        #expect(error.message.contains("\"nowhere\""))
+    }
+
+    @Test func cwdThatIsAFileIsRejected() throws {
+        let error = try #require(failure(request(cwd: "sub/Makefile")))
+        #expect(error.code == .invalidPath)
+    }
+
+    @Test func relativeCwdInsideTheRootIsAccepted() throws {
+        let plan = try validator.plan(for: request(cwd: "sub"))
+        #expect(plan.workingDirectory == "\(project.path)/sub")
+        #expect(plan.projectRoot == project.path)
+    }
+
+    @Test func absoluteCwdInsideTheRootIsAccepted() throws {
+        let plan = try validator.plan(for: request(cwd: "\(project.path)/sub"))
+        #expect(plan.workingDirectory == "\(project.path)/sub")
+    }
+
+    @Test func cwdThroughASymlinkInsideTheRootRunsInTheResolvedDirectory() throws {
+        let plan = try validator.plan(for: request(cwd: "inner"))
+        #expect(plan.workingDirectory == "\(project.path)/sub")
+    }
+
+    @Test func noCwdRunsInTheProjectRoot() throws {
+        #expect(try validator.plan(for: request()).workingDirectory == project.path)
+        #expect(try validator.plan(for: request(cwd: "")).workingDirectory == project.path)
+        #expect(try validator.plan(for: request(cwd: "sub/..")).workingDirectory == project.path)
+    }
+
+    // MARK: make arguments
+
+    @Test(
+        arguments: [
+            (["-C", "../x"], "../x"),
+            (["-C/x"], "/x"),
+            (["--directory=.."], ".."),
+            (["--directory", "/"], "/"),
+            (["-f", "/etc/passwd"], "/etc/passwd"),
+            (["--file=../Makefile"], "../Makefile"),
+            (["--makefile", "/etc/hosts"], "/etc/hosts"),
+            (["-sC/etc"], "/etc"),
+            (["-kf", "/etc/passwd"], "/etc/passwd"),
+            (["--dir=/etc"], "/etc"),
+            (["-I", "/usr/include"], "/usr/include"),
+            (["--include-dir=../inc"], "../inc"),
+            (["-C", "sub", "-f", "../../x"], "../../x"),
+            (["-C", "out"], "out"),
+            (["-C", "inner", "-C", "../.."], "../.."),
+            (["--jobs", "-C/etc"], "/etc"),
+            (["all", "-C", ".."], ".."),
+        ]
+    )
+    func makeArgumentEscapingTheRootIsRejectedNamingIt(args: [String], value: String) throws {
+        let error = try #require(failure(request(args: args)))
+        #expect(error.code == .invalidPath)
+        #expect(error.message.contains("\"\(value)\""), "\(error.message)")
+    }
+
+    @Test func makefileIsResolvedRelativeToTheDirectoryInEffect() throws {
+        // ../Makefile from the root is outside; from sub it is the root's own (missing) Makefile.
+        let plan = try validator.plan(for: request(args: ["-C", "sub", "-f", "../Makefile"]))
+        #expect(plan.arguments == ["-C", "sub", "-f", "../Makefile"])
+        let error = try #require(failure(request(args: ["-f", "../Makefile"])))
+        #expect(error.code == .invalidPath)
+    }
+
+    @Test func makeArgumentsAreCheckedFromTheRequestedCwd() throws {
+        #expect(try validator.plan(for: request(args: ["-C", ".."], cwd: "sub")).workingDirectory == "\(project.path)/sub")
+        let error = try #require(failure(request(args: ["-C", "../.."], cwd: "sub")))
+        #expect(error.code == .invalidPath)
+    }
+
+    @Test(
+        arguments: [
+            ["-C", "sub"],
+            ["-f", "sub/Makefile"],
+            ["-j4", "all"],
+            ["-j", "-C", "sub"],
+            ["--", "-C/etc"],
+            ["VAR=/etc"],
+            ["--directory=inner", "-f", "Makefile"],
+            ["-o", "/etc/passwd"],
+            ["-Oline", "--no-print-directory", "all"],
+        ]
+    )
+    func makeArgumentsInsideTheRootAreAccepted(args: [String]) throws {
+        let plan = try validator.plan(for: request(args: args))
+        #expect(plan.arguments == args)
+        #expect(plan.commandName == "make")
+        #expect(plan.executable == "/usr/bin/make")
+        #expect(plan.workingDirectory == project.path)
+    }
+
+    @Test func argumentsOfANonMakeCommandAreNotReadAsMakeOptions() throws {
+        let plan = try validator.plan(for: request(command: "sh", args: ["-C", "/etc", "-f", "/etc/passwd"]))
+        #expect(plan.executable == "/bin/sh")
+        #expect(plan.arguments == ["-C", "/etc", "-f", "/etc/passwd"])
+    }
+
+    // MARK: Project and command
+
+    @Test func unknownProjectIsProjectNotFound() throws {
+        let error = try #require(failure(request(project: "nope")))
+        #expect(error.code == .projectNotFound)
+        #expect(error.message.contains("\"nope\""))
+    }
+
+    @Test func commandNotDefinedOnTheHostIsCommandUnknown() throws {
+        let error = try #require(failure(request(command: "rm")))
+        #expect(error.code == .commandUnknown)
+        #expect(error.message.contains("\"rm\""))
+    }
+
+    @Test func commandDefinedButNotListedForTheProjectIsCommandNotAllowed() throws {
+        let onHost = try #require(failure(request(command: "true")))
+        #expect(onHost.code == .commandNotAllowed)
+        #expect(onHost.message.contains("\"true\""))
+        let forOther = try #require(failure(request(command: "make", project: "other")))
+        #expect(forOther.code == .commandNotAllowed)
+    }
+
+    @Test func refOnAPathProjectIsRefNotAllowed() throws {
+        var build = request()
+        build.ref = "main"
+        let error = try #require(failure(build))
+        #expect(error.code == .refNotAllowed)
+    }
+
+    // MARK: Timeout
+
+    @Test(arguments: [0, -5, Int.min])
+    func nonPositiveTimeoutIsRejected(timeout: Int) throws {
+        let error = try #require(failure(request(timeoutSec: timeout)))
+        #expect(error.code == .timeout)
+        #expect(error.message.contains("\(timeout)"))
+    }
+
+    @Test func timeoutAboveTheMaximumIsClampedWithAWarning() throws {
+        let plan = try validator.plan(for: request(timeoutSec: 10_000))
+        #expect(plan.timeoutSec == 900)
+        #expect(plan.warnings.count == 1)
+        guard case .warning(let code, let message) = try #require(plan.warnings.first) else {
+            Issue.record("not a warning event: \(plan.warnings)")
+            return
+        }
+        #expect(code == "timeout_clamped")
+        #expect(message.contains("10000"))
+        #expect(message.contains("900"))
+    }
+
+    @Test func timeoutWithinTheMaximumIsKeptWithoutWarning() throws {
+        let plan = try validator.plan(for: request(timeoutSec: 900))
+        #expect(plan.timeoutSec == 900)
+        #expect(plan.warnings.isEmpty)
+    }
+
+    @Test func noTimeoutGetsTheDefault() throws {
+        let plan = try validator.plan(for: request())
+        #expect(plan.timeoutSec == 300)
+        #expect(plan.warnings.isEmpty)
+    }
+
+    // MARK: Schema version and request id
+
+    @Test func schemaVersionOtherThan2IsRejected() throws {
+        var build = request()
+        build.schemaVersion = "1"
+        let error = try #require(failure(build))
+        #expect(error.code == .schemaVersion)
+        #expect(error.message.contains("\"1\""))
+    }
+
+    @Test func absentSchemaVersionIsAccepted() throws {
+        var build = request()
+        build.schemaVersion = nil
+        #expect(try validator.plan(for: build).projectID == "demo")
+    }
+
+    @Test(arguments: ["has space", String(repeating: "a", count: 200), "", "tab\there", "ünicode"])
+    func malformedRequestIdIsInvalidRequest(requestID: String) throws {
+        var build = request()
+        build.requestID = requestID
+        let error = try #require(failure(build))
+        #expect(error.code == .invalidRequest)
+        #expect(error.message.contains("request_id"))
+    }
+
+    @Test func wellFormedRequestIdIsCarriedIntoThePlan() throws {
+        var build = request()
+        build.requestID = String(repeating: "r", count: 128)
+        #expect(try validator.plan(for: build).requestID == String(repeating: "r", count: 128))
+    }
+}

@@ -1,0 +1,201 @@
+import BuildServiceCore
+import Foundation
+import Testing
+
+/// `ServiceConfig.validate()`: values, cross-references and the file system. Every error names
+/// the offending key.
+struct ServiceConfigValidationTests {
+    let directory: TemporaryDirectory
+    let base: ConfigText
+
+    init() throws {
+        directory = try TemporaryDirectory()
+        base = ConfigText(projectRoot: directory.path)
+    }
+
+    private static func load(_ config: ConfigText) throws(ConfigError) -> ServiceConfig {
+        let parsed = try ServiceConfig.parse(toml: config.text)
+        try parsed.validate()
+        return parsed
+    }
+
+    /// Asserts that parse + validate fails with exactly `key`, and that the printed error names it.
+    private static func expectFailure(_ config: ConfigText, key: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try load(config)
+            Issue.record("valid, expected an error for \(key)", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.key == key, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.description.contains(key), "\(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func baseConfigIsValid() throws {
+        let config = try Self.load(base)
+        #expect(config.project(id: "demo")?.pathRoot == directory.path)
+        #expect(config.build.commands["make"] == "/usr/bin/make")
+    }
+
+    @Test func relativeCommandPathIsRejected() {
+        var config = base
+        config.commands = #"make = "make""#
+        config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: #"["make"]"#)
+        Self.expectFailure(config, key: "build.commands.make")
+    }
+
+    @Test func commandPathThatDoesNotExistIsRejected() {
+        var config = base
+        config.commands += "\ncc = \"\(directory.path)/no-such-compiler\""
+        Self.expectFailure(config, key: "build.commands.cc")
+    }
+
+    @Test func commandPathThatIsADirectoryIsRejected() {
+        var config = base
+        config.commands += "\ncc = \"\(directory.path)\""
+        Self.expectFailure(config, key: "build.commands.cc")
+    }
+
+    @Test func commandNameWithUnsafeCharactersIsRejected() {
+        var config = base
+        config.commands += "\n\"../cc\" = \"/bin/true\""
+        Self.expectFailure(config, key: "build.commands.../cc")
+    }
+
+    @Test func projectWithoutPathRootIsRejected() {
+        var config = base
+        config.projects[0] = "id = \"demo\"\ncommands = [\"make\"]"
+        Self.expectFailure(config, key: "projects[0].path_root")
+    }
+
+    @Test func pathRootThatDoesNotExistIsRejected() {
+        var config = base
+        config.projects.append("id = \"gone\"\npath_root = \"\(directory.path)/missing\"\ncommands = [\"make\"]")
+        Self.expectFailure(config, key: "projects[1].path_root")
+    }
+
+    @Test func relativePathRootIsRejected() {
+        var config = base
+        config.projects[0] = "id = \"demo\"\npath_root = \"src/demo\"\ncommands = [\"make\"]"
+        Self.expectFailure(config, key: "projects[0].path_root")
+    }
+
+    @Test func duplicateProjectIdIsRejected() {
+        var config = base
+        config.projects.append(config.projects[0])
+        Self.expectFailure(config, key: "projects[1].id")
+    }
+
+    @Test func projectCommandNotInBuildCommandsIsRejected() {
+        var config = base
+        config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: #"["make", "cmake"]"#)
+        Self.expectFailure(config, key: "projects[0].commands[1]")
+    }
+
+    @Test func projectWithoutCommandsIsRejected() {
+        var config = base
+        config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: "[]")
+        Self.expectFailure(config, key: "projects[0].commands")
+    }
+
+    @Test func disablingBothListenersIsRejected() {
+        var config = base
+        config.socket = "enabled = false"
+        config.http = "enabled = false"
+        Self.expectFailure(config, key: "service")
+    }
+
+    @Test func httpOnlyIsValid() throws {
+        var config = base
+        config.socket = "enabled = false"
+        config.http = "enabled = true\nlisten_addr = \"127.0.0.1:0\""
+        let loaded = try Self.load(config)
+        #expect(loaded.http.enabled)
+        #expect(loaded.socket.enabled == false)
+    }
+
+    @Test func zeroDefaultTimeoutIsRejected() {
+        var config = base
+        config.timeouts = "default_sec = 0"
+        Self.expectFailure(config, key: "build.timeouts.default_sec")
+    }
+
+    @Test func maxTimeoutBelowDefaultIsRejected() {
+        var config = base
+        config.timeouts = "default_sec = 600\nmax_sec = 599"
+        Self.expectFailure(config, key: "build.timeouts.max_sec")
+    }
+
+    @Test func maxTimeoutEqualToDefaultIsValid() throws {
+        var config = base
+        config.timeouts = "default_sec = 600\nmax_sec = 600"
+        #expect(try Self.load(config).build.maxTimeoutSec == 600)
+    }
+
+    @Test func enablingTLSIsRejectedAsNotAvailable() {
+        var config = base
+        config.http = "enabled = true"
+        config.tls = "enabled = true\ncert_path = \"/x.crt\"\nkey_path = \"/x.key\""
+        Self.expectFailure(config, key: "service.http.tls.enabled")
+    }
+
+    @Test func repoProjectIsRejectedAsNotAvailable() {
+        var config = base
+        config.projects[0] = "id = \"demo\"\ntype = \"repo\"\nrepo_url = \"https://example.com/x.git\"\ncommands = [\"make\"]"
+        Self.expectFailure(config, key: "projects[0].type")
+    }
+
+    @Test func projectArtifactsAreRejectedAsNotAvailable() {
+        var config = base
+        config.projects[0] += "\nartifacts = [\"out/*.bin\"]"
+        Self.expectFailure(config, key: "projects[0].artifacts")
+    }
+
+    @Test func repoKeysOnAPathProjectAreRejected() {
+        var config = base
+        config.projects[0] += "\nrepo_ref = \"main\""
+        Self.expectFailure(config, key: "projects[0].repo_ref")
+    }
+
+    @Test func socketAuthRequiredWithoutTokensIsRejected() {
+        var config = base
+        config.socketAuth = "required = true"
+        Self.expectFailure(config, key: "service.socket.auth.tokens")
+    }
+
+    @Test func httpAuthRequiredWithoutTokensIsRejected() {
+        var config = base
+        config.http = "enabled = true"
+        config.httpAuth = "type = \"bearer\"\nrequired = true\ntokens = []"
+        Self.expectFailure(config, key: "service.http.auth.tokens")
+    }
+
+    @Test func authRequiredWithATokenIsValid() throws {
+        var config = base
+        config.socketAuth = "required = true\ntokens = [\"s3cret\"]"
+        #expect(try Self.load(config).socket.auth.tokens == ["s3cret"])
+    }
+
+    @Test func relativeSocketPathIsRejected() {
+        var config = base
+        config.socket = "enabled = true\npath = \"build.sock\""
+        Self.expectFailure(config, key: "service.socket.path")
+    }
+
+    @Test func socketGroupThatDoesNotExistIsRejected() {
+        var config = base
+        config.socket += "\ngroup = \"no-such-group-for-build-service-tests\""
+        Self.expectFailure(config, key: "service.socket.group")
+    }
+
+    @Test func runAsUserThatDoesNotExistIsRejected() {
+        var config = base
+        config.extra = "[build]\nrun_as_user = \"no-such-user-for-build-service-tests\""
+        Self.expectFailure(config, key: "build.run_as_user")
+    }
+
+    @Test func relativeLoggingDirectoryIsRejected() {
+        var config = base
+        config.logging = "directory = \"logs\""
+        Self.expectFailure(config, key: "logging.directory")
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+
+@testable import BuildServiceProtocol
+
+/// `BuildRequest.decode(from:)` turns every malformed body into `invalid_request` with a message
+/// that tells the client which field is wrong.
+struct BuildRequestDecodingTests {
+    private static func decode(_ json: String) throws(ServiceError) -> BuildRequest {
+        try BuildRequest.decode(from: Data(json.utf8))
+    }
+
+    /// The error `decode` throws for `json`, or nil when it decodes.
+    private static func failure(_ json: String) -> ServiceError? {
+        do {
+            _ = try decode(json)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func minimalRequestGetsDefaults() throws {
+        let request = try Self.decode(#"{"project_id":"demo","command":"make"}"#)
+        #expect(request.projectID == "demo")
+        #expect(request.command == "make")
+        #expect(request.args == [])
+        #expect(request.cwd == nil)
+        #expect(request.timeoutSec == nil)
+        #expect(request.ref == nil)
+        #expect(request.requestID == nil)
+        #expect(request.schemaVersion == nil)
+        #expect(request.authToken == nil)
+    }
+
+    @Test func nullArgsAreTheSameAsNoArgs() throws {
+        #expect(try Self.decode(#"{"project_id":"demo","command":"make","args":null}"#).args == [])
+    }
+
+    @Test func everyFieldIsRead() throws {
+        let request = try Self.decode(
+            """
+            {"schema_version":"2","request_id":"r-1","project_id":"demo","command":"make",
+             "args":["-j4","all"],"cwd":"sub","timeout_sec":30,"ref":"main","auth_token":"t0k"}
+            """
+        )
+        #expect(
+            request
+                == BuildRequest(
+                    schemaVersion: "2",
+                    requestID: "r-1",
+                    projectID: "demo",
+                    command: "make",
+                    args: ["-j4", "all"],
+                    cwd: "sub",
+                    timeoutSec: 30,
+                    ref: "main",
+                    authToken: "t0k"
+                )
+        )
+    }
+
+    @Test func unknownExtraFieldsAreIgnored() throws {
+        let request = try Self.decode(#"{"project_id":"demo","command":"make","colour":"blue","nested":{"a":[1,2]},"args":["x"]}"#)
+        #expect(request.projectID == "demo")
+        #expect(request.args == ["x"])
+    }
+
+    @Test(
+        arguments: [
+            (#"{"project_id":"demo","command":"make","timeout_sec":"10"}"#, #""timeout_sec""#),
+            (#"{"project_id":"demo","command":"make","args":["a",1]}"#, #""args[1]""#),
+            (#"{"project_id":"demo","command":"make","args":"all"}"#, #""args""#),
+            (#"{"project_id":"demo","command":"make","args":{"0":"a"}}"#, #""args""#),
+            (#"{"project_id":5,"command":"make"}"#, #""project_id""#),
+            (#"{"project_id":"demo","command":["make"]}"#, #""command""#),
+            (#"{"project_id":"demo","command":"make","cwd":true}"#, #""cwd""#),
+            (#"{"project_id":"demo","command":"make","schema_version":2}"#, #""schema_version""#),
+            (#"{"project_id":"demo","command":"make","ref":null,"request_id":7}"#, #""request_id""#),
+        ]
+    )
+    func wrongTypeIsInvalidRequestNamingTheField(json: String, quotedField: String) throws {
+        let error = try #require(Self.failure(json))
+        #expect(error.code == .invalidRequest)
+        #expect(error.message.contains(quotedField), "\(error.message)")
+    }
+
+    /// A number that is valid JSON but not an integer must not be reported as "not valid JSON":
+    /// the body is JSON, and the client needs to know that timeout_sec is the problem.
+    @Test(arguments: ["1.5", "1e30", "99999999999999999999"])
+    func nonIntegerTimeoutIsInvalidRequestNamingTheField(number: String) throws {
+        let error = try #require(Self.failure(#"{"project_id":"demo","command":"make","timeout_sec":"# + number + "}"))
+        #expect(error.code == .invalidRequest)
+        #expect(error.message.contains(#""timeout_sec""#), "\(error.message)")
+    }
+
+    @Test(
+        arguments: [
+            (#"{"command":"make"}"#, "project_id"),
+            (#"{"project_id":"demo"}"#, "command"),
+            (#"{"project_id":null,"command":"make"}"#, "project_id"),
+        ]
+    )
+    func missingRequiredFieldIsInvalidRequestNamingIt(json: String, field: String) throws {
+        let error = try #require(Self.failure(json))
+        #expect(error.code == .invalidRequest)
+        #expect(error.message.contains("\"\(field)\""), "\(error.message)")
+    }
+
+    @Test(
+        arguments: [
+            (#"{"project_id":"demo","command":"make","args":["ok","a\u0000b"]}"#, "args[1]"),
+            (#"{"project_id":"demo","command":"make","cwd":"sub\u0000/.."}"#, "cwd"),
+            (#"{"project_id":"de\u0000mo","command":"make"}"#, "project_id"),
+            (#"{"project_id":"demo","command":"make\u0000"}"#, "command"),
+            (#"{"project_id":"demo","command":"make","ref":"\u0000"}"#, "ref"),
+        ]
+    )
+    func nulByteInAStringIsRejectedNamingTheField(json: String, field: String) throws {
+        let error = try #require(Self.failure(json))
+        #expect(error.code == .invalidRequest)
+        #expect(error.message.contains("\"\(field)\""), "\(error.message)")
+        #expect(error.message.contains("NUL"), "\(error.message)")
+    }
+
+    @Test(arguments: ["", "{", "not json", #"{"project_id":"demo","command":"make""#, "\u{FEFF}\u{0}"])
+    func bodyThatIsNotJSONIsInvalidRequest(body: String) throws {
+        let error = try #require(Self.failure(body))
+        #expect(error.code == .invalidRequest)
+        #expect(error.message.contains("JSON"), "\(error.message)")
+    }
+
+    @Test(arguments: ["[]", #"[{"project_id":"demo","command":"make"}]"#, "\"make\"", "42", "null"])
+    func jsonThatIsNotAnObjectIsInvalidRequest(body: String) throws {
+        let error = try #require(Self.failure(body))
+        #expect(error.code == .invalidRequest)
+        #expect(error.httpStatus == 400)
+    }
+
+    @Test func invalidUTF8IsInvalidRequest() throws {
+        var body = Data(#"{"project_id":"demo","command":"make","args":[""#.utf8)
+        body.append(contentsOf: [0xFF, 0xFE])
+        body.append(contentsOf: Data(#""]}"#.utf8))
+        #expect(throws: ServiceError.self) { try BuildRequest.decode(from: body) }
+    }
+}
