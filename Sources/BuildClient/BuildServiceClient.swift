@@ -17,11 +17,17 @@ public struct BuildServiceClient: Sendable {
     }
 
     /// Runs the build and returns its `exit` event.
-    /// - Parameter onEvent: called for every event in order, `exit` included; events of types
-    ///   this version does not know are skipped.
+    /// - Parameters:
+    ///   - onOutput: called with the bytes of every `stdout`/`stderr` event, in order.
+    ///   - onEvent: called for every other event in order, `exit` included; events of types
+    ///     this version does not know are skipped.
     /// - Throws: `ClientError` when the service cannot be reached, refuses the request, or the
     ///   stream ends before the build's `exit`.
-    public func run(_ request: BuildRequest, onEvent: (BuildEvent) throws -> Void) async throws(ClientError) -> BuildExit {
+    public func run(
+        _ request: BuildRequest,
+        onOutput: (OutputPipe, [UInt8]) throws -> Void,
+        onEvent: (BuildEvent) throws -> Void
+    ) async throws(ClientError) -> BuildExit {
         let body: ByteBuffer
         do {
             body = ByteBuffer(bytes: try JSONEncoder().encode(request))
@@ -34,7 +40,7 @@ public struct BuildServiceClient: Sendable {
                 try await outbound.write(.head(requestHead(bodyLength: body.readableBytes)))
                 try await outbound.write(.body(.byteBuffer(body)))
                 try await outbound.write(.end(nil))
-                return try await readResponse(inbound, onEvent: onEvent)
+                return try await readResponse(inbound, onOutput: onOutput, onEvent: onEvent)
             }
         } catch let error as ClientError {
             throw error
@@ -91,6 +97,7 @@ public struct BuildServiceClient: Sendable {
 
     private func readResponse(
         _ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>,
+        onOutput: (OutputPipe, [UInt8]) throws -> Void,
         onEvent: (BuildEvent) throws -> Void
     ) async throws -> BuildExit {
         var status: HTTPResponseStatus?
@@ -107,7 +114,7 @@ public struct BuildServiceClient: Sendable {
                     continue
                 }
                 for line in try splitter.append(&chunk) where exit == nil {
-                    exit = try deliver(line, onEvent: onEvent)
+                    exit = try deliver(line, onOutput: onOutput, onEvent: onEvent)
                 }
                 // `exit` is the last event of every build: the answer is complete.
                 if exit != nil { break loop }
@@ -123,7 +130,7 @@ public struct BuildServiceClient: Sendable {
         }
         if let exit { return exit }
         if exit == nil, let last = splitter.remainder {
-            exit = try deliver(last, onEvent: onEvent)
+            exit = try deliver(last, onOutput: onOutput, onEvent: onEvent)
         }
         guard let exit else {
             throw ClientError.unreachable("the connection to the build service at \(endpoint) ended before the build finished")
@@ -132,17 +139,31 @@ public struct BuildServiceClient: Sendable {
     }
 
     /// Parses and hands over one line; returns the exit payload when it was the `exit` event.
-    private func deliver(_ line: ByteBuffer, onEvent: (BuildEvent) throws -> Void) throws -> BuildExit? {
+    private func deliver(
+        _ line: ByteBuffer,
+        onOutput: (OutputPipe, [UInt8]) throws -> Void,
+        onEvent: (BuildEvent) throws -> Void
+    ) throws -> BuildExit? {
         if line.readableBytes == 0 { return nil }
+        if let (pipe, bytes) = OutputLine.parse(line.readableBytesView) {
+            try onOutput(pipe, bytes)
+            return nil
+        }
         let event: BuildEvent?
         do {
             event = try BuildEvent.parse(line: Data(line.readableBytesView))
         } catch {
             throw ClientError.protocolViolation("\(error)")
         }
-        guard let event else { return nil }
-        try onEvent(event)
-        if case .exit(let exit) = event { return exit }
+        switch event {
+        case .none: return nil
+        case .stdout(let text): try onOutput(.stdout, Array(text.utf8))
+        case .stderr(let text): try onOutput(.stderr, Array(text.utf8))
+        case .exit(let exit):
+            try onEvent(.exit(exit))
+            return exit
+        case .some(let other): try onEvent(other)
+        }
         return nil
     }
 

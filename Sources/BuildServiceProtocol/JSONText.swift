@@ -30,7 +30,7 @@ public enum JSONText {
         buffer.writeInteger(UInt8(ascii: "\""))
     }
 
-    private static func writeEscape(_ byte: UInt8, to buffer: inout ByteBuffer) {
+    static func writeEscape(_ byte: UInt8, to buffer: inout ByteBuffer) {
         switch byte {
         case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
         case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")

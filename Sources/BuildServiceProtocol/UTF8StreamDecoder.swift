@@ -1,3 +1,5 @@
+public import NIOCore
+
 /// Turns a byte stream that arrives in arbitrary chunks into valid UTF-8 text, lossily:
 /// invalid bytes become U+FFFD, but a valid multi-byte character split across two chunks is
 /// held back and emitted whole with the next chunk.
@@ -16,6 +18,31 @@ public struct UTF8StreamDecoder: Sendable {
         return String(decoding: bytes[..<cut], as: UTF8.self)
     }
 
+    /// Appends the text of `chunk` (after what was held back) as a quoted JSON string, decoding
+    /// and escaping in one pass; keeps back an incomplete trailing character.
+    /// - Returns: false, having written nothing, when there was no complete text yet.
+    public mutating func writeJSONString(_ chunk: ByteBuffer, to buffer: inout ByteBuffer) -> Bool {
+        if pending.isEmpty {
+            return chunk.withUnsafeReadableBytes { bytes in
+                writeCompletePrefix(of: bytes, to: &buffer)
+            }
+        }
+        // A character straddled the previous chunk: rare, so the copy is fine.
+        var joined = pending
+        joined.append(contentsOf: chunk.readableBytesView)
+        return joined.withUnsafeBytes { bytes in
+            writeCompletePrefix(of: bytes, to: &buffer)
+        }
+    }
+
+    private mutating func writeCompletePrefix(of bytes: UnsafeRawBufferPointer, to buffer: inout ByteBuffer) -> Bool {
+        let cut = Self.completePrefixLength(bytes)
+        pending = Array(bytes[cut...])
+        guard cut > 0 else { return false }
+        JSONText.writeLossyUTF8String(UnsafeRawBufferPointer(rebasing: bytes[..<cut]), to: &buffer)
+        return true
+    }
+
     /// Decodes what is still held back at end of stream (an incomplete character becomes U+FFFD).
     public mutating func finish() -> String {
         defer { pending = [] }
@@ -25,6 +52,10 @@ public struct UTF8StreamDecoder: Sendable {
     /// How many leading bytes can be decoded now: everything except a trailing sequence that is
     /// a valid but incomplete start of a multi-byte character.
     static func completePrefixLength(_ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { completePrefixLength($0) }
+    }
+
+    static func completePrefixLength(_ bytes: UnsafeRawBufferPointer) -> Int {
         let count = bytes.count
         // A character is at most 4 bytes, so only the last 3 can be an incomplete start.
         var back = 1
@@ -52,7 +83,7 @@ public struct UTF8StreamDecoder: Sendable {
     }
 
     /// Whether the bytes are a prefix of some well-formed UTF-8 sequence (Unicode Table 3-7).
-    private static func isValidPrefix(_ bytes: ArraySlice<UInt8>) -> Bool {
+    private static func isValidPrefix(_ bytes: Slice<UnsafeRawBufferPointer>) -> Bool {
         let lead = bytes[bytes.startIndex]
         guard bytes.count > 1 else { return true }
         let second = bytes[bytes.startIndex + 1]

@@ -43,8 +43,8 @@ struct BuildEndpoint: Sendable {
         } catch {
             return
         }
-        let cleanup = await executor.execute(plan, origin: origin, on: eventLoop) { event in
-            try await sink.send(event.line)
+        let cleanup = await executor.execute(plan, origin: origin, on: eventLoop) { line in
+            try await sink.send(line)
         }
         await sink.finish()
         // The client has its answer; nothing of the build may outlive it, though.

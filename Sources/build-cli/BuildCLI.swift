@@ -50,7 +50,9 @@ struct BuildCLI: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         do {
             let (client, request) = try makeRequest(environment: environment)
-            let exit = try await client.run(request) { event in
+            let exit = try await client.run(request) { pipe, bytes in
+                EventPrinter.write(bytes, to: pipe == .stdout ? STDOUT_FILENO : STDERR_FILENO)
+            } onEvent: { event in
                 EventPrinter.print(event)
             }
             throw ExitCode(Int32(truncatingIfNeeded: exit.code))

@@ -6,8 +6,8 @@ import Foundation
 enum EventPrinter {
     static func print(_ event: BuildEvent) {
         switch event {
-        case .stdout(let data): write(data, to: STDOUT_FILENO)
-        case .stderr(let data): write(data, to: STDERR_FILENO)
+        case .stdout(let data): write(Array(data.utf8), to: STDOUT_FILENO)
+        case .stderr(let data): write(Array(data.utf8), to: STDERR_FILENO)
         case .warning(let code, let message): complain("warning: \(message) (code \(code))")
         case .error(let code, let message, let pattern):
             complain("error: \(message) (code \(code)\(pattern.map { ", pattern \($0)" } ?? ""))")
@@ -16,12 +16,12 @@ enum EventPrinter {
     }
 
     static func complain(_ message: String) {
-        write("build-cli: \(message)\n", to: STDERR_FILENO)
+        write(Array("build-cli: \(message)\n".utf8), to: STDERR_FILENO)
     }
 
-    private static func write(_ text: String, to fd: Int32) {
-        var text = text
-        text.withUTF8 { bytes in
+    /// Writes all of `bytes` (a build's output, exactly as received).
+    static func write(_ bytes: [UInt8], to fd: Int32) {
+        bytes.withUnsafeBufferPointer { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)

@@ -1,4 +1,4 @@
-public import BuildServiceProtocol
+import BuildServiceProtocol
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -26,8 +26,9 @@ public struct BuildExecutor: Sendable {
         self.logger = logger
     }
 
-    /// Runs the build, sending every event through `emit` (awaited: a slow client slows the
-    /// build's output). If `emit` throws the client is gone and the build is torn down.
+    /// Runs the build, sending every event through `emit` as one NDJSON line (awaited: a slow
+    /// client slows the build's output). If `emit` throws the client is gone and the build is
+    /// torn down.
     /// - Returns: after the `exit` event, a future that completes once no process of the build
     ///   is left (a grandchild ignoring SIGTERM can take up to the kill grace). Await it after
     ///   ending the response, so that the client is not kept waiting for it.
@@ -36,7 +37,7 @@ public struct BuildExecutor: Sendable {
         _ plan: BuildPlan,
         origin: RequestOrigin,
         on eventLoop: any EventLoop,
-        emit: @escaping @Sendable (BuildEvent) async throws -> Void
+        emit: @escaping @Sendable (ByteBuffer) async throws -> Void
     ) async -> EventLoopFuture<Void>? {
         let id = BuildID.make()
         var logger = self.logger
@@ -58,8 +59,8 @@ public struct BuildExecutor: Sendable {
         let start = clock.now
 
         do {
-            for warning in plan.warnings { try await emit(warning) }
-            try await emit(.build(id: id, status: "started"))
+            for warning in plan.warnings { try await emit(warning.line) }
+            try await emit(BuildEvent.build(id: id, status: "started").line)
         } catch {
             logger.info("build abandoned", metadata: [LogKey.reason: "client gone before start"])
             return nil
@@ -70,29 +71,34 @@ public struct BuildExecutor: Sendable {
         var outcome: Logger.Metadata = [:]
         var cleanup: EventLoopFuture<Void>?
         do {
-            let result = try await runner.run(plan, on: eventLoop) { stream, bytes in
-                let text = decoders.withLockedValue { decoders in
-                    switch stream {
-                    case .stdout: decoders.stdout.decode(bytes.readableBytesView)
-                    case .stderr: decoders.stderr.decode(bytes.readableBytesView)
+            let result = try await runner.run(plan, on: eventLoop) { pipe, bytes in
+                var line = ByteBuffer()
+                line.reserveCapacity(bytes.readableBytes + 64)
+                decoders.withLockedValue { decoders in
+                    switch pipe {
+                    case .stdout: OutputLine.write(.stdout, chunk: bytes, decoder: &decoders.stdout, to: &line)
+                    case .stderr: OutputLine.write(.stderr, chunk: bytes, decoder: &decoders.stderr, to: &line)
                     }
                 }
-                guard !text.isEmpty else { return }
-                try await emit(stream == .stdout ? .stdout(text) : .stderr(text))
+                guard line.readableBytes > 0 else { return }
+                try await emit(line)
             }
-            let tails = decoders.withLockedValue { ($0.stdout.finish(), $0.stderr.finish()) }
-            if !tails.0.isEmpty { try? await emit(.stdout(tails.0)) }
-            if !tails.1.isEmpty { try? await emit(.stderr(tails.1)) }
+            var tails = ByteBuffer()
+            decoders.withLockedValue { decoders in
+                OutputLine.writeRemainder(.stdout, decoder: &decoders.stdout, to: &tails)
+                OutputLine.writeRemainder(.stderr, decoder: &decoders.stderr, to: &tails)
+            }
+            if tails.readableBytes > 0 { try? await emit(tails) }
             exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
             outcome[LogKey.timedOut] = .stringConvertible(result.timedOut)
             outcome[LogKey.cancelled] = .stringConvertible(result.cancelled)
             if case .signaled(let signal) = result.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
-            try? await emit(.exit(exit))
+            try? await emit(BuildEvent.exit(exit).line)
             cleanup = result.cleanup
         } catch {
-            try? await emit(.error(code: error.code.rawValue, message: error.message, pattern: nil))
+            try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line)
             exit = BuildExit(code: 1)
-            try? await emit(.exit(exit))
+            try? await emit(BuildEvent.exit(exit).line)
             outcome[LogKey.error] = .string(error.description)
         }
         outcome[LogKey.exitCode] = .stringConvertible(exit.code)

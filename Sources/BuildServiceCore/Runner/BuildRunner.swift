@@ -6,12 +6,6 @@ import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
 
-/// Which pipe a chunk of output came from.
-public enum OutputStream: Sendable {
-    case stdout
-    case stderr
-}
-
 /// How a build's process ended, with the handle on the cleanup that may still be running.
 public struct BuildRunResult: Sendable {
     public var termination: ProcessTermination
@@ -80,7 +74,7 @@ public struct BuildRunner: Sendable {
     public func run(
         _ plan: BuildPlan,
         on eventLoop: any EventLoop,
-        onOutput: @escaping @Sendable (OutputStream, ByteBuffer) async throws -> Void
+        onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void
     ) async throws(ServiceError) -> BuildRunResult {
         let started = try spawn(plan)
         let supervisor: BuildSupervisor
@@ -223,7 +217,7 @@ public struct BuildRunner: Sendable {
     }
 
     private struct Chunk: Sendable {
-        var stream: OutputStream
+        var stream: OutputPipe
         var bytes: ByteBuffer
     }
 
@@ -231,7 +225,7 @@ public struct BuildRunner: Sendable {
         pipes: (PipeChannel, PipeChannel),
         fds: (Int32, Int32),
         supervisor: BuildSupervisor,
-        onOutput: @escaping @Sendable (OutputStream, ByteBuffer) async throws -> Void
+        onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void
     ) async {
         let chunks = AsyncChannel<Chunk>()
         let channels = [pipes.0.channel, pipes.1.channel]
@@ -239,7 +233,7 @@ public struct BuildRunner: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withTaskGroup(of: Void.self) { readers in
-                    for (stream, pipe) in [(OutputStream.stdout, pipes.0), (.stderr, pipes.1)] {
+                    for (stream, pipe) in [(OutputPipe.stdout, pipes.0), (.stderr, pipes.1)] {
                         readers.addTask {
                             do {
                                 try await pipe.executeThenClose { inbound in

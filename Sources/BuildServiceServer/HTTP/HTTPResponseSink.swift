@@ -28,8 +28,12 @@ struct HTTPResponseSink: EventSink {
         try await channel.writeAndFlush(HTTPServerResponsePart.head(head)).get()
     }
 
+    /// Returns at once while the socket takes more (below NIO's write-buffer high watermark),
+    /// else when this line has been written: several lines in flight, bounded memory.
     func send(_ line: ByteBuffer) async throws {
-        try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(line))).get()
+        let written: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(line)))
+        if channel.isWritable { return }
+        try await written.get()
     }
 
     func finish() async {

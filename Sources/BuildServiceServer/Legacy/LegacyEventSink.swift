@@ -15,8 +15,11 @@ struct LegacyEventSink: EventSink {
 
     func begin() async throws {}
 
+    /// As `HTTPResponseSink.send`: waits only while the socket's write buffer is full.
     func send(_ line: ByteBuffer) async throws {
-        try await channel.writeAndFlush(line).get()
+        let written: EventLoopFuture<Void> = channel.writeAndFlush(line)
+        if channel.isWritable { return }
+        try await written.get()
     }
 
     func finish() async {}
