@@ -156,3 +156,7 @@ int bs_process_group_has_live_members(pid_t pgid) {
     closedir(proc);
     return found;
 }
+
+int bs_set_pipe_size(int fd, int size) {
+    return fcntl(fd, F_SETPIPE_SZ, size);
+}

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 
 /// Cuts a byte stream into `\n`-terminated lines, whatever the chunk boundaries.
@@ -12,9 +13,8 @@ struct LineSplitter {
     mutating func append(_ chunk: inout ByteBuffer) throws(ClientError) -> [ByteBuffer] {
         pending.writeBuffer(&chunk)
         var lines: [ByteBuffer] = []
-        while let newline = pending.readableBytesView.dropFirst(scanned).firstIndex(of: UInt8(ascii: "\n")) {
-            let length = newline - pending.readerIndex
-            lines.append(pending.readSlice(length: length)!)
+        while let offset = Self.newlineOffset(in: pending, from: scanned) {
+            lines.append(pending.readSlice(length: offset)!)
             pending.moveReaderIndex(forwardBy: 1)
             scanned = 0
         }
@@ -24,6 +24,17 @@ struct LineSplitter {
         }
         pending.discardReadBytes()
         return lines
+    }
+
+    /// Offset of the first `\n` at or after `start` among the readable bytes (memchr, since lines
+    /// of output can be hundreds of KiB).
+    private static func newlineOffset(in buffer: ByteBuffer, from start: Int) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes in
+            guard start < bytes.count, let base = bytes.baseAddress,
+                let found = memchr(base + start, Int32(UInt8(ascii: "\n")), bytes.count - start)
+            else { return nil }
+            return base.distance(to: UnsafeRawPointer(found))
+        }
     }
 
     /// Bytes after the last newline (a final line without `\n`).

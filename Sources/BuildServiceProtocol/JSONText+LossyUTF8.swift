@@ -8,40 +8,50 @@ extension JSONText {
     public static func writeLossyUTF8String(_ bytes: UnsafeRawBufferPointer, to buffer: inout ByteBuffer) {
         buffer.reserveCapacity(minimumWritableBytes: bytes.count + 2)
         buffer.writeInteger(UInt8(ascii: "\""))
+        // Plain runs are copied whole; no nested functions here, so nothing is boxed or
+        // checked for exclusive access in this loop.
         var runStart = 0
         var index = 0
         let count = bytes.count
-        func flushRun(upTo end: Int, _ buffer: inout ByteBuffer) {
-            if runStart < end {
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<end]))
-            }
-        }
         while index < count {
+            // Eight plain ASCII bytes at a time: the common case of build output.
+            if index + 8 <= count, !needsEscaping(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self), orNonASCII: true) {
+                index += 8
+                continue
+            }
             let byte = bytes[index]
             if byte >= 0x20 && byte < 0x80 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
                 index += 1
                 continue
             }
+            var skip = 1
+            if byte >= 0x80 {
+                let sequence = validSequenceLength(bytes, at: index)
+                if sequence.isComplete {
+                    index += sequence.length
+                    continue
+                }
+                skip = sequence.length
+            }
+            if runStart < index {
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+            }
             if byte < 0x80 {
-                flushRun(upTo: index, &buffer)
                 writeEscape(byte, to: &buffer)
-                index += 1
-                runStart = index
-                continue
+            } else {
+                buffer.writeBytes(replacementCharacter)
             }
-            let valid = validSequenceLength(bytes, at: index)
-            if valid.isComplete {
-                index += valid.length
-                continue
-            }
-            flushRun(upTo: index, &buffer)
-            buffer.writeBytes([0xEF, 0xBF, 0xBD] as [UInt8])
-            index += valid.length
+            index += skip
             runStart = index
         }
-        flushRun(upTo: count, &buffer)
+        if runStart < count {
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<count]))
+        }
         buffer.writeInteger(UInt8(ascii: "\""))
     }
+
+    /// U+FFFD in UTF-8.
+    private static let replacementCharacter: [UInt8] = [0xEF, 0xBF, 0xBD]
 
     /// How many bytes at `start` form a well-formed UTF-8 sequence (Unicode Table 3-7), or, when
     /// they do not, the length of the maximal subpart to replace with one U+FFFD (at least 1).

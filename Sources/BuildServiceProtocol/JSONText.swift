@@ -30,6 +30,19 @@ public enum JSONText {
         buffer.writeInteger(UInt8(ascii: "\""))
     }
 
+    /// Whether any of the eight bytes in `word` is a control character, `"` or `\` (or, with
+    /// `orNonASCII`, >= 0x80): lets the hot loops skip plain text a word at a time.
+    @inline(__always)
+    static func needsEscaping(_ word: UInt64, orNonASCII: Bool) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZeroByte(_ value: UInt64) -> Bool { (value &- ones) & ~value & highs != 0 }
+        // A byte below 0x20 borrows into its high bit when 0x20 is subtracted, unless it was >= 0x80.
+        let control = (word &- ones &* 0x20) & ~word & highs != 0
+        let special = control || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C))
+        return special || (orNonASCII && word & highs != 0)
+    }
+
     static func writeEscape(_ byte: UInt8, to buffer: inout ByteBuffer) {
         switch byte {
         case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")

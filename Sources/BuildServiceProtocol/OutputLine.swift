@@ -50,60 +50,107 @@ public enum OutputLine {
         } else {
             return nil
         }
-        guard line.count >= stdoutPrefix.count + 3, line.last == UInt8(ascii: "}") else { return nil }
-        let body = line.dropFirst(stdoutPrefix.count).dropLast(2)
-        guard line[line.index(line.endIndex, offsetBy: -2)] == UInt8(ascii: "\"") else { return nil }
-        return unescape(body).map { (pipe, $0) }
-    }
-
-    /// Decodes the inside of a JSON string; nil if it is not one (an unescaped quote, a bad
-    /// escape), so that the caller falls back to the general parser.
-    static func unescape(_ body: ByteBufferView.SubSequence) -> [UInt8]? {
-        var output: [UInt8] = []
-        output.reserveCapacity(body.count)
-        var index = body.startIndex
-        while index < body.endIndex {
-            let byte = body[index]
-            index += 1
-            if byte == UInt8(ascii: "\"") || byte < 0x20 { return nil }
-            guard byte == UInt8(ascii: "\\") else {
-                output.append(byte)
-                continue
-            }
-            guard index < body.endIndex else { return nil }
-            let escape = body[index]
-            index += 1
-            switch escape {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): output.append(escape)
-            case UInt8(ascii: "n"): output.append(0x0A)
-            case UInt8(ascii: "r"): output.append(0x0D)
-            case UInt8(ascii: "t"): output.append(0x09)
-            case UInt8(ascii: "b"): output.append(0x08)
-            case UInt8(ascii: "f"): output.append(0x0C)
-            case UInt8(ascii: "u"):
-                guard var scalar = hex4(body, at: &index) else { return nil }
-                if (0xD800...0xDBFF).contains(scalar) {
-                    // A high surrogate must be followed by an escaped low one.
-                    guard index + 1 < body.endIndex, body[index] == UInt8(ascii: "\\"), body[index + 1] == UInt8(ascii: "u") else {
-                        return nil
-                    }
-                    index += 2
-                    guard let low = hex4(body, at: &index), (0xDC00...0xDFFF).contains(low) else { return nil }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00...0xDFFF).contains(scalar) {
-                    return nil
-                }
-                guard let unicode = Unicode.Scalar(scalar) else { return nil }
-                output.append(contentsOf: UTF8.encode(unicode)!)
-            default:
+        let decoded = line.withUnsafeBytes { bytes -> [UInt8]? in
+            // prefix, then "…"}: the string's quotes are outside the body handed to unescape.
+            let start = stdoutPrefix.count + 1
+            let end = bytes.count - 2
+            guard end >= start, bytes[start - 1] == UInt8(ascii: "\""), bytes[end] == UInt8(ascii: "\""),
+                bytes[end + 1] == UInt8(ascii: "}")
+            else {
                 return nil
             }
+            return unescape(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
         }
-        return output
+        return decoded.map { (pipe, $0) }
     }
 
-    private static func hex4(_ body: ByteBufferView.SubSequence, at index: inout Int) -> UInt32? {
-        guard index + 4 <= body.endIndex else { return nil }
+    /// Decodes the inside of a JSON string; nil if it is not one (an unescaped quote, a raw
+    /// control character, a bad escape), so that the caller falls back to the general parser.
+    /// Plain bytes are skipped a word at a time and copied in runs: this is the client's hot path.
+    static func unescape(_ body: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard let source = body.baseAddress, body.count > 0 else { return [] }
+        var valid = true
+        // Unescaping never makes the text longer. No nested functions: nothing gets boxed.
+        let output = [UInt8](unsafeUninitializedCapacity: body.count) { output, written in
+            let target = UnsafeMutableRawPointer(output.baseAddress!)
+            var length = 0
+            var index = 0
+            var runStart = 0
+            let count = body.count
+            while index < count {
+                if index + 8 <= count, !JSONText.needsEscaping(body.loadUnaligned(fromByteOffset: index, as: UInt64.self), orNonASCII: false) {
+                    index += 8
+                    continue
+                }
+                let byte = body[index]
+                if byte != UInt8(ascii: "\\") && byte != UInt8(ascii: "\"") && byte >= 0x20 {
+                    index += 1
+                    continue
+                }
+                guard byte == UInt8(ascii: "\\"), index + 1 < count else {
+                    valid = false
+                    break
+                }
+                (target + length).copyMemory(from: source + runStart, byteCount: index - runStart)
+                length += index - runStart
+                let escape = body[index + 1]
+                index += 2
+                var simple: UInt8?
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): simple = escape
+                case UInt8(ascii: "n"): simple = 0x0A
+                case UInt8(ascii: "r"): simple = 0x0D
+                case UInt8(ascii: "t"): simple = 0x09
+                case UInt8(ascii: "b"): simple = 0x08
+                case UInt8(ascii: "f"): simple = 0x0C
+                case UInt8(ascii: "u"):
+                    // \uXXXX is 6 bytes and at most 3 of UTF-8; a pair is 12 bytes and 4 of UTF-8.
+                    guard let scalar = unicodeEscape(body, at: &index) else {
+                        valid = false
+                        break
+                    }
+                    for encoded in UTF8.encode(scalar)! {
+                        target.storeBytes(of: encoded, toByteOffset: length, as: UInt8.self)
+                        length += 1
+                    }
+                default:
+                    valid = false
+                }
+                guard valid else { break }
+                if let simple {
+                    target.storeBytes(of: simple, toByteOffset: length, as: UInt8.self)
+                    length += 1
+                }
+                runStart = index
+            }
+            if valid {
+                (target + length).copyMemory(from: source + runStart, byteCount: count - runStart)
+                length += count - runStart
+            }
+            written = length
+        }
+        return valid ? output : nil
+    }
+
+    /// The scalar of `XXXX` (after `\u`) at `index`, combining a surrogate pair; nil if invalid.
+    private static func unicodeEscape(_ body: UnsafeRawBufferPointer, at index: inout Int) -> Unicode.Scalar? {
+        guard var scalar = hex4(body, at: &index) else { return nil }
+        if (0xD800...0xDBFF).contains(scalar) {
+            // A high surrogate must be followed by an escaped low one.
+            guard index + 1 < body.count, body[index] == UInt8(ascii: "\\"), body[index + 1] == UInt8(ascii: "u") else {
+                return nil
+            }
+            index += 2
+            guard let low = hex4(body, at: &index), (0xDC00...0xDFFF).contains(low) else { return nil }
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+        } else if (0xDC00...0xDFFF).contains(scalar) {
+            return nil
+        }
+        return Unicode.Scalar(scalar)
+    }
+
+    private static func hex4(_ body: UnsafeRawBufferPointer, at index: inout Int) -> UInt32? {
+        guard index + 4 <= body.count else { return nil }
         var value: UInt32 = 0
         for _ in 0..<4 {
             let byte = body[index]

@@ -50,6 +50,9 @@ int bs_pipe(int fds[2], int nonblocking);
 /// is, -1 when /proc cannot be read. Only meaningful once the leader has exited.
 int bs_process_group_has_live_members(pid_t pgid);
 
+/// F_SETPIPE_SZ (Swift cannot see the constant). Returns the new size or -1.
+int bs_set_pipe_size(int fd, int size);
+
 /// Bytes waiting to be read from a pipe, or -1.
 int bs_bytes_readable(int fd);
 #endif

@@ -196,17 +196,20 @@ public struct BuildRunner: Sendable {
     }
 
     /// A pipe read through NIO, so reading stops while the consumer is behind (backpressure):
-    /// at most `highWatermark` reads of up to 64 KiB are buffered per pipe. The async wrapper is
+    /// at most `highWatermark` reads of up to 256 KiB are buffered per pipe. The async wrapper is
     /// installed before the channel is registered, so no byte can be read before it is there.
+    /// The kernel pipe is enlarged to 1 MiB (the unprivileged maximum) so a chatty build blocks,
+    /// and wakes the daemon, less often.
     private func openPipe(_ fd: Int32, on loop: any EventLoop) -> EventLoopFuture<PipeChannel> {
+        _ = bs_set_pipe_size(fd, 1 << 20)
         let wrapped = loop.makePromise(of: PipeChannel.self)
         NIOPipeBootstrap(group: loop)
-            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 65_536))
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let asyncChannel = try PipeChannel(
                         wrappingChannelSynchronously: channel,
-                        configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8))
+                        configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
                     )
                     wrapped.succeed(asyncChannel)
                 }
