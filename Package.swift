@@ -33,6 +33,8 @@ let package = Package(
         ),
         // fork/exec of a build: what must happen between fork and exec is only safe in C.
         .target(name: "CBuildServiceSpawn", path: "CShims/spawn"),
+        // The scan that finds the next byte a JSON string must escape, sixteen bytes at a time.
+        .target(name: "CBuildServiceJSONScan", path: "CShims/jsonscan"),
         .target(
             name: "BuildServiceTLS",
             dependencies: ["CBuildServiceOpenSSL"],
@@ -40,7 +42,7 @@ let package = Package(
         ),
         .target(
             name: "BuildServiceProtocol",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["CBuildServiceJSONScan", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(

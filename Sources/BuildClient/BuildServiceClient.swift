@@ -52,8 +52,10 @@ public struct BuildServiceClient: Sendable {
     private typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 
     private func connect() async throws(ClientError) -> HTTPChannel {
+        // Large reads: a busy build's output arrives in lines of up to 256 KiB.
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
         let initializer: @Sendable (any Channel) -> EventLoopFuture<HTTPChannel> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()

@@ -1,3 +1,4 @@
+import CBuildServiceJSONScan
 public import NIOCore
 
 /// Writes JSON text straight into a ByteBuffer. Event lines are hot (one per output chunk),
@@ -30,17 +31,15 @@ public enum JSONText {
         buffer.writeInteger(UInt8(ascii: "\""))
     }
 
-    /// Whether any of the eight bytes in `word` is a control character, `"` or `\` (or, with
-    /// `orNonASCII`, >= 0x80): lets the hot loops skip plain text a word at a time.
+    /// How many bytes from `offset` on need no escaping (and, with `orNonASCII`, are ASCII).
     @inline(__always)
-    static func needsEscaping(_ word: UInt64, orNonASCII: Bool) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func hasZeroByte(_ value: UInt64) -> Bool { (value &- ones) & ~value & highs != 0 }
-        // A byte below 0x20 borrows into its high bit when 0x20 is subtracted, unless it was >= 0x80.
-        let control = (word &- ones &* 0x20) & ~word & highs != 0
-        let special = control || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C))
-        return special || (orNonASCII && word & highs != 0)
+    static func plainPrefix(_ bytes: UnsafeRawBufferPointer, from offset: Int, orNonASCII: Bool) -> Int {
+        guard let base = bytes.baseAddress, offset < bytes.count else { return 0 }
+        return bs_json_plain_prefix(
+            base.assumingMemoryBound(to: UInt8.self) + offset,
+            bytes.count - offset,
+            orNonASCII ? 1 : 0
+        )
     }
 
     static func writeEscape(_ byte: UInt8, to buffer: inout ByteBuffer) {

@@ -78,10 +78,8 @@ public enum OutputLine {
             var runStart = 0
             let count = body.count
             while index < count {
-                if index + 8 <= count, !JSONText.needsEscaping(body.loadUnaligned(fromByteOffset: index, as: UInt64.self), orNonASCII: false) {
-                    index += 8
-                    continue
-                }
+                index += JSONText.plainPrefix(body, from: index, orNonASCII: false)
+                guard index < count else { break }
                 let byte = body[index]
                 if byte != UInt8(ascii: "\\") && byte != UInt8(ascii: "\"") && byte >= 0x20 {
                     index += 1
