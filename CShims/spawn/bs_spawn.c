@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <dirent.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 
 // The child is started with clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does: it
@@ -159,4 +160,30 @@ int bs_process_group_has_live_members(pid_t pgid) {
 
 int bs_set_pipe_size(int fd, int size) {
     return fcntl(fd, F_SETPIPE_SZ, size);
+}
+
+int bs_exit_watcher_create(void) {
+    return epoll_create1(EPOLL_CLOEXEC);
+}
+
+int bs_exit_watcher_add(int watcher, int pidfd) {
+    struct epoll_event event;
+    memset(&event, 0, sizeof event);
+    event.events = EPOLLIN | EPOLLONESHOT;
+    event.data.fd = pidfd;
+    return epoll_ctl(watcher, EPOLL_CTL_ADD, pidfd, &event);
+}
+
+int bs_exit_watcher_wait(int watcher, int *pidfds, int capacity) {
+    struct epoll_event events[64];
+    if (capacity > 64) capacity = 64;
+    int count;
+    do {
+        count = epoll_wait(watcher, events, capacity, -1);
+    } while (count < 0 && errno == EINTR);
+    for (int index = 0; index < count; index++) {
+        pidfds[index] = events[index].data.fd;
+        epoll_ctl(watcher, EPOLL_CTL_DEL, events[index].data.fd, NULL);
+    }
+    return count;
 }

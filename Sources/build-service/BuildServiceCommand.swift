@@ -1,7 +1,5 @@
 import ArgumentParser
 import BuildServiceTLS
-import NIOCore
-import NIOPosix
 
 @main
 struct BuildServiceCommand: AsyncParsableCommand {
@@ -12,13 +10,6 @@ struct BuildServiceCommand: AsyncParsableCommand {
         subcommands: [Serve.self, CheckConfig.self],
         defaultSubcommand: Serve.self
     )
-
-    static func main() async {
-        // Run Swift concurrency on NIO's event loops: a build's events hop between socket,
-        // pipes and tasks many times, and each hop to a separate thread pool costs latency.
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        await main(nil)
-    }
 }
 
 enum BuildServiceVersion {

@@ -53,6 +53,14 @@ int bs_process_group_has_live_members(pid_t pgid);
 /// F_SETPIPE_SZ (Swift cannot see the constant). Returns the new size or -1.
 int bs_set_pipe_size(int fd, int size);
 
+/// An epoll instance that reports pidfds becoming readable (their process exited).
+int bs_exit_watcher_create(void);
+/// Watches `pidfd` for one exit (one-shot). 0 or -1.
+int bs_exit_watcher_add(int watcher, int pidfd);
+/// Blocks until at least one watched process exited; stores their pidfds (no longer watched)
+/// and returns how many, or -1.
+int bs_exit_watcher_wait(int watcher, int *pidfds, int capacity);
+
 /// Bytes waiting to be read from a pipe, or -1.
 int bs_bytes_readable(int fd);
 #endif

@@ -29,7 +29,17 @@ public struct PlainTextLogHandler: LogHandler {
             line += " \(key)=\(Self.format(merged[key]!))"
         }
         line += "\n"
-        if console { FileHandle.standardError.write(Data(line.utf8)) }
+        if console {
+            var line = line
+            line.withUTF8 { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = Foundation.write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written <= 0 && errno != EINTR { break }
+                    offset += max(0, written)
+                }
+            }
+        }
         file?.write(line)
     }
 

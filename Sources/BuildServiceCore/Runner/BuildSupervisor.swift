@@ -2,66 +2,81 @@ import CBuildServiceSpawn
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
-/// Watches one build's process on a thread of its own: notices its exit, enforces the timeout,
-/// carries out cancellation, and afterwards terminates whatever is left of its process group.
-/// Every way a build ends goes through the same teardown: SIGTERM to the group, `killGrace`,
-/// then SIGKILL to the group.
+/// Watches one build's process on its client's event loop: notices its exit (through the
+/// shared exit watcher), enforces the timeout, carries out cancellation, and afterwards
+/// terminates whatever is left of its process group. Every way a build ends goes through the
+/// same teardown: SIGTERM (and SIGCONT) to the group, `killGrace`, then SIGKILL to the group.
 final class BuildSupervisor: Sendable {
     private let pid: pid_t
     private let group: ProcessGroup
     private let timeout: Duration
     private let killGrace: Duration
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
-    private let flags = NIOLockedValueBox(Flags())
-    private let mainExit: EventLoopPromise<ProcessTermination>
+    private let eventLoop: any EventLoop
+    private let exit: EventLoopFuture<ProcessTermination>
     private let groupGone: EventLoopPromise<Void>
+    /// Set on the event loop; read from anywhere.
+    private let flags = NIOLockedValueBox(Flags())
+    /// Teardown state, touched on the event loop only.
+    private let teardown: NIOLoopBoundBox<Teardown>
 
     private struct Flags {
-        var cancelRequested = false
         var timedOut = false
         var cancelled = false
     }
 
-    private let pidfd: Int32
+    private struct Teardown {
+        var exited = false
+        var signalled = false
+        var killed = false
+        var finished = false
+        var timeoutTask: Scheduled<Void>?
+        var killTask: Scheduled<Void>?
+    }
 
-    /// - Throws: when the kernel cannot give a pidfd or a pipe (the caller then kills the process).
+    /// - Throws: when the kernel cannot watch the process (the caller then kills it).
     init(pid: pid_t, timeout: Duration, killGrace: Duration, eventLoop: any EventLoop) throws {
-        let pidfd = bs_pidfd_open(pid)
-        guard pidfd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        var fds: [Int32] = [0, 0]
-        guard bs_pipe(&fds, 1) == 0 else {
-            close(pidfd)
-            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
-        }
         self.pid = pid
-        self.pidfd = pidfd
         self.group = ProcessGroup(id: pid)
         self.timeout = timeout
         self.killGrace = killGrace
-        self.wakeRead = fds[0]
-        self.wakeWrite = fds[1]
-        self.mainExit = eventLoop.makePromise()
+        self.eventLoop = eventLoop
+        self.exit = try ProcessExitWatcher.shared.watch(pid: pid, on: eventLoop)
         self.groupGone = eventLoop.makePromise()
+        self.teardown = NIOLoopBoundBox.makeBoxSendingValue(Teardown(), eventLoop: eventLoop)
     }
 
-    /// Starts watching. Call once.
+    /// Starts the timeout and waits for the exit. Call once.
     func start() {
-        let thread = Thread { [self] in self.supervise() }
-        thread.name = "build-supervisor-\(pid)"
-        thread.start()
+        eventLoop.execute { [self] in
+            guard !teardown.value.exited else { return }
+            teardown.value.timeoutTask = eventLoop.scheduleTask(in: Self.timeAmount(timeout)) { [self] in
+                guard !teardown.value.exited else { return }
+                flags.withLockedValue { $0.timedOut = true }
+                beginTeardown()
+            }
+        }
+        exit.whenSuccess { [self] _ in
+            teardown.value.exited = true
+            teardown.value.timeoutTask?.cancel()
+            checkGroup()
+        }
     }
 
     /// Asks for the build to be torn down (client gone, cancel, shutdown). Safe from any thread.
     func cancel() {
-        flags.withLockedValue { $0.cancelRequested = true }
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
+        eventLoop.execute { [self] in
+            guard !teardown.value.finished else { return }
+            if !teardown.value.exited {
+                flags.withLockedValue { if !$0.timedOut { $0.cancelled = true } }
+            }
+            beginTeardown()
+        }
     }
 
     /// Completes when the main process has exited (it may still be unreaped).
-    var terminated: EventLoopFuture<ProcessTermination> { mainExit.futureResult }
+    var terminated: EventLoopFuture<ProcessTermination> { exit }
 
     /// Completes when no process of the group is left and the main process is reaped.
     var finished: EventLoopFuture<Void> { groupGone.futureResult }
@@ -69,79 +84,42 @@ final class BuildSupervisor: Sendable {
     var timedOut: Bool { flags.withLockedValue { $0.timedOut } }
     var cancelled: Bool { flags.withLockedValue { $0.cancelled } }
 
-    private func supervise() {
-        defer {
-            close(pidfd)
-            close(wakeRead)
-            close(wakeWrite)
+    private func beginTeardown() {
+        guard !teardown.value.signalled else { return }
+        teardown.value.signalled = true
+        group.terminate()
+        teardown.value.killTask = eventLoop.scheduleTask(in: Self.timeAmount(killGrace)) { [self] in
+            group.signal(SIGKILL)
+            teardown.value.killed = true
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        var killAt: ContinuousClock.Instant?
-        var killed = false
+    }
 
-        func beginTeardown() {
-            guard killAt == nil else { return }
-            group.terminate()
-            killAt = clock.now + killGrace
-        }
-        func killIfDue() {
-            if !killed, let due = killAt, clock.now >= due {
-                group.signal(SIGKILL)
-                killed = true
+    /// After the main process exited: done if nothing of the group is left, else tear it down
+    /// and look again every 20 ms. If /proc cannot be read, the teardown is carried out blind.
+    /// The look (a walk over /proc) runs on a thread-pool thread, not on the event loop.
+    private func checkGroup() {
+        let group = self.group
+        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { group.hasLiveMembers }.whenComplete { [self] result in
+            let alive = (try? result.get()) ?? nil
+            guard alive ?? !teardown.value.killed else {
+                finish()
+                return
             }
-        }
-
-        // Phase 1: until the main process exits.
-        while true {
-            killIfDue()
-            let now = clock.now
-            if killAt == nil, now >= deadline {
-                flags.withLockedValue { $0.timedOut = true }
-                beginTeardown()
-            }
-            let wake = killed ? now + .milliseconds(50) : (killAt ?? deadline)
-            var fds = [
-                pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
-            ]
-            _ = poll(&fds, 2, Self.milliseconds(from: now, until: wake))
-            if fds[0].revents != 0 { break }
-            if fds[1].revents != 0 {
-                var sink = [UInt8](repeating: 0, count: 64)
-                while read(wakeRead, &sink, sink.count) > 0 {}
-                let requested = flags.withLockedValue { state in
-                    if state.cancelRequested && !state.timedOut { state.cancelled = true }
-                    return state.cancelRequested
-                }
-                if requested { beginTeardown() }
-            }
-        }
-
-        var exitCode: Int32 = -1
-        var signalNumber: Int32 = -1
-        if bs_wait_terminated(pid, 1, &exitCode, &signalNumber) == 0 {
-            mainExit.succeed(signalNumber >= 0 ? .signaled(signalNumber) : .exited(exitCode))
-        } else {
-            mainExit.succeed(.signaled(SIGKILL))
-        }
-
-        // Phase 2: nothing of the build may outlive it. If /proc cannot be read, the whole
-        // teardown is carried out blind.
-        if group.hasLiveMembers != false {
             beginTeardown()
-            while group.hasLiveMembers ?? !killed {
-                killIfDue()
-                usleep(20_000)
-            }
+            eventLoop.scheduleTask(in: .milliseconds(20)) { [self] in checkGroup() }
         }
-        _ = bs_wait_terminated(pid, 0, &exitCode, &signalNumber)
+    }
+
+    private func finish() {
+        teardown.value.finished = true
+        teardown.value.killTask?.cancel()
+        var code: Int32 = 0
+        var signal: Int32 = 0
+        _ = bs_wait_terminated(pid, 0, &code, &signal)
         groupGone.succeed(())
     }
 
-    private static func milliseconds(from now: ContinuousClock.Instant, until wake: ContinuousClock.Instant) -> Int32 {
-        let remaining = now.duration(to: wake)
-        let millis = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1
-        return Int32(clamping: max(0, millis))
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 }

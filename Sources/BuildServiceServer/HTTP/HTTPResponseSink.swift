@@ -25,7 +25,8 @@ struct HTTPResponseSink: EventSink {
         headers.add(name: "X-Content-Type-Options", value: "nosniff")
         if closeAfter { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: version, status: .ok, headers: headers)
-        try await channel.writeAndFlush(HTTPServerResponsePart.head(head)).get()
+        // Not flushed on its own: it leaves with the first event, one write instead of two.
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
     }
 
     /// Returns at once while the socket takes more (below NIO's write-buffer high watermark),

@@ -1,0 +1,62 @@
+import CBuildServiceSpawn
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Reports when build processes exit, for all builds from one thread: an epoll set of pidfds.
+/// The process is left unreaped (a zombie), so its pid, which is also its process group's id,
+/// cannot be reused while the group is being torn down.
+final class ProcessExitWatcher: Sendable {
+    static let shared = ProcessExitWatcher()
+
+    private struct Waiter {
+        var pid: pid_t
+        var promise: EventLoopPromise<ProcessTermination>
+    }
+
+    private let watcher: Int32
+    /// Keyed by pidfd.
+    private let waiters = NIOLockedValueBox<[Int32: Waiter]>([:])
+
+    private init() {
+        watcher = bs_exit_watcher_create()
+        let thread = Thread { [self] in self.run() }
+        thread.name = "build-exit-watcher"
+        thread.start()
+    }
+
+    /// Completes on `eventLoop` once `pid` has exited (still unreaped).
+    /// - Throws: when the kernel cannot give a pidfd or watch it.
+    func watch(pid: pid_t, on eventLoop: any EventLoop) throws -> EventLoopFuture<ProcessTermination> {
+        let pidfd = bs_pidfd_open(pid)
+        guard pidfd >= 0, watcher >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let promise = eventLoop.makePromise(of: ProcessTermination.self)
+        waiters.withLockedValue { $0[pidfd] = Waiter(pid: pid, promise: promise) }
+        guard bs_exit_watcher_add(watcher, pidfd) == 0 else {
+            let error = POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+            _ = waiters.withLockedValue { $0.removeValue(forKey: pidfd) }
+            close(pidfd)
+            throw error
+        }
+        return promise.futureResult
+    }
+
+    private func run() {
+        var ready = [Int32](repeating: -1, count: 64)
+        while true {
+            let count = bs_exit_watcher_wait(watcher, &ready, Int32(ready.count))
+            guard count > 0 else { continue }
+            for pidfd in ready.prefix(Int(count)) {
+                guard let waiter = waiters.withLockedValue({ $0.removeValue(forKey: pidfd) }) else { continue }
+                close(pidfd)
+                var exitCode: Int32 = -1
+                var signalNumber: Int32 = -1
+                if bs_wait_terminated(waiter.pid, 1, &exitCode, &signalNumber) == 0 {
+                    waiter.promise.succeed(signalNumber >= 0 ? .signaled(signalNumber) : .exited(exitCode))
+                } else {
+                    waiter.promise.succeed(.signaled(SIGKILL))
+                }
+            }
+        }
+    }
+}
