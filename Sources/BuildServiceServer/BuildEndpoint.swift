@@ -43,8 +43,8 @@ struct BuildEndpoint: Sendable {
         } catch {
             return
         }
-        let cleanup = await executor.execute(plan, origin: origin, on: eventLoop) { line in
-            try await sink.send(line)
+        let cleanup = await executor.execute(plan, origin: origin, on: eventLoop) { line, isLast in
+            try await sink.send(line, isLast: isLast)
         }
         await sink.finish()
         // The client has its answer; nothing of the build may outlive it, though.

@@ -8,8 +8,9 @@ protocol EventSink: Sendable {
     func reject(_ error: ServiceError) async
     /// The build is accepted; events follow.
     func begin() async throws
-    /// One NDJSON line; returns once it has been handed to the socket (backpressure).
-    func send(_ line: ByteBuffer) async throws
+    /// One NDJSON line; returns once it has been handed to the socket (backpressure). The last
+    /// line of a stream (`exit`) is not flushed on its own but together with `finish()`.
+    func send(_ line: ByteBuffer, isLast: Bool) async throws
     /// The stream is complete.
     func finish() async
 }

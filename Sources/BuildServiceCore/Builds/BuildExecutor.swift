@@ -27,8 +27,8 @@ public struct BuildExecutor: Sendable {
     }
 
     /// Runs the build, sending every event through `emit` as one NDJSON line (awaited: a slow
-    /// client slows the build's output). If `emit` throws the client is gone and the build is
-    /// torn down.
+    /// client slows the build's output), with `isLast` true for the final `exit` line. If `emit`
+    /// throws the client is gone and the build is torn down.
     /// - Returns: after the `exit` event, a future that completes once no process of the build
     ///   is left (a grandchild ignoring SIGTERM can take up to the kill grace). Await it after
     ///   ending the response, so that the client is not kept waiting for it.
@@ -37,7 +37,7 @@ public struct BuildExecutor: Sendable {
         _ plan: BuildPlan,
         origin: RequestOrigin,
         on eventLoop: any EventLoop,
-        emit: @escaping @Sendable (ByteBuffer) async throws -> Void
+        emit: @escaping @Sendable (_ line: ByteBuffer, _ isLast: Bool) async throws -> Void
     ) async -> EventLoopFuture<Void>? {
         let id = BuildID.make()
         var logger = self.logger
@@ -59,8 +59,8 @@ public struct BuildExecutor: Sendable {
         let start = clock.now
 
         do {
-            for warning in plan.warnings { try await emit(warning.line) }
-            try await emit(BuildEvent.build(id: id, status: "started").line)
+            for warning in plan.warnings { try await emit(warning.line, false) }
+            try await emit(BuildEvent.build(id: id, status: "started").line, false)
         } catch {
             logger.info("build abandoned", metadata: [LogKey.reason: "client gone before start"])
             return nil
@@ -81,24 +81,24 @@ public struct BuildExecutor: Sendable {
                     }
                 }
                 guard line.readableBytes > 0 else { return }
-                try await emit(line)
+                try await emit(line, false)
             }
             var tails = ByteBuffer()
             decoders.withLockedValue { decoders in
                 OutputLine.writeRemainder(.stdout, decoder: &decoders.stdout, to: &tails)
                 OutputLine.writeRemainder(.stderr, decoder: &decoders.stderr, to: &tails)
             }
-            if tails.readableBytes > 0 { try? await emit(tails) }
+            if tails.readableBytes > 0 { try? await emit(tails, false) }
             exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
             outcome[LogKey.timedOut] = .stringConvertible(result.timedOut)
             outcome[LogKey.cancelled] = .stringConvertible(result.cancelled)
             if case .signaled(let signal) = result.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
-            try? await emit(BuildEvent.exit(exit).line)
+            try? await emit(BuildEvent.exit(exit).line, true)
             cleanup = result.cleanup
         } catch {
-            try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line)
+            try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line, false)
             exit = BuildExit(code: 1)
-            try? await emit(BuildEvent.exit(exit).line)
+            try? await emit(BuildEvent.exit(exit).line, true)
             outcome[LogKey.error] = .string(error.description)
         }
         outcome[LogKey.exitCode] = .stringConvertible(exit.code)

@@ -31,7 +31,11 @@ struct HTTPResponseSink: EventSink {
 
     /// Returns at once while the socket takes more (below NIO's write-buffer high watermark),
     /// else when this line has been written: several lines in flight, bounded memory.
-    func send(_ line: ByteBuffer) async throws {
+    func send(_ line: ByteBuffer, isLast: Bool) async throws {
+        if isLast {
+            channel.write(HTTPServerResponsePart.body(.byteBuffer(line)), promise: nil)
+            return
+        }
         let written: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(line)))
         if channel.isWritable { return }
         try await written.get()

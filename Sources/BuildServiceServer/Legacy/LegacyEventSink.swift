@@ -16,7 +16,7 @@ struct LegacyEventSink: EventSink {
     func begin() async throws {}
 
     /// As `HTTPResponseSink.send`: waits only while the socket's write buffer is full.
-    func send(_ line: ByteBuffer) async throws {
+    func send(_ line: ByteBuffer, isLast: Bool) async throws {
         let written: EventLoopFuture<Void> = channel.writeAndFlush(line)
         if channel.isWritable { return }
         try await written.get()
