@@ -8,9 +8,6 @@ public import ServiceLifecycle
 /// The daemon: its listeners and the builds they start. Runs until graceful shutdown, then
 /// stops accepting, tears down running builds and removes the socket file.
 public final class BuildService: Service {
-    /// Request bodies above this get 413.
-    public static let maxBodyBytes = 1024 * 1024
-
     private let config: ServiceConfig
     private let logger: Logger
     private let group: any EventLoopGroup
@@ -42,25 +39,13 @@ public final class BuildService: Service {
         var channels: [any Channel] = []
         do {
             if config.socket.enabled {
-                let context = ListenerContext(
-                    name: "unix",
-                    transport: .unix,
-                    endpoint: endpoint,
-                    tokens: TokenCheck(settings: config.socket.auth),
-                    maxBodyBytes: Self.maxBodyBytes
-                )
+                let context = ListenerContext(name: "unix", transport: .unix, endpoint: endpoint, auth: config.socket.auth)
                 let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context)
                 channels.append(channel)
                 logger.notice("listening", metadata: [LogKey.listener: "unix", LogKey.path: .string(config.socket.path)])
             }
             if config.http.enabled {
-                let context = ListenerContext(
-                    name: "http",
-                    transport: .tcp,
-                    endpoint: endpoint,
-                    tokens: TokenCheck(settings: config.http.auth),
-                    maxBodyBytes: Self.maxBodyBytes
-                )
+                let context = ListenerContext(name: "http", transport: .tcp, endpoint: endpoint, auth: config.http.auth)
                 let channel = try await TCPListener.bind(address: config.http.listenAddress, group: group, listener: context)
                 channels.append(channel)
                 let bound = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"

@@ -82,7 +82,7 @@ struct MakeArgumentsTests {
     @Test func requiredValueOfAnotherOptionIsNotReadAsAnOption() {
         Self.expectFound(["-o", "-C", "x"], [])
         Self.expectFound(["-W", "-C/etc"], [])
-        Self.expectFound(["--eval", "-C/etc"], [])
+        Self.expectFound(["--eval", "-C/etc"], [(.code, "--eval", "-C/etc")])
         Self.expectFound(["--what-if=x", "-C", "d"], [(.directory, "-C", "d")])
         Self.expectFound(["--assume-old", "--directory=/etc"], [])
     }

@@ -126,12 +126,32 @@ struct RequestValidatorTests {
             (["-C", "inner", "-C", "../.."], "../.."),
             (["--jobs", "-C/etc"], "/etc"),
             (["all", "-C", ".."], ".."),
+            (["MAKEFILES=/etc/evil.mk"], "/etc/evil.mk"),
+            (["MAKEFILES:=sub/Makefile ../x.mk"], "../x.mk"),
+            (["--", "MAKEFILES=/outside.mk"], "/outside.mk"),
         ]
     )
     func makeArgumentEscapingTheRootIsRejectedNamingIt(args: [String], value: String) throws {
         let error = try #require(failure(request(args: args)))
         #expect(error.code == .invalidPath)
         #expect(error.message.contains("\"\(value)\""), "\(error.message)")
+    }
+
+    @Test(
+        arguments: [
+            (["--eval=x:=$(shell id)"], "--eval"),
+            (["--eval", "include /etc/x.mk"], "--eval"),
+            (["--ev=all:"], "--ev"),
+            (["-E", "all:"], "-E"),
+            (["-sE", "all:"], "-E"),
+            (["MAKEFLAGS=-C/etc"], "MAKEFLAGS="),
+            (["MFLAGS+=-f/etc/passwd"], "MFLAGS="),
+        ]
+    )
+    func makeArgumentsCarryingMakeCodeAreRefused(args: [String], spelling: String) throws {
+        let error = try #require(failure(request(args: args)))
+        #expect(error.code == .invalidRequest)
+        #expect(error.message.contains(spelling), "\(error.message)")
     }
 
     @Test func makefileIsResolvedRelativeToTheDirectoryInEffect() throws {
@@ -159,6 +179,7 @@ struct RequestValidatorTests {
             ["--directory=inner", "-f", "Makefile"],
             ["-o", "/etc/passwd"],
             ["-Oline", "--no-print-directory", "all"],
+            ["MAKEFILES=sub/Makefile", "CFLAGS=-O2 -Wall"],
         ]
     )
     func makeArgumentsInsideTheRootAreAccepted(args: [String]) throws {

@@ -104,3 +104,27 @@ struct EventStreamTests {
         await daemon.stop()
     }
 }
+
+/// The audit trail an operator reads.
+@Suite(.serialized)
+struct AuditLogTests {
+    @Test func eachBuildLogsOneStartAndOneEndLineWithItsFacts() async throws {
+        let daemon = try await DaemonUnderTest()
+        let response = try await daemon.curl(
+            requestJSON(["command": "sh", "args": ["-c", "exit 5"], "request_id": "req-42", "cwd": "sub"])
+        )
+        let id = try #require(try parseEvents(response.body).first?["id"] as? String)
+        #expect(await eventually { daemon.log.contains("build finished") })
+        let lines = daemon.log.split(separator: "\n").filter { $0.contains("build.id=\(id)") }
+        #expect(lines.count == 2)
+        let start = try #require(lines.first { $0.contains("build started") })
+        for fact in ["build.project=demo", "build.command=sh", "request.id=req-42", "build.cwd=\(daemon.projectRoot)/sub", "peer=127.0.0.1:"] {
+            #expect(start.contains(fact), "\(fact) missing in: \(start)")
+        }
+        #expect(start.contains(#"build.args=[-c,"exit 5"]"#))
+        let end = try #require(lines.first { $0.contains("build finished") })
+        #expect(end.contains("build.exit_code=5"))
+        #expect(end.range(of: #"build\.duration=\d+\.\d{3}s"#, options: .regularExpression) != nil)
+        await daemon.stop()
+    }
+}

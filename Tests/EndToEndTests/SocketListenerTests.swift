@@ -18,13 +18,7 @@ struct SocketListenerTests {
 
     @Test func legacyOneLineFramingGetsTheEventStream() async throws {
         let daemon = try await DaemonUnderTest()
-        let request = requestJSON(["command": "make", "args": ["all"]]) + "\n"
-        let result = try await TestProcess.run(
-            "/usr/bin/socat",
-            ["-t", "30", "-", "UNIX-CONNECT:\(daemon.socketPath)"],
-            stdin: Data(request.utf8),
-            outputDirectory: daemon.directory
-        )
+        let result = try await daemon.legacy(requestJSON(["command": "make", "args": ["all"]]))
         let events = try parseEvents(result.stdoutText)
         #expect(events.first?["type"] as? String == "build")
         #expect(events.last?["type"] as? String == "exit")
@@ -35,13 +29,7 @@ struct SocketListenerTests {
 
     @Test func legacyFramingRefusalIsAnErrorEventThenExitOne() async throws {
         let daemon = try await DaemonUnderTest()
-        let request = requestJSON(["command": "make", "args": ["-C", "/etc"]]) + "\n"
-        let result = try await TestProcess.run(
-            "/usr/bin/socat",
-            ["-t", "30", "-", "UNIX-CONNECT:\(daemon.socketPath)"],
-            stdin: Data(request.utf8),
-            outputDirectory: daemon.directory
-        )
+        let result = try await daemon.legacy(requestJSON(["command": "make", "args": ["-C", "/etc"]]))
         let events = try parseEvents(result.stdoutText)
         #expect(events.count == 2)
         #expect(events.first?["type"] as? String == "error")

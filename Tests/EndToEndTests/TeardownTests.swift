@@ -56,13 +56,7 @@ struct TeardownTests {
 
     @Test func halfClosedLegacyClientStillGetsTheWholeBuild() async throws {
         let daemon = try await DaemonUnderTest()
-        let request = requestJSON(["command": "sh", "args": ["-c", "sleep 1; echo finished"]]) + "\n"
-        let result = try await TestProcess.run(
-            "/usr/bin/socat",
-            ["-t", "30", "-", "UNIX-CONNECT:\(daemon.socketPath)"],
-            stdin: Data(request.utf8),
-            outputDirectory: daemon.directory
-        )
+        let result = try await daemon.legacy(requestJSON(["command": "sh", "args": ["-c", "sleep 1; echo finished"]]))
         let events = try parseEvents(result.stdoutText)
         #expect(events.contains { $0["data"] as? String == "finished\n" })
         #expect(events.last?["code"] as? Int == 0)

@@ -43,22 +43,22 @@ public struct PlainTextLogHandler: LogHandler {
         file?.write(line)
     }
 
+    /// Scalars are quoted when they need it; lists and maps are bracketed, their elements
+    /// quoted one by one (so `[-c,"exit 5"]`), never quoted again as a whole.
     private static func format(_ value: Logger.Metadata.Value) -> String {
-        let text: String
         switch value {
-        case .string(let string): text = string
-        case .stringConvertible(let convertible): text = convertible.description
-        case .array(let values): text = "[" + values.map { format($0) }.joined(separator: ",") + "]"
+        case .string(let string): quoteIfNeeded(string)
+        case .stringConvertible(let convertible): quoteIfNeeded(convertible.description)
+        case .array(let values): "[" + values.map { format($0) }.joined(separator: ",") + "]"
         case .dictionary(let values):
-            text = "{" + values.keys.sorted().map { "\($0)=\(format(values[$0]!))" }.joined(separator: ",") + "}"
+            "{" + values.keys.sorted().map { "\(quoteIfNeeded($0))=\(format(values[$0]!))" }.joined(separator: ",") + "}"
         }
-        return quoteIfNeeded(text)
     }
 
     /// Keeps one record on one line whatever a (hostile) value contains. Most values are plain
     /// words and are returned untouched; every build logs two lines, so this stays cheap.
     private static func quoteIfNeeded(_ text: String) -> String {
-        let plain = !text.isEmpty && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x3D && $0 != 0x5C }
+        let plain = !text.isEmpty && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x2C && $0 != 0x3D && $0 != 0x5C }
         if plain { return text }
         var escaped = "\""
         escaped.reserveCapacity(text.utf8.count + 2)

@@ -1,11 +1,19 @@
+import Foundation
+
 /// Finds the arguments of a `make` command line that name directories or files make will read,
 /// in every spelling GNU make accepts: `-C DIR`, `-CDIR`, clustered flags (`-sC DIR`),
 /// `--directory DIR`, `--directory=DIR`, unambiguous prefixes (`--dir=DIR`), and the same for
-/// `-f`/`--file`/`--makefile` and `-I`/`--include-dir`.
+/// `-f`/`--file`/`--makefile` and `-I`/`--include-dir`, and makefiles named in a command-line
+/// `MAKEFILES=` assignment. It also reports what can bring in make code from the request itself
+/// (`--eval`/`-E`, `MAKEFLAGS=`/`MFLAGS=` assignments), which the validator refuses.
 public enum MakeArguments {
     /// A path-valued option found on the command line.
     public struct PathOption: Equatable, Sendable {
-        public enum Kind: Sendable { case directory, makefile, includeDirectory }
+        public enum Kind: Sendable {
+            case directory, makefile, includeDirectory
+            /// Make code or make options given as a value: refused outright.
+            case code
+        }
         public var kind: Kind
         /// How the user wrote the option, for error messages.
         public var spelling: String
@@ -32,6 +40,7 @@ public enum MakeArguments {
     ]
     private static let longPathKinds: [String: PathOption.Kind] = [
         "directory": .directory, "file": .makefile, "makefile": .makefile, "include-dir": .includeDirectory,
+        "eval": .code,
     ]
 
     /// The options `name` can stand for: itself when it is an exact name, else every option it
@@ -46,11 +55,18 @@ public enum MakeArguments {
     public static func pathOptions(in arguments: [String]) -> [PathOption] {
         var found: [PathOption] = []
         var index = 0
+        var optionsEnded = false
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
-            if argument == "--" { break }
-            if argument.hasPrefix("--") {
+            if argument == "--" {
+                optionsEnded = true
+                continue
+            }
+            if optionsEnded || !argument.hasPrefix("-") {
+                // After `--` only targets and variable assignments remain; make reads both.
+                found += assignmentOptions(argument)
+            } else if argument.hasPrefix("--") {
                 let body = argument.dropFirst(2)
                 let name = String(body.prefix { $0 != "=" })
                 let attached = body.contains("=") ? String(body.drop { $0 != "=" }.dropFirst()) : nil
@@ -83,6 +99,7 @@ public enum MakeArguments {
                         case "C": .directory
                         case "f": .makefile
                         case "I": .includeDirectory
+                        case "E": .code
                         default: nil
                         }
                     if let kind, let value {
@@ -93,5 +110,23 @@ public enum MakeArguments {
             }
         }
         return found
+    }
+
+    /// `MAKEFILES=a.mk b.mk` makes make read those files first; `MAKEFLAGS=`/`MFLAGS=` carry
+    /// options. Any assignment operator counts (`=`, `:=`, `::=`, `+=`, `?=`, `!=`).
+    private static func assignmentOptions(_ argument: String) -> [PathOption] {
+        guard let equals = argument.firstIndex(of: "=") else { return [] }
+        let name = argument[..<equals].trimmingCharacters(in: CharacterSet(charactersIn: ":+?! \t"))
+        let value = String(argument[argument.index(after: equals)...])
+        switch name {
+        case "MAKEFILES":
+            return value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map {
+                PathOption(kind: .makefile, spelling: "MAKEFILES=", value: String($0))
+            }
+        case "MAKEFLAGS", "MFLAGS":
+            return [PathOption(kind: .code, spelling: "\(name)=", value: value)]
+        default:
+            return []
+        }
     }
 }

@@ -97,12 +97,18 @@ public struct RequestValidator: Sendable {
     /// directories relative to the final directory.
     private func checkMakeArguments(_ arguments: [String], workingDirectory: String, root: String) throws(ServiceError) {
         let options = MakeArguments.pathOptions(in: arguments)
+        if let code = options.first(where: { $0.kind == .code }) {
+            throw ServiceError(
+                .invalidRequest,
+                "make argument \(Self.quoted(code.spelling)) is not allowed: it passes make code or options in a value"
+            )
+        }
         var directory = workingDirectory
         for option in options where option.kind == .directory {
             directory = ContainedPath.resolve(option.value, relativeTo: directory)
             try requireInside(directory, root: root, option: option)
         }
-        for option in options where option.kind != .directory {
+        for option in options where option.kind == .makefile || option.kind == .includeDirectory {
             try requireInside(ContainedPath.resolve(option.value, relativeTo: directory), root: root, option: option)
         }
     }

@@ -10,12 +10,23 @@ struct ListenerContext: Sendable {
         case unix
     }
 
+    /// Request bodies above this get 413.
+    static let maxBodyBytes = 1024 * 1024
+
     let name: String
     let transport: Transport
     let endpoint: BuildEndpoint
     let tokens: TokenCheck
     /// Largest request body accepted (413 beyond).
     let maxBodyBytes: Int
+
+    init(name: String, transport: Transport, endpoint: BuildEndpoint, auth: AuthSettings) {
+        self.name = name
+        self.transport = transport
+        self.endpoint = endpoint
+        self.tokens = TokenCheck(settings: auth)
+        self.maxBodyBytes = Self.maxBodyBytes
+    }
 }
 
 /// Serves HTTP/1.1 requests on one connection, one at a time (NIO's pipeline handler holds

@@ -135,6 +135,17 @@ final class DaemonUnderTest: @unchecked Sendable {
         )
     }
 
+    /// Sends `request` in the original one-line framing with socat, which half-closes after it
+    /// (`-t 30`: socat otherwise closes the whole connection 0.5 s after its input ends).
+    func legacy(_ request: String) async throws -> ProcessResult {
+        try await TestProcess.run(
+            "/usr/bin/socat",
+            ["-t", "30", "-", "UNIX-CONNECT:\(socketPath)"],
+            stdin: Data((request + "\n").utf8),
+            outputDirectory: directory
+        )
+    }
+
     /// POSTs `body` with curl over HTTP (or the socket) and returns status line + body.
     func curl(
         _ body: String,
