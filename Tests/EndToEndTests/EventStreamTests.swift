@@ -24,6 +24,24 @@ struct EventStreamTests {
         await daemon.stop()
     }
 
+    @Test func eventsArriveWhileTheBuildIsStillRunning() async throws {
+        let daemon = try await DaemonUnderTest()
+        let marker = uniqueMarker()
+        let body = requestJSON(["command": "sh", "args": ["-c", "echo first; sleep \(marker); echo second"], "timeout_sec": 2])
+        let client = try TestProcess.start(
+            "/usr/bin/curl",
+            ["-sS", "-N", "--data-binary", body, daemon.httpBase + "/v1/builds"],
+            outputDirectory: daemon.directory
+        )
+        // "first" reaches the client while the build still sleeps: nothing waits for the end.
+        #expect(await eventually { client.stdoutSoFar.contains(#""data":"first\n""#) })
+        #expect(!processes(matching: "sleep \(marker)").isEmpty)
+        #expect(!client.stdoutSoFar.contains("exit"))
+        let events = try parseEvents(await client.wait().stdoutText)
+        #expect(events.last?["timed_out"] as? Bool == true)
+        await daemon.stop()
+    }
+
     @Test(arguments: [
         ("exit 0", 0), ("exit 7", 7), ("kill -TERM $$", 143), ("kill -KILL $$", 137), ("kill -SEGV $$", 139),
     ])
