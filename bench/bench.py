@@ -162,24 +162,28 @@ def cli_latency(daemon, bindir, runs):
     print(f"build-cli no-op over the socket (whole process, median of {runs}): {median_ms(samples):.2f} ms")
 
 
-def throughput(daemon, bindir, size):
+def throughput(daemon, bindir, size, repeats=3):
+    """Median of `repeats` runs each, interleaved, so one slow moment of the machine does not decide."""
     mib = size / (1 << 20)
-    raw = timed(["sh", "-c", f"{daemon.producer} {size} | cat >/dev/null"])
     cli = os.path.join(bindir, "build-cli")
-    results = {}
-    for name, cmd in [
-        ("build-cli over the socket", [cli, "--socket", daemon.socket, "--project", "bench", "produce", str(size)]),
-        ("curl over HTTP", ["curl", "-sS", "-N", "--data-binary",
-                            json.dumps({"project_id": "bench", "command": "produce", "args": [str(size)]}), daemon.url]),
-    ]:
-        sampler = RSSSampler(daemon.proc.pid)
-        seconds = timed(cmd, cwd=daemon.project)
-        peak = sampler.stop()
-        results[name] = (seconds, peak)
-    print(f"output relay, {mib:.0f} MiB: raw pipe {mib / raw:.0f} MiB/s")
-    for name, (seconds, peak) in results.items():
-        print(f"  {name}: {mib / seconds:.0f} MiB/s, ratio {raw / seconds:.2f}x of the raw pipe (target >= 0.5x), "
-              f"daemon peak RSS {peak / 1024:.1f} MiB (target <= 64)")
+    clients = {
+        "build-cli over the socket": [cli, "--socket", daemon.socket, "--project", "bench", "produce", str(size)],
+        "curl over HTTP": ["curl", "-sS", "-N", "--data-binary",
+                           json.dumps({"project_id": "bench", "command": "produce", "args": [str(size)]}), daemon.url],
+    }
+    raw, seconds, peaks = [], {name: [] for name in clients}, {name: 0 for name in clients}
+    for _ in range(repeats):
+        raw.append(timed(["sh", "-c", f"{daemon.producer} {size} | cat >/dev/null"]))
+        for name, cmd in clients.items():
+            sampler = RSSSampler(daemon.proc.pid)
+            seconds[name].append(timed(cmd, cwd=daemon.project))
+            peaks[name] = max(peaks[name], sampler.stop())
+    raw_s = statistics.median(raw)
+    print(f"output relay, {mib:.0f} MiB, median of {repeats}: raw pipe (producer | cat) {mib / raw_s:.0f} MiB/s")
+    for name in clients:
+        s = statistics.median(seconds[name])
+        print(f"  {name}: {mib / s:.0f} MiB/s, ratio {raw_s / s:.2f}x of the raw pipe (target >= 0.5x), "
+              f"daemon peak RSS {peaks[name] / 1024:.1f} MiB (target <= 64)")
 
 
 def slow_client(daemon, size, seconds):

@@ -36,16 +36,29 @@ public struct BuildServiceClient: Sendable {
         }
         let channel = try await connect()
         do {
-            return try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(.head(requestHead(bodyLength: body.readableBytes)))
-                try await outbound.write(.body(.byteBuffer(body)))
-                try await outbound.write(.end(nil))
-                return try await readResponse(inbound, onOutput: onOutput, onEvent: onEvent)
+            // Read, parse and write out on the connection's own event loop: no thread hop per chunk.
+            let executor = EventLoopTaskExecutor(channel.channel.eventLoop)
+            return try await withTaskExecutorPreference(executor) {
+                try await exchange(channel, body: body, onOutput: onOutput, onEvent: onEvent)
             }
         } catch let error as ClientError {
             throw error
         } catch {
             throw ClientError.unreachable("the connection to the build service at \(endpoint) broke: \(Self.describe(error))")
+        }
+    }
+
+    private func exchange(
+        _ channel: HTTPChannel,
+        body: ByteBuffer,
+        onOutput: (OutputPipe, [UInt8]) throws -> Void,
+        onEvent: (BuildEvent) throws -> Void
+    ) async throws -> BuildExit {
+        try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(.head(requestHead(bodyLength: body.readableBytes)))
+            try await outbound.write(.body(.byteBuffer(body)))
+            try await outbound.write(.end(nil))
+            return try await readResponse(inbound, onOutput: onOutput, onEvent: onEvent)
         }
     }
 
