@@ -79,6 +79,21 @@ struct EventStreamTests {
         await daemon.stop()
     }
 
+    @Test(.enabled(if: getuid() == 0, "switching users needs root"))
+    func runAsUserGetsThatUsersIdsAndHome() async throws {
+        var options = DaemonUnderTest.Options()
+        options.runAsUser = "nobody"
+        let daemon = try await DaemonUnderTest(options)
+        let script = #"echo "$(id -u) $(id -g) $HOME $USER"; touch /root/.build-service-probe 2>/dev/null && echo wrote"#
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]))
+        let output = try parseEvents(response.body).filter { $0["type"] as? String == "stdout" }
+            .compactMap { $0["data"] as? String }.joined()
+        let nobody = try #require(getpwnam("nobody"))
+        #expect(output == "\(nobody.pointee.pw_uid) \(nobody.pointee.pw_gid) \(String(cString: nobody.pointee.pw_dir)) nobody\n")
+        #expect(!FileManager.default.fileExists(atPath: "/root/.build-service-probe"))
+        await daemon.stop()
+    }
+
     @Test func stdinIsDevNullAndTheBuildLeadsItsOwnSession() async throws {
         let daemon = try await DaemonUnderTest()
         let script = #"cat; echo "cat=$?"; echo "pid=$$ pgid=$(ps -o pgid= -p $$ | tr -d ' ') sid=$(ps -o sid= -p $$ | tr -d ' ')""#

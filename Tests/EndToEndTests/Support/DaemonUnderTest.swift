@@ -11,6 +11,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         var defaultTimeoutSec = 60
         var maxTimeoutSec = 600
         var environmentAllow = ["PATH", "LANG"]
+        var runAsUser: String?
     }
 
     let directory: String
@@ -62,6 +63,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         text += """
             [build]
             workspace_root = "\(directory)/workspaces"
+            \(options.runAsUser.map { "run_as_user = \"\($0)\"" } ?? "")
             [build.commands]
             \(Self.commands.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: "\n"))
             [build.timeouts]
@@ -180,6 +182,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         // Short, because a Unix socket path must fit in 107 bytes.
         var template = Array("/tmp/bs-e2e-XXXXXX".utf8CString)
         guard let pointer = mkdtemp(&template) else { throw DaemonError("mkdtemp failed") }
+        // Readable by a run-as user, as a real project tree would be.
+        chmod(pointer, 0o755)
         return String(cString: pointer)
     }
 
