@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 public import BuildServiceProtocol
 import CBuildServiceSpawn
 import Foundation
@@ -97,16 +96,9 @@ public struct BuildRunner: Sendable {
         active.insert(supervisor)
         supervisor.start()
 
-        let pipes: (PipeChannel, PipeChannel)
-        do {
-            pipes = try await openPipes(stdout: started.stdout, stderr: started.stderr, on: eventLoop)
-        } catch {
-            supervisor.cancel()
-            throw ServiceError(.spawnFailed, "cannot read the build's output: \(error)")
-        }
-
+        let pipes = PipeRelay(stdout: started.stdout, stderr: started.stderr, on: eventLoop)
         await withTaskCancellationHandler {
-            await relay(pipes: pipes, fds: (started.stdout, started.stderr), supervisor: supervisor, onOutput: onOutput)
+            await relay(pipes, supervisor: supervisor, onOutput: onOutput)
         } onCancel: {
             supervisor.cancel()
         }
@@ -174,138 +166,36 @@ public struct BuildRunner: Sendable {
         return Started(pid: pid, stdout: stdoutPipe[0], stderr: stderrPipe[0])
     }
 
-    private typealias PipeChannel = NIOAsyncChannel<ByteBuffer, Never>
-
-    /// Registers both pipes with one event loop at once (one hop, not two in a row).
-    private func openPipes(stdout: Int32, stderr: Int32, on loop: any EventLoop) async throws -> (PipeChannel, PipeChannel) {
-        let stdoutChannel = openPipe(stdout, on: loop)
-        let stderrChannel = openPipe(stderr, on: loop)
-        do {
-            return try await stdoutChannel.and(stderrChannel).get()
-        } catch {
-            // A pipe that was registered is closed by its channel; one that was not is still ours.
-            for (channel, fd) in [(stdoutChannel, stdout), (stderrChannel, stderr)] {
-                if let opened = try? await channel.get() {
-                    try? await opened.channel.close()
-                } else {
-                    close(fd)
-                }
-            }
-            throw error
-        }
-    }
-
-    /// A pipe read through NIO, so reading stops while the consumer is behind (backpressure):
-    /// at most `highWatermark` reads of up to 256 KiB are buffered per pipe. The async wrapper is
-    /// installed before the channel is registered, so no byte can be read before it is there.
-    /// The kernel pipe is enlarged to 1 MiB (the unprivileged maximum) so a chatty build blocks,
-    /// and wakes the daemon, less often.
-    private func openPipe(_ fd: Int32, on loop: any EventLoop) -> EventLoopFuture<PipeChannel> {
-        _ = bs_set_pipe_size(fd, 1 << 20)
-        let wrapped = loop.makePromise(of: PipeChannel.self)
-        NIOPipeBootstrap(group: loop)
-            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let asyncChannel = try PipeChannel(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2))
-                    )
-                    wrapped.succeed(asyncChannel)
-                }
-            }
-            .takingOwnershipOfDescriptor(input: fd)
-            .whenFailure { wrapped.fail($0) }
-        return wrapped.futureResult
-    }
-
-    private struct Chunk: Sendable {
-        var stream: OutputPipe
-        var bytes: ByteBuffer
-    }
-
+    /// Hands the output to `onOutput` until both pipes are done. Once the main process has
+    /// exited, waits for end-of-file on both pipes (the usual case: it is already there or
+    /// follows at once), but after `drainGrace`, with nothing left unread in them, closes them:
+    /// a straggler outside the group (or one that ignores SIGTERM) cannot hold `exit` back.
     private func relay(
-        pipes: (PipeChannel, PipeChannel),
-        fds: (Int32, Int32),
+        _ pipes: PipeRelay,
         supervisor: BuildSupervisor,
         onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void
     ) async {
-        let chunks = AsyncChannel<Chunk>()
-        let channels = [pipes.0.channel, pipes.1.channel]
         let drainGrace = self.drainGrace
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await withTaskGroup(of: Void.self) { readers in
-                    for (stream, pipe) in [(OutputPipe.stdout, pipes.0), (.stderr, pipes.1)] {
-                        readers.addTask {
-                            do {
-                                try await pipe.executeThenClose { inbound in
-                                    for try await bytes in inbound {
-                                        await chunks.send(Chunk(stream: stream, bytes: bytes))
-                                    }
-                                }
-                            } catch {
-                                // A read error ends this pipe like end-of-file.
-                            }
-                        }
-                    }
-                }
-                chunks.finish()
-            }
-            group.addTask {
                 _ = try? await supervisor.terminated.get()
-                await Self.closeWhenDrained(channels, fds: [fds.0, fds.1], grace: drainGrace)
+                try? await Task.sleep(for: drainGrace)
+                while !Task.isCancelled, (try? await pipes.pipesClosed.get()) == false {
+                    if (try? await pipes.unreadBytes.get()) == 0 { break }
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+                pipes.closePipes()
             }
             do {
-                for await chunk in chunks {
-                    try await onOutput(chunk.stream, chunk.bytes)
+                while let chunk = await pipes.next() {
+                    try await onOutput(chunk.pipe, chunk.bytes)
                 }
             } catch {
                 supervisor.cancel()
-                for channel in channels { channel.close(promise: nil) }
-                group.cancelAll()
+                pipes.closePipes()
             }
-            await group.waitForAll()
+            group.cancelAll()
         }
-    }
-
-    /// After the main process exited: wait for end-of-file on both pipes (the usual case: it is
-    /// already there or follows at once), but once `grace` has passed and nothing is left unread
-    /// in them, close them. A straggler outside the group (or one that ignores SIGTERM) then
-    /// cannot hold the `exit` event back.
-    private static func closeWhenDrained(_ channels: [any Channel], fds: [Int32], grace: Duration) async {
-        let bothClosed = channels[0].closeFuture.and(channels[1].closeFuture)
-        let once = NIOLockedValueBox(false)
-        let closedInTime = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            @Sendable func finish(_ closed: Bool) {
-                let first = once.withLockedValue { resumed in
-                    defer { resumed = true }
-                    return !resumed
-                }
-                if first { continuation.resume(returning: closed) }
-            }
-            bothClosed.whenComplete { _ in finish(true) }
-            let nanoseconds = grace.components.seconds * 1_000_000_000 + grace.components.attoseconds / 1_000_000_000
-            channels[0].eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { finish(false) }
-        }
-        if closedInTime { return }
-        while !Task.isCancelled {
-            if channels.allSatisfy({ !$0.isActive }) { return }
-            if await unreadBytes(channels, fds: fds) == 0 { break }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        for channel in channels { channel.close(promise: nil) }
-    }
-
-    /// Bytes still in the kernel pipes; asked on each channel's event loop, where its descriptor
-    /// is known to be open while the channel is active.
-    private static func unreadBytes(_ channels: [any Channel], fds: [Int32]) async -> Int {
-        var total = 0
-        for (channel, fd) in zip(channels, fds) {
-            let pending = try? await channel.eventLoop.submit { channel.isActive ? Int(bs_bytes_readable(fd)) : 0 }.get()
-            total += max(0, pending ?? 0)
-        }
-        return total
     }
 
     private static func spawnError(_ what: String, _ code: Int32) -> ServiceError {

@@ -1,0 +1,182 @@
+import BuildServiceProtocol
+import CBuildServiceSpawn
+import NIOCore
+import NIOPosix
+
+/// A build's stdout and stderr, read on one event loop and handed to one consumer a chunk at a
+/// time. This is the backpressure: a pipe is read again only while fewer than `limit` chunks
+/// wait, so a slow client leaves the build blocked in write(2) instead of growing the daemon.
+///
+/// All state lives on `eventLoop`; the consumer (`next()`) may call from anywhere.
+final class PipeRelay: @unchecked Sendable {
+    typealias Chunk = (pipe: OutputPipe, bytes: ByteBuffer)
+
+    let eventLoop: any EventLoop
+    /// Chunks waiting for the consumer before reading stops.
+    private let limit = 2
+    private var queue = CircularBuffer<Chunk>()
+    /// Which pipes (stdout, stderr) are not at end-of-file yet.
+    private var open = [true, true]
+    private var openPipes: Int { open.filter { $0 }.count }
+    private var finished = false
+    private var waiter: CheckedContinuation<Chunk?, Never>?
+    private var paused: [ChannelHandlerContext] = []
+    private var channels: [EventLoopFuture<any Channel>] = []
+    private let fds: [Int32]
+
+    /// Starts reading both pipes (taking ownership of the descriptors). Registration happens on
+    /// the event loop in the background; nothing needs to wait for it.
+    init(stdout: Int32, stderr: Int32, on eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+        self.fds = [stdout, stderr]
+        for (pipe, fd) in [(OutputPipe.stdout, stdout), (.stderr, stderr)] {
+            // 1 MiB (the unprivileged maximum): a chatty build blocks, and wakes us, less often.
+            _ = bs_set_pipe_size(fd, 1 << 20)
+            let channel = NIOPipeBootstrap(group: eventLoop)
+                .channelOption(.autoRead, value: false)
+                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(PipeReader(relay: self, pipe: pipe))
+                    }
+                }
+                .takingOwnershipOfDescriptor(input: fd)
+            channel.whenFailure { [self] _ in
+                // Never registered: the descriptor is still ours, and this pipe is done.
+                close(fd)
+                eventLoop.execute { self.pipeEnded(pipe) }
+            }
+            channels.append(channel)
+        }
+    }
+
+    /// The next chunk, or nil once both pipes are at end-of-file (or closed, or the task was cancelled).
+    func next() async -> Chunk? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Chunk?, Never>) in
+                if eventLoop.inEventLoop {
+                    take(continuation)
+                } else {
+                    eventLoop.execute { self.take(continuation) }
+                }
+            }
+        } onCancel: {
+            eventLoop.execute { self.finish() }
+        }
+    }
+
+    /// Stops reading: pending chunks are still delivered, then `next()` returns nil.
+    func closePipes() {
+        for channel in channels {
+            channel.whenSuccess { $0.close(promise: nil) }
+        }
+    }
+
+    /// Whether both pipes are done (end-of-file or closed).
+    var pipesClosed: EventLoopFuture<Bool> {
+        eventLoop.submit { self.openPipes == 0 }
+    }
+
+    /// Bytes still in the kernel pipes, for the decision to stop waiting for end-of-file.
+    var unreadBytes: EventLoopFuture<Int> {
+        eventLoop.submit {
+            guard self.openPipes > 0 else { return 0 }
+            // Only descriptors of open pipes: a closed one's number may already belong to another file.
+            return zip(self.fds, self.open).reduce(0) { total, pipe in
+                pipe.1 ? total + max(0, Int(bs_bytes_readable(pipe.0))) : total
+            }
+        }
+    }
+
+    // MARK: on the event loop
+
+    private func take(_ continuation: CheckedContinuation<Chunk?, Never>) {
+        if let chunk = queue.popFirst() {
+            continuation.resume(returning: chunk)
+            resumeReading()
+        } else if openPipes == 0 || finished {
+            continuation.resume(returning: nil)
+        } else {
+            waiter = continuation
+            resumeReading()
+        }
+    }
+
+    fileprivate func receive(_ chunk: Chunk) {
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(returning: chunk)
+        } else {
+            queue.append(chunk)
+        }
+    }
+
+    /// After a read burst: keep reading while there is room, else wait for the consumer.
+    fileprivate func readCompleted(_ context: ChannelHandlerContext) {
+        if queue.count < limit {
+            context.read()
+        } else {
+            paused.append(context)
+        }
+    }
+
+    fileprivate func pipeEnded(_ pipe: OutputPipe) {
+        open[pipe == .stdout ? 0 : 1] = false
+        if openPipes == 0 && queue.isEmpty, let waiter {
+            self.waiter = nil
+            waiter.resume(returning: nil)
+        }
+    }
+
+    private func resumeReading() {
+        guard queue.count < limit, !paused.isEmpty else { return }
+        let contexts = paused
+        paused.removeAll()
+        for context in contexts { context.read() }
+    }
+
+    private func finish() {
+        finished = true
+        closePipes()
+        if let waiter {
+            self.waiter = nil
+            waiter.resume(returning: nil)
+        }
+    }
+}
+
+/// Reads one pipe into its relay, one read burst at a time (autoRead is off).
+private final class PipeReader: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let relay: PipeRelay
+    private let pipe: OutputPipe
+
+    init(relay: PipeRelay, pipe: OutputPipe) {
+        self.relay = relay
+        self.pipe = pipe
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.read()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        relay.receive((pipe, unwrapInboundIn(data)))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        relay.readCompleted(context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        relay.pipeEnded(pipe)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A read error ends this pipe like end-of-file.
+        context.close(promise: nil)
+    }
+}
