@@ -217,6 +217,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--only-noop", action="store_true", help="just the no-op latency comparison")
     args = parser.parse_args()
     for tool in ["curl", "webhook"]:
         if not shutil.which(tool):
@@ -230,6 +231,8 @@ def main():
     try:
         runs = 20 if args.quick else 100
         noop_latency(daemon, workdir, runs)
+        if args.only_noop:
+            return
         cli_latency(daemon, bindir, runs)
         throughput(daemon, bindir, (32 if args.quick else 512) << 20)
         slow_client(daemon, 256 << 20, 5 if args.quick else 20)

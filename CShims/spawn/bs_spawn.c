@@ -187,3 +187,18 @@ int bs_exit_watcher_wait(int watcher, int *pidfds, int capacity) {
     }
     return count;
 }
+
+int bs_exited_already(pid_t pid, int *exit_code, int *signal_number) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT | WNOHANG) < 0) return -1;
+    if (info.si_pid == 0) return 0;
+    *exit_code = -1;
+    *signal_number = -1;
+    if (info.si_code == CLD_EXITED) {
+        *exit_code = info.si_status;
+    } else {
+        *signal_number = info.si_status;
+    }
+    return 1;
+}

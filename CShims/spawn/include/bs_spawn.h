@@ -61,6 +61,10 @@ int bs_exit_watcher_add(int watcher, int pidfd);
 /// and returns how many, or -1.
 int bs_exit_watcher_wait(int watcher, int *pidfds, int capacity);
 
+/// Like bs_wait_terminated with peek, but without blocking: 1 when `pid` has terminated (and
+/// one of *exit_code / *signal_number is set), 0 when it is still running, -1 on error.
+int bs_exited_already(pid_t pid, int *exit_code, int *signal_number);
+
 /// Bytes waiting to be read from a pipe, or -1.
 int bs_bytes_readable(int fd);
 #endif

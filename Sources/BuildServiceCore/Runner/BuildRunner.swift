@@ -190,6 +190,7 @@ public struct BuildRunner: Sendable {
                 while let chunk = await pipes.next() {
                     try await onOutput(chunk.pipe, chunk.bytes)
                 }
+                supervisor.noticeExitIfAlreadyDone()
             } catch {
                 supervisor.cancel()
                 pipes.closePipes()

@@ -14,7 +14,10 @@ final class BuildSupervisor: Sendable {
     private let timeout: Duration
     private let killGrace: Duration
     private let eventLoop: any EventLoop
-    private let exit: EventLoopFuture<ProcessTermination>
+    /// From the shared exit watcher.
+    private let watched: EventLoopFuture<ProcessTermination>
+    /// Completed once, by the watcher or by `noticeExitIfAlreadyDone()`, whichever is first.
+    private let mainExit: EventLoopPromise<ProcessTermination>
     private let groupGone: EventLoopPromise<Void>
     /// Set on the event loop; read from anywhere.
     private let flags = NIOLockedValueBox(Flags())
@@ -42,7 +45,8 @@ final class BuildSupervisor: Sendable {
         self.timeout = timeout
         self.killGrace = killGrace
         self.eventLoop = eventLoop
-        self.exit = try ProcessExitWatcher.shared.watch(pid: pid, on: eventLoop)
+        self.watched = try ProcessExitWatcher.shared.watch(pid: pid, on: eventLoop)
+        self.mainExit = eventLoop.makePromise()
         self.groupGone = eventLoop.makePromise()
         self.teardown = NIOLoopBoundBox.makeBoxSendingValue(Teardown(), eventLoop: eventLoop)
     }
@@ -57,11 +61,7 @@ final class BuildSupervisor: Sendable {
                 beginTeardown()
             }
         }
-        exit.whenSuccess { [self] _ in
-            teardown.value.exited = true
-            teardown.value.timeoutTask?.cancel()
-            checkGroup()
-        }
+        watched.whenSuccess { [self] termination in exited(termination) }
     }
 
     /// Asks for the build to be torn down (client gone, cancel, shutdown). Safe from any thread.
@@ -76,7 +76,28 @@ final class BuildSupervisor: Sendable {
     }
 
     /// Completes when the main process has exited (it may still be unreaped).
-    var terminated: EventLoopFuture<ProcessTermination> { exit }
+    var terminated: EventLoopFuture<ProcessTermination> { mainExit.futureResult }
+
+    /// Called when the build's pipes reached end-of-file, which usually means its process has
+    /// just exited: if it has, take note now instead of waiting for the watcher thread's word.
+    func noticeExitIfAlreadyDone() {
+        eventLoop.execute { [self] in
+            guard !teardown.value.exited else { return }
+            var code: Int32 = -1
+            var signal: Int32 = -1
+            if bs_exited_already(pid, &code, &signal) == 1 {
+                exited(signal >= 0 ? .signaled(signal) : .exited(code))
+            }
+        }
+    }
+
+    private func exited(_ termination: ProcessTermination) {
+        guard !teardown.value.exited else { return }
+        teardown.value.exited = true
+        teardown.value.timeoutTask?.cancel()
+        mainExit.succeed(termination)
+        checkGroup()
+    }
 
     /// Completes when no process of the group is left and the main process is reaped.
     var finished: EventLoopFuture<Void> { groupGone.futureResult }
