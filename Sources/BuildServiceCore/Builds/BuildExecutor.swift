@@ -46,6 +46,11 @@ public struct BuildExecutor: Sendable {
         if let requestID = plan.requestID { logger[metadataKey: LogKey.requestID] = .string(requestID) }
         logger[metadataKey: LogKey.peer] = .string(origin.peer)
         logger[metadataKey: LogKey.listener] = .string(origin.listener)
+        let clock = ContinuousClock()
+        let start = clock.now
+
+        // Spawn first: the process starts up on another core while we log and announce it.
+        let started = Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
         logger.info(
             "build started",
             metadata: [
@@ -55,47 +60,28 @@ public struct BuildExecutor: Sendable {
                 LogKey.timeout: .stringConvertible(plan.timeoutSec),
             ]
         )
-        let clock = ContinuousClock()
-        let start = clock.now
-
         do {
             for warning in plan.warnings { try await emit(warning.line, false) }
             try await emit(BuildEvent.build(id: id, status: "started").line, false)
         } catch {
+            if case .success(let build) = started { build.cancel() }
             logger.info("build abandoned", metadata: [LogKey.reason: "client gone before start"])
             return nil
         }
 
-        let decoders = NIOLockedValueBox((stdout: UTF8StreamDecoder(), stderr: UTF8StreamDecoder()))
         let exit: BuildExit
         var outcome: Logger.Metadata = [:]
         var cleanup: EventLoopFuture<Void>?
-        do {
-            let result = try await runner.run(plan, on: eventLoop) { pipe, bytes in
-                var line = ByteBuffer()
-                line.reserveCapacity(bytes.readableBytes + 64)
-                decoders.withLockedValue { decoders in
-                    switch pipe {
-                    case .stdout: OutputLine.write(.stdout, chunk: bytes, decoder: &decoders.stdout, to: &line)
-                    case .stderr: OutputLine.write(.stderr, chunk: bytes, decoder: &decoders.stderr, to: &line)
-                    }
-                }
-                guard line.readableBytes > 0 else { return }
-                try await emit(line, false)
-            }
-            var tails = ByteBuffer()
-            decoders.withLockedValue { decoders in
-                OutputLine.writeRemainder(.stdout, decoder: &decoders.stdout, to: &tails)
-                OutputLine.writeRemainder(.stderr, decoder: &decoders.stderr, to: &tails)
-            }
-            if tails.readableBytes > 0 { try? await emit(tails, false) }
+        switch started {
+        case .success(let build):
+            let result = await relay(build, emit: emit)
             exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
             outcome[LogKey.timedOut] = .stringConvertible(result.timedOut)
             outcome[LogKey.cancelled] = .stringConvertible(result.cancelled)
             if case .signaled(let signal) = result.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
             try? await emit(BuildEvent.exit(exit).line, true)
             cleanup = result.cleanup
-        } catch {
+        case .failure(let error):
             try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line, false)
             exit = BuildExit(code: 1)
             try? await emit(BuildEvent.exit(exit).line, true)
@@ -105,6 +91,33 @@ public struct BuildExecutor: Sendable {
         outcome[LogKey.duration] = .string(Self.seconds(clock.now - start))
         logger.info("build finished", metadata: outcome)
         return cleanup
+    }
+
+    /// Output events, each chunk decoded as lossy UTF-8 that never splits a character.
+    private func relay(
+        _ build: RunningBuild,
+        emit: @escaping @Sendable (_ line: ByteBuffer, _ isLast: Bool) async throws -> Void
+    ) async -> BuildRunResult {
+        let decoders = NIOLockedValueBox((stdout: UTF8StreamDecoder(), stderr: UTF8StreamDecoder()))
+        let result = await build.relay { pipe, bytes in
+            var line = ByteBuffer()
+            line.reserveCapacity(bytes.readableBytes + 64)
+            decoders.withLockedValue { decoders in
+                switch pipe {
+                case .stdout: OutputLine.write(.stdout, chunk: bytes, decoder: &decoders.stdout, to: &line)
+                case .stderr: OutputLine.write(.stderr, chunk: bytes, decoder: &decoders.stderr, to: &line)
+                }
+            }
+            guard line.readableBytes > 0 else { return }
+            try await emit(line, false)
+        }
+        var tails = ByteBuffer()
+        decoders.withLockedValue { decoders in
+            OutputLine.writeRemainder(.stdout, decoder: &decoders.stdout, to: &tails)
+            OutputLine.writeRemainder(.stderr, decoder: &decoders.stderr, to: &tails)
+        }
+        if tails.readableBytes > 0 { try? await emit(tails, false) }
+        return result
     }
 
     private static func seconds(_ duration: Duration) -> String {

@@ -64,17 +64,11 @@ public struct BuildRunner: Sendable {
         return environment
     }
 
-    /// Runs the build to its end.
-    /// - Parameters:
-    ///   - eventLoop: where the build's pipes are read; best the one its client's socket is on.
-    ///   - onOutput: called for each chunk, one at a time; the next chunk is read from the pipes
-    ///     only after it returns. If it throws, the build is torn down.
+    /// Starts the build: spawns it and begins reading its pipes (at most a couple of chunks are
+    /// read ahead until `relay` consumes them). Either `relay` or `cancel` must follow.
+    /// - Parameter eventLoop: where the build's pipes are read; best the one its client's socket is on.
     /// - Throws: `ServiceError` (`spawn_failed`) when the process cannot be started.
-    public func run(
-        _ plan: BuildPlan,
-        on eventLoop: any EventLoop,
-        onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void
-    ) async throws(ServiceError) -> BuildRunResult {
+    public func start(_ plan: BuildPlan, on eventLoop: any EventLoop) throws(ServiceError) -> RunningBuild {
         let started = try spawn(plan)
         let supervisor: BuildSupervisor
         do {
@@ -95,20 +89,17 @@ public struct BuildRunner: Sendable {
         }
         active.insert(supervisor)
         supervisor.start()
-
         let pipes = PipeRelay(stdout: started.stdout, stderr: started.stderr, on: eventLoop)
-        await withTaskCancellationHandler {
-            await relay(pipes, supervisor: supervisor, onOutput: onOutput)
-        } onCancel: {
-            supervisor.cancel()
-        }
-        let termination = (try? await supervisor.terminated.get()) ?? .signaled(SIGKILL)
-        return BuildRunResult(
-            termination: termination,
-            timedOut: supervisor.timedOut,
-            cancelled: supervisor.cancelled,
-            cleanup: supervisor.finished
-        )
+        return RunningBuild(supervisor: supervisor, pipes: pipes, drainGrace: drainGrace)
+    }
+
+    /// Starts the build and relays its output to its end (`start` then `relay`).
+    public func run(
+        _ plan: BuildPlan,
+        on eventLoop: any EventLoop,
+        onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void
+    ) async throws(ServiceError) -> BuildRunResult {
+        try await start(plan, on: eventLoop).relay(onOutput: onOutput)
     }
 
     private struct Started {
@@ -166,15 +157,60 @@ public struct BuildRunner: Sendable {
         return Started(pid: pid, stdout: stdoutPipe[0], stderr: stderrPipe[0])
     }
 
+    private static func spawnError(_ what: String, _ code: Int32) -> ServiceError {
+        ServiceError(.spawnFailed, "\(what): \(String(cString: strerror(code)))")
+    }
+
+    private static func describe(_ stage: bs_spawn_stage) -> String {
+        switch stage {
+        case BS_SPAWN_STAGE_FORK: "fork"
+        case BS_SPAWN_STAGE_SETSID: "setsid"
+        case BS_SPAWN_STAGE_STDIO: "redirecting stdio"
+        case BS_SPAWN_STAGE_IDS: "switching to the run-as user"
+        case BS_SPAWN_STAGE_CHDIR: "changing to the working directory"
+        default: "exec"
+        }
+    }
+}
+
+/// A build whose process runs. Its output waits (a little of it read ahead) for `relay`.
+public struct RunningBuild: Sendable {
+    fileprivate let supervisor: BuildSupervisor
+    fileprivate let pipes: PipeRelay
+    fileprivate let drainGrace: Duration
+
+    /// Tears the build down without relaying its output (its client left before it began).
+    public func cancel() {
+        supervisor.cancel()
+        pipes.closePipes()
+    }
+
+    /// Relays the output until the build ends.
+    /// - Parameter onOutput: called for each chunk, one at a time; the next chunk is read from
+    ///   the pipes only after it returns. If it throws (or the task is cancelled), the build is
+    ///   torn down.
+    public func relay(onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void) async -> BuildRunResult {
+        await withTaskCancellationHandler {
+            await relayOutput(onOutput: onOutput)
+        } onCancel: {
+            supervisor.cancel()
+        }
+        let termination = (try? await supervisor.terminated.get()) ?? .signaled(SIGKILL)
+        return BuildRunResult(
+            termination: termination,
+            timedOut: supervisor.timedOut,
+            cancelled: supervisor.cancelled,
+            cleanup: supervisor.finished
+        )
+    }
+
     /// Hands the output to `onOutput` until both pipes are done. Once the main process has
     /// exited, waits for end-of-file on both pipes (the usual case: it is already there or
     /// follows at once), but after `drainGrace`, with nothing left unread in them, closes them:
     /// a straggler outside the group (or one that ignores SIGTERM) cannot hold `exit` back.
-    private func relay(
-        _ pipes: PipeRelay,
-        supervisor: BuildSupervisor,
-        onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void
-    ) async {
+    private func relayOutput(onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void) async {
+        let pipes = self.pipes
+        let supervisor = self.supervisor
         let drainGrace = self.drainGrace
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -199,18 +235,4 @@ public struct BuildRunner: Sendable {
         }
     }
 
-    private static func spawnError(_ what: String, _ code: Int32) -> ServiceError {
-        ServiceError(.spawnFailed, "\(what): \(String(cString: strerror(code)))")
-    }
-
-    private static func describe(_ stage: bs_spawn_stage) -> String {
-        switch stage {
-        case BS_SPAWN_STAGE_FORK: "fork"
-        case BS_SPAWN_STAGE_SETSID: "setsid"
-        case BS_SPAWN_STAGE_STDIO: "redirecting stdio"
-        case BS_SPAWN_STAGE_IDS: "switching to the run-as user"
-        case BS_SPAWN_STAGE_CHDIR: "changing to the working directory"
-        default: "exec"
-        }
-    }
 }

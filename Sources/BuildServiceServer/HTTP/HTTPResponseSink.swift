@@ -1,4 +1,5 @@
 import BuildServiceProtocol
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -9,6 +10,8 @@ struct HTTPResponseSink: EventSink {
     let version: HTTPVersion
     /// Whether the connection closes after this response (adds `Connection: close`).
     let closeAfter: Bool
+    /// Set once the response's end has been written (with the `exit` event).
+    let ended = NIOLockedValueBox(false)
 
     func reject(_ error: ServiceError) async {
         let (head, body) = ErrorResponse.parts(for: error, version: version, close: closeAfter)
@@ -33,7 +36,11 @@ struct HTTPResponseSink: EventSink {
     /// else when this line has been written: several lines in flight, bounded memory.
     func send(_ line: ByteBuffer, isLast: Bool) async throws {
         if isLast {
+            // The exit event and the end of the response leave together, before anything else
+            // (such as the audit log line) is done.
             channel.write(HTTPServerResponsePart.body(.byteBuffer(line)), promise: nil)
+            ended.withLockedValue { $0 = true }
+            try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
             return
         }
         let written: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(line)))
@@ -42,6 +49,7 @@ struct HTTPResponseSink: EventSink {
     }
 
     func finish() async {
+        guard !ended.withLockedValue({ $0 }) else { return }
         try? await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
     }
 }
