@@ -81,13 +81,15 @@ final class BuildSupervisor: Sendable {
     /// Called when the build's pipes reached end-of-file, which usually means its process has
     /// just exited: if it has, take note now instead of waiting for the watcher thread's word.
     func noticeExitIfAlreadyDone() {
-        eventLoop.execute { [self] in
-            guard !teardown.value.exited else { return }
-            var code: Int32 = -1
-            var signal: Int32 = -1
-            if bs_exited_already(pid, &code, &signal) == 1 {
-                exited(signal >= 0 ? .signaled(signal) : .exited(code))
-            }
+        guard eventLoop.inEventLoop else {
+            eventLoop.execute { [self] in noticeExitIfAlreadyDone() }
+            return
+        }
+        guard !teardown.value.exited else { return }
+        var code: Int32 = -1
+        var signal: Int32 = -1
+        if bs_exited_already(pid, &code, &signal) == 1 {
+            exited(signal >= 0 ? .signaled(signal) : .exited(code))
         }
     }
 
