@@ -46,6 +46,13 @@ struct BuildCLI: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
     var command: [String] = []
 
+    func validate() throws {
+        // The command captures everything from the first word on, so help must be looked for here.
+        if let first = command.first, first == "-h" || first == "--help" {
+            throw CleanExit.helpRequest(self)
+        }
+    }
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         do {

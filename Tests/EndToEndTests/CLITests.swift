@@ -27,6 +27,20 @@ struct CLITests {
         await daemon.stop()
     }
 
+    @Test func helpIsShownBeforeAnyCommand() async throws {
+        let daemon = try await DaemonUnderTest()
+        for flag in ["--help", "-h"] {
+            let result = try await TestProcess.run(TestProcess.binary("build-cli"), [flag], outputDirectory: daemon.directory)
+            #expect(result.status == 0)
+            #expect(result.stdoutText.contains("USAGE: build-cli"))
+            #expect(result.stdoutText.contains("--endpoint"))
+        }
+        // After the command, --help belongs to the command.
+        let passed = try await daemon.cli(["--project", "demo", "sh", "-c", "echo \"$1\"", "sh", "--help"])
+        #expect(passed.stdoutText == "--help\n")
+        await daemon.stop()
+    }
+
     @Test func argumentsStartingWithADashArePassedThrough() async throws {
         let daemon = try await DaemonUnderTest()
         let result = try await daemon.cli(["--project", "demo", "sh", "-c", "echo \"$@\"", "sh", "-j4", "--timeout", "x"])
