@@ -43,12 +43,12 @@ struct BuildEndpoint: Sendable {
         } catch {
             return
         }
-        let cleanup = await executor.execute(plan, origin: origin, on: eventLoop) { line, isLast in
+        // Leftover processes of the build are torn down by its supervisor after the answer;
+        // the connection need not wait for that (the daemon's shutdown does).
+        await executor.execute(plan, origin: origin, on: eventLoop) { line, isLast in
             try await sink.send(line, isLast: isLast)
         }
         await sink.finish()
-        // The client has its answer; nothing of the build may outlive it, though.
-        try? await cleanup?.get()
     }
 
     static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")

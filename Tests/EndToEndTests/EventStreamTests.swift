@@ -42,6 +42,29 @@ struct EventStreamTests {
         await daemon.stop()
     }
 
+    @Test func twoBuildsOnOneKeepAliveConnectionBothStreamInFull() async throws {
+        let daemon = try await DaemonUnderTest()
+        let url = daemon.httpBase + "/v1/builds"
+        // The first build leaves a grandchild that ignores SIGTERM: its teardown takes the 5 s
+        // kill grace, which must not hold up the next request on the connection.
+        let first = #"sh -c 'trap "" TERM; sleep 30' & echo one"#
+        let result = try await TestProcess.run(
+            "/usr/bin/curl",
+            [
+                "-sS", "-N", "-v", "--max-time", "4", "--data-binary", requestJSON(["command": "sh", "args": ["-c", first]]), url,
+                "--next", "-sS", "-N", "--max-time", "4", "--data-binary", requestJSON(["command": "sh", "args": ["-c", "echo two; exit 3"]]),
+                url,
+            ],
+            outputDirectory: daemon.directory
+        )
+        let events = try parseEvents(result.stdoutText)
+        let exits = events.filter { $0["type"] as? String == "exit" }.compactMap { $0["code"] as? Int }
+        #expect(exits == [0, 3])
+        #expect(events.compactMap { $0["data"] as? String } == ["one\n", "two\n"])
+        #expect(result.stderrText.contains("Re-using existing connection"))
+        await daemon.stop()
+    }
+
     @Test(arguments: [
         ("exit 0", 0), ("exit 7", 7), ("kill -TERM $$", 143), ("kill -KILL $$", 137), ("kill -SEGV $$", 139),
     ])

@@ -52,13 +52,20 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var state = State.idle
     private var task: Task<Void, Never>?
     private var inputClosed = false
+    /// A pipelined request that arrived after our response's end was written but before the
+    /// response task finished: replayed once it has.
+    private var pendingParts: [HTTPServerRequestPart] = []
 
     init(listener: ListenerContext) {
         self.listener = listener
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
+        handle(unwrapInboundIn(data), context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch (part, state) {
         case (.head(let head), .idle):
             if let refusal = refusalBeforeBody(head) {
                 state = .discarding
@@ -77,6 +84,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case (.end, .readingBody(let head, let body)):
             state = .responding
             respond(context: context, head: head, body: body)
+        case (_, .responding):
+            pendingParts.append(part)
         default:
             break
         }
@@ -154,7 +163,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         state = .idle
         if closeAfter || inputClosed {
             context.close(promise: nil)
+            return
         }
+        let parts = pendingParts
+        pendingParts = []
+        for part in parts { handle(part, context: context) }
     }
 
     private func respondAndClose(context: ChannelHandlerContext, error: ServiceError, version: HTTPVersion) {
