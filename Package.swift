@@ -61,6 +61,7 @@ let package = Package(
             name: "BuildServiceServer",
             dependencies: [
                 "BuildServiceCore",
+                "CBuildServiceSpawn",
                 "BuildServiceProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

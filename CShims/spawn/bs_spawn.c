@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <dirent.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdlib.h>
 
 // The child is started with clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does: it
@@ -201,4 +203,17 @@ int bs_exited_already(pid_t pid, int *exit_code, int *signal_number) {
         *signal_number = info.si_status;
     }
     return 1;
+}
+
+int bs_unix_socket_accepts(const char *path) {
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof address);
+    address.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof address.sun_path) return -1;
+    strcpy(address.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int result = connect(fd, (struct sockaddr *)&address, sizeof address) == 0 ? 1 : 0;
+    close(fd);
+    return result;
 }

@@ -37,11 +37,14 @@ public final class BuildService: Service {
             executor: BuildExecutor(runner: runner, logger: logger)
         )
         var channels: [any Channel] = []
+        /// The socket file we created (device and inode): only that one is ever removed.
+        var socketFile: (dev_t, ino_t)?
         do {
             if config.socket.enabled {
                 let context = ListenerContext(name: "unix", transport: .unix, endpoint: endpoint, auth: config.socket.auth)
                 let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context)
                 channels.append(channel)
+                socketFile = Self.fileIdentity(config.socket.path)
                 logger.notice("listening", metadata: [LogKey.listener: "unix", LogKey.path: .string(config.socket.path)])
             }
             if config.http.enabled {
@@ -53,24 +56,29 @@ public final class BuildService: Service {
             }
         } catch {
             for channel in channels { try? await channel.close() }
-            removeSocketFile()
+            removeSocketFile(socketFile)
             throw error
         }
 
         try? await gracefulShutdown()
         logger.notice("shutting down", metadata: ["builds.running": .stringConvertible(runner.active.count)])
         for channel in channels { try? await channel.close() }
-        removeSocketFile()
+        removeSocketFile(socketFile)
         await runner.active.terminateAll()
         logger.notice("stopped")
     }
 
-    private func removeSocketFile() {
-        guard config.socket.enabled else { return }
+    /// Removes the socket file if it is still the one this daemon created (never another
+    /// daemon's, nor a file someone put there since).
+    private func removeSocketFile(_ created: (dev_t, ino_t)?) {
+        guard let created, let current = Self.fileIdentity(config.socket.path), current == created else { return }
+        unlink(config.socket.path)
+    }
+
+    private static func fileIdentity(_ path: String) -> (dev_t, ino_t)? {
         var info = stat()
-        if lstat(config.socket.path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK {
-            unlink(config.socket.path)
-        }
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return nil }
+        return (info.st_dev, info.st_ino)
     }
 }
 

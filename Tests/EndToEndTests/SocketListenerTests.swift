@@ -57,6 +57,19 @@ struct SocketListenerTests {
         #expect(ok.status == 0)
         await daemon.stop()
 
+        // A socket another daemon still listens on is not taken over.
+        try await daemon.start()
+        let second = try await TestProcess.run(
+            TestProcess.binary("build-service"),
+            ["--config", daemon.configPath],
+            outputDirectory: daemon.directory
+        )
+        #expect(second.status != 0)
+        #expect(second.stderrText.contains("another process is listening on \(daemon.socketPath)"))
+        let stillServing = try await daemon.cli(["--project", "demo", "true"])
+        #expect(stillServing.status == 0)
+        await daemon.stop()
+
         try "not a socket".write(toFile: daemon.socketPath, atomically: true, encoding: .utf8)
         let refused = try await TestProcess.run(
             TestProcess.binary("build-service"),

@@ -65,6 +65,10 @@ int bs_exit_watcher_wait(int watcher, int *pidfds, int capacity);
 /// one of *exit_code / *signal_number is set), 0 when it is still running, -1 on error.
 int bs_exited_already(pid_t pid, int *exit_code, int *signal_number);
 
+/// 1 when something accepts connections on the Unix socket at `path` (a daemon is running
+/// there), 0 when not (a stale socket file), -1 on error.
+int bs_unix_socket_accepts(const char *path);
+
 /// Bytes waiting to be read from a pipe, or -1.
 int bs_bytes_readable(int fd);
 #endif

@@ -1,4 +1,5 @@
 import BuildServiceCore
+import CBuildServiceSpawn
 import Foundation
 import NIOCore
 import NIOPosix
@@ -43,12 +44,16 @@ enum UnixSocketListener {
         return channel
     }
 
-    /// A stale socket from an earlier run is replaced; anything else at the path is left alone.
+    /// A stale socket from an earlier run is replaced; a live one (another daemon answers on it)
+    /// and anything that is not a socket are left alone.
     private static func prepare(path: String) throws {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw ConfigError(key: "service.socket.path", "\(path) exists and is not a socket; refusing to replace it")
+        }
+        guard bs_unix_socket_accepts(path) != 1 else {
+            throw ConfigError(key: "service.socket.path", "another process is listening on \(path); refusing to take it over")
         }
         guard unlink(path) == 0 else {
             throw ConfigError(key: "service.socket.path", "cannot remove the old socket \(path): \(String(cString: strerror(errno)))")
