@@ -59,11 +59,7 @@ struct SocketListenerTests {
 
         // A socket another daemon still listens on is not taken over.
         try await daemon.start()
-        let second = try await TestProcess.run(
-            TestProcess.binary("build-service"),
-            ["--config", daemon.configPath],
-            outputDirectory: daemon.directory
-        )
+        let second = try await daemon.runAnotherDaemon()
         #expect(second.status != 0)
         #expect(second.stderrText.contains("another process is listening on \(daemon.socketPath)"))
         let stillServing = try await daemon.cli(["--project", "demo", "true"])
@@ -71,11 +67,7 @@ struct SocketListenerTests {
         await daemon.stop()
 
         try "not a socket".write(toFile: daemon.socketPath, atomically: true, encoding: .utf8)
-        let refused = try await TestProcess.run(
-            TestProcess.binary("build-service"),
-            ["--config", daemon.configPath],
-            outputDirectory: daemon.directory
-        )
+        let refused = try await daemon.runAnotherDaemon()
         #expect(refused.status != 0)
         #expect(refused.stderrText.contains("service.socket.path"))
         #expect(refused.stderrText.contains("is not a socket"))

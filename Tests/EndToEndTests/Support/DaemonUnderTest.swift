@@ -117,6 +117,11 @@ final class DaemonUnderTest: @unchecked Sendable {
 
     var log: String { running?.stderrSoFar ?? "" }
 
+    /// Runs a second daemon on the same config to its end (it is expected to refuse to start).
+    func runAnotherDaemon() async throws -> ProcessResult {
+        try await TestProcess.run(TestProcess.binary("build-service"), ["--config", configPath], outputDirectory: directory)
+    }
+
     /// Runs build-cli against this daemon over the socket (default) or HTTP.
     func cli(
         _ arguments: [String],
