@@ -205,34 +205,23 @@ public struct RunningBuild: Sendable {
     }
 
     /// Hands the output to `onOutput` until both pipes are done. Once the main process has
-    /// exited, waits for end-of-file on both pipes (the usual case: it is already there or
-    /// follows at once), but after `drainGrace`, with nothing left unread in them, closes them:
-    /// a straggler outside the group (or one that ignores SIGTERM) cannot hold `exit` back.
+    /// exited, end-of-file on both pipes usually follows at once; if not, the relay stops waiting
+    /// for it after `drainGrace` with nothing left unread, so a straggler outside the group (or
+    /// one that ignores SIGTERM) cannot hold `exit` back.
     private func relayOutput(onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void) async {
         let pipes = self.pipes
-        let supervisor = self.supervisor
-        let drainGrace = self.drainGrace
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                _ = try? await supervisor.terminated.get()
-                try? await Task.sleep(for: drainGrace)
-                while !Task.isCancelled, (try? await pipes.pipesClosed.get()) == false {
-                    if (try? await pipes.unreadBytes.get()) == 0 { break }
-                    try? await Task.sleep(for: .milliseconds(20))
-                }
-                pipes.closePipes()
+        let grace = TimeAmount.nanoseconds(
+            drainGrace.components.seconds * 1_000_000_000 + drainGrace.components.attoseconds / 1_000_000_000
+        )
+        supervisor.terminated.whenSuccess { _ in pipes.closeWhenDrained(after: grace) }
+        do {
+            while let chunk = await pipes.next() {
+                try await onOutput(chunk.pipe, chunk.bytes)
             }
-            do {
-                while let chunk = await pipes.next() {
-                    try await onOutput(chunk.pipe, chunk.bytes)
-                }
-                supervisor.noticeExitIfAlreadyDone()
-            } catch {
-                supervisor.cancel()
-                pipes.closePipes()
-            }
-            group.cancelAll()
+            supervisor.noticeExitIfAlreadyDone()
+        } catch {
+            supervisor.cancel()
+            pipes.closePipes()
         }
     }
-
 }

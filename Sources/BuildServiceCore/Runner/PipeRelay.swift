@@ -72,23 +72,26 @@ final class PipeRelay: @unchecked Sendable {
         }
     }
 
-    /// Whether both pipes are done (end-of-file or closed).
-    var pipesClosed: EventLoopFuture<Bool> {
-        eventLoop.submit { self.openPipes == 0 }
-    }
-
-    /// Bytes still in the kernel pipes, for the decision to stop waiting for end-of-file.
-    var unreadBytes: EventLoopFuture<Int> {
-        eventLoop.submit {
-            guard self.openPipes > 0 else { return 0 }
-            // Only descriptors of open pipes: a closed one's number may already belong to another file.
-            return zip(self.fds, self.open).reduce(0) { total, pipe in
-                pipe.1 ? total + max(0, Int(bs_bytes_readable(pipe.0))) : total
-            }
-        }
+    /// After the main process exited: once `grace` has passed and nothing is left unread in the
+    /// pipes, stop waiting for their end-of-file (whoever still holds them is not the build).
+    func closeWhenDrained(after grace: TimeAmount) {
+        eventLoop.scheduleTask(in: grace) { self.closeIfDrained() }
     }
 
     // MARK: on the event loop
+
+    private func closeIfDrained() {
+        guard openPipes > 0, !finished else { return }
+        // Only descriptors of open pipes: a closed one's number may already belong to another file.
+        let unread = zip(fds, open).reduce(0) { total, pipe in
+            pipe.1 ? total + max(0, Int(bs_bytes_readable(pipe.0))) : total
+        }
+        if unread == 0 {
+            closePipes()
+        } else {
+            eventLoop.scheduleTask(in: .milliseconds(20)) { self.closeIfDrained() }
+        }
+    }
 
     private func take(_ continuation: CheckedContinuation<Chunk?, Never>) {
         if let chunk = queue.popFirst() {
