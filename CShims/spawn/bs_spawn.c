@@ -217,3 +217,19 @@ int bs_unix_socket_accepts(const char *path) {
     close(fd);
     return result;
 }
+
+int bs_exited_pidfd(int pidfd, int *exit_code, int *signal_number) {
+    // P_PIDFD (Linux 5.4+) names exactly this process, even if its pid was reaped and reused.
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &info, WEXITED | WNOWAIT | WNOHANG) < 0) return -1;
+    if (info.si_pid == 0) return 0;
+    *exit_code = -1;
+    *signal_number = -1;
+    if (info.si_code == CLD_EXITED) {
+        *exit_code = info.si_status;
+    } else {
+        *signal_number = info.si_status;
+    }
+    return 1;
+}

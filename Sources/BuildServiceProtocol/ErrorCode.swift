@@ -36,6 +36,8 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let methodNotAllowed = ErrorCode("method_not_allowed")
     /// Added by this implementation: the request was not HTTP/1.x or its headers were malformed.
     public static let badRequest = ErrorCode("bad_request")
+    /// Added by this implementation: the daemon is stopping and starts no more builds (HTTP 503).
+    public static let shutdown = ErrorCode("shutdown")
     /// Added by this implementation: the service failed for a reason of its own.
     public static let internalError = ErrorCode("internal_error")
 }
@@ -60,6 +62,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unauthorized: 401
         case .payloadTooLarge: 413
         case .methodNotAllowed: 405
+        case .shutdown: 503
         case .internalError, .spawnFailed, .workspaceCreateFailed, .runAsUser, .runAsGroup, .pathRootInvalid: 500
         default: 400
         }

@@ -69,6 +69,9 @@ int bs_exited_already(pid_t pid, int *exit_code, int *signal_number);
 /// there), 0 when not (a stale socket file), -1 on error.
 int bs_unix_socket_accepts(const char *path);
 
+/// Like bs_exited_already, for the process behind `pidfd` (exact even after pid reuse).
+int bs_exited_pidfd(int pidfd, int *exit_code, int *signal_number);
+
 /// Bytes waiting to be read from a pipe, or -1.
 int bs_bytes_readable(int fd);
 #endif

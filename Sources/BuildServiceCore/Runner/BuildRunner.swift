@@ -87,7 +87,13 @@ public struct BuildRunner: Sendable {
             close(started.stderr)
             throw ServiceError(.spawnFailed, "cannot supervise the build process: \(error)")
         }
-        active.insert(supervisor)
+        guard active.insert(supervisor) else {
+            supervisor.start()
+            supervisor.cancel()
+            close(started.stdout)
+            close(started.stderr)
+            throw ServiceError(.shutdown, "the build service is shutting down")
+        }
         supervisor.start()
         let pipes = PipeRelay(stdout: started.stdout, stderr: started.stderr, on: eventLoop)
         return RunningBuild(supervisor: supervisor, pipes: pipes, drainGrace: drainGrace)

@@ -33,6 +33,7 @@ final class BuildSupervisor: Sendable {
         var exited = false
         var signalled = false
         var killed = false
+        var killedAt: NIODeadline?
         var finished = false
         var timeoutTask: Scheduled<Void>?
         var killTask: Scheduled<Void>?
@@ -114,6 +115,7 @@ final class BuildSupervisor: Sendable {
         teardown.value.killTask = eventLoop.scheduleTask(in: Self.timeAmount(killGrace)) { [self] in
             group.signal(SIGKILL)
             teardown.value.killed = true
+            teardown.value.killedAt = .now()
         }
     }
 
@@ -124,7 +126,10 @@ final class BuildSupervisor: Sendable {
         let group = self.group
         NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { group.hasLiveMembers }.whenComplete { [self] result in
             let alive = (try? result.get()) ?? nil
-            guard alive ?? !teardown.value.killed else {
+            // A member that SIGKILL did not remove within the grace (a zombie whose parent is
+            // elsewhere, a process stuck in the kernel) is beyond reach: stop looking.
+            let hopeless = teardown.value.killedAt.map { .now() - $0 > Self.timeAmount(killGrace) } ?? false
+            guard alive ?? !teardown.value.killed, !hopeless else {
                 finish()
                 return
             }

@@ -42,9 +42,13 @@ final class PipeRelay: @unchecked Sendable {
                 }
                 .takingOwnershipOfDescriptor(input: fd)
             channel.whenFailure { [self] _ in
-                // Never registered: the descriptor is still ours, and this pipe is done.
-                close(fd)
-                eventLoop.execute { self.pipeEnded(pipe) }
+                // Not closed here: NIO may already have closed it, and closing a number twice
+                // could close another build's pipe or a client's socket.
+                if eventLoop.inEventLoop {
+                    pipeEnded(pipe)
+                } else {
+                    eventLoop.execute { self.pipeEnded(pipe) }
+                }
             }
             channels.append(channel)
         }

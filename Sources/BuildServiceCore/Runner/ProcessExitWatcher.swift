@@ -20,6 +20,8 @@ final class ProcessExitWatcher: Sendable {
 
     private init() {
         watcher = bs_exit_watcher_create()
+        // Without an epoll instance every watch() throws (and builds fail to start); no thread.
+        guard watcher >= 0 else { return }
         let thread = Thread { [self] in self.run() }
         thread.name = "build-exit-watcher"
         thread.start()
@@ -48,12 +50,16 @@ final class ProcessExitWatcher: Sendable {
             guard count > 0 else { continue }
             for pidfd in ready.prefix(Int(count)) {
                 guard let waiter = waiters.withLockedValue({ $0.removeValue(forKey: pidfd) }) else { continue }
-                close(pidfd)
+                // Asked through the pidfd without blocking: the process may already have been
+                // reaped by its supervisor (which noticed the exit first), and its pid reused.
                 var exitCode: Int32 = -1
                 var signalNumber: Int32 = -1
-                if bs_wait_terminated(waiter.pid, 1, &exitCode, &signalNumber) == 0 {
+                let state = bs_exited_pidfd(pidfd, &exitCode, &signalNumber)
+                close(pidfd)
+                if state == 1 {
                     waiter.promise.succeed(signalNumber >= 0 ? .signaled(signalNumber) : .exited(exitCode))
                 } else {
+                    // Already reaped: the supervisor has its status; this answer is ignored.
                     waiter.promise.succeed(.signaled(SIGKILL))
                 }
             }

@@ -115,6 +115,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelInactive(context: ChannelHandlerContext) {
         task?.cancel()
         task = nil
+        // A request pipelined behind the last one has nobody to answer to: never start it.
+        pendingParts = []
         context.fireChannelInactive()
     }
 
@@ -135,7 +137,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
-        let closeAfter = !head.isKeepAlive || inputClosed
+        // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
+        let closeAfter = !head.isKeepAlive || inputClosed || head.version.minor == 0
         let sink = HTTPResponseSink(channel: context.channel, version: head.version, closeAfter: closeAfter)
         let listener = self.listener
         let origin = RequestOrigin(listener: listener.name, peer: Self.peer(context.channel))
@@ -161,7 +164,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func responseEnded(context: ChannelHandlerContext, closeAfter: Bool) {
         task = nil
         state = .idle
-        if closeAfter || inputClosed {
+        if closeAfter || inputClosed || !context.channel.isActive {
+            pendingParts = []
             context.close(promise: nil)
             return
         }

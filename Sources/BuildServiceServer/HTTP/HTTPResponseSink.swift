@@ -23,7 +23,7 @@ struct HTTPResponseSink: EventSink {
     func begin() async throws {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/x-ndjson")
-        headers.add(name: "Transfer-Encoding", value: "chunked")
+        if version.minor > 0 { headers.add(name: "Transfer-Encoding", value: "chunked") }
         headers.add(name: "Cache-Control", value: "no-store")
         headers.add(name: "X-Content-Type-Options", value: "nosniff")
         if closeAfter { headers.add(name: "Connection", value: "close") }
@@ -44,8 +44,7 @@ struct HTTPResponseSink: EventSink {
             return
         }
         let written: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(line)))
-        if channel.isWritable { return }
-        try await written.get()
+        try await SendDeadline.await(written, on: channel)
     }
 
     func finish() async {

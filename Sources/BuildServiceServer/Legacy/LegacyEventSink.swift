@@ -18,8 +18,7 @@ struct LegacyEventSink: EventSink {
     /// As `HTTPResponseSink.send`: waits only while the socket's write buffer is full.
     func send(_ line: ByteBuffer, isLast: Bool) async throws {
         let written: EventLoopFuture<Void> = channel.writeAndFlush(line)
-        if channel.isWritable { return }
-        try await written.get()
+        try await SendDeadline.await(written, on: channel)
     }
 
     func finish() async {}
