@@ -65,6 +65,26 @@ struct EventStreamTests {
         await daemon.stop()
     }
 
+    @Test func http10ClientGetsTheStreamEndedByTheConnection() async throws {
+        let daemon = try await DaemonUnderTest()
+        let result = try await TestProcess.run(
+            "/usr/bin/curl",
+            [
+                "-sS", "-N", "-0", "-i", "--max-time", "10", "--data-binary", requestJSON(["command": "sh", "args": ["-c", "echo old"]]),
+                daemon.httpBase + "/v1/builds",
+            ],
+            outputDirectory: daemon.directory
+        )
+        #expect(result.status == 0)
+        let text = result.stdoutText
+        #expect(!text.lowercased().contains("transfer-encoding: chunked"))
+        let body = try #require(text.components(separatedBy: "\r\n\r\n").last)
+        let events = try parseEvents(body)
+        #expect(events.compactMap { $0["data"] as? String } == ["old\n"])
+        #expect(events.last?["type"] as? String == "exit")
+        await daemon.stop()
+    }
+
     @Test(arguments: [
         ("exit 0", 0), ("exit 7", 7), ("kill -TERM $$", 143), ("kill -KILL $$", 137), ("kill -SEGV $$", 139),
     ])
