@@ -218,6 +218,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--only-noop", action="store_true", help="just the no-op latency comparison")
+    parser.add_argument("--only-relay", action="store_true", help="just the output relay comparison")
     args = parser.parse_args()
     for tool in ["curl", "webhook"]:
         if not shutil.which(tool):
@@ -230,8 +231,12 @@ def main():
     daemon = Daemon(bindir, workdir)
     try:
         runs = 20 if args.quick else 100
-        noop_latency(daemon, workdir, runs)
+        if not args.only_relay:
+            noop_latency(daemon, workdir, runs)
         if args.only_noop:
+            return
+        if args.only_relay:
+            throughput(daemon, bindir, (32 if args.quick else 512) << 20)
             return
         cli_latency(daemon, bindir, runs)
         throughput(daemon, bindir, (32 if args.quick else 512) << 20)

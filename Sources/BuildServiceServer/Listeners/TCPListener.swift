@@ -14,6 +14,8 @@ enum TCPListener {
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
+                // Room for a few output events in the kernel: fewer wake-ups on a busy stream.
+                .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 20)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {

@@ -19,6 +19,8 @@ enum UnixSocketListener {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 256)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
+                // Room for a few output events in the kernel: fewer wake-ups on a busy stream.
+                .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 20)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandlers([
