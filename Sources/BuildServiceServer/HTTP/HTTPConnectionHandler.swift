@@ -178,11 +178,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let (head, body) = ErrorResponse.parts(for: error, version: version, close: true)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        // Closing at once while the client still sends its body makes the kernel answer with a
+        // reset, and the client may never see this response. So: end our side, read and drop
+        // what still comes until the client closes too, for at most a few seconds.
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            channel.close(promise: nil)
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: Self.lingerAfterRefusal) { channel.close(promise: nil) }
         }
     }
+
+    /// How long a refused request's remaining body is read and dropped (nginx lingers 5 s).
+    private static let lingerAfterRefusal = TimeAmount.seconds(5)
 
     private static func tooLarge(_ limit: Int) -> ServiceError {
         ServiceError(.payloadTooLarge, "request body is larger than \(limit) bytes")
