@@ -65,6 +65,30 @@ struct EventStreamTests {
         await daemon.stop()
     }
 
+    @Test func pipelinedRequestsThenHalfCloseStillGetTheFirstAnswerWhole() async throws {
+        let daemon = try await DaemonUnderTest()
+        // A raw client: two pipelined requests, then shutdown(SHUT_WR), then read to the end.
+        let body = requestJSON(["command": "sh", "args": ["-c", "echo first"]])
+        let request = "POST /v1/builds HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: \(body.utf8.count)\\r\\n\\r\\n"
+        let script = """
+            import socket, sys
+            s = socket.create_connection(("127.0.0.1", \(daemon.port)))
+            one = b"\(request)" + sys.argv[1].encode()
+            s.sendall(one + one)
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            sys.stdout.write(data.decode())
+            """
+        let result = try await TestProcess.run("/usr/bin/python3", ["-c", script, body], outputDirectory: daemon.directory)
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText.contains(#"{"type":"stdout","data":"first\n"}"#))
+        #expect(result.stdoutText.contains(#"{"type":"exit","code":0"#), "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("\r\n0\r\n\r\n"))  // the chunked stream was ended
+        await daemon.stop()
+    }
+
     @Test func http10ClientGetsTheStreamEndedByTheConnection() async throws {
         let daemon = try await DaemonUnderTest()
         let result = try await TestProcess.run(

@@ -99,7 +99,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 break  // half-close: answer, then close
             case .responding:
                 task?.cancel()
-                context.close(promise: nil)
+                // Not in this call stack: this event can arrive from inside the write of our
+                // response's end (NIO's pipelining handler holds it until then), and closing
+                // here would drop that write before its flush.
+                let channel = context.channel
+                context.eventLoop.execute { channel.close(promise: nil) }
             default:
                 context.close(promise: nil)
             }
