@@ -70,9 +70,10 @@ struct EventStreamTests {
         // A raw client: two pipelined requests, then shutdown(SHUT_WR), then read to the end.
         let body = requestJSON(["command": "sh", "args": ["-c", "echo first"]])
         let request = "POST /v1/builds HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: \(body.utf8.count)\\r\\n\\r\\n"
-        let script = """
+        func exchange(_ connect: String) -> String {
+            """
             import socket, sys
-            s = socket.create_connection(("127.0.0.1", \(daemon.port)))
+            s = \(connect)
             one = b"\(request)" + sys.argv[1].encode()
             s.sendall(one + one)
             s.shutdown(socket.SHUT_WR)
@@ -81,11 +82,26 @@ struct EventStreamTests {
                 data += chunk
             sys.stdout.write(data.decode())
             """
-        let result = try await TestProcess.run("/usr/bin/python3", ["-c", script, body], outputDirectory: daemon.directory)
-        #expect(result.status == 0, "\(result.stderrText)")
-        #expect(result.stdoutText.contains(#"{"type":"stdout","data":"first\n"}"#))
-        #expect(result.stdoutText.contains(#"{"type":"exit","code":0"#), "\(result.stdoutText)")
-        #expect(result.stdoutText.contains("\r\n0\r\n\r\n"))  // the chunked stream was ended
+        }
+        // TCP: end-of-input is a disconnect, but the first answer, already complete, arrives whole.
+        let tcp = try await TestProcess.run(
+            "/usr/bin/python3",
+            ["-c", exchange(#"socket.create_connection(("127.0.0.1", \#(daemon.port)))"#), body],
+            outputDirectory: daemon.directory
+        )
+        #expect(tcp.status == 0, "\(tcp.stderrText)")
+        #expect(tcp.stdoutText.contains(#"{"type":"stdout","data":"first\n"}"#))
+        #expect(tcp.stdoutText.contains(#"{"type":"exit","code":0"#), "\(tcp.stdoutText)")
+        #expect(tcp.stdoutText.contains("\r\n0\r\n\r\n"))  // the chunked stream was ended
+        // Unix socket: a half-close is not a disconnect, so both pipelined requests are answered.
+        let connectUnix = "socket.socket(socket.AF_UNIX); s.connect(\"\(daemon.socketPath)\")"
+        let unix = try await TestProcess.run(
+            "/usr/bin/python3",
+            ["-c", exchange(connectUnix), body],
+            outputDirectory: daemon.directory
+        )
+        #expect(unix.status == 0, "\(unix.stderrText)")
+        #expect(unix.stdoutText.components(separatedBy: #"{"type":"exit","code":0"#).count == 3, "\(unix.stdoutText)")
         await daemon.stop()
     }
 

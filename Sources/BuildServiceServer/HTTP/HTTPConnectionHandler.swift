@@ -168,7 +168,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func responseEnded(context: ChannelHandlerContext, closeAfter: Bool) {
         task = nil
         state = .idle
-        if closeAfter || inputClosed || !context.channel.isActive {
+        if closeAfter || !context.channel.isActive {
             pendingParts = []
             context.close(promise: nil)
             return
@@ -176,6 +176,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let parts = pendingParts
         pendingParts = []
         for part in parts { handle(part, context: context) }
+        // After a half-close (Unix socket): answer what was pipelined before it, then close.
+        if inputClosed, case .responding = state { return }
+        if inputClosed { context.close(promise: nil) }
     }
 
     private func respondAndClose(context: ChannelHandlerContext, error: ServiceError, version: HTTPVersion) {
