@@ -41,14 +41,26 @@ public final class BuildService: Service {
         var socketFile: (dev_t, ino_t)?
         do {
             if config.socket.enabled {
-                let context = ListenerContext(name: "unix", transport: .unix, endpoint: endpoint, auth: config.socket.auth)
+                let context = ListenerContext(
+                    name: "unix",
+                    transport: .unix,
+                    endpoint: endpoint,
+                    auth: config.socket.auth,
+                    sendTimeoutSec: config.sendTimeoutSec
+                )
                 let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context)
                 channels.append(channel)
                 socketFile = Self.fileIdentity(config.socket.path)
                 logger.notice("listening", metadata: [LogKey.listener: "unix", LogKey.path: .string(config.socket.path)])
             }
             if config.http.enabled {
-                let context = ListenerContext(name: "http", transport: .tcp, endpoint: endpoint, auth: config.http.auth)
+                let context = ListenerContext(
+                    name: "http",
+                    transport: .tcp,
+                    endpoint: endpoint,
+                    auth: config.http.auth,
+                    sendTimeoutSec: config.sendTimeoutSec
+                )
                 let channel = try await TCPListener.bind(address: config.http.listenAddress, group: group, listener: context)
                 channels.append(channel)
                 let bound = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"

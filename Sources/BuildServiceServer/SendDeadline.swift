@@ -3,13 +3,12 @@ import NIOCore
 /// How a build's output waits for its client. While the socket takes more (below NIO's write
 /// buffer high watermark) a line is handed over and the next one read at once: several lines in
 /// flight, bounded memory. Otherwise it waits for the write to finish, but no longer than
-/// `timeout` (nginx's `send_timeout`: between two writes, not for the whole response): a client
-/// that stops reading is disconnected, and its build torn down, instead of holding both forever.
+/// `timeout` (`service.send_timeout_sec`, like nginx's `send_timeout`: between two writes, not
+/// for the whole response): a client that stops reading is disconnected, and its build torn
+/// down, instead of holding both forever.
 enum SendDeadline {
-    static let timeout = TimeAmount.seconds(60)
-
     /// - Throws: the write's error, or `ChannelError.ioOnClosedChannel` when the client is gone.
-    static func await(_ written: EventLoopFuture<Void>, on channel: any Channel) async throws {
+    static func await(_ written: EventLoopFuture<Void>, on channel: any Channel, timeout: TimeAmount) async throws {
         guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
         if channel.isWritable { return }
         let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }

@@ -64,6 +64,14 @@ struct ServiceConfigParseTests {
         #expect(config.logging.level == .info)
     }
 
+    @Test func sendTimeoutIsReadAndMustBePositive() throws {
+        let config = try ServiceConfig.parse(toml: "schema_version = \"2\"\n[service]\nsend_timeout_sec = 5\n")
+        #expect(config.sendTimeoutSec == 5)
+        #expect(try ServiceConfig.parse(toml: "schema_version = \"2\"\n").sendTimeoutSec == 60)
+        Self.expectFailure("schema_version = \"2\"\n[service]\nsend_timeout_sec = 0\n", key: "service.send_timeout_sec")
+        Self.expectFailure("schema_version = \"2\"\n[service]\nsend_timeout_sec = \"5\"\n", key: "service.send_timeout_sec")
+    }
+
     @Test func schemaVersionOtherThan2IsRejected() {
         Self.expectFailure(#"schema_version = "1""#, key: "schema_version")
         Self.expectFailure(#"schema_version = "3""#, key: "schema_version")

@@ -54,6 +54,36 @@ struct TeardownTests {
         await daemon.stop()
     }
 
+    @Test func clientThatStopsReadingIsDisconnectedAndItsBuildEnds() async throws {
+        var options = DaemonUnderTest.Options()
+        options.sendTimeoutSec = 1
+        let daemon = try await DaemonUnderTest(options)
+        let marker = uniqueMarker()
+        let body = requestJSON(["command": "sh", "args": ["-c", "yes \(marker)"]])
+        // Sends the request (read from stdin, so the marker is not in its command line), then
+        // never reads: the socket buffers fill and our writes stall.
+        let script = """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", \(daemon.port)))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            body = sys.stdin.buffer.read()
+            s.sendall(b"POST /v1/builds HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
+            time.sleep(60)
+            """
+        let client = try TestProcess.start(
+            "/usr/bin/python3",
+            ["-c", script],
+            stdin: Data(body.utf8),
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { !processes(matching: "yes \(marker)").isEmpty })
+        #expect(await eventually(within: .seconds(15)) { processes(matching: "yes \(marker)").isEmpty })
+        #expect(await eventually { daemon.log.contains("build.cancelled=true") })
+        client.signal(SIGKILL)
+        _ = await client.wait()
+        await daemon.stop()
+    }
+
     @Test func halfClosedLegacyClientStillGetsTheWholeBuild() async throws {
         let daemon = try await DaemonUnderTest()
         let result = try await daemon.legacy(requestJSON(["command": "sh", "args": ["-c", "sleep 1; echo finished"]]))

@@ -5,6 +5,7 @@ import TOMLKit
 ///
 /// ```
 /// schema_version                 string, required, must be "2"
+/// [service]         send_timeout_sec int 60 (a client leaving writes unread this long is dropped)
 /// [service.socket]  enabled      bool    true
 ///                   path         string  "/run/build-service.sock"
 ///                   group        string  (daemon's group)
@@ -79,7 +80,12 @@ extension ServiceConfig {
         }
         var socket = SocketListenerConfig()
         var http = HTTPListenerConfig()
+        var sendTimeoutSec = 60
         if let service = try root.table("service") {
+            sendTimeoutSec = try service.int("send_timeout_sec") ?? sendTimeoutSec
+            guard sendTimeoutSec > 0 else {
+                throw ConfigError(key: "service.send_timeout_sec", "must be a positive number of seconds")
+            }
             if let table = try service.table("socket") { socket = try parseSocket(table) }
             if let table = try service.table("http") { http = try parseHTTP(table) }
             try service.rejectUnknownKeys()
@@ -91,6 +97,7 @@ extension ServiceConfig {
         try root.rejectUnknownKeys()
         return ServiceConfig(
             socket: socket,
+            sendTimeoutSec: sendTimeoutSec,
             http: http,
             build: build,
             artifacts: artifacts,

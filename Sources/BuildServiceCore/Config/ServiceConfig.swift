@@ -2,6 +2,9 @@
 /// every key, type and default is listed in `ServiceConfig+TOML.swift` and `config/config.toml`.
 public struct ServiceConfig: Sendable {
     public var socket: SocketListenerConfig
+    /// How long a client may leave our writes unread before it is disconnected (and its build
+    /// cancelled): between two writes, like nginx's `send_timeout`, not for the whole stream.
+    public var sendTimeoutSec = 60
     public var http: HTTPListenerConfig
     public var build: BuildSettings
     public var artifacts: ArtifactSettings

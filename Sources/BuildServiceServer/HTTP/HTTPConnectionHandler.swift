@@ -19,13 +19,16 @@ struct ListenerContext: Sendable {
     let tokens: TokenCheck
     /// Largest request body accepted (413 beyond).
     let maxBodyBytes: Int
+    /// See `ServiceConfig.sendTimeoutSec`.
+    let sendTimeout: TimeAmount
 
-    init(name: String, transport: Transport, endpoint: BuildEndpoint, auth: AuthSettings) {
+    init(name: String, transport: Transport, endpoint: BuildEndpoint, auth: AuthSettings, sendTimeoutSec: Int) {
         self.name = name
         self.transport = transport
         self.endpoint = endpoint
         self.tokens = TokenCheck(settings: auth)
         self.maxBodyBytes = Self.maxBodyBytes
+        self.sendTimeout = .seconds(Int64(sendTimeoutSec))
     }
 }
 
@@ -143,7 +146,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
         // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
         let closeAfter = !head.isKeepAlive || inputClosed || head.version.minor == 0
-        let sink = HTTPResponseSink(channel: context.channel, version: head.version, closeAfter: closeAfter)
+        let sink = HTTPResponseSink(
+            channel: context.channel,
+            version: head.version,
+            closeAfter: closeAfter,
+            sendTimeout: listener.sendTimeout
+        )
         let listener = self.listener
         let origin = RequestOrigin(listener: listener.name, peer: Self.peer(context.channel))
         let headerToken = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))

@@ -10,6 +10,8 @@ struct HTTPResponseSink: EventSink {
     let version: HTTPVersion
     /// Whether the connection closes after this response (adds `Connection: close`).
     let closeAfter: Bool
+    /// See `SendDeadline`.
+    let sendTimeout: TimeAmount
     /// Set once the response's end has been written (with the `exit` event).
     let ended = NIOLockedValueBox(false)
 
@@ -44,7 +46,7 @@ struct HTTPResponseSink: EventSink {
             return
         }
         let written: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(line)))
-        try await SendDeadline.await(written, on: channel)
+        try await SendDeadline.await(written, on: channel, timeout: sendTimeout)
     }
 
     func finish() async {

@@ -58,7 +58,7 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         started = true
         request = nil
         let channel = context.channel
-        let sink = LegacyEventSink(channel: channel)
+        let sink = LegacyEventSink(channel: channel, sendTimeout: listener.sendTimeout)
         let listener = self.listener
         let origin = RequestOrigin(listener: listener.name, peer: "unix")
         let eventLoop = context.eventLoop

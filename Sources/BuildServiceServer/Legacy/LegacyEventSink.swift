@@ -5,6 +5,8 @@ import NIOCore
 /// `error` event followed by `exit` code 1, as the original clients expect.
 struct LegacyEventSink: EventSink {
     let channel: any Channel
+    /// See `SendDeadline`.
+    let sendTimeout: TimeAmount
 
     func reject(_ error: ServiceError) async {
         var lines = BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line
@@ -18,7 +20,7 @@ struct LegacyEventSink: EventSink {
     /// As `HTTPResponseSink.send`: waits only while the socket's write buffer is full.
     func send(_ line: ByteBuffer, isLast: Bool) async throws {
         let written: EventLoopFuture<Void> = channel.writeAndFlush(line)
-        try await SendDeadline.await(written, on: channel)
+        try await SendDeadline.await(written, on: channel, timeout: sendTimeout)
     }
 
     func finish() async {}

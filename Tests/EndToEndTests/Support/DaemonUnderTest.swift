@@ -12,6 +12,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         var maxTimeoutSec = 600
         var environmentAllow = ["PATH", "LANG"]
         var runAsUser: String?
+        var sendTimeoutSec: Int?
     }
 
     let directory: String
@@ -43,6 +44,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         func list(_ values: [String]) -> String { "[" + values.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
         var text = """
             schema_version = "2"
+            \(options.sendTimeoutSec.map { "[service]\nsend_timeout_sec = \($0)" } ?? "")
             [service.socket]
             enabled = true
             path = "\(socketPath)"
