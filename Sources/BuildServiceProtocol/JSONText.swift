@@ -5,30 +5,11 @@ public import NIOCore
 /// so they are encoded by hand instead of through a reflective encoder.
 public enum JSONText {
     /// Appends `value` as a quoted JSON string. Control characters are escaped, everything else
-    /// is copied as UTF-8, so the line can never contain a raw newline.
+    /// is copied as UTF-8, so the line can never contain a raw newline. (A String is valid UTF-8,
+    /// so the lossy output path writes it unchanged: one escaper for every string we send.)
     public static func writeString(_ value: String, to buffer: inout ByteBuffer) {
         var value = value
-        value.withUTF8 { writeString(utf8: $0, to: &buffer) }
-    }
-
-    /// Appends already valid UTF-8 bytes as a quoted JSON string.
-    public static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, to buffer: inout ByteBuffer) {
-        buffer.reserveCapacity(minimumWritableBytes: bytes.count + 2)
-        buffer.writeInteger(UInt8(ascii: "\""))
-        var runStart = 0
-        for index in 0..<bytes.count {
-            let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            if runStart < index {
-                buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
-            }
-            writeEscape(byte, to: &buffer)
-            runStart = index + 1
-        }
-        if runStart < bytes.count {
-            buffer.writeBytes(UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
-        }
-        buffer.writeInteger(UInt8(ascii: "\""))
+        value.withUTF8 { writeLossyUTF8String(UnsafeRawBufferPointer($0), to: &buffer) }
     }
 
     /// How many bytes from `offset` on need no escaping (and, with `orNonASCII`, are ASCII).

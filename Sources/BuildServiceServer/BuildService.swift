@@ -1,4 +1,5 @@
 public import BuildServiceCore
+public import BuildServiceProtocol
 import Foundation
 public import Logging
 public import NIOCore
@@ -13,16 +14,12 @@ public final class BuildService: Service {
     private let group: any EventLoopGroup
     private let runner: BuildRunner
 
-    public init(config: ServiceConfig, logger: Logger, group: any EventLoopGroup) throws(ServiceErrorWrapper) {
+    /// - Throws: `ServiceError` (`run_as_user`/`run_as_group`) when the run-as user is gone.
+    public init(config: ServiceConfig, logger: Logger, group: any EventLoopGroup) throws(ServiceError) {
         self.config = config
         self.logger = logger
         self.group = group
-        let identity: RunAsIdentity
-        do {
-            identity = try RunAsIdentity.resolve(user: config.build.runAsUser, group: config.build.runAsGroup)
-        } catch {
-            throw ServiceErrorWrapper(error.description)
-        }
+        let identity = try RunAsIdentity.resolve(user: config.build.runAsUser, group: config.build.runAsGroup)
         let environment = BuildRunner.buildEnvironment(
             allow: config.build.environmentAllow,
             daemonEnvironment: ProcessInfo.processInfo.environment,
@@ -91,14 +88,5 @@ public final class BuildService: Service {
         var info = stat()
         guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return nil }
         return (info.st_dev, info.st_ino)
-    }
-}
-
-/// A startup failure described in words, for the daemon's error message.
-public struct ServiceErrorWrapper: Error, CustomStringConvertible {
-    public let description: String
-
-    public init(_ description: String) {
-        self.description = description
     }
 }

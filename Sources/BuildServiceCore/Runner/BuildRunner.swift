@@ -99,15 +99,6 @@ public struct BuildRunner: Sendable {
         return RunningBuild(supervisor: supervisor, pipes: pipes, drainGrace: drainGrace)
     }
 
-    /// Starts the build and relays its output to its end (`start` then `relay`).
-    public func run(
-        _ plan: BuildPlan,
-        on eventLoop: any EventLoop,
-        onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void
-    ) async throws(ServiceError) -> BuildRunResult {
-        try await start(plan, on: eventLoop).relay(onOutput: onOutput)
-    }
-
     private struct Started {
         var pid: pid_t
         var stdout: Int32

@@ -10,15 +10,13 @@ struct ListenerContext: Sendable {
         case unix
     }
 
-    /// Request bodies above this get 413.
+    /// Request bodies (and legacy request lines) above this get 413.
     static let maxBodyBytes = 1024 * 1024
 
     let name: String
     let transport: Transport
     let endpoint: BuildEndpoint
     let tokens: TokenCheck
-    /// Largest request body accepted (413 beyond).
-    let maxBodyBytes: Int
     /// See `ServiceConfig.sendTimeoutSec`.
     let sendTimeout: TimeAmount
 
@@ -27,7 +25,6 @@ struct ListenerContext: Sendable {
         self.transport = transport
         self.endpoint = endpoint
         self.tokens = TokenCheck(settings: auth)
-        self.maxBodyBytes = Self.maxBodyBytes
         self.sendTimeout = .seconds(Int64(sendTimeoutSec))
     }
 }
@@ -77,9 +74,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 state = .readingBody(head, context.channel.allocator.buffer(capacity: 0))
             }
         case (.body(var chunk), .readingBody(let head, var body)):
-            guard body.readableBytes + chunk.readableBytes <= listener.maxBodyBytes else {
+            guard body.readableBytes + chunk.readableBytes <= ListenerContext.maxBodyBytes else {
                 state = .discarding
-                respondAndClose(context: context, error: Self.tooLarge(listener.maxBodyBytes), version: head.version)
+                respondAndClose(context: context, error: Self.tooLarge(ListenerContext.maxBodyBytes), version: head.version)
                 return
             }
             body.writeBuffer(&chunk)
@@ -131,8 +128,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         guard path == "/v1/builds" else { return ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))") }
         guard head.method == .POST else { return ServiceError(.methodNotAllowed, "\(head.method) is not allowed on /v1/builds; use POST") }
-        if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > listener.maxBodyBytes {
-            return Self.tooLarge(listener.maxBodyBytes)
+        if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > ListenerContext.maxBodyBytes {
+            return Self.tooLarge(ListenerContext.maxBodyBytes)
         }
         // On TCP the header is the only place for a token, so a bad one is refused right away.
         if listener.transport == .tcp,

@@ -26,7 +26,7 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         if let newline = request!.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
             let line = request!.getSlice(at: request!.readerIndex, length: newline - request!.readerIndex)!
             start(context: context, line: line)
-        } else if request!.readableBytes > listener.maxBodyBytes {
+        } else if request!.readableBytes > ListenerContext.maxBodyBytes {
             start(context: context, line: nil)
         }
     }
@@ -74,7 +74,7 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                     sink: sink
                 )
             } else {
-                await sink.reject(ServiceError(.payloadTooLarge, "request line is longer than \(listener.maxBodyBytes) bytes"))
+                await sink.reject(ServiceError(.payloadTooLarge, "request line is longer than \(ListenerContext.maxBodyBytes) bytes"))
             }
             try? await channel.close()
         }
