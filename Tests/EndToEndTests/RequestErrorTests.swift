@@ -38,6 +38,35 @@ struct RequestErrorTests {
         await daemon.stop()
     }
 
+    @Test func commandGoneSinceStartupIsASpawnFailureEventAndExitOne() async throws {
+        let daemon = try await DaemonUnderTest()
+        let before = try await daemon.curl(requestJSON(["command": "vanishing"]))
+        #expect(before.body.contains(#""data":"still here\n""#))
+        try FileManager.default.removeItem(atPath: daemon.vanishingCommand)
+        let response = try await daemon.curl(requestJSON(["command": "vanishing"]))
+        #expect(response.status == 200)
+        let events = try parseEvents(response.body)
+        #expect(events.map { $0["type"] as? String } == ["build", "error", "exit"])
+        #expect(events[1]["code"] as? String == "spawn_failed")
+        #expect((events[1]["message"] as? String)?.contains(daemon.vanishingCommand) == true)
+        #expect(events[2]["code"] as? Int == 1)
+        // The CLI shows the error with its code and exits 1.
+        let cli = try await daemon.cli(["--project", "demo", "vanishing"])
+        #expect(cli.status == 1)
+        #expect(cli.stderrText.contains("spawn_failed"))
+        await daemon.stop()
+    }
+
+    @Test func projectRootGoneSinceStartupIsPathRootInvalid() async throws {
+        let daemon = try await DaemonUnderTest()
+        try FileManager.default.removeItem(atPath: daemon.projectRoot)
+        let response = try await daemon.curl(requestJSON(["command": "true"]))
+        #expect(response.status == 500)
+        #expect(response.body.contains("path_root_invalid"))
+        #expect(response.body.contains("demo"))
+        await daemon.stop()
+    }
+
     @Test func bodyOverOneMebibyteIs413() async throws {
         let daemon = try await DaemonUnderTest()
         let huge = requestJSON(["command": "make", "args": [String(repeating: "x", count: 1_100_000)]])

@@ -19,6 +19,8 @@ final class DaemonUnderTest: @unchecked Sendable {
     let projectRoot: String
     let socketPath: String
     let configPath: String
+    /// Allowed as command "vanishing".
+    var vanishingCommand: String { directory + "/vanishing.sh" }
     private(set) var port = 0
     private var running: RunningProcess?
 
@@ -36,6 +38,9 @@ final class DaemonUnderTest: @unchecked Sendable {
         socketPath = directory + "/bs.sock"
         configPath = directory + "/config.toml"
         try Self.writeProject(at: projectRoot)
+        // An allowed command a test can delete while the daemon runs.
+        try "#!/bin/sh\necho still here\n".write(toFile: vanishingCommand, atomically: true, encoding: .utf8)
+        chmod(vanishingCommand, 0o755)
         try config(options).write(toFile: configPath, atomically: true, encoding: .utf8)
         try await start()
     }
@@ -68,6 +73,7 @@ final class DaemonUnderTest: @unchecked Sendable {
             \(options.runAsUser.map { "run_as_user = \"\($0)\"" } ?? "")
             [build.commands]
             \(Self.commands.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: "\n"))
+            vanishing = "\(vanishingCommand)"
             [build.timeouts]
             default_sec = \(options.defaultTimeoutSec)
             max_sec = \(options.maxTimeoutSec)
@@ -77,7 +83,7 @@ final class DaemonUnderTest: @unchecked Sendable {
             id = "demo"
             type = "path"
             path_root = "\(projectRoot)"
-            commands = \(list(Self.commands.keys.sorted()))
+            commands = \(list(Self.commands.keys.sorted() + ["vanishing"]))
             [[projects]]
             id = "other"
             type = "path"
