@@ -26,6 +26,8 @@ public struct BuildRunner: Sendable {
     public let identity: RunAsIdentity
     /// Environment of the build: the allowed daemon variables plus the run-as user's facts.
     public let environment: [String: String]
+    /// `environment` as `NAME=value` strings for execve, built once: it is the same for every build.
+    private let environmentStrings: [String]
     public let killGrace: Duration
     /// How long to wait for the pipes to close after the main process exited, before giving up
     /// on a straggler that still holds them (its output so far is still relayed).
@@ -42,6 +44,7 @@ public struct BuildRunner: Sendable {
     ) {
         self.identity = identity
         self.environment = environment
+        self.environmentStrings = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         self.killGrace = killGrace
         self.drainGrace = drainGrace
         self.active = active
@@ -116,7 +119,7 @@ public struct BuildRunner: Sendable {
             throw Self.spawnError("cannot create a pipe", saved)
         }
         let argv = [plan.commandName] + plan.arguments
-        let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let envp = environmentStrings
         var stage = BS_SPAWN_STAGE_NONE
         var failure: Int32 = 0
         let identity = self.identity
