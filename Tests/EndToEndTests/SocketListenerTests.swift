@@ -40,6 +40,19 @@ struct SocketListenerTests {
         await daemon.stop()
     }
 
+    @Test func legacyRequestLineOverTheLimitIsRefusedAndTheDaemonKeepsServing() async throws {
+        let daemon = try await DaemonUnderTest()
+        let huge = requestJSON(["command": "true", "args": [String(repeating: "x", count: 1_100_000)]])
+        let result = try await daemon.legacy(huge)
+        let events = try parseEvents(result.stdoutText)
+        #expect(events.map { $0["type"] as? String } == ["error", "exit"])
+        #expect(events.first?["code"] as? String == "payload_too_large")
+        #expect(events.last?["code"] as? Int == 1)
+        let ok = try await daemon.legacy(requestJSON(["command": "true"]))
+        #expect(try parseEvents(ok.stdoutText).last?["code"] as? Int == 0)
+        await daemon.stop()
+    }
+
     @Test func staleSocketIsReplacedButAnotherFileIsNot() async throws {
         let daemon = try await DaemonUnderTest()
         await daemon.stop()
