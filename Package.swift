@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "CBuildServiceJSONScan", path: "CShims/jsonscan"),
         .target(
             name: "BuildServiceTLS",
-            dependencies: ["CBuildServiceOpenSSL"],
+            dependencies: ["CBuildServiceOpenSSL", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -48,6 +48,7 @@ let package = Package(
             name: "BuildServiceCore",
             dependencies: [
                 "BuildServiceProtocol",
+                "BuildServiceTLS",
                 "CBuildServiceSpawn",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -61,6 +62,7 @@ let package = Package(
             name: "BuildServiceServer",
             dependencies: [
                 "BuildServiceCore",
+                "BuildServiceTLS",
                 "CBuildServiceSpawn",
                 "BuildServiceProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -69,6 +71,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -76,6 +79,7 @@ let package = Package(
             name: "BuildClient",
             dependencies: [
                 "BuildServiceProtocol",
+                "BuildServiceTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -98,6 +102,7 @@ let package = Package(
             name: "build-cli",
             dependencies: [
                 "BuildClient",
+                "BuildServiceTLS",
                 "BuildServiceProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -1,4 +1,5 @@
 public import BuildServiceProtocol
+public import BuildServiceTLS
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -10,10 +11,13 @@ public struct BuildServiceClient: Sendable {
     public var endpoint: Endpoint
     /// Sent as `Authorization: Bearer …`; never printed.
     public var token: String?
+    /// Trust and client certificate for https endpoints.
+    public var tls: TLSClientConfiguration
 
-    public init(endpoint: Endpoint, token: String?) {
+    public init(endpoint: Endpoint, token: String?, tls: TLSClientConfiguration = TLSClientConfiguration()) {
         self.endpoint = endpoint
         self.token = token
+        self.tls = tls
     }
 
     /// Runs the build and returns its `exit` event.
@@ -43,6 +47,8 @@ public struct BuildServiceClient: Sendable {
             }
         } catch let error as ClientError {
             throw error
+        } catch let error as TLSError {
+            throw ClientError.tls("TLS with the build service at \(endpoint) failed: \(error.message)")
         } catch {
             throw ClientError.unreachable("the connection to the build service at \(endpoint) broke: \(Self.describe(error))")
         }
@@ -69,8 +75,20 @@ public struct BuildServiceClient: Sendable {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<HTTPChannel> = { channel in
+        var tlsContext: TLSContext?
+        if case .http(_, _, _, true) = endpoint {
+            do {
+                tlsContext = try TLSContext(client: tls)
+            } catch {
+                throw ClientError.usage(error.message)
+            }
+        }
+        let serverName = endpoint.hostName
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<HTTPChannel> = { [tlsContext] channel in
             channel.eventLoop.makeCompletedFuture {
+                if let tlsContext {
+                    try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tlsContext, serverHostname: serverName))
+                }
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()
                 return try HTTPChannel(wrappingChannelSynchronously: channel)
             }
@@ -79,10 +97,7 @@ public struct BuildServiceClient: Sendable {
             switch endpoint {
             case .unixSocket(let path):
                 return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
-            case .http(let host, let port, _, let tls):
-                if tls {
-                    throw ClientError.usage("https endpoints are not supported by this version of build-cli yet")
-                }
+            case .http(let host, let port, _, _):
                 return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
             }
         } catch let error as ClientError {
@@ -189,6 +204,16 @@ public struct BuildServiceClient: Sendable {
         }
         if let decoded = try? JSONDecoder().decode(ErrorBody.self, from: Data(body.readableBytesView)) {
             return .refused(status: Int(status.code), code: decoded.code, message: decoded.error)
+        }
+        // A short plain-text answer (e.g. "This port speaks HTTPS") says more than the status.
+        if (1...300).contains(body.readableBytes), let text = String(validating: body.readableBytesView, as: UTF8.self),
+            !text.contains(where: { $0.isASCII && $0.asciiValue! < 0x20 && $0 != "\n" })
+        {
+            return .refused(
+                status: Int(status.code),
+                code: "http_\(status.code)",
+                message: text.trimmingCharacters(in: .whitespacesAndNewlines)
+            )
         }
         return .refused(
             status: Int(status.code),

@@ -8,19 +8,22 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     case refused(status: Int?, code: String, message: String)
     /// The service answered something that is not the protocol (exit 76, EX_PROTOCOL).
     case protocolViolation(String)
+    /// The TLS handshake or connection failed: untrusted or expired certificate, wrong host,
+    /// no common protocol (exit 76, EX_PROTOCOL).
+    case tls(String)
 
     public var exitStatus: Int32 {
         switch self {
         case .usage: 2
         case .unreachable: 69
         case .refused: 1
-        case .protocolViolation: 76
+        case .protocolViolation, .tls: 76
         }
     }
 
     public var description: String {
         switch self {
-        case .usage(let message), .unreachable(let message): message
+        case .usage(let message), .unreachable(let message), .tls(let message): message
         case .refused(let status, let code, let message):
             "\(message) (code \(code)\(status.map { ", HTTP \($0)" } ?? ""))"
         case .protocolViolation(let message): "unexpected answer from the build service: \(message)"

@@ -23,6 +23,12 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
         return .http(host: host, port: port, basePath: basePath, tls: tls)
     }
 
+    /// The host name (or IP literal, without brackets) an https certificate must match.
+    public var hostName: String? {
+        guard case .http(let host, _, _, _) = self else { return nil }
+        return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+
     public var description: String {
         switch self {
         case .unixSocket(let path):

@@ -29,6 +29,8 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let runAsUser = ErrorCode("run_as_user")
     public static let runAsGroup = ErrorCode("run_as_group")
     public static let unauthorized = ErrorCode("unauthorized")
+    /// Added by this implementation: the token is valid but scoped to other projects (HTTP 403).
+    public static let forbiddenProject = ErrorCode("forbidden_project")
     /// Added by this implementation: request body over the size limit (HTTP 413).
     public static let payloadTooLarge = ErrorCode("payload_too_large")
     /// Added by this implementation: no such route (HTTP 404) or method (HTTP 405).
@@ -58,7 +60,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
     public var httpStatus: Int {
         switch code {
         case .projectNotFound, .notFound: 404
-        case .commandNotAllowed, .commandUnknown: 403
+        case .commandNotAllowed, .commandUnknown, .forbiddenProject: 403
         case .unauthorized: 401
         case .payloadTooLarge: 413
         case .methodNotAllowed: 405

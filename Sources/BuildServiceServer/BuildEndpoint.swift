@@ -26,14 +26,18 @@ struct BuildEndpoint: Sendable {
             request = try BuildRequest.decode(from: Data(body.readableBytesView))
         } catch {
             // An unauthenticated client learns nothing from validation: check the token first.
-            guard tokens.accepts(headerToken) else { return await sink.reject(Self.unauthorized) }
+            guard tokens.grant(for: headerToken) != nil else { return await sink.reject(Self.unauthorized) }
             return await sink.reject(error)
         }
         let presented = headerToken ?? (bodyTokenAllowed ? request.authToken : nil)
-        guard tokens.accepts(presented) else { return await sink.reject(Self.unauthorized) }
+        guard let grant = tokens.grant(for: presented) else { return await sink.reject(Self.unauthorized) }
+        var origin = origin
+        origin.tokenName = grant.tokenName
 
         let plan: BuildPlan
         do {
+            // A scoped token learns nothing about projects outside its scope, not even whether they exist.
+            try grant.check(project: request.projectID)
             plan = try validator.plan(for: request)
         } catch {
             return await sink.reject(error)

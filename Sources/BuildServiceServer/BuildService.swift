@@ -36,6 +36,7 @@ public final class BuildService: Service {
         var channels: [any Channel] = []
         /// The socket file we created (device and inode): only that one is ever removed.
         var socketFile: (dev_t, ino_t)?
+        var tls: TLSContextHolder?
         do {
             if config.socket.enabled {
                 let context = ListenerContext(
@@ -51,17 +52,27 @@ public final class BuildService: Service {
                 logger.notice("listening", metadata: [LogKey.listener: "unix", LogKey.path: .string(config.socket.path)])
             }
             if config.http.enabled {
+                let name = config.http.tls.enabled ? "https" : "http"
+                if config.http.tls.enabled { tls = TLSContextHolder(try config.makeTLSContext()) }
                 let context = ListenerContext(
-                    name: "http",
+                    name: name,
                     transport: .tcp,
                     endpoint: endpoint,
                     auth: config.http.auth,
                     sendTimeoutSec: config.sendTimeoutSec
                 )
-                let channel = try await TCPListener.bind(address: config.http.listenAddress, group: group, listener: context)
+                let channel = try await TCPListener.bind(
+                    address: config.http.listenAddress,
+                    group: group,
+                    listener: context,
+                    tls: tls,
+                    logger: logger
+                )
                 channels.append(channel)
                 let bound = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-                logger.notice("listening", metadata: [LogKey.listener: "http", LogKey.address: .string(bound)])
+                var metadata: Logger.Metadata = [LogKey.listener: .string(name), LogKey.address: .string(bound)]
+                if let tls { metadata.merge(CertificateReloader.describe(tls.current)) { $1 } }
+                logger.notice("listening", metadata: metadata)
             }
         } catch {
             for channel in channels { try? await channel.close() }
@@ -69,7 +80,12 @@ public final class BuildService: Service {
             throw error
         }
 
-        try? await gracefulShutdown()
+        let reloader = CertificateReloader(config: config, holder: tls, logger: logger)
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await reloader.run() }
+            try? await gracefulShutdown()
+            tasks.cancelAll()
+        }
         logger.notice("shutting down", metadata: ["builds.running": .stringConvertible(runner.active.count)])
         for channel in channels { try? await channel.close() }
         removeSocketFile(socketFile)

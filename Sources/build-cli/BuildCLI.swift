@@ -1,6 +1,7 @@
 import ArgumentParser
 import BuildClient
 import BuildServiceProtocol
+import BuildServiceTLS
 import Foundation
 
 /// `build-cli [options] COMMAND [ARGS...]`: runs COMMAND for a project on the build host,
@@ -13,9 +14,13 @@ struct BuildCLI: AsyncParsableCommand {
         discussion: """
             Everything from COMMAND on is passed to the service untouched, including arguments \
             that start with '-' (build-cli --project p make -j4 all).
-            Environment: BUILD_SERVICE_PROJECT, BUILD_SERVICE_SOCKET, BUILD_SERVICE_ENDPOINT, BUILD_SERVICE_TOKEN.
+            Environment: BUILD_SERVICE_PROJECT, BUILD_SERVICE_SOCKET, BUILD_SERVICE_ENDPOINT, BUILD_SERVICE_TOKEN, \
+            BUILD_SERVICE_CACERT, BUILD_SERVICE_CLIENT_CERT, BUILD_SERVICE_CLIENT_KEY.
+            Over https the server's certificate is always verified, host name included, against the \
+            system trust store or --cacert.
             Exit status: the build's exit code (124 on timeout); 1 when the service refused the request; \
-            2 for usage errors; 69 when the service cannot be reached or the connection broke.
+            2 for usage errors; 69 when the service cannot be reached or the connection broke; \
+            76 when TLS fails (untrusted, expired or wrong-host certificate) or the answer is not the protocol.
             """
     )
 
@@ -33,6 +38,15 @@ struct BuildCLI: AsyncParsableCommand {
 
     @Option(help: "Bearer token (default: $BUILD_SERVICE_TOKEN).")
     var token: String?
+
+    @Option(help: "CA certificates (PEM) to trust for https instead of the system store (default: $BUILD_SERVICE_CACERT).")
+    var cacert: String?
+
+    @Option(name: .customLong("client-cert"), help: "Client certificate (PEM) for services that require one (default: $BUILD_SERVICE_CLIENT_CERT).")
+    var clientCert: String?
+
+    @Option(name: .customLong("client-key"), help: "Private key (PEM) of --client-cert (default: $BUILD_SERVICE_CLIENT_KEY).")
+    var clientKey: String?
 
     @Option(help: "Git ref to build (repo projects only).")
     var ref: String?
@@ -94,7 +108,12 @@ struct BuildCLI: AsyncParsableCommand {
             timeoutSec: timeout,
             ref: ref
         )
-        let client = BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty)
+        let tls = TLSClientConfiguration(
+            trustedCAPath: cacert ?? environment["BUILD_SERVICE_CACERT"].nonEmpty,
+            certificatePath: clientCert ?? environment["BUILD_SERVICE_CLIENT_CERT"].nonEmpty,
+            privateKeyPath: clientKey ?? environment["BUILD_SERVICE_CLIENT_KEY"].nonEmpty
+        )
+        let client = BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty, tls: tls)
         return (client, request)
     }
 }

@@ -8,10 +8,13 @@ public import NIOCore
 public struct RequestOrigin: Sendable {
     public var listener: String
     public var peer: String
+    /// The configured name of the token that authorised the request (never the token).
+    public var tokenName: String?
 
-    public init(listener: String, peer: String) {
+    public init(listener: String, peer: String, tokenName: String? = nil) {
         self.listener = listener
         self.peer = peer
+        self.tokenName = tokenName
     }
 }
 
@@ -46,6 +49,7 @@ public struct BuildExecutor: Sendable {
         if let requestID = plan.requestID { logger[metadataKey: LogKey.requestID] = .string(requestID) }
         logger[metadataKey: LogKey.peer] = .string(origin.peer)
         logger[metadataKey: LogKey.listener] = .string(origin.listener)
+        if let name = origin.tokenName { logger[metadataKey: LogKey.tokenName] = .string(name) }
         let clock = ContinuousClock()
         let start = clock.now
 

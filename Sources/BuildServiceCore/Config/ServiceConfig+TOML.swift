@@ -1,3 +1,4 @@
+import BuildServiceTLS
 public import Foundation
 import TOMLKit
 
@@ -10,11 +11,14 @@ import TOMLKit
 ///                   path         string  "/run/build-service.sock"
 ///                   group        string  (daemon's group)
 ///                   mode         string  "0660" (octal)
-/// [service.socket.auth] required bool false;  tokens [string] []
+/// [service.socket.auth] required bool false; tokens [token] []; tokens_file string
 /// [service.http]    enabled      bool    false
 ///                   listen_addr  string  "127.0.0.1:8080"
-/// [service.http.auth] type "bearer"; required bool false; tokens [string] []
-/// [service.http.tls] enabled bool false; cert_path, key_path, ca_path string
+/// [service.http.auth] type "bearer"; required bool false; tokens [token] []; tokens_file string;
+///                   allow_plaintext_http bool false
+///   token: "secret" or { token = "secret" | token_sha256 = "hex", name = string, projects = [string] }
+/// [service.http.tls] enabled bool false; cert_path, key_path, ca_path string; min_version "1.2"|"1.3";
+///                   client_ca_path string; client_auth "none"|"optional"|"required" ("none")
 /// [build]           workspace_root string "/var/lib/build-service/workspaces"
 ///                   run_as_user, run_as_group  string (unset: the daemon's user)
 /// [build.commands]  NAME = "/absolute/path"
@@ -40,6 +44,8 @@ extension ServiceConfig {
         }
         do {
             var config = try parse(toml: text)
+            try config.socket.auth.loadTokensFile(key: "service.socket.auth.tokens_file")
+            try config.http.auth.loadTokensFile(key: "service.http.auth.tokens_file")
             if let level = environment["BUILD_SERVICE_LOG_LEVEL"], !level.isEmpty {
                 config.logging.level = try parseLogLevel(level, key: "BUILD_SERVICE_LOG_LEVEL")
             }
@@ -134,15 +140,32 @@ extension ServiceConfig {
             http.listenAddress = try parseListenAddress(address, key: table.keyPath("listen_addr"))
         }
         if let auth = try table.table("auth") { http.auth = try parseAuth(auth, allowsType: true) }
-        if let tls = try table.table("tls") {
-            http.tls.enabled = try tls.bool("enabled") ?? false
-            http.tls.certPath = try tls.string("cert_path")
-            http.tls.keyPath = try tls.string("key_path")
-            http.tls.caPath = try tls.string("ca_path")
-            try tls.rejectUnknownKeys()
-        }
+        if let tls = try table.table("tls") { http.tls = try parseTLS(tls) }
         try table.rejectUnknownKeys()
         return http
+    }
+
+    private static func parseTLS(_ table: TOMLTableReader) throws -> TLSSettings {
+        var tls = TLSSettings()
+        tls.enabled = try table.bool("enabled") ?? false
+        tls.certPath = try table.string("cert_path")
+        tls.keyPath = try table.string("key_path")
+        tls.caPath = try table.string("ca_path")
+        if let version = try table.string("min_version") {
+            guard let parsed = TLSServerConfiguration.MinimumVersion(rawValue: version) else {
+                throw ConfigError(key: table.keyPath("min_version"), "\"\(version)\" is not supported; use \"1.2\" or \"1.3\"")
+            }
+            tls.minVersion = parsed
+        }
+        tls.clientCAPath = try table.string("client_ca_path")
+        if let policy = try table.string("client_auth") {
+            guard let parsed = TLSServerConfiguration.ClientAuth(rawValue: policy) else {
+                throw ConfigError(key: table.keyPath("client_auth"), "\"\(policy)\" is not a policy; use \"none\", \"optional\" or \"required\"")
+            }
+            tls.clientAuth = parsed
+        }
+        try table.rejectUnknownKeys()
+        return tls
     }
 
     private static func parseAuth(_ table: TOMLTableReader, allowsType: Bool) throws -> AuthSettings {
@@ -151,12 +174,64 @@ extension ServiceConfig {
             throw ConfigError(key: table.keyPath("type"), "\"\(type)\" is not supported; use \"bearer\"")
         }
         auth.required = try table.bool("required") ?? false
-        auth.tokens = try table.stringArray("tokens") ?? []
-        for (index, token) in auth.tokens.enumerated() where token.isEmpty || token.contains(where: \.isWhitespace) {
-            throw ConfigError(key: "\(table.keyPath("tokens"))[\(index)]", "a token must be non-empty without whitespace")
+        auth.tokens = try (table.stringOrTableArray("tokens") ?? []).enumerated().map { index, element in
+            switch element {
+            case .string(let token):
+                return AuthToken(secret: try parseSecret(token, key: "\(table.keyPath("tokens"))[\(index)]"))
+            case .table(let entry):
+                return try parseTokenEntry(entry)
+            }
         }
+        auth.tokensFile = try table.string("tokens_file")
+        if allowsType { auth.allowPlaintextHTTP = try table.bool("allow_plaintext_http") ?? false }
         try table.rejectUnknownKeys()
         return auth
+    }
+
+    /// `{ token = "…" | token_sha256 = "<hex>", name = "…", projects = ["…"] }`
+    private static func parseTokenEntry(_ entry: TOMLTableReader) throws -> AuthToken {
+        let plain = try entry.string("token")
+        let digest = try entry.string("token_sha256")
+        let secret: AuthToken.Secret
+        switch (plain, digest) {
+        case (let token?, nil):
+            secret = try parseSecret(token, key: entry.keyPath("token"))
+        case (nil, let hex?):
+            guard let bytes = parseSHA256Hex(hex) else {
+                throw ConfigError(
+                    key: entry.keyPath("token_sha256"),
+                    "expected 64 hex digits (the SHA-256 of the token, e.g. from `printf %s TOKEN | sha256sum`)"
+                )
+            }
+            secret = .sha256(bytes)
+        default:
+            throw ConfigError(key: entry.path, "a token entry needs exactly one of token and token_sha256")
+        }
+        let name = try entry.string("name")
+        if let name, name.isEmpty || name.contains(where: { $0.isNewline }) {
+            throw ConfigError(key: entry.keyPath("name"), "a token name must be one non-empty line")
+        }
+        let projects = try entry.stringArray("projects")
+        try entry.rejectUnknownKeys()
+        return AuthToken(secret: secret, name: name, projects: projects)
+    }
+
+    static func parseSecret(_ token: String, key: String) throws(ConfigError) -> AuthToken.Secret {
+        guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
+            throw ConfigError(key: key, "a token must be non-empty without whitespace")
+        }
+        return .plain(token)
+    }
+
+    static func parseSHA256Hex(_ hex: String) -> [UInt8]? {
+        let digits = Array(hex.lowercased().utf8)
+        guard digits.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
     }
 
     static func parseListenAddress(_ text: String, key: String) throws -> ListenAddress {

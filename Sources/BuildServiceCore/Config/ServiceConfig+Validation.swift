@@ -1,3 +1,4 @@
+public import BuildServiceTLS
 import Foundation
 
 extension ServiceConfig {
@@ -31,17 +32,60 @@ extension ServiceConfig {
     }
 
     private func validateHTTP() throws(ConfigError) {
-        if http.tls.enabled {
-            throw ConfigError(key: "service.http.tls.enabled", "TLS is not available in this version of build-service yet")
-        }
         guard http.enabled else { return }
+        if http.tls.enabled { _ = try makeTLSContext() }
         try validateAuth(http.auth, key: "service.http.auth")
+        if http.auth.required, !http.tls.enabled, !http.auth.allowPlaintextHTTP, !Self.isLoopback(http.listenAddress.host) {
+            throw ConfigError(
+                key: "service.http.tls.enabled",
+                "auth is required on \(http.listenAddress), which is not a loopback address, but TLS is off: "
+                    + "tokens would cross the network in clear. Enable TLS, listen on 127.0.0.1, "
+                    + "or set service.http.auth.allow_plaintext_http = true to accept that"
+            )
+        }
+    }
+
+    /// Builds the HTTPS listener's TLS context (cert, key, chain, client CAs), so that a bad
+    /// file stops startup and `check-config` with a message naming it.
+    /// - Throws: `ConfigError` under `service.http.tls`.
+    public func makeTLSContext() throws(ConfigError) -> TLSContext {
+        let tls = http.tls
+        guard tls.certPath != nil else {
+            throw ConfigError(key: "service.http.tls.cert_path", "TLS is enabled but no certificate file is set")
+        }
+        guard tls.keyPath != nil else {
+            throw ConfigError(key: "service.http.tls.key_path", "TLS is enabled but no private key file is set")
+        }
+        if tls.clientAuth != .none, tls.clientCAPath == nil {
+            throw ConfigError(
+                key: "service.http.tls.client_ca_path",
+                "client_auth = \"\(tls.clientAuth.rawValue)\" needs the CA file client certificates must chain to"
+            )
+        }
+        guard let configuration = tls.serverConfiguration else {
+            throw ConfigError(key: "service.http.tls.enabled", "TLS is not enabled")
+        }
+        do {
+            return try TLSContext(server: configuration)
+        } catch {
+            throw ConfigError(key: "service.http.tls", error.message)
+        }
     }
 
     private func validateAuth(_ auth: AuthSettings, key: String) throws(ConfigError) {
         if auth.required && auth.tokens.isEmpty {
             throw ConfigError(key: "\(key).tokens", "auth is required but no tokens are configured")
         }
+        for (index, token) in auth.tokens.enumerated() {
+            for project in token.projects ?? [] where self.project(id: project) == nil {
+                throw ConfigError(key: "\(key).tokens[\(index)].projects", "no project with id \"\(project)\" is configured")
+            }
+        }
+    }
+
+    /// Whether a listen host only accepts connections from this machine.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     private func validateBuild() throws(ConfigError) {

@@ -1,3 +1,5 @@
+public import BuildServiceTLS
+
 /// The daemon's whole configuration, validated. Built from TOML by `ServiceConfig.load(path:)`;
 /// every key, type and default is listed in `ServiceConfig+TOML.swift` and `config/config.toml`.
 public struct ServiceConfig: Sendable {
@@ -47,8 +49,35 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 /// `auth` tables of both listeners.
 public struct AuthSettings: Sendable {
     public var required = false
-    /// Accepted bearer tokens. Never logged or printed.
-    public var tokens: [String] = []
+    /// Accepted bearer tokens, those of `tokensFile` included once loaded. Never logged or printed.
+    public var tokens: [AuthToken] = []
+    /// A file with one token per line (`#` starts a comment), read at startup.
+    public var tokensFile: String?
+    /// `[service.http.auth]` only: accept tokens over plain HTTP on a non-loopback address,
+    /// where they cross the network in clear. Off by default; startup fails without it.
+    public var allowPlaintextHTTP = false
+}
+
+/// One accepted token: the secret itself or its SHA-256 digest, optionally named and limited
+/// to some projects.
+public struct AuthToken: Sendable, Equatable {
+    public enum Secret: Sendable, Equatable {
+        case plain(String)
+        /// The 32-byte SHA-256 digest of the token's UTF-8 bytes.
+        case sha256([UInt8])
+    }
+
+    public var secret: Secret
+    /// Shown in logs instead of the token (never the token itself).
+    public var name: String?
+    /// Project ids this token may build; `nil` means every project.
+    public var projects: [String]?
+
+    public init(secret: Secret, name: String? = nil, projects: [String]? = nil) {
+        self.secret = secret
+        self.name = name
+        self.projects = projects
+    }
 }
 
 /// `[service.http.tls]`.
@@ -56,7 +85,22 @@ public struct TLSSettings: Sendable {
     public var enabled = false
     public var certPath: String?
     public var keyPath: String?
+    /// Extra chain certificates sent after those in `certPath`.
     public var caPath: String?
+    public var minVersion = TLSServerConfiguration.MinimumVersion.tls12
+    public var clientCAPath: String?
+    public var clientAuth = TLSServerConfiguration.ClientAuth.none
+
+    /// What the TLS module needs to build the server context (only when enabled and complete).
+    public var serverConfiguration: TLSServerConfiguration? {
+        guard enabled, let certPath, let keyPath else { return nil }
+        var configuration = TLSServerConfiguration(certificatePath: certPath, privateKeyPath: keyPath)
+        configuration.chainPath = caPath
+        configuration.minimumVersion = minVersion
+        configuration.clientCAPath = clientCAPath
+        configuration.clientAuth = clientAuth
+        return configuration
+    }
 }
 
 /// `[build]`: how builds run.

@@ -58,6 +58,26 @@ final class TOMLTableReader {
         }
     }
 
+    enum StringOrTable {
+        case string(String)
+        case table(TOMLTableReader)
+    }
+
+    /// An array whose elements are strings or inline tables (`tokens`); each table reader's
+    /// path carries its index.
+    func stringOrTableArray(_ key: String) throws -> [StringOrTable]? {
+        guard let value = value(key) else { return nil }
+        guard let array = value.array else { throw mismatch(key, expected: "an array", got: value) }
+        return try array.enumerated().map { index, element in
+            if let string = element.string { return .string(string) }
+            if let table = element.table { return .table(TOMLTableReader(table, path: "\(keyPath(key))[\(index)]")) }
+            throw ConfigError(
+                key: "\(keyPath(key))[\(index)]",
+                "expected a string or a table, found \(Self.describe(element.type))"
+            )
+        }
+    }
+
     func table(_ key: String) throws -> TOMLTableReader? {
         guard let value = value(key) else { return nil }
         guard let table = value.table else { throw mismatch(key, expected: "a table", got: value) }

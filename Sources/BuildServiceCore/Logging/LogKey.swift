@@ -14,6 +14,9 @@ public enum LogKey {
     public static let requestID = "request.id"
     public static let peer = "peer"
     public static let listener = "listener"
+    /// The name of the token a request used (`service.*.auth.tokens[].name`), never the token.
+    public static let tokenName = "auth.token_name"
+    public static let tls = "tls"
     public static let reason = "reason"
     public static let error = "error"
     public static let path = "path"

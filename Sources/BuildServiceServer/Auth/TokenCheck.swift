@@ -1,22 +1,56 @@
 import BuildServiceCore
+import BuildServiceProtocol
+import BuildServiceTLS
 import Foundation
 
-/// Bearer-token checks for one listener. Tokens are compared in constant time (per candidate
-/// token, every byte is looked at), and never logged.
+/// What an accepted request may do: which projects it may build, and under which name it is
+/// logged (the token's configured name, never the token).
+struct AccessGrant: Sendable {
+    /// The token entry's name, if it has one; `nil` also when auth is not required.
+    let tokenName: String?
+    /// Projects the token may build; `nil` means every project.
+    let projects: Set<String>?
+
+    static let everything = AccessGrant(tokenName: nil, projects: nil)
+
+    /// - Throws: `ServiceError` `forbidden_project` when the token is scoped to other projects.
+    func check(project: String) throws(ServiceError) {
+        guard let projects, !projects.contains(project) else { return }
+        let who = tokenName.map { "token \"\($0)\"" } ?? "this token"
+        throw ServiceError(.forbiddenProject, "\(who) may not build project \"\(project)\"")
+    }
+}
+
+/// Bearer-token checks for one listener. Every configured token is compared, in constant time
+/// per token (every byte looked at, no early exit), and tokens are never logged.
 struct TokenCheck: Sendable {
     let settings: AuthSettings
+    private let hasDigests: Bool
+
+    init(settings: AuthSettings) {
+        self.settings = settings
+        self.hasDigests = settings.tokens.contains { if case .sha256 = $0.secret { true } else { false } }
+    }
 
     var isRequired: Bool { settings.required }
 
-    /// Whether `presented` is one of the configured tokens; true when auth is not required.
-    func accepts(_ presented: String?) -> Bool {
-        guard settings.required else { return true }
-        guard let presented else { return false }
-        var matched = false
+    /// What `presented` grants: everything when auth is not required, the matching token's
+    /// scope when it is one of the configured tokens, `nil` otherwise.
+    func grant(for presented: String?) -> AccessGrant? {
+        guard settings.required else { return .everything }
+        guard let presented else { return nil }
+        let bytes = Array(presented.utf8)
+        let digest = hasDigests ? SHA256Digest.digest(bytes) : []
+        var matched: AuthToken?
         for token in settings.tokens {
-            matched = Self.constantTimeEqual(Array(presented.utf8), Array(token.utf8)) || matched
+            let equal: Bool
+            switch token.secret {
+            case .plain(let secret): equal = Self.constantTimeEqual(bytes, Array(secret.utf8))
+            case .sha256(let expected): equal = Self.constantTimeEqual(digest, expected)
+            }
+            if equal, matched == nil { matched = token }
         }
-        return matched
+        return matched.map { AccessGrant(tokenName: $0.name, projects: $0.projects.map(Set.init)) }
     }
 
     /// The token of an `Authorization: Bearer <token>` header value, if it has that form.

@@ -125,24 +125,52 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func refusalBeforeBody(_ head: HTTPRequestHead) -> ServiceError? {
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let path = Self.path(of: head)
+        if path == Self.healthPath {
+            return head.method == .GET || head.method == .HEAD
+                ? nil : ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(path); use GET")
+        }
+        // On TCP the header is the only place for a token, so a bad one is refused right away,
+        // before routing: a client without a token learns nothing, not even which routes exist.
+        if listener.transport == .tcp,
+            listener.tokens.grant(for: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))) == nil
+        {
+            return BuildEndpoint.unauthorized
+        }
         guard path == "/v1/builds" else { return ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))") }
         guard head.method == .POST else { return ServiceError(.methodNotAllowed, "\(head.method) is not allowed on /v1/builds; use POST") }
         if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > ListenerContext.maxBodyBytes {
             return Self.tooLarge(ListenerContext.maxBodyBytes)
         }
-        // On TCP the header is the only place for a token, so a bad one is refused right away.
-        if listener.transport == .tcp,
-            !listener.tokens.accepts(TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")))
-        {
-            return BuildEndpoint.unauthorized
-        }
         return nil
+    }
+
+    /// Liveness for load balancers and monitors; answers without auth and says nothing else.
+    static let healthPath = "/healthz"
+
+    private static func path(of head: HTTPRequestHead) -> Substring {
+        head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    }
+
+    private func respondHealthy(context: ChannelHandlerContext, head: HTTPRequestHead, closeAfter: Bool) {
+        let body = context.channel.allocator.buffer(staticString: "{\"status\":\"ok\"}\n")
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(name: "Cache-Control", value: "no-store")
+        if closeAfter { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        responseEnded(context: context, closeAfter: closeAfter)
     }
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
         // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
         let closeAfter = !head.isKeepAlive || inputClosed || head.version.minor == 0
+        if Self.path(of: head) == Self.healthPath {
+            return respondHealthy(context: context, head: head, closeAfter: closeAfter)
+        }
         let sink = HTTPResponseSink(
             channel: context.channel,
             version: head.version,
