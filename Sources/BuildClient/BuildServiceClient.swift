@@ -1,6 +1,7 @@
 public import BuildServiceProtocol
 public import BuildServiceTLS
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -38,7 +39,7 @@ public struct BuildServiceClient: Sendable {
         } catch {
             throw ClientError.usage("cannot encode the request: \(error)")
         }
-        let channel = try await connect()
+        let (channel, tlsFailure) = try await connect()
         do {
             // Read, parse and write out on the connection's own event loop: no thread hop per chunk.
             let executor = EventLoopTaskExecutor(channel.channel.eventLoop)
@@ -47,9 +48,12 @@ public struct BuildServiceClient: Sendable {
             }
         } catch let error as ClientError {
             throw error
-        } catch let error as TLSError {
-            throw ClientError.tls("TLS with the build service at \(endpoint) failed: \(error.message)")
         } catch {
+            // A TLS alert (e.g. "certificate required" after a TLS 1.3 handshake) closes the
+            // connection; whatever failed next, the alert is the reason.
+            if let failure = (error as? TLSError) ?? tlsFailure.withLockedValue({ $0 }) {
+                throw ClientError.tls("TLS with the build service at \(endpoint) failed: \(failure.message)")
+            }
             throw ClientError.unreachable("the connection to the build service at \(endpoint) broke: \(Self.describe(error))")
         }
     }
@@ -70,7 +74,9 @@ public struct BuildServiceClient: Sendable {
 
     private typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 
-    private func connect() async throws(ClientError) -> HTTPChannel {
+    /// Connects (and for https completes the handshake). The box receives a TLS failure that
+    /// happens later on the connection.
+    private func connect() async throws(ClientError) -> (HTTPChannel, NIOLockedValueBox<TLSError?>) {
         // Large reads: a busy build's output arrives in lines of up to 256 KiB.
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
@@ -84,24 +90,40 @@ public struct BuildServiceClient: Sendable {
             }
         }
         let serverName = endpoint.hostName
-        let initializer: @Sendable (any Channel) -> EventLoopFuture<HTTPChannel> = { [tlsContext] channel in
+        let tlsFailure = NIOLockedValueBox<TLSError?>(nil)
+        typealias Connected = (channel: HTTPChannel, handshake: EventLoopFuture<Void>?)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<Connected> = { [tlsContext] channel in
             channel.eventLoop.makeCompletedFuture {
+                var handshake: EventLoopFuture<Void>?
                 if let tlsContext {
-                    try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tlsContext, serverHostname: serverName))
+                    let handler = TLSHandler(context: tlsContext, serverHostname: serverName) { error in
+                        tlsFailure.withLockedValue { $0 = $0 ?? error }
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    handshake = handler.handshakeFuture
                 }
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                return try HTTPChannel(wrappingChannelSynchronously: channel)
+                return (try HTTPChannel(wrappingChannelSynchronously: channel), handshake)
             }
         }
+        let connected: Connected
         do {
             switch endpoint {
             case .unixSocket(let path):
-                return try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
+                connected = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initializer)
             case .http(let host, let port, _, _):
-                return try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
+                connected = try await bootstrap.connect(host: host, port: port, channelInitializer: initializer)
             }
-        } catch let error as ClientError {
-            throw error
+        } catch {
+            throw ClientError.unreachable("cannot connect to the build service at \(endpoint): \(Self.describe(error))")
+        }
+        // The handshake first: a refused certificate is reported as that, not as a failed write.
+        do {
+            try await connected.handshake?.get()
+            return (connected.channel, tlsFailure)
+        } catch let error as TLSError {
+            try? await connected.channel.channel.close()
+            throw ClientError.tls("TLS with the build service at \(endpoint) failed: \(error.message)")
         } catch {
             throw ClientError.unreachable("cannot connect to the build service at \(endpoint): \(Self.describe(error))")
         }

@@ -40,6 +40,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var outputClosePromise: EventLoopPromise<Void>??
     private var handshakeTimer: Scheduled<Void>?
     private var inputClosedSent = false
+    private var handshakePromise: EventLoopPromise<Void>?
     private var deliveredPlaintext = false
 
     /// How long a close may wait for our close_notify to be written before TCP is closed anyway.
@@ -63,11 +64,28 @@ public final class TLSHandler: ChannelDuplexHandler {
         self.onFailure = onFailure
     }
 
+    /// Succeeds when the handshake completes and fails with its `TLSError` (or the channel's
+    /// closing) otherwise. Available once the handler is in a pipeline. A client waits for it
+    /// before writing, so that a refused certificate is reported as such and not as a failed
+    /// write on a closed channel.
+    public var handshakeFuture: EventLoopFuture<Void>? { handshakeFutureResult }
+    private var handshakeFutureResult: EventLoopFuture<Void>?
+
+    private func settleHandshake(_ result: Result<Void, any Error>) {
+        let promise = handshakePromise
+        handshakePromise = nil
+        promise?.completeWith(result)
+    }
+
     public func handlerAdded(context: ChannelHandlerContext) {
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        handshakePromise = promise
+        handshakeFutureResult = promise.futureResult
         do {
             connection = try TLSConnection(context: tlsContext, serverHostname: serverHostname)
         } catch {
             state = .closed
+            settleHandshake(.failure(error))
             report(error)
             context.fireErrorCaught(error)
             context.close(promise: nil)
@@ -77,6 +95,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        settleHandshake(.failure(ChannelError.ioOnClosedChannel))
         handshakeTimer?.cancel()
         failPendingWrites(ChannelError.ioOnClosedChannel)
     }
@@ -87,6 +106,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        settleHandshake(.failure(ChannelError.ioOnClosedChannel))
         state = .closed
         handshakeTimer?.cancel()
         failPendingWrites(ChannelError.ioOnClosedChannel)
@@ -157,6 +177,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             state = .active
             handshakeTimer?.cancel()
             handshakeTimer = nil
+            settleHandshake(.success(()))
             // TLS 1.3 session tickets appear now.
             sendOutput(context: context, promise: nil, flush: true)
             let negotiated = connection.negotiated
@@ -350,6 +371,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
         state = .closed
         handshakeTimer?.cancel()
+        settleHandshake(.failure(error))
         failPendingWrites(error)
         report(error)
         context.fireErrorCaught(error)

@@ -13,6 +13,16 @@ final class DaemonUnderTest: @unchecked Sendable {
         var environmentAllow = ["PATH", "LANG"]
         var runAsUser: String?
         var sendTimeoutSec: Int?
+        /// Serves HTTPS instead of HTTP.
+        var tls: TLSOptions?
+        /// The whole `[service.http.auth]` body, for token entries (wins over httpAuthTokens).
+        var httpAuthTOML: String?
+    }
+
+    struct TLSOptions {
+        var certificates: TestCertificates
+        /// Extra `[service.http.tls]` lines (client_auth, min_version…).
+        var extra = ""
     }
 
     let directory: String
@@ -23,8 +33,10 @@ final class DaemonUnderTest: @unchecked Sendable {
     var vanishingCommand: String { directory + "/vanishing.sh" }
     private(set) var port = 0
     private var running: RunningProcess?
+    let tls: TLSOptions?
 
-    var httpBase: String { "http://127.0.0.1:\(port)" }
+    /// `https://localhost:PORT` when TLS is on (the name the test certificate carries).
+    var httpBase: String { tls == nil ? "http://127.0.0.1:\(port)" : "https://localhost:\(port)" }
 
     /// Commands every test daemon allows.
     static let commands = [
@@ -37,6 +49,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         projectRoot = directory + "/project"
         socketPath = directory + "/bs.sock"
         configPath = directory + "/config.toml"
+        tls = options.tls
         try Self.writeProject(at: projectRoot)
         // An allowed command a test can delete while the daemon runs.
         try "#!/bin/sh\necho still here\n".write(toFile: vanishingCommand, atomically: true, encoding: .utf8)
@@ -64,8 +77,20 @@ final class DaemonUnderTest: @unchecked Sendable {
             listen_addr = "127.0.0.1:0"
 
             """
-        if let tokens = options.httpAuthTokens {
+        if let auth = options.httpAuthTOML {
+            text += "[service.http.auth]\n\(auth)\n"
+        } else if let tokens = options.httpAuthTokens {
             text += "[service.http.auth]\ntype = \"bearer\"\nrequired = true\ntokens = \(list(tokens))\n"
+        }
+        if let tls = options.tls {
+            text += """
+                [service.http.tls]
+                enabled = true
+                cert_path = "\(tls.certificates.directory)/server.pem"
+                key_path = "\(tls.certificates.directory)/server.key"
+                \(tls.extra)
+
+                """
         }
         text += """
             [build]
@@ -125,6 +150,11 @@ final class DaemonUnderTest: @unchecked Sendable {
 
     var log: String { running?.stderrSoFar ?? "" }
 
+    /// Sends `signal` to the daemon (SIGHUP to reload).
+    func signal(_ signal: Int32) {
+        running?.signal(signal)
+    }
+
     /// Runs a second daemon on the same config to its end (it is expected to refuse to start).
     func runAnotherDaemon() async throws -> ProcessResult {
         try await TestProcess.run(TestProcess.binary("build-service"), ["--config", configPath], outputDirectory: directory)
@@ -139,6 +169,9 @@ final class DaemonUnderTest: @unchecked Sendable {
     ) async throws -> ProcessResult {
         var arguments = arguments
         arguments.insert(contentsOf: overHTTP ? ["--endpoint", httpBase] : ["--socket", socketPath], at: 0)
+        if overHTTP, let tls, !arguments.contains("--cacert") {
+            arguments.insert(contentsOf: ["--cacert", tls.certificates.caPath], at: 0)
+        }
         var environment = ["PATH": "/usr/bin:/bin"]
         environment.merge(extra) { $1 }
         return try await TestProcess.run(
@@ -167,10 +200,12 @@ final class DaemonUnderTest: @unchecked Sendable {
         path: String = "/v1/builds",
         method: String = "POST",
         overSocket: Bool = false,
-        headers: [String] = []
+        headers: [String] = [],
+        curlArguments: [String] = []
     ) async throws -> (status: Int, body: String, headers: String) {
         let headerFile = directory + "/headers-\(UUID().uuidString)"
-        var arguments = ["-sS", "-N", "-X", method, "-D", headerFile, "-o", "-"]
+        var arguments = ["-sS", "-N", "-X", method, "-D", headerFile, "-o", "-"] + curlArguments
+        if let tls, !overSocket { arguments += ["--cacert", tls.certificates.caPath] }
         if overSocket { arguments += ["--unix-socket", socketPath] }
         for header in headers { arguments += ["-H", header] }
         if method == "POST" { arguments += ["--data-binary", "@-"] }
