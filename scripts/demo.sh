@@ -1,7 +1,8 @@
 #!/bin/sh
 # Command one: from a fresh Debian 12 machine with Swift to a running demo. Installs what is
 # missing, builds, starts build-service on a throw-away configuration (temporary socket, a
-# free port, one sample project), runs builds through build-cli and curl, and stops it again.
+# free port serving HTTPS with a freshly made development certificate and a random token, one
+# sample project), runs builds through build-cli and curl, and stops it again.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -43,6 +44,13 @@ cat >"$DEMO/project/src/hello.c" <<'C'
 #include <stdio.h>
 int main(void) { printf("héllo from the build host ✓\n"); return 0; }
 C
+echo "== a development CA and a server certificate for localhost (certs/make-dev-certs.sh)"
+sh "$ROOT/certs/make-dev-certs.sh" --out "$DEMO/certs" >/dev/null
+# A random token, known only to this demo (never logged by the daemon).
+TOKEN=$(openssl rand -hex 24)
+printf '%s\n' "$TOKEN" >"$DEMO/tokens"
+chmod 600 "$DEMO/tokens"
+
 cat >"$DEMO/config.toml" <<TOML
 schema_version = "2"
 
@@ -54,6 +62,16 @@ mode = "0600"
 [service.http]
 enabled = true
 listen_addr = "127.0.0.1:0"
+
+[service.http.auth]
+type = "bearer"
+required = true
+tokens_file = "$DEMO/tokens"
+
+[service.http.tls]
+enabled = true
+cert_path = "$DEMO/certs/server.pem"
+key_path = "$DEMO/certs/server.key"
 
 [build]
 workspace_root = "$DEMO/workspaces"
@@ -88,7 +106,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 [ -n "$PORT" ] || { cat "$DEMO/daemon.log"; echo "build-service did not start" >&2; exit 1; }
-echo "listening on $DEMO/build-service.sock and http://127.0.0.1:$PORT"
+echo "listening on $DEMO/build-service.sock and https://localhost:$PORT"
 
 echo
 echo "== build-cli over the Unix socket: make all"
@@ -105,13 +123,23 @@ BUILD_SERVICE_PROJECT=demo BUILD_SERVICE_SOCKET="$DEMO/build-service.sock" BUILD
 echo "-> exit code $status"
 
 echo
-echo "== curl over HTTP: the raw NDJSON event stream"
-curl -sS -N "http://127.0.0.1:$PORT/v1/builds" -H 'Content-Type: application/json' \
+echo "== build-cli over HTTPS (certificate verified against the demo CA, bearer token): make all"
+status=0
+BUILD_SERVICE_TOKEN="$TOKEN" "$BIN/build-cli" --endpoint "https://localhost:$PORT" --cacert "$DEMO/certs/ca.pem" \
+    --project demo make all || status=$?
+echo "-> exit code $status"
+
+echo
+echo "== curl over HTTPS: the raw NDJSON event stream"
+curl -sS -N --cacert "$DEMO/certs/ca.pem" "https://localhost:$PORT/v1/builds" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' \
     -d '{"schema_version":"2","project_id":"demo","command":"make","args":["clean","all"]}'
 
 echo
-echo "== a refused request: make -C /etc"
-curl -sS "http://127.0.0.1:$PORT/v1/builds" -d '{"project_id":"demo","command":"make","args":["-C","/etc"]}'
+echo "== refused requests: no token, then make -C /etc"
+curl -sS --cacert "$DEMO/certs/ca.pem" "https://localhost:$PORT/v1/builds" -d '{"project_id":"demo","command":"make"}'
+curl -sS --cacert "$DEMO/certs/ca.pem" "https://localhost:$PORT/v1/builds" -H "Authorization: Bearer $TOKEN" \
+    -d '{"project_id":"demo","command":"make","args":["-C","/etc"]}'
 
 echo
 echo "== stopping build-service (SIGTERM)"

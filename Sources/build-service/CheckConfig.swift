@@ -16,12 +16,23 @@ struct CheckConfig: AsyncParsableCommand {
         var lines = ["config \(options.path) is valid"]
         if config.socket.enabled {
             let mode = String(config.socket.mode, radix: 8)
-            let auth = config.socket.auth.required ? "token required" : "no auth"
+            let auth = Self.describe(config.socket.auth)
             lines.append("  unix socket  \(config.socket.path) (mode 0\(mode), group \(config.socket.group ?? "daemon's"), \(auth))")
         }
         if config.http.enabled {
-            let auth = config.http.auth.required ? "bearer token required" : "no auth"
-            lines.append("  http         \(config.http.listenAddress) (\(auth))")
+            let auth = Self.describe(config.http.auth)
+            if config.http.tls.enabled {
+                let context = try config.makeTLSContext()
+                lines.append("  https        \(config.http.listenAddress) (\(auth))")
+                var tls = "TLS \(config.http.tls.minVersion.rawValue)+, client certificates \(config.http.tls.clientAuth.rawValue)"
+                if let leaf = context.leafCertificate {
+                    tls += ", certificate \(leaf.subject)"
+                    if let notAfter = leaf.notAfter { tls += " valid until \(ISO8601DateFormatter().string(from: notAfter))" }
+                }
+                lines.append("  tls          \(tls)")
+            } else {
+                lines.append("  http         \(config.http.listenAddress) (\(auth), no TLS)")
+            }
         }
         lines.append("  commands     " + config.build.commands.keys.sorted().map { "\($0)=\(config.build.commands[$0]!)" }.joined(separator: " "))
         lines.append("  timeouts     default \(config.build.defaultTimeoutSec)s, max \(config.build.maxTimeoutSec)s")
@@ -36,5 +47,13 @@ struct CheckConfig: AsyncParsableCommand {
             lines.append("warning: the daemon runs as root and build.run_as_user is unset, so builds would run as root")
         }
         print(lines.joined(separator: "\n"))
+    }
+
+    /// "no auth" or "token required (3 tokens, 1 scoped)"; never the tokens themselves.
+    private static func describe(_ auth: AuthSettings) -> String {
+        guard auth.required else { return "no auth" }
+        let scoped = auth.tokens.filter { $0.projects != nil }.count
+        let count = auth.tokens.count == 1 ? "1 token" : "\(auth.tokens.count) tokens"
+        return "bearer token required (\(count)\(scoped > 0 ? ", \(scoped) scoped to projects" : ""))"
     }
 }

@@ -131,6 +131,20 @@ import Testing
     }
 }
 
+extension TLSHandshakeTests {
+    @Test func aConnectionThatNeverCompletesItsHandshakeIsClosed() async throws {
+        // Connected, silent: the 10 s handshake timeout closes it (the idle limit is 60 s).
+        let silent = try socketConnect(port: daemon.port)
+        defer { close(silent) }
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        let count = read(silent, &byte, 1)
+        #expect(count == 0, "expected the daemon to close the connection")
+        #expect(await eventually { daemon.log.contains("tls=handshakeTimeout") })
+    }
+}
+
 /// A blocking TCP connection to 127.0.0.1:port.
 func socketConnect(port: Int) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
