@@ -32,7 +32,12 @@ final class TLSConnection {
         guard let ssl = SSL_new(context.pointer) else {
             throw TLSError(.configuration, "cannot create a TLS session: \(OpenSSLErrorQueue.drainedText(fallback: "out of memory"))")
         }
-        guard let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
+        guard let readBIO = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSError(.configuration, "cannot create TLS buffers")
+        }
+        guard let writeBIO = BIO_new(BIO_s_mem()) else {
+            BIO_free(readBIO)
             SSL_free(ssl)
             throw TLSError(.configuration, "cannot create TLS buffers")
         }

@@ -112,6 +112,17 @@ struct RequestErrorTests {
             overSocket: true
         )
         #expect(socketBody.status == 200)
+        // Other routes on the socket want the header token before anything else, too.
+        let socketRoute = try await daemon.curl("", path: "/no/such/route", method: "GET", overSocket: true)
+        #expect(socketRoute.status == 401)
+        let socketRouteWithToken = try await daemon.curl(
+            "",
+            path: "/no/such/route",
+            method: "GET",
+            overSocket: true,
+            headers: ["Authorization: Bearer socket-secret-token"]
+        )
+        #expect(socketRouteWithToken.status == 404)
         let cli = try await daemon.cli(["--project", "demo", "--token", "http-secret-token", "true"], overHTTP: true)
         #expect(cli.status == 0)
         let cliWrong = try await daemon.cli(["--project", "demo", "true"], overHTTP: true)

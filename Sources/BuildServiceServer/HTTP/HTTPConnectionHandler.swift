@@ -130,9 +130,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return head.method == .GET || head.method == .HEAD
                 ? nil : ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(path); use GET")
         }
-        // On TCP the header is the only place for a token, so a bad one is refused right away,
-        // before routing: a client without a token learns nothing, not even which routes exist.
-        if listener.transport == .tcp,
+        // The header is the only place for a token on TCP, and on the socket for every route
+        // but the build request (whose body may carry `auth_token`), so a bad one is refused
+        // right away, before routing: a client without a token learns nothing, not even which
+        // routes exist.
+        let bodyMayCarryToken = listener.transport == .unix && path == "/v1/builds" && head.method == .POST
+        if !bodyMayCarryToken,
             listener.tokens.grant(for: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))) == nil
         {
             return BuildEndpoint.unauthorized
