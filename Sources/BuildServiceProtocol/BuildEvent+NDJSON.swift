@@ -44,6 +44,10 @@ extension BuildEvent {
                 JSONText.writeString(artifact.contentType, to: &buffer)
                 buffer.writeStaticString(",\"size\":")
                 buffer.writeString(String(artifact.size))
+                if let sha256 = artifact.sha256 {
+                    buffer.writeStaticString(",\"sha256\":")
+                    JSONText.writeString(sha256, to: &buffer)
+                }
                 buffer.writeStaticString("}")
             }
             buffer.writeStaticString("]")

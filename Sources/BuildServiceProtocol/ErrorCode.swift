@@ -31,6 +31,8 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let unauthorized = ErrorCode("unauthorized")
     /// Added by this implementation: the token is valid but scoped to other projects (HTTP 403).
     public static let forbiddenProject = ErrorCode("forbidden_project")
+    /// Added by this implementation: a signed artifact URL whose signature is wrong or expired (HTTP 403).
+    public static let forbiddenSignature = ErrorCode("forbidden_signature")
     /// Added by this implementation: request body over the size limit (HTTP 413).
     public static let payloadTooLarge = ErrorCode("payload_too_large")
     /// Added by this implementation: no such route (HTTP 404) or method (HTTP 405).
@@ -60,7 +62,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
     public var httpStatus: Int {
         switch code {
         case .projectNotFound, .notFound: 404
-        case .commandNotAllowed, .commandUnknown, .forbiddenProject: 403
+        case .commandNotAllowed, .commandUnknown, .forbiddenProject, .forbiddenSignature: 403
         case .unauthorized: 401
         case .payloadTooLarge: 413
         case .methodNotAllowed: 405

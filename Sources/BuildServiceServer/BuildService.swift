@@ -1,9 +1,11 @@
 public import BuildServiceCore
 public import BuildServiceProtocol
+import BuildServiceTLS
 import Foundation
 public import Logging
 public import NIOCore
 import NIOHTTP1
+import NIOPosix
 public import ServiceLifecycle
 
 /// The daemon: its listeners and the builds they start. Runs until graceful shutdown, then
@@ -13,6 +15,8 @@ public final class BuildService: Service {
     private let logger: Logger
     private let group: any EventLoopGroup
     private let runner: BuildRunner
+    private let store: ArtifactStore
+    private let signer: ArtifactURLSigner
 
     /// - Throws: `ServiceError` (`run_as_user`/`run_as_group`) when the run-as user is gone.
     public init(config: ServiceConfig, logger: Logger, group: any EventLoopGroup) throws(ServiceError) {
@@ -26,13 +30,39 @@ public final class BuildService: Service {
             identity: identity
         )
         self.runner = BuildRunner(identity: identity, environment: environment)
+        self.store = ArtifactStore(root: config.artifacts.storageRoot)
+        // Without artifact patterns nothing is ever stored: touch neither the store nor a key file.
+        guard config.projects.contains(where: { !$0.artifacts.isEmpty }) else {
+            signer = ArtifactURLSigner(key: SecureRandom.bytes(32), lifetimeSec: config.artifacts.urlTTLSec)
+            return
+        }
+        do {
+            try store.prepare()
+            signer = ArtifactURLSigner(
+                key: try ArtifactURLSigner.loadOrCreateKey(path: config.artifacts.signingKeyPath),
+                lifetimeSec: config.artifacts.urlTTLSec
+            )
+        } catch let error as ConfigError {
+            throw ServiceError(.internalError, error.description)
+        } catch {
+            throw ServiceError(.internalError, "artifacts.storage_root \(config.artifacts.storageRoot): \(error.localizedDescription)")
+        }
     }
 
     public func run() async throws {
+        let removed = store.removeLeftovers()
+        if removed > 0 { logger.notice("removed unfinished artifact sets", metadata: ["count": .stringConvertible(removed)]) }
+        let publisher = ArtifactPublisher(
+            collector: ArtifactCollector(store: store, maxBytes: config.artifacts.maxBytes),
+            signer: signer,
+            publicBaseURL: config.artifacts.publicBaseURL
+        )
         let endpoint = BuildEndpoint(
             validator: RequestValidator(config: config),
-            executor: BuildExecutor(runner: runner, logger: logger)
+            executor: BuildExecutor(runner: runner, logger: logger, artifacts: publisher)
         )
+        let downloads = ArtifactDownloads(store: store, signer: signer)
+        let signURLs = config.http.auth.required
         var channels: [any Channel] = []
         /// The socket file we created (device and inode): only that one is ever removed.
         var socketFile: (dev_t, ino_t)?
@@ -44,7 +74,9 @@ public final class BuildService: Service {
                     transport: .unix,
                     endpoint: endpoint,
                     auth: config.socket.auth,
-                    sendTimeoutSec: config.sendTimeoutSec
+                    sendTimeoutSec: config.sendTimeoutSec,
+                    downloads: downloads,
+                    signArtifactURLs: signURLs
                 )
                 let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context)
                 channels.append(channel)
@@ -59,7 +91,10 @@ public final class BuildService: Service {
                     transport: .tcp,
                     endpoint: endpoint,
                     auth: config.http.auth,
-                    sendTimeoutSec: config.sendTimeoutSec
+                    sendTimeoutSec: config.sendTimeoutSec,
+                    isTLS: config.http.tls.enabled,
+                    downloads: downloads,
+                    signArtifactURLs: signURLs
                 )
                 let channel = try await TCPListener.bind(
                     address: config.http.listenAddress,
@@ -83,6 +118,7 @@ public final class BuildService: Service {
         let reloader = CertificateReloader(config: config, holder: tls, logger: logger)
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await reloader.run() }
+            tasks.addTask { await self.collectArtifactGarbage() }
             try? await gracefulShutdown()
             tasks.cancelAll()
         }
@@ -91,6 +127,20 @@ public final class BuildService: Service {
         removeSocketFile(socketFile)
         await runner.active.terminateAll()
         logger.notice("stopped")
+    }
+
+    /// Applies `artifacts.ttl_sec` and `max_bytes` at startup and every `gc_interval_sec`.
+    private func collectArtifactGarbage() async {
+        let (store, settings, logger) = (self.store, config.artifacts, self.logger)
+        repeat {
+            let removed =
+                (try? await NIOThreadPool.singleton.runIfActive {
+                    store.collectGarbage(ttlSec: settings.ttlSec, maxBytes: settings.maxBytes)
+                }) ?? []
+            if !removed.isEmpty {
+                logger.info("removed expired artifacts", metadata: ["builds": .array(removed.map { .string($0) })])
+            }
+        } while (try? await Task.sleep(for: .seconds(settings.gcIntervalSec))) != nil
     }
 
     /// Removes the socket file if it is still the one this daemon created (never another

@@ -15,4 +15,12 @@ enum SendDeadline {
         defer { deadline.cancel() }
         try await written.get()
     }
+
+    /// Waits for the write to complete, closing the connection if that takes longer than
+    /// `timeout` (for file downloads, where each write is one bounded chunk).
+    static func awaitCompletion(_ written: EventLoopFuture<Void>, on channel: any Channel, timeout: TimeAmount) async throws {
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        defer { deadline.cancel() }
+        try await written.get()
+    }
 }

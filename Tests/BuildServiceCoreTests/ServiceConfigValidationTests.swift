@@ -137,10 +137,21 @@ struct ServiceConfigValidationTests {
         Self.expectFailure(config, key: "projects[0].type")
     }
 
-    @Test func projectArtifactsAreRejectedAsNotAvailable() {
+    @Test(arguments: ["/etc/passwd", "../up/*.bin", "out//x", "out/./x", ""])
+    func malformedArtifactPatternsAreRejected(pattern: String) {
         var config = base
-        config.projects[0] += "\nartifacts = [\"out/*.bin\"]"
-        Self.expectFailure(config, key: "projects[0].artifacts")
+        config.projects[0] += "\nartifacts = [\"out/*.bin\", \"\(pattern)\"]"
+        Self.expectFailure(config, key: "projects[0].artifacts[1]")
+    }
+
+    @Test func artifactPatternsAndSigningSettingsAreRead() throws {
+        var config = base
+        config.projects[0] += "\nartifacts = [\"out/*.bin\", \"**/*.log\", \"docs\"]"
+        config.extra = "[artifacts]\nsigning_key_file = \"/etc/build-service/signing.key\"\nurl_ttl_sec = 600"
+        let loaded = try Self.load(config)
+        #expect(loaded.projects[0].artifactPatterns.map(\.text) == ["out/*.bin", "**/*.log", "docs"])
+        #expect(loaded.artifacts.signingKeyPath == "/etc/build-service/signing.key")
+        #expect(loaded.artifacts.urlTTLSec == 600)
     }
 
     @Test func repoKeysOnAPathProjectAreRejected() {

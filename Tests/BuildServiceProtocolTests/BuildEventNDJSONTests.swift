@@ -24,6 +24,7 @@ struct BuildEventNDJSONTests {
                 artifacts: [
                     ArtifactInfo(name: "app \"1\".bin", url: "https://x/a?b=c\\d", contentType: "application/octet-stream", size: 42),
                     ArtifactInfo(name: "log\n.txt", url: "/a/log", contentType: "text/plain", size: 0),
+                    ArtifactInfo(name: "a.zip", url: "/a.zip", contentType: "application/zip", size: 3, sha256: String(repeating: "ab", count: 32)),
                 ]
             )
         ),

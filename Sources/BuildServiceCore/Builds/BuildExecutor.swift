@@ -10,6 +10,11 @@ public struct RequestOrigin: Sendable {
     public var peer: String
     /// The configured name of the token that authorised the request (never the token).
     public var tokenName: String?
+    /// `scheme://host:port` artifact URLs start with when no `public_base_url` is set (the
+    /// listener the request came in on); `nil` gives path-only URLs.
+    public var artifactBaseURL: String?
+    /// Whether artifact URLs get a signature (auth is required where the request came in).
+    public var signArtifactURLs = false
 
     public init(listener: String, peer: String, tokenName: String? = nil) {
         self.listener = listener
@@ -23,10 +28,13 @@ public struct RequestOrigin: Sendable {
 public struct BuildExecutor: Sendable {
     public let runner: BuildRunner
     public let logger: Logger
+    /// Collects and lists artifacts after successful builds of projects that have patterns.
+    public let artifacts: ArtifactPublisher?
 
-    public init(runner: BuildRunner, logger: Logger) {
+    public init(runner: BuildRunner, logger: Logger, artifacts: ArtifactPublisher? = nil) {
         self.runner = runner
         self.logger = logger
+        self.artifacts = artifacts
     }
 
     /// Runs the build, sending every event through `emit` as one NDJSON line (awaited: a slow
@@ -79,7 +87,18 @@ public struct BuildExecutor: Sendable {
         switch started {
         case .success(let build):
             let result = await relay(build, emit: emit)
-            exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
+            var finished = BuildExit(code: result.exitCode, timedOut: result.timedOut)
+            if finished.code == 0, !result.timedOut, !result.cancelled, !plan.artifactPatterns.isEmpty, let artifacts {
+                do {
+                    finished.artifacts = try await artifacts.publish(buildID: id, plan: plan, origin: origin)
+                    outcome[LogKey.artifacts] = .stringConvertible(finished.artifacts.count)
+                } catch {
+                    try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: error.pattern).line, false)
+                    finished.code = 1
+                    outcome[LogKey.error] = .string(error.message)
+                }
+            }
+            exit = finished
             outcome[LogKey.timedOut] = .stringConvertible(result.timedOut)
             outcome[LogKey.cancelled] = .stringConvertible(result.cancelled)
             if case .signaled(let signal) = result.termination { outcome[LogKey.signal] = .stringConvertible(signal) }

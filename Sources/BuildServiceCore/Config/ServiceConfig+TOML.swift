@@ -25,7 +25,8 @@ import TOMLKit
 /// [build.timeouts]  default_sec int 600; max_sec int 3600
 /// [build.environment] allow [string] ["PATH", "LANG", "LC_ALL"]
 /// [artifacts]       storage_root string "/var/lib/build-service/artifacts"; public_base_url string;
-///                   ttl_sec int 86400; gc_interval_sec int 3600; max_bytes int 10 GiB
+///                   ttl_sec int 86400; gc_interval_sec int 3600; max_bytes int 10 GiB;
+///                   signing_key_file string (<storage_root>/.signing-key); url_ttl_sec int 3600
 /// [[projects]]      id string; type "path"|"repo"; path_root; repo_url; repo_ref; repo_subdir;
 ///                   commands [string]; artifacts [string] []
 /// [logging]         level "info"; directory string; max_bytes int 10 MiB; max_files int 5; console bool true
@@ -224,14 +225,8 @@ extension ServiceConfig {
     }
 
     static func parseSHA256Hex(_ hex: String) -> [UInt8]? {
-        let digits = Array(hex.lowercased().utf8)
-        guard digits.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: 64, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else { return nil }
-            bytes.append(byte)
-        }
-        return bytes
+        guard hex.utf8.count == 64 else { return nil }
+        return Hex.decode(hex)
     }
 
     static func parseListenAddress(_ text: String, key: String) throws -> ListenAddress {
@@ -284,6 +279,8 @@ extension ServiceConfig {
         artifacts.ttlSec = try table.int("ttl_sec") ?? artifacts.ttlSec
         artifacts.gcIntervalSec = try table.int("gc_interval_sec") ?? artifacts.gcIntervalSec
         artifacts.maxBytes = try table.int("max_bytes") ?? artifacts.maxBytes
+        artifacts.signingKeyFile = try table.string("signing_key_file")
+        artifacts.urlTTLSec = try table.int("url_ttl_sec") ?? artifacts.urlTTLSec
         try table.rejectUnknownKeys()
         return artifacts
     }

@@ -134,7 +134,13 @@ extension ServiceConfig {
         if let base = artifacts.publicBaseURL, !(base.hasPrefix("http://") || base.hasPrefix("https://")) {
             throw ConfigError(key: "artifacts.public_base_url", "\"\(base)\" must start with http:// or https://")
         }
-        for (key, value) in [("ttl_sec", artifacts.ttlSec), ("gc_interval_sec", artifacts.gcIntervalSec), ("max_bytes", artifacts.maxBytes)]
+        if let file = artifacts.signingKeyFile, !file.hasPrefix("/") {
+            throw ConfigError(key: "artifacts.signing_key_file", "\"\(file)\" must be an absolute path")
+        }
+        for (key, value) in [
+            ("ttl_sec", artifacts.ttlSec), ("gc_interval_sec", artifacts.gcIntervalSec), ("max_bytes", artifacts.maxBytes),
+            ("url_ttl_sec", artifacts.urlTTLSec),
+        ]
         where value <= 0 {
             throw ConfigError(key: "artifacts.\(key)", "must be a positive number")
         }
@@ -175,8 +181,12 @@ extension ServiceConfig {
             for (commandIndex, command) in project.commands.enumerated() where build.commands[command] == nil {
                 throw ConfigError(key: "\(key).commands[\(commandIndex)]", "\"\(command)\" is not defined in build.commands")
             }
-            if !project.artifacts.isEmpty {
-                throw ConfigError(key: "\(key).artifacts", "artifact collection is not available in this version of build-service yet")
+            for (patternIndex, pattern) in project.artifacts.enumerated() {
+                do {
+                    _ = try ArtifactPattern(pattern)
+                } catch {
+                    throw ConfigError(key: "\(key).artifacts[\(patternIndex)]", error.description)
+                }
             }
         }
     }

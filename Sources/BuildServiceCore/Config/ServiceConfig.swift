@@ -123,6 +123,14 @@ public struct ArtifactSettings: Sendable {
     public var ttlSec = 86_400
     public var gcIntervalSec = 3600
     public var maxBytes: Int = 10 * 1024 * 1024 * 1024
+    /// Key for signed artifact URLs; `nil` means `<storage_root>/.signing-key`. Made (0600)
+    /// on first start if absent.
+    public var signingKeyFile: String?
+    /// How long a signed artifact URL stays valid.
+    public var urlTTLSec = 3600
+
+    /// Where the signing key lives.
+    public var signingKeyPath: String { signingKeyFile ?? storageRoot + "/.signing-key" }
 }
 
 /// One `[[projects]]` entry.
@@ -143,6 +151,11 @@ public struct ProjectConfig: Sendable {
     public var commands: [String]
     /// Artifact glob patterns, relative to the project root.
     public var artifacts: [String]
+
+    /// The validated patterns (the config validation refuses malformed ones).
+    public var artifactPatterns: [ArtifactPattern] {
+        artifacts.compactMap { try? ArtifactPattern($0) }
+    }
 }
 
 /// `[logging]`.

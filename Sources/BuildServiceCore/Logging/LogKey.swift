@@ -17,6 +17,7 @@ public enum LogKey {
     /// The name of the token a request used (`service.*.auth.tokens[].name`), never the token.
     public static let tokenName = "auth.token_name"
     public static let tls = "tls"
+    public static let artifacts = "build.artifacts"
     public static let reason = "reason"
     public static let error = "error"
     public static let path = "path"

@@ -15,4 +15,6 @@ public struct BuildPlan: Sendable {
     public var timeoutSec: Int
     /// Notes for the client that do not stop the build (e.g. a clamped timeout).
     public var warnings: [BuildEvent]
+    /// The project's artifact patterns, collected after a successful build.
+    public var artifactPatterns: [ArtifactPattern] = []
 }

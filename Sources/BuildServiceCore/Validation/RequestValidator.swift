@@ -52,7 +52,8 @@ public struct RequestValidator: Sendable {
             projectRoot: root,
             workingDirectory: workingDirectory,
             timeoutSec: timeout,
-            warnings: warnings
+            warnings: warnings,
+            artifactPatterns: project.artifactPatterns
         )
     }
 

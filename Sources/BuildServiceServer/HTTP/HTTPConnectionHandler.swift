@@ -19,13 +19,46 @@ struct ListenerContext: Sendable {
     let tokens: TokenCheck
     /// See `ServiceConfig.sendTimeoutSec`.
     let sendTimeout: TimeAmount
+    let isTLS: Bool
+    let downloads: ArtifactDownloads
+    /// Where artifact URLs of builds requested here point: `nil` on TCP means "this listener,
+    /// as the client addressed it" (scheme plus Host header).
+    let artifactBaseURL: String?
+    let signArtifactURLs: Bool
 
-    init(name: String, transport: Transport, endpoint: BuildEndpoint, auth: AuthSettings, sendTimeoutSec: Int) {
+    init(
+        name: String,
+        transport: Transport,
+        endpoint: BuildEndpoint,
+        auth: AuthSettings,
+        sendTimeoutSec: Int,
+        isTLS: Bool = false,
+        downloads: ArtifactDownloads,
+        artifactBaseURL: String? = nil,
+        signArtifactURLs: Bool = false
+    ) {
         self.name = name
         self.transport = transport
         self.endpoint = endpoint
         self.tokens = TokenCheck(settings: auth)
         self.sendTimeout = .seconds(Int64(sendTimeoutSec))
+        self.isTLS = isTLS
+        self.downloads = downloads
+        self.artifactBaseURL = artifactBaseURL
+        self.signArtifactURLs = signArtifactURLs
+    }
+
+    /// The base of artifact URLs for a request with this Host header.
+    func artifactBase(host: String?) -> String? {
+        if let artifactBaseURL { return artifactBaseURL }
+        guard transport == .tcp, let host, (1...255).contains(host.utf8.count),
+            host.utf8.allSatisfy({ byte in
+                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+                    || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ":")
+                    || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]")
+            })
+        else { return nil }
+        return (isTLS ? "https://" : "http://") + host
     }
 }
 
@@ -126,6 +159,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func refusalBeforeBody(_ head: HTTPRequestHead) -> ServiceError? {
         let path = Self.path(of: head)
+        if ArtifactRoute.matches(path: path) {
+            // Downloads check a token or a URL signature themselves.
+            return head.method == .GET || head.method == .HEAD
+                ? nil : ServiceError(.methodNotAllowed, "\(head.method) is not allowed on artifacts; use GET or HEAD")
+        }
         if path == Self.healthPath {
             return head.method == .GET || head.method == .HEAD
                 ? nil : ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(path); use GET")
@@ -174,6 +212,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if Self.path(of: head) == Self.healthPath {
             return respondHealthy(context: context, head: head, closeAfter: closeAfter)
         }
+        if ArtifactRoute.matches(path: Self.path(of: head)) {
+            return respondWithArtifact(context: context, head: head, closeAfter: closeAfter)
+        }
         let sink = HTTPResponseSink(
             channel: context.channel,
             version: head.version,
@@ -181,7 +222,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             sendTimeout: listener.sendTimeout
         )
         let listener = self.listener
-        let origin = RequestOrigin(listener: listener.name, peer: Self.peer(context.channel))
+        var origin = RequestOrigin(listener: listener.name, peer: Self.peer(context.channel))
+        origin.artifactBaseURL = listener.artifactBase(host: head.headers.first(name: "Host"))
+        origin.signArtifactURLs = listener.signArtifactURLs
         let headerToken = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
@@ -195,6 +238,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 eventLoop: eventLoop,
                 sink: sink
             )
+            loopBound.eventLoop.execute {
+                loopBound.value.handler.responseEnded(context: loopBound.value.context, closeAfter: closeAfter)
+            }
+        }
+    }
+
+    private func respondWithArtifact(context: ChannelHandlerContext, head: HTTPRequestHead, closeAfter: Bool) {
+        let listener = self.listener
+        let channel = context.channel
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
+            await listener.downloads.serve(head: head, listener: listener, channel: channel, closeAfter: closeAfter)
             loopBound.eventLoop.execute {
                 loopBound.value.handler.responseEnded(context: loopBound.value.context, closeAfter: closeAfter)
             }

@@ -1,0 +1,55 @@
+public import Foundation
+
+extension ArtifactStore {
+    /// At startup: removes what a crash can leave behind — staging directories, a build
+    /// directory without its manifest (never published), a manifest without its directory.
+    /// - Returns: how many entries were removed.
+    @discardableResult
+    public func removeLeftovers() -> Int {
+        let manager = FileManager.default
+        guard let entries = try? manager.contentsOfDirectory(atPath: root) else { return 0 }
+        var removed = 0
+        for entry in entries {
+            let path = root + "/" + entry
+            let isStaging = entry.hasPrefix(".staging-")
+            let isOrphanDirectory = BuildID.isValid(entry) && !manager.fileExists(atPath: manifestPath(entry))
+            let isOrphanManifest =
+                entry.hasSuffix(".json") && BuildID.isValid(String(entry.dropLast(5)))
+                && !manager.fileExists(atPath: directory(String(entry.dropLast(5))))
+            if isStaging || isOrphanDirectory || isOrphanManifest {
+                if (try? manager.removeItem(atPath: path)) != nil { removed += 1 }
+            }
+        }
+        return removed
+    }
+
+    /// Removes published builds older than `ttlSec`, then the oldest ones until the store holds
+    /// at most `maxBytes`. Builds still being collected (staging) are never touched.
+    /// - Returns: the ids removed.
+    @discardableResult
+    public func collectGarbage(ttlSec: Int, maxBytes: Int, now: Date = Date()) -> [String] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
+        var builds: [(id: String, created: Int, bytes: Int)] = []
+        for entry in entries where entry.hasSuffix(".json") {
+            let id = String(entry.dropLast(5))
+            guard let manifest = manifest(for: id) else { continue }
+            builds.append((id, manifest.created, manifest.artifacts.reduce(0) { $0 + $1.size }))
+        }
+        builds.sort { $0.created < $1.created }
+        let cutoff = Int(now.timeIntervalSince1970) - ttlSec
+        var total = builds.reduce(0) { $0 + $1.bytes }
+        var removed: [String] = []
+        for build in builds where build.created < cutoff || total > maxBytes {
+            remove(build.id)
+            total -= build.bytes
+            removed.append(build.id)
+        }
+        return removed
+    }
+
+    /// Unpublishes first (the manifest), then deletes the files.
+    private func remove(_ buildID: String) {
+        try? FileManager.default.removeItem(atPath: manifestPath(buildID))
+        try? FileManager.default.removeItem(atPath: directory(buildID))
+    }
+}

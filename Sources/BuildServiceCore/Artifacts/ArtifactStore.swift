@@ -1,0 +1,75 @@
+import Foundation
+
+/// The artifact store on disk: `<root>/<build_id>/<path>` for the files and
+/// `<root>/<build_id>.json` for the manifest, which is written last. A build being collected
+/// lives in `<root>/.staging-<build_id>` until it is complete.
+public struct ArtifactStore: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    func directory(_ buildID: String) -> String { root + "/" + buildID }
+    func manifestPath(_ buildID: String) -> String { root + "/" + buildID + ".json" }
+    func stagingDirectory(_ buildID: String) -> String { root + "/.staging-" + buildID }
+
+    /// Creates the store's directory (0750) if needed.
+    public func prepare() throws {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+    }
+
+    /// The manifest of a published build; `nil` for an unknown or malformed id.
+    public func manifest(for buildID: String) -> ArtifactManifest? {
+        guard BuildID.isValid(buildID), let data = FileManager.default.contents(atPath: manifestPath(buildID)) else { return nil }
+        return try? JSONDecoder().decode(ArtifactManifest.self, from: data)
+    }
+
+    /// Moves a complete staging directory into place, then writes the manifest: only then is
+    /// the set visible. On failure nothing is published.
+    func publish(_ manifest: ArtifactManifest) throws {
+        let staging = stagingDirectory(manifest.buildID)
+        let target = directory(manifest.buildID)
+        guard rename(staging, target) == 0 else {
+            throw ArtifactCollectionError.failed("cannot publish the artifacts (\(String(cString: strerror(errno))))")
+        }
+        let temporary = root + "/.staging-" + manifest.buildID + ".json"
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(manifest).write(to: URL(fileURLWithPath: temporary))
+            guard rename(temporary, manifestPath(manifest.buildID)) == 0 else {
+                throw ArtifactCollectionError.failed("cannot publish the manifest (\(String(cString: strerror(errno))))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            try? FileManager.default.removeItem(atPath: target)
+            throw error
+        }
+    }
+
+    /// Opens a published artifact for reading without following any symlink on the way (a
+    /// symlink planted in the store yields nothing). `name` must already be a clean relative
+    /// path (see `ArtifactPath`).
+    /// - Returns: the descriptor (caller closes) and the manifest entry, or `nil`.
+    public func open(buildID: String, name: String) -> (descriptor: Int32, artifact: StoredArtifact, manifest: ArtifactManifest)? {
+        guard let manifest = manifest(for: buildID), let artifact = manifest.artifact(named: name) else { return nil }
+        var current = Glibc.open(directory(buildID), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard current >= 0 else { return nil }
+        let segments = name.split(separator: "/")
+        for (index, segment) in segments.enumerated() {
+            let last = index == segments.count - 1
+            let flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY)
+            let next = openat(current, String(segment), flags)
+            Glibc.close(current)
+            guard next >= 0 else { return nil }
+            current = next
+        }
+        var info = stat()
+        guard fstat(current, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) == artifact.size else {
+            Glibc.close(current)
+            return nil
+        }
+        return (current, artifact, manifest)
+    }
+}
