@@ -17,6 +17,10 @@ final class DaemonUnderTest: @unchecked Sendable {
         var tls: TLSOptions?
         /// The whole `[service.http.auth]` body, for token entries (wins over httpAuthTokens).
         var httpAuthTOML: String?
+        /// Artifact patterns of the "demo" project.
+        var artifacts: [String] = []
+        /// Extra `[artifacts]` lines (ttl_sec, max_bytes, gc_interval_sec…).
+        var artifactSettings = ""
     }
 
     struct TLSOptions {
@@ -29,6 +33,8 @@ final class DaemonUnderTest: @unchecked Sendable {
     let projectRoot: String
     let socketPath: String
     let configPath: String
+    /// `artifacts.storage_root`.
+    var storageRoot: String { directory + "/artifacts" }
     /// Allowed as command "vanishing".
     var vanishingCommand: String { directory + "/vanishing.sh" }
     private(set) var port = 0
@@ -104,11 +110,15 @@ final class DaemonUnderTest: @unchecked Sendable {
             max_sec = \(options.maxTimeoutSec)
             [build.environment]
             allow = \(list(options.environmentAllow))
+            [artifacts]
+            storage_root = "\(storageRoot)"
+            \(options.artifactSettings)
             [[projects]]
             id = "demo"
             type = "path"
             path_root = "\(projectRoot)"
             commands = \(list(Self.commands.keys.sorted() + ["vanishing"]))
+            artifacts = \(list(options.artifacts))
             [[projects]]
             id = "other"
             type = "path"

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// With auth on, artifact URLs are signed so that a browser link works without a bearer
+/// header; a valid token works too; anything else is refused. Over HTTPS, so the chunked TLS
+/// path of the download is exercised.
+@Suite struct ArtifactAuthTests {
+    let certificates: TestCertificates
+    let daemon: DaemonUnderTest
+    let url: String
+    let content: Data
+
+    init() async throws {
+        certificates = try await TestCertificates()
+        var options = DaemonUnderTest.Options(tls: .init(certificates: certificates), artifacts: ["out/*.bin"], artifactSettings: "url_ttl_sec = 3")
+        options.httpAuthTOML = """
+            required = true
+            tokens = ["admin-7d1e", { token = "scoped-5a2b", name = "other-only", projects = ["other"] }]
+            """
+        daemon = try await DaemonUnderTest(options)
+        // 3 MiB + a bit: several chunks through the TLS path.
+        let script = "mkdir -p out && head -c 3146000 /dev/urandom > out/big.bin"
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]), headers: ["Authorization: Bearer admin-7d1e"])
+        let artifacts = try #require(try parseEvents(response.body).last?["artifacts"] as? [[String: Any]])
+        url = try #require(artifacts.first?["url"] as? String)
+        content = try #require(FileManager.default.contents(atPath: daemon.projectRoot + "/out/big.bin"))
+    }
+
+    private func get(_ url: String, headers: [String] = []) async throws -> Download {
+        try await Download.fetch(url, headers: headers, extra: ["--cacert", certificates.caPath], in: daemon.directory)
+    }
+
+    @Test func aSignedURLWorksWithoutATokenUntilItExpires() async throws {
+        #expect(url.hasPrefix("https://localhost:\(daemon.port)/v1/builds/bld_"))
+        #expect(url.contains("/artifacts/out/big.bin?expires="))
+        #expect(url.contains("&sig="))
+        let signed = try await get(url)
+        #expect(signed.status == 200)
+        #expect(signed.body == content)
+        try await Task.sleep(for: .seconds(4))
+        let expired = try await get(url)
+        #expect(expired.status == 403)
+        #expect(String(decoding: expired.body, as: UTF8.self).contains("forbidden_signature"))
+        // A token still works after the link expired.
+        #expect(try await get(url, headers: ["Authorization: Bearer admin-7d1e"]).status == 200)
+    }
+
+    @Test func tamperedForeignOrMissingSignaturesAreRefused() async throws {
+        let parts = url.components(separatedBy: "?")
+        let (path, query) = (parts[0], parts[1])
+        var tampered = query
+        tampered.replaceSubrange(tampered.index(before: tampered.endIndex)..., with: tampered.hasSuffix("0") ? "1" : "0")
+        #expect(try await get(path + "?" + tampered).status == 403)
+        let laterExpiry = query.replacingOccurrences(of: "expires=", with: "expires=9")
+        #expect(try await get(path + "?" + laterExpiry).status == 403)
+        // The same signature for another path of the same build.
+        #expect(try await get(path.replacingOccurrences(of: "big.bin", with: "other.bin") + "?" + query).status == 403)
+        // Neither signature nor token.
+        let bare = try await get(path)
+        #expect(bare.status == 401)
+        #expect(bare.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
+        #expect(try await get(path, headers: ["Authorization: Bearer wrong"]).status == 401)
+        // A token scoped to another project may not fetch this build's artifacts.
+        let scoped = try await get(path, headers: ["Authorization: Bearer scoped-5a2b"])
+        #expect(scoped.status == 403)
+        #expect(String(decoding: scoped.body, as: UTF8.self).contains("forbidden_project"))
+        let ranged = try await get(path, headers: ["Authorization: Bearer admin-7d1e", "Range: bytes=1048570-1048585"])
+        #expect(ranged.status == 206)
+        #expect(ranged.body == content[1_048_570...1_048_585])
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// What a build publishes: every pattern must match, directories arrive as zips, nothing from
+/// outside the project root, nothing at all when a step fails.
+@Suite struct ArtifactCollectionTests {
+    /// Runs `script` with sh in the project root and returns the build's events.
+    private func build(_ daemon: DaemonUnderTest, _ script: String) async throws -> [EventLine] {
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]))
+        #expect(response.status == 200)
+        return try parseEvents(response.body)
+    }
+
+    private func publishedManifests(_ daemon: DaemonUnderTest) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: daemon.storageRoot)) ?? []).filter { $0.hasSuffix(".json") }
+    }
+
+    private func leftovers(_ daemon: DaemonUnderTest) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: daemon.storageRoot)) ?? []).filter { $0.hasPrefix(".staging") }
+    }
+
+    @Test func filesAreStoredWithTheirDigestsAndDirectoriesAsZips() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin", "out/docs", "**/*.log"]))
+        let events = try await build(
+            daemon,
+            """
+            mkdir -p out/docs/sub logs/deep && printf 'binary\\0data' > out/app.bin && chmod 755 out/app.bin \
+            && echo a > out/docs/a.txt && printf '#!/bin/sh\\n' > out/docs/sub/run.sh && chmod 755 out/docs/sub/run.sh \
+            && echo log > logs/deep/x.log && echo hidden > out/.secret.bin
+            """
+        )
+        let exit = try #require(events.last)
+        #expect(exit["code"] as? Int == 0)
+        let artifacts = try #require(exit["artifacts"] as? [[String: Any]])
+        #expect(artifacts.map { $0["name"] as? String } == ["logs/deep/x.log", "out/app.bin", "out/docs.zip"])
+        for artifact in artifacts {
+            let url = try #require(artifact["url"] as? String)
+            #expect(url.hasPrefix(daemon.httpBase + "/v1/builds/bld_"))
+            let download = try await Download.fetch(url, in: daemon.directory)
+            #expect(download.status == 200)
+            #expect(download.body.count == artifact["size"] as? Int)
+            let digest = try await TestProcess.run("/usr/bin/sha256sum", [], stdin: download.body, outputDirectory: daemon.directory)
+            #expect(String(digest.stdoutText.prefix(64)) == artifact["sha256"] as? String)
+        }
+        #expect(artifacts[1]["content_type"] as? String == "application/octet-stream")
+        #expect(artifacts[2]["content_type"] as? String == "application/zip")
+        // The zip is real, and keeps the executable bit.
+        let zipURL = try #require(artifacts[2]["url"] as? String)
+        let zip = try await Download.fetch(zipURL, in: daemon.directory)
+        let zipPath = daemon.directory + "/docs.zip"
+        try zip.body.write(to: URL(fileURLWithPath: zipPath))
+        let test = try await TestProcess.run("/usr/bin/unzip", ["-t", zipPath], outputDirectory: daemon.directory)
+        #expect(test.status == 0, "\(test.stdoutText)")
+        let listing = try await TestProcess.run("/usr/bin/unzip", ["-Z", zipPath], outputDirectory: daemon.directory)
+        #expect(listing.stdoutText.contains("-rwxr-xr-x"), "\(listing.stdoutText)")
+        #expect(listing.stdoutText.contains("sub/run.sh"))
+    }
+
+    @Test func aPatternThatMatchesNothingFailsTheBuild() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin", "out/*.nothing"]))
+        let events = try await build(daemon, "mkdir -p out && echo x > out/app.bin")
+        let error = try #require(events.first { $0["type"] as? String == "error" })
+        #expect(error["code"] as? String == "artifact_glob_miss")
+        #expect(error["pattern"] as? String == "out/*.nothing")
+        #expect(events.last?["code"] as? Int != 0)
+        #expect((events.last?["artifacts"] as? [Any])?.isEmpty == true)
+        #expect(publishedManifests(daemon).isEmpty)
+        #expect(leftovers(daemon).isEmpty)
+    }
+
+    @Test(arguments: ["ln -s /etc/passwd out/evil.bin", "mkdir -p out/docs && ln -s /etc out/docs/etc", "ln -s /etc out/docs"])
+    func anArtifactLeadingOutsideTheRootIsRefusedAndNothingIsPublished(link: String) async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin", "out/docs"]))
+        let events = try await build(
+            daemon,
+            "rm -rf out && mkdir -p out && echo ok > out/fine.bin && mkdir -p out/docs && rmdir out/docs && \(link); mkdir -p out/docs"
+        )
+        let error = try #require(events.first { $0["type"] as? String == "error" }, "\(events)")
+        #expect(error["code"] as? String == "artifact_collection_failed")
+        #expect((error["message"] as? String)?.contains("outside the project root") == true)
+        #expect(events.last?["code"] as? Int == 1)
+        #expect(publishedManifests(daemon).isEmpty)
+        #expect(leftovers(daemon).isEmpty)
+    }
+
+    @Test func aFailedBuildPublishesNothing() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"]))
+        let events = try await build(daemon, "mkdir -p out && echo x > out/app.bin && exit 3")
+        #expect(events.last?["code"] as? Int == 3)
+        #expect(!events.contains { $0["type"] as? String == "error" })
+        #expect(publishedManifests(daemon).isEmpty)
+    }
+
+    @Test func expiredAndExcessArtifactsAreRemoved() async throws {
+        let daemon = try await DaemonUnderTest(
+            .init(artifacts: ["out/*.bin"], artifactSettings: "gc_interval_sec = 1\nmax_bytes = 15000\nttl_sec = 3")
+        )
+        var urls: [String] = []
+        for round in 0..<2 {
+            let events = try await build(daemon, "mkdir -p out && head -c 10000 /dev/zero > out/big.bin && echo \(round)")
+            let artifacts = try #require(events.last?["artifacts"] as? [[String: Any]])
+            urls.append(try #require(artifacts.first?["url"] as? String))
+        }
+        // Two sets of 10,000 bytes exceed max_bytes: the older one goes first…
+        #expect(await eventually { publishedManifests(daemon).count == 1 })
+        #expect(try await Download.fetch(urls[0], in: daemon.directory).status == 404)
+        #expect(try await Download.fetch(urls[1], in: daemon.directory).status == 200)
+        // …and after ttl_sec the newer one too.
+        #expect(await eventually(within: .seconds(15)) { publishedManifests(daemon).isEmpty })
+        #expect(try await Download.fetch(urls[1], in: daemon.directory).status == 404)
+    }
+}
