@@ -72,11 +72,11 @@ public struct BuildServiceClient: Sendable {
         }
     }
 
-    private typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+    typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 
     /// Connects (and for https completes the handshake). The box receives a TLS failure that
     /// happens later on the connection.
-    private func connect() async throws(ClientError) -> (HTTPChannel, NIOLockedValueBox<TLSError?>) {
+    func connect() async throws(ClientError) -> (HTTPChannel, NIOLockedValueBox<TLSError?>) {
         // Large reads: a busy build's output arrives in lines of up to 256 KiB.
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
@@ -129,14 +129,17 @@ public struct BuildServiceClient: Sendable {
         }
     }
 
+    /// `host:port` of the endpoint (`localhost` over the socket).
+    var hostHeader: String {
+        switch endpoint {
+        case .unixSocket: "localhost"
+        case .http(let host, let port, _, _): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        }
+    }
+
     private func requestHead(bodyLength: Int) -> HTTPRequestHead {
         var headers = HTTPHeaders()
-        switch endpoint {
-        case .unixSocket:
-            headers.add(name: "Host", value: "localhost")
-        case .http(let host, let port, _, _):
-            headers.add(name: "Host", value: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
-        }
+        headers.add(name: "Host", value: hostHeader)
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(bodyLength))
         headers.add(name: "Accept", value: "application/x-ndjson")

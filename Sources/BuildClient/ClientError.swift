@@ -11,6 +11,9 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     /// The TLS handshake or connection failed: untrusted or expired certificate, wrong host,
     /// no common protocol (exit 76, EX_PROTOCOL).
     case tls(String)
+    /// The build succeeded but an artifact could not be downloaded or failed its size or
+    /// checksum check (exit 65, EX_DATAERR).
+    case download(String)
 
     public var exitStatus: Int32 {
         switch self {
@@ -18,12 +21,13 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
         case .unreachable: 69
         case .refused: 1
         case .protocolViolation, .tls: 76
+        case .download: 65
         }
     }
 
     public var description: String {
         switch self {
-        case .usage(let message), .unreachable(let message), .tls(let message): message
+        case .usage(let message), .unreachable(let message), .tls(let message), .download(let message): message
         case .refused(let status, let code, let message):
             "\(message) (code \(code)\(status.map { ", HTTP \($0)" } ?? ""))"
         case .protocolViolation(let message): "unexpected answer from the build service: \(message)"

@@ -15,11 +15,12 @@ struct BuildCLI: AsyncParsableCommand {
             Everything from COMMAND on is passed to the service untouched, including arguments \
             that start with '-' (build-cli --project p make -j4 all).
             Environment: BUILD_SERVICE_PROJECT, BUILD_SERVICE_SOCKET, BUILD_SERVICE_ENDPOINT, BUILD_SERVICE_TOKEN, \
-            BUILD_SERVICE_CACERT, BUILD_SERVICE_CLIENT_CERT, BUILD_SERVICE_CLIENT_KEY.
+            BUILD_SERVICE_CACERT, BUILD_SERVICE_CLIENT_CERT, BUILD_SERVICE_CLIENT_KEY, BUILD_SERVICE_DOWNLOAD_DIR.
             Over https the server's certificate is always verified, host name included, against the \
             system trust store or --cacert.
             Exit status: the build's exit code (124 on timeout); 1 when the service refused the request; \
-            2 for usage errors; 69 when the service cannot be reached or the connection broke; \
+            2 for usage errors; 65 when a downloaded artifact is incomplete or fails its checksum; \
+            69 when the service cannot be reached or the connection broke; \
             76 when TLS fails (untrusted, expired or wrong-host certificate) or the answer is not the protocol.
             """
     )
@@ -48,6 +49,9 @@ struct BuildCLI: AsyncParsableCommand {
     @Option(name: .customLong("client-key"), help: "Private key (PEM) of --client-cert (default: $BUILD_SERVICE_CLIENT_KEY).")
     var clientKey: String?
 
+    @Option(help: "After a successful build, download its artifacts into DIR (default: $BUILD_SERVICE_DOWNLOAD_DIR).")
+    var download: String?
+
     @Option(help: "Git ref to build (repo projects only).")
     var ref: String?
 
@@ -75,6 +79,10 @@ struct BuildCLI: AsyncParsableCommand {
                 EventPrinter.write(bytes, to: pipe == .stdout ? STDOUT_FILENO : STDERR_FILENO)
             } onEvent: { event in
                 EventPrinter.print(event)
+            }
+            if exit.code == 0, !exit.artifacts.isEmpty, let directory = download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty {
+                let downloader = ArtifactDownloader(client: client, directory: directory, showProgress: isatty(STDERR_FILENO) == 1)
+                try await downloader.download(exit.artifacts)
             }
             throw ExitCode(Int32(truncatingIfNeeded: exit.code))
         } catch let error as ClientError {
