@@ -1,4 +1,3 @@
-import BuildServiceTLS
 import NIOCore
 import NIOHTTP1
 
@@ -33,13 +32,8 @@ extension BuildServiceClient {
                     }
                 }
             }
-        } catch let error as ClientError {
-            throw error
         } catch {
-            if let failure = (error as? TLSError) ?? tlsFailure.withLockedValue({ $0 }) {
-                throw ClientError.tls("TLS with \(endpoint) failed: \(failure.message)")
-            }
-            throw ClientError.unreachable("the download from \(endpoint) broke: \(Self.describe(error))")
+            throw connectionError(error, tlsFailure: tlsFailure, doing: "the download")
         }
     }
 }

@@ -46,16 +46,20 @@ public struct BuildServiceClient: Sendable {
             return try await withTaskExecutorPreference(executor) {
                 try await exchange(channel, body: body, onOutput: onOutput, onEvent: onEvent)
             }
-        } catch let error as ClientError {
-            throw error
         } catch {
-            // A TLS alert (e.g. "certificate required" after a TLS 1.3 handshake) closes the
-            // connection; whatever failed next, the alert is the reason.
-            if let failure = (error as? TLSError) ?? tlsFailure.withLockedValue({ $0 }) {
-                throw ClientError.tls("TLS with the build service at \(endpoint) failed: \(failure.message)")
-            }
-            throw ClientError.unreachable("the connection to the build service at \(endpoint) broke: \(Self.describe(error))")
+            throw connectionError(error, tlsFailure: tlsFailure, doing: "the connection to the build service")
         }
+    }
+
+    /// What a failed exchange means for the user. A TLS alert (e.g. "certificate required"
+    /// after a TLS 1.3 handshake) closes the connection; whatever failed next, the alert is the
+    /// reason.
+    func connectionError(_ error: any Error, tlsFailure: NIOLockedValueBox<TLSError?>, doing what: String) -> ClientError {
+        if let error = error as? ClientError { return error }
+        if let failure = (error as? TLSError) ?? tlsFailure.withLockedValue({ $0 }) {
+            return ClientError.tls("TLS with the build service at \(endpoint) failed: \(failure.message)")
+        }
+        return ClientError.unreachable("\(what) at \(endpoint) broke: \(Self.describe(error))")
     }
 
     private func exchange(

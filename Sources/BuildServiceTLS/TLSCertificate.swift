@@ -10,6 +10,12 @@ public final class TLSCertificate: @unchecked Sendable {
         self.pointer = pointer
     }
 
+    /// Shares a certificate another owner (an SSL_CTX) holds: takes a reference of its own.
+    convenience init(retaining pointer: OpaquePointer) {
+        X509_up_ref(pointer)
+        self.init(taking: pointer)
+    }
+
     deinit {
         X509_free(pointer)
     }

@@ -12,7 +12,11 @@ final class TLSConnection {
         case failed(TLSError)
     }
 
-    enum ReadResult {
+    /// Ciphertext fed and plaintext encrypted per OpenSSL call: the memory BIOs never hold
+    /// much more than this (they do not shrink once grown).
+    static let sliceSize = 65_536
+
+    enum ReadResult: Equatable {
         /// Everything buffered was decrypted; more ciphertext is needed.
         case needsMoreData
         /// The peer sent close_notify.
@@ -62,11 +66,12 @@ final class TLSConnection {
     }
 
     private func configureClient(serverHostname: String?) throws(TLSError) {
-        guard var name = serverHostname, !name.isEmpty, !name.utf8.contains(0) else {
+        var name = serverHostname ?? ""
+        while name.hasSuffix(".") { name.removeLast() }
+        guard !name.isEmpty, !name.utf8.contains(0) else {
             // An empty name would switch hostname verification off: never allow that.
             throw TLSError(.configuration, "a TLS connection needs the server's host name to verify its certificate")
         }
-        if name.hasSuffix(".") { name.removeLast() }
         OpenSSLErrorQueue.clear()
         // RFC 6066: SNI carries DNS names only, never an IP literal.
         if !Self.isIPLiteral(name) {
@@ -149,18 +154,37 @@ final class TLSConnection {
         }
     }
 
-    /// Encrypts all of `buffer` (memory BIOs never push back, so this is one call).
+    /// Encrypts all of `buffer` in slices (memory BIOs never push back), so the write BIO
+    /// holds at most one slice of ciphertext; `takeOutput` collects what accumulates.
     func write(_ buffer: ByteBuffer) -> TLSError? {
-        guard buffer.readableBytes > 0 else { return nil }
-        OpenSSLErrorQueue.clear()
-        var written = 0
-        let ok = buffer.withUnsafeReadableBytes { bytes in
-            SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &written)
-        }
-        guard ok == 1, written == buffer.readableBytes else {
-            return TLSError(.connectionFailed, OpenSSLErrorQueue.drainedText(fallback: "TLS write failed"))
+        var remaining = buffer
+        while remaining.readableBytes > 0 {
+            let slice = remaining.readSlice(length: min(remaining.readableBytes, Self.sliceSize))!
+            OpenSSLErrorQueue.clear()
+            var written = 0
+            let ok = slice.withUnsafeReadableBytes { bytes in
+                SSL_write_ex(ssl, bytes.baseAddress, bytes.count, &written)
+            }
+            guard ok == 1, written == slice.readableBytes else {
+                return TLSError(.connectionFailed, OpenSSLErrorQueue.drainedText(fallback: "TLS write failed"))
+            }
+            drainWriteBIO()
         }
         return nil
+    }
+
+    /// Ciphertext moved out of the write BIO as it is produced, handed over by `takeOutput`.
+    private var produced: [ByteBuffer] = []
+    private let allocator = ByteBufferAllocator()
+
+    private func drainWriteBIO() {
+        let pending = BIO_ctrl_pending(writeBIO)
+        guard pending > 0 else { return }
+        var buffer = allocator.buffer(capacity: pending)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { bytes in
+            Int(max(0, BIO_read(writeBIO, bytes.baseAddress, Int32(pending))))
+        }
+        produced.append(buffer)
     }
 
     /// Queues our close_notify (taken out with `takeOutput`).
@@ -170,15 +194,23 @@ final class TLSConnection {
         OpenSSLErrorQueue.clear()
     }
 
-    /// The ciphertext OpenSSL produced since the last call, if any.
+    /// The ciphertext OpenSSL produced since the last call, in the pieces it was drained in
+    /// (written out as they are: the socket gathers them, nothing is copied again).
+    func takeOutputParts() -> [ByteBuffer] {
+        drainWriteBIO()
+        defer { produced.removeAll(keepingCapacity: true) }
+        return produced
+    }
+
+    /// The ciphertext OpenSSL produced since the last call, if any, as one buffer.
     func takeOutput(allocator: ByteBufferAllocator) -> ByteBuffer? {
-        let pending = BIO_ctrl_pending(writeBIO)
-        guard pending > 0 else { return nil }
-        var buffer = allocator.buffer(capacity: pending)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { bytes in
-            Int(max(0, BIO_read(writeBIO, bytes.baseAddress, Int32(pending))))
-        }
-        return buffer
+        drainWriteBIO()
+        guard !produced.isEmpty else { return nil }
+        defer { produced.removeAll(keepingCapacity: true) }
+        if produced.count == 1 { return produced[0] }
+        var combined = allocator.buffer(capacity: produced.reduce(0) { $0 + $1.readableBytes })
+        for var part in produced { combined.writeBuffer(&part) }
+        return combined
     }
 
     /// The negotiated protocol version ("TLSv1.3") and ALPN protocol, for logs.

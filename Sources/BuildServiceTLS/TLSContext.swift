@@ -45,7 +45,8 @@ public final class TLSContext: @unchecked Sendable {
                 }
             }
             try Self.applyClientAuth(context, configuration)
-            leafCertificate = try TLSCertificate.loadAll(pemFile: configuration.certificatePath, role: "certificate file").first
+            // The certificate actually loaded, not a second read of a file that may change.
+            leafCertificate = SSL_CTX_get0_certificate(context).map(TLSCertificate.init(retaining:))
         } catch {
             SSL_CTX_free(context)
             throw error

@@ -11,7 +11,8 @@ public enum TLSUserEvent: Sendable, Equatable {
 /// writes wait for the handshake; everything OpenSSL produces is sent after every call; data
 /// that arrived with the peer's Finished is read at once; close sends close_notify first;
 /// `close(mode: .output)` is close_notify plus a TCP half-close; write promises complete when
-/// their ciphertext is written, in order.
+/// their ciphertext is written, in order. The state always changes before a promise completes
+/// or an event fires, so whatever those callbacks do re-enters a consistent handler.
 public final class TLSHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -26,6 +27,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         case outputClosed
         /// close_notify sent, the TCP close follows.
         case closing
+        /// After a fatal error or the channel's end: OpenSSL is not touched any more.
         case closed
     }
 
@@ -37,14 +39,22 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var state = State.idle
     private var pendingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
     private var flushRequested = false
-    private var outputClosePromise: EventLoopPromise<Void>??
+    /// A `close(mode: .output)` asked for during the handshake, done once it completes.
+    private var queuedOutputClose: EventLoopPromise<Void>?
+    private var outputCloseQueued = false
+    /// Completes when the full close this handler started is done; later closes wait for it.
+    private var closeFuture: EventLoopFuture<Void>?
     private var handshakeTimer: Scheduled<Void>?
     private var inputClosedSent = false
     private var handshakePromise: EventLoopPromise<Void>?
+    private var handshakeFutureResult: EventLoopFuture<Void>?
     private var deliveredPlaintext = false
 
     /// How long a close may wait for our close_notify to be written before TCP is closed anyway.
     private static let closeNotifyWait = TimeAmount.seconds(3)
+    /// Writes at least this large are encrypted straight from their buffer; smaller ones (an
+    /// HTTP chunk header, its CRLF) are gathered first so they share records.
+    private static let gatherLimit = 4096
 
     /// - Parameters:
     ///   - context: server or client context; the role follows from it.
@@ -69,13 +79,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// before writing, so that a refused certificate is reported as such and not as a failed
     /// write on a closed channel.
     public var handshakeFuture: EventLoopFuture<Void>? { handshakeFutureResult }
-    private var handshakeFutureResult: EventLoopFuture<Void>?
 
-    private func settleHandshake(_ result: Result<Void, any Error>) {
-        let promise = handshakePromise
-        handshakePromise = nil
-        promise?.completeWith(result)
-    }
+    // MARK: Lifecycle
 
     public func handlerAdded(context: ChannelHandlerContext) {
         let promise = context.eventLoop.makePromise(of: Void.self)
@@ -84,20 +89,18 @@ public final class TLSHandler: ChannelDuplexHandler {
         do {
             connection = try TLSConnection(context: tlsContext, serverHostname: serverHostname)
         } catch {
-            state = .closed
-            settleHandshake(.failure(error))
-            report(error)
-            context.fireErrorCaught(error)
-            context.close(promise: nil)
+            fail(context: context, error)
             return
         }
         if context.channel.isActive { startHandshake(context: context) }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        settleHandshake(.failure(ChannelError.ioOnClosedChannel))
+        state = .closed
         handshakeTimer?.cancel()
+        settleHandshake(.failure(ChannelError.ioOnClosedChannel))
         failPendingWrites(ChannelError.ioOnClosedChannel)
+        failQueuedOutputClose()
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -106,12 +109,11 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        settleHandshake(.failure(ChannelError.ioOnClosedChannel))
         state = .closed
         handshakeTimer?.cancel()
+        settleHandshake(.failure(ChannelError.ioOnClosedChannel))
         failPendingWrites(ChannelError.ioOnClosedChannel)
-        if case .some(.some(let promise)) = outputClosePromise { promise.fail(ChannelError.ioOnClosedChannel) }
-        outputClosePromise = nil
+        failQueuedOutputClose()
         context.fireChannelInactive()
     }
 
@@ -121,7 +123,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         let timeout = handshakeTimeout
         handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             guard case .handshaking = state else { return }
-            fail(context: context, TLSError(.handshakeTimeout, "the TLS handshake did not complete within \(timeout.nanoseconds / 1_000_000_000) s"))
+            let seconds = timeout.nanoseconds / 1_000_000_000
+            fail(context: context, TLSError(.handshakeTimeout, "the TLS handshake did not complete within \(seconds) s"))
         }
         // The client speaks first.
         if tlsContext.role == .client { advanceHandshake(context: context) }
@@ -130,15 +133,14 @@ public final class TLSHandler: ChannelDuplexHandler {
     // MARK: Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let ciphertext = unwrapInboundIn(data)
+        var ciphertext = unwrapInboundIn(data)
         guard let connection else { return }
         switch state {
         case .handshaking:
             connection.feed(ciphertext)
             advanceHandshake(context: context)
         case .active, .outputClosed:
-            connection.feed(ciphertext)
-            readPlaintext(context: context)
+            readPlaintext(context: context, ciphertext: &ciphertext)
         case .idle, .closing, .closed:
             break
         }
@@ -160,6 +162,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         case .handshaking, .idle:
             // Without this the socket would sit in CLOSE_WAIT until the handshake timeout.
             state = .closed
+            settleHandshake(.failure(TLSError(.handshakeFailed, "the peer closed the connection during the handshake")))
             context.close(promise: nil)
         default:
             // TCP EOF with or without close_notify: the HTTP layer above decides whether the
@@ -172,14 +175,14 @@ public final class TLSHandler: ChannelDuplexHandler {
         guard let connection else { return }
         switch connection.handshake() {
         case .needsMoreData:
-            sendOutput(context: context, promise: nil, flush: true)
+            sendOutput(context: context, promise: nil)
         case .complete:
             state = .active
             handshakeTimer?.cancel()
             handshakeTimer = nil
-            settleHandshake(.success(()))
             // TLS 1.3 session tickets appear now.
-            sendOutput(context: context, promise: nil, flush: true)
+            sendOutput(context: context, promise: nil)
+            settleHandshake(.success(()))
             let negotiated = connection.negotiated
             context.fireUserInboundEventTriggered(
                 TLSUserEvent.handshakeCompleted(version: negotiated.version, alpn: negotiated.alpn, resumed: negotiated.resumed)
@@ -187,41 +190,49 @@ public final class TLSHandler: ChannelDuplexHandler {
             guard case .active = state else { return }
             if flushRequested { encryptPendingWrites(context: context) }
             // The client's first request often arrives together with its Finished message.
-            readPlaintext(context: context)
-            if case .some(let promise) = outputClosePromise, case .active = state {
-                outputClosePromise = nil
+            var nothing = context.channel.allocator.buffer(capacity: 0)
+            readPlaintext(context: context, ciphertext: &nothing)
+            if outputCloseQueued, case .active = state {
+                outputCloseQueued = false
+                let promise = queuedOutputClose
+                queuedOutputClose = nil
                 closeOutput(context: context, promise: promise)
             }
         case .failed(let error):
             if error.code == .plaintextHTTP, tlsContext.role == .server {
-                answerPlaintextRequest(context: context)
-                report(error)
+                answerPlaintextRequest(context: context, error)
                 return
             }
-            // The alert OpenSSL queued tells the peer why.
-            sendOutput(context: context, promise: nil, flush: true)
             fail(context: context, error)
         }
     }
 
-    private func readPlaintext(context: ChannelHandlerContext) {
+    /// Feeds the ciphertext in slices of at most 64 KiB, decrypting after each, so OpenSSL's
+    /// memory BIO never grows beyond one slice; delivers the plaintext as one read.
+    private func readPlaintext(context: ChannelHandlerContext, ciphertext: inout ByteBuffer) {
         guard let connection else { return }
-        var plaintext = context.channel.allocator.buffer(capacity: 16_640)
-        let result = connection.readPlaintext(into: &plaintext)
+        // Plaintext is never larger than the ciphertext it came in.
+        var plaintext = context.channel.allocator.buffer(capacity: max(ciphertext.readableBytes, 1024))
+        var result = TLSConnection.ReadResult.needsMoreData
+        repeat {
+            if let slice = ciphertext.readSlice(length: min(ciphertext.readableBytes, TLSConnection.sliceSize)) {
+                connection.feed(slice)
+            }
+            result = connection.readPlaintext(into: &plaintext)
+        } while ciphertext.readableBytes > 0 && result == .needsMoreData
+        if case .failed(let error) = result {
+            // The records before the bad one were authentic: hand them up, after the state
+            // says that nothing may touch OpenSSL any more.
+            fail(context: context, error, deliveringFirst: plaintext)
+            return
+        }
         // Alerts, KeyUpdate answers or tickets may have been produced while reading.
-        sendOutput(context: context, promise: nil, flush: true)
+        sendOutput(context: context, promise: nil)
         if plaintext.readableBytes > 0 {
             deliveredPlaintext = true
             context.fireChannelRead(wrapInboundOut(plaintext))
         }
-        switch result {
-        case .needsMoreData:
-            break
-        case .closedByPeer:
-            sendInputClosed(context: context)
-        case .failed(let error):
-            fail(context: context, error)
-        }
+        if case .closedByPeer = result { sendInputClosed(context: context) }
     }
 
     private func sendInputClosed(context: ChannelHandlerContext) {
@@ -263,25 +274,30 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Encrypts everything written so far as one run of records and sends it as one write;
-    /// small writes (an HTTP chunk header, its CRLF) share records instead of each costing one.
+    /// Encrypts everything written so far and sends it as one write whose promise completes
+    /// all of theirs, in order.
     private func encryptPendingWrites(context: ChannelHandlerContext) {
         flushRequested = false
         guard let connection, !pendingWrites.isEmpty else { return }
-        let writes = pendingWrites
-        pendingWrites = []
-        var plaintext: ByteBuffer
-        if writes.count == 1 {
-            plaintext = writes[0].0
-        } else {
-            plaintext = context.channel.allocator.buffer(capacity: writes.reduce(0) { $0 + $1.0.readableBytes })
-            for (buffer, _) in writes { plaintext.writeImmutableBuffer(buffer) }
+        var gathered = context.channel.allocator.buffer(capacity: 0)
+        var failure: TLSError?
+        for (buffer, _) in pendingWrites where failure == nil {
+            if buffer.readableBytes < Self.gatherLimit {
+                var buffer = buffer
+                gathered.writeBuffer(&buffer)
+                continue
+            }
+            failure = connection.write(gathered) ?? connection.write(buffer)
+            gathered.clear()
         }
-        if let error = connection.write(plaintext) {
-            for (_, promise) in writes { promise?.fail(error) }
-            fail(context: context, error)
+        if failure == nil { failure = connection.write(gathered) }
+        if let failure {
+            // The writes stay pending: `fail` changes the state before failing them.
+            fail(context: context, failure)
             return
         }
+        let writes = pendingWrites
+        pendingWrites.removeAll(keepingCapacity: true)
         let promises = writes.compactMap(\.1)
         var combined: EventLoopPromise<Void>?
         if promises.count == 1 {
@@ -291,78 +307,106 @@ public final class TLSHandler: ChannelDuplexHandler {
             for each in promises { promise.futureResult.cascade(to: each) }
             combined = promise
         }
-        sendOutput(context: context, promise: combined, flush: true)
+        sendOutput(context: context, promise: combined)
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        switch mode {
-        case .output:
-            switch state {
-            case .idle, .handshaking:
-                // Queued until the handshake is done, so the peer still gets its response first.
-                outputClosePromise = .some(promise)
-            case .active:
-                closeOutput(context: context, promise: promise)
-            case .outputClosed, .closing, .closed:
-                context.close(mode: mode, promise: promise)
+        switch (mode, state) {
+        case (.output, .idle), (.output, .handshaking):
+            // Done after the handshake, so the peer still gets its response first.
+            if outputCloseQueued {
+                if let promise { queuedOutputClose?.futureResult.cascade(to: promise) ?? promise.succeed() }
+            } else {
+                outputCloseQueued = true
+                queuedOutputClose = promise
             }
-        case .all:
-            switch state {
-            case .active, .outputClosed:
-                let wasActive = { if case .active = self.state { return true } else { return false } }()
-                state = .closing
-                handshakeTimer?.cancel()
-                failPendingWrites(ChannelError.ioOnClosedChannel)
-                guard wasActive, let connection else {
-                    context.close(mode: .all, promise: promise)
-                    return
-                }
-                connection.shutdown()
-                guard let notify = connection.takeOutput(allocator: context.channel.allocator) else {
-                    context.close(mode: .all, promise: promise)
-                    return
-                }
-                // A peer that stopped reading must not hold the close up for long.
-                let channel = context.channel
-                let deadline = context.eventLoop.scheduleTask(in: Self.closeNotifyWait) { channel.close(promise: nil) }
-                context.writeAndFlush(wrapOutboundOut(notify)).assumeIsolated().whenComplete { _ in
-                    deadline.cancel()
-                    context.close(mode: .all, promise: promise)
-                }
-            case .idle, .handshaking:
-                state = .closed
-                handshakeTimer?.cancel()
-                failPendingWrites(ChannelError.ioOnClosedChannel)
-                context.close(mode: .all, promise: promise)
-            case .closing, .closed:
+        case (.output, .active):
+            closeOutput(context: context, promise: promise)
+        case (.all, .active), (.all, .outputClosed):
+            closeAll(context: context, promise: promise)
+        case (.all, .closing):
+            if let promise, let closeFuture {
+                closeFuture.cascade(to: promise)
+            } else {
                 context.close(mode: .all, promise: promise)
             }
-        case .input:
+        case (.all, .idle), (.all, .handshaking):
+            state = .closed
+            handshakeTimer?.cancel()
+            settleHandshake(.failure(ChannelError.ioOnClosedChannel))
+            failPendingWrites(ChannelError.ioOnClosedChannel)
+            failQueuedOutputClose()
+            context.close(mode: .all, promise: promise)
+        default:
             context.close(mode: mode, promise: promise)
+        }
+    }
+
+    /// close_notify first (after what was already written), then TCP; bounded, so a peer that
+    /// stopped reading cannot hold the close up.
+    private func closeAll(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        let sendNotify: Bool = { if case .active = state { return true } else { return false } }()
+        state = .closing
+        handshakeTimer?.cancel()
+        failPendingWrites(ChannelError.ioOnClosedChannel)
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        closeFuture = closed.futureResult
+        if let promise { closed.futureResult.cascade(to: promise) }
+        guard sendNotify, let connection else {
+            context.close(mode: .all, promise: closed)
+            return
+        }
+        connection.shutdown()
+        guard let notify = connection.takeOutput(allocator: context.channel.allocator) else {
+            context.close(mode: .all, promise: closed)
+            return
+        }
+        var issued = false
+        let closeNow = {
+            guard !issued else { return }
+            issued = true
+            context.close(mode: .all, promise: closed)
+        }
+        let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeNotifyWait) { closeNow() }
+        context.writeAndFlush(wrapOutboundOut(notify)).assumeIsolated().whenComplete { _ in
+            deadline.cancel()
+            closeNow()
         }
     }
 
     /// close_notify, then the TCP half-close, after everything written before.
     private func closeOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         encryptPendingWrites(context: context)
+        // Encrypting may have failed, or a completed write's callback may have closed us.
+        guard case .active = state, let connection else {
+            promise?.fail(ChannelError.outputClosed)
+            return
+        }
         state = .outputClosed
-        connection?.shutdown()
-        sendOutput(context: context, promise: nil, flush: true)
+        connection.shutdown()
+        sendOutput(context: context, promise: nil)
         context.close(mode: .output, promise: promise)
     }
 
     // MARK: Helpers
 
-    private func sendOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?, flush: Bool) {
-        if let connection, let ciphertext = connection.takeOutput(allocator: context.channel.allocator) {
-            context.write(wrapOutboundOut(ciphertext), promise: promise)
-        } else {
-            promise?.succeed()
+    /// Sends (and flushes) whatever ciphertext OpenSSL produced. A promise with nothing to send
+    /// still goes through the channel, so it completes after earlier writes, not before.
+    private func sendOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        let parts = connection?.takeOutputParts() ?? []
+        if let last = parts.last {
+            for part in parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
+            context.write(wrapOutboundOut(last), promise: promise)
+        } else if let promise {
+            context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: promise)
         }
-        if flush { context.flush() }
+        context.flush()
     }
 
-    private func fail(context: ChannelHandlerContext, _ error: TLSError) {
+    /// The end of a connection on an error. The state changes first; then the peer gets the
+    /// alert OpenSSL queued, authentic plaintext is handed up, writes fail, the error goes down
+    /// the pipeline and the connection closes.
+    private func fail(context: ChannelHandlerContext, _ error: TLSError, deliveringFirst plaintext: ByteBuffer? = nil) {
         switch state {
         case .closed, .closing:
             return
@@ -372,14 +416,24 @@ public final class TLSHandler: ChannelDuplexHandler {
         state = .closed
         handshakeTimer?.cancel()
         settleHandshake(.failure(error))
+        onFailure?(error)
+        if let connection, let alert = connection.takeOutput(allocator: context.channel.allocator) {
+            context.writeAndFlush(wrapOutboundOut(alert), promise: nil)
+        }
+        if let plaintext, plaintext.readableBytes > 0 {
+            context.fireChannelRead(wrapInboundOut(plaintext))
+            context.fireChannelReadComplete()
+        }
         failPendingWrites(error)
-        report(error)
+        failQueuedOutputClose()
         context.fireErrorCaught(error)
         context.close(promise: nil)
     }
 
-    private func report(_ error: any Error) {
-        if let error = error as? TLSError { onFailure?(error) }
+    private func settleHandshake(_ result: Result<Void, any Error>) {
+        let promise = handshakePromise
+        handshakePromise = nil
+        promise?.completeWith(result)
     }
 
     private func failPendingWrites(_ error: any Error) {
@@ -388,10 +442,21 @@ public final class TLSHandler: ChannelDuplexHandler {
         for (_, promise) in writes { promise?.fail(error) }
     }
 
+    private func failQueuedOutputClose() {
+        let promise = queuedOutputClose
+        queuedOutputClose = nil
+        outputCloseQueued = false
+        promise?.fail(ChannelError.ioOnClosedChannel)
+    }
+
     /// A browser or curl pointed at https with http:// gets an answer it can show, not a reset.
-    private func answerPlaintextRequest(context: ChannelHandlerContext) {
-        state = .closing
+    private func answerPlaintextRequest(context: ChannelHandlerContext, _ error: TLSError) {
+        state = .closed
         handshakeTimer?.cancel()
+        settleHandshake(.failure(error))
+        onFailure?(error)
+        failPendingWrites(error)
+        failQueuedOutputClose()
         let body = "This port speaks HTTPS; use an https:// URL.\n"
         let response =
             "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
