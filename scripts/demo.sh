@@ -91,6 +91,11 @@ id = "demo"
 type = "path"
 path_root = "$DEMO/project"
 commands = ["make"]
+# Collected after each successful build and listed, with download URLs, in its exit event.
+artifacts = ["hello"]
+
+[artifacts]
+storage_root = "$DEMO/artifacts"
 TOML
 
 echo "== build-service check-config"
@@ -134,6 +139,21 @@ echo "== curl over HTTPS: the raw NDJSON event stream"
 curl -sS -N --cacert "$DEMO/certs/ca.pem" "https://localhost:$PORT/v1/builds" -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' \
     -d '{"schema_version":"2","project_id":"demo","command":"make","args":["clean","all"]}'
+
+echo
+echo "== the artifact: its signed URL from that exit event, fetched with curl and no token"
+URL=$(curl -sS -N --cacert "$DEMO/certs/ca.pem" "https://localhost:$PORT/v1/builds" -H "Authorization: Bearer $TOKEN" \
+    -d '{"project_id":"demo","command":"make","args":["all"]}' | tail -n 1 | sed -n 's/.*"url":"\([^"]*\)".*/\1/p')
+echo "$URL"
+curl -sS -f --cacert "$DEMO/certs/ca.pem" -o "$DEMO/hello.curl" "$URL"
+curl -sS -I --cacert "$DEMO/certs/ca.pem" "$URL" | grep -i -E '^(HTTP|content-length|etag|accept-ranges)'
+
+echo
+echo "== build-cli --download: build, then fetch and verify (size, sha256) every artifact"
+BUILD_SERVICE_TOKEN="$TOKEN" "$BIN/build-cli" --endpoint "https://localhost:$PORT" --cacert "$DEMO/certs/ca.pem" \
+    --project demo --download "$DEMO/downloads" make all
+cmp "$DEMO/downloads/hello" "$DEMO/project/hello" && cmp "$DEMO/hello.curl" "$DEMO/project/hello" &&
+    echo "downloads verified: identical to the built $DEMO/project/hello"
 
 echo
 echo "== refused requests: no token, then make -C /etc"
