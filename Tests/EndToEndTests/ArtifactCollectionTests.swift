@@ -93,7 +93,7 @@ import Testing
 
     @Test func expiredAndExcessArtifactsAreRemoved() async throws {
         let daemon = try await DaemonUnderTest(
-            .init(artifacts: ["out/*.bin"], artifactSettings: "gc_interval_sec = 1\nmax_bytes = 15000\nttl_sec = 3")
+            .init(artifacts: ["out/*.bin"], artifactSettings: "gc_interval_sec = 1\nmax_bytes = 15000\nttl_sec = 8")
         )
         var urls: [String] = []
         for round in 0..<2 {
@@ -106,7 +106,25 @@ import Testing
         #expect(try await Download.fetch(urls[0], in: daemon.directory).status == 404)
         #expect(try await Download.fetch(urls[1], in: daemon.directory).status == 200)
         // …and after ttl_sec the newer one too.
-        #expect(await eventually(within: .seconds(15)) { publishedManifests(daemon).isEmpty })
+        #expect(await eventually(within: .seconds(30)) { publishedManifests(daemon).isEmpty })
         #expect(try await Download.fetch(urls[1], in: daemon.directory).status == 404)
+    }
+
+    @Test func whatACrashLeftBehindIsRemovedAtStartup() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"]))
+        _ = try await build(daemon, "mkdir -p out && echo kept > out/app.bin")
+        #expect(publishedManifests(daemon).count == 1)
+        await daemon.stop()
+        let manager = FileManager.default
+        let staging = daemon.storageRoot + "/.staging-bld_" + String(repeating: "1", count: 32)
+        let unpublished = daemon.storageRoot + "/bld_" + String(repeating: "2", count: 32)
+        for directory in [staging, unpublished] {
+            try manager.createDirectory(atPath: directory + "/out", withIntermediateDirectories: true)
+            _ = manager.createFile(atPath: directory + "/out/half.bin", contents: Data("partial".utf8))
+        }
+        try await daemon.start()
+        #expect(await eventually { !manager.fileExists(atPath: staging) && !manager.fileExists(atPath: unpublished) })
+        #expect(publishedManifests(daemon).count == 1)
+        #expect(daemon.log.contains("removed unfinished artifact sets"))
     }
 }

@@ -38,6 +38,10 @@ pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *erro
 /// A pidfd for `pid` (readable once the process has terminated), or -1 with errno set.
 int bs_pidfd_open(pid_t pid);
 
+/// openat2(directory, path, O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH): -1 with errno
+/// (ENOSYS before Linux 5.6, ELOOP for a symlink, EXDEV for an escape).
+int bs_open_beneath_nofollow(int directory, const char *path);
+
 /// Blocks until `pid` has terminated. With `peek` non-zero the process is left unreaped (a
 /// zombie), which keeps its pid, and so its process group id, from being reused meanwhile.
 /// Returns 0 and sets exactly one of *exit_code / *signal_number (the other is -1), or -1 on error.

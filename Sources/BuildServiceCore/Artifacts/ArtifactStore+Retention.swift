@@ -29,14 +29,14 @@ extension ArtifactStore {
     @discardableResult
     public func collectGarbage(ttlSec: Int, maxBytes: Int, now: Date = Date()) -> [String] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
-        var builds: [(id: String, created: Int, bytes: Int)] = []
+        var builds: [(id: String, created: Double, bytes: Int)] = []
         for entry in entries where entry.hasSuffix(".json") {
             let id = String(entry.dropLast(5))
             guard let manifest = manifest(for: id) else { continue }
             builds.append((id, manifest.created, manifest.artifacts.reduce(0) { $0 + $1.size }))
         }
         builds.sort { $0.created < $1.created }
-        let cutoff = Int(now.timeIntervalSince1970) - ttlSec
+        let cutoff = now.timeIntervalSince1970 - Double(ttlSec)
         var total = builds.reduce(0) { $0 + $1.bytes }
         var removed: [String] = []
         for build in builds where build.created < cutoff || total > maxBytes {

@@ -1,3 +1,4 @@
+import CBuildServiceSpawn
 import Foundation
 
 /// The artifact store on disk: `<root>/<build_id>/<path>` for the files and
@@ -11,7 +12,7 @@ public struct ArtifactStore: Sendable {
     }
 
     func directory(_ buildID: String) -> String { root + "/" + buildID }
-    func manifestPath(_ buildID: String) -> String { root + "/" + buildID + ".json" }
+    public func manifestPath(_ buildID: String) -> String { root + "/" + buildID + ".json" }
     func stagingDirectory(_ buildID: String) -> String { root + "/.staging-" + buildID }
 
     /// Creates the store's directory (0750) if needed.
@@ -52,24 +53,41 @@ public struct ArtifactStore: Sendable {
     /// symlink planted in the store yields nothing). `name` must already be a clean relative
     /// path (see `ArtifactPath`).
     /// - Returns: the descriptor (caller closes) and the manifest entry, or `nil`.
-    public func open(buildID: String, name: String) -> (descriptor: Int32, artifact: StoredArtifact, manifest: ArtifactManifest)? {
-        guard let manifest = manifest(for: buildID), let artifact = manifest.artifact(named: name) else { return nil }
-        var current = Glibc.open(directory(buildID), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    public func open(
+        buildID: String,
+        name: String,
+        manifest provided: ArtifactManifest? = nil
+    ) -> (descriptor: Int32, artifact: StoredArtifact, manifest: ArtifactManifest)? {
+        guard let manifest = provided ?? manifest(for: buildID), let artifact = manifest.artifact(named: name) else { return nil }
+        // The build's directory (never a symlink), then the name beneath it with no symlink
+        // anywhere on the way: one openat2 instead of an openat per component.
+        let buildDirectory = Glibc.open(directory(buildID), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard buildDirectory >= 0 else { return nil }
+        var current = bs_open_beneath_nofollow(buildDirectory, name)
+        if current < 0, errno == ENOSYS { current = Self.walkWithoutSymlinks(buildDirectory, name) }
+        Glibc.close(buildDirectory)
         guard current >= 0 else { return nil }
-        let segments = name.split(separator: "/")
-        for (index, segment) in segments.enumerated() {
-            let last = index == segments.count - 1
-            let flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY)
-            let next = openat(current, String(segment), flags)
-            Glibc.close(current)
-            guard next >= 0 else { return nil }
-            current = next
-        }
         var info = stat()
         guard fstat(current, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) == artifact.size else {
             Glibc.close(current)
             return nil
         }
         return (current, artifact, manifest)
+    }
+
+    /// The same without openat2 (kernels before 5.6): one O_NOFOLLOW openat per component.
+    private static func walkWithoutSymlinks(_ directory: Int32, _ name: String) -> Int32 {
+        var current = dup(directory)
+        guard current >= 0 else { return -1 }
+        let segments = name.split(separator: "/")
+        for (index, segment) in segments.enumerated() {
+            let last = index == segments.count - 1
+            let flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY)
+            let next = openat(current, String(segment), flags)
+            Glibc.close(current)
+            guard next >= 0 else { return -1 }
+            current = next
+        }
+        return current
     }
 }

@@ -21,7 +21,9 @@ public struct StoredArtifact: Sendable, Codable, Equatable {
 public struct ArtifactManifest: Sendable, Codable, Equatable {
     public var buildID: String
     public var project: String
-    public var created: Int
+    /// Seconds since 1970, with fractions: builds finished in the same second still have an
+    /// order, so eviction removes the older one.
+    public var created: Double
     public var artifacts: [StoredArtifact]
 
     enum CodingKeys: String, CodingKey {

@@ -84,7 +84,7 @@ struct ArtifactResponse {
     private static func notModified(_ headers: HTTPHeaders, etag: String, modified: Int) -> Bool {
         if let noneMatch = headers.first(name: "If-None-Match") {
             return noneMatch.split(separator: ",").contains { candidate in
-                let tag = candidate.trimmingCharacters(in: .whitespaces)
+                let tag = candidate.trimmingHTTPWhitespace
                 return tag == "*" || tag == etag || tag == "W/" + etag
             }
         }
@@ -96,7 +96,7 @@ struct ArtifactResponse {
 
     /// An entity tag must match strongly; a date must be exactly the Last-Modified.
     private static func ifRangeMatches(_ value: String, etag: String, modified: Int) -> Bool {
-        let value = value.trimmingCharacters(in: .whitespaces)
+        let value = String(value.trimmingHTTPWhitespace)
         if value.hasPrefix("\"") || value.hasPrefix("W/") { return value == etag }
         return HTTPDate.parse(value) == modified
     }

@@ -12,7 +12,11 @@ struct ArtifactRoute: Equatable {
 
     /// Whether `path` (without query) is one of the artifact routes at all, valid or not.
     static func matches(path: Substring) -> Bool {
-        path.hasPrefix("/artifacts/") || (path.hasPrefix("/v1/builds/") && path.contains("/artifacts/"))
+        if path.hasPrefix("/artifacts/") { return true }
+        guard path.hasPrefix("/v1/builds/") else { return false }
+        // /v1/builds/<id>/artifacts/…: the fourth segment.
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 5, omittingEmptySubsequences: false)
+        return segments.count >= 5 && segments[4].elementsEqual("artifacts".utf8)
     }
 
     /// `nil` for a malformed, encoded-slash, traversal or otherwise suspicious request.

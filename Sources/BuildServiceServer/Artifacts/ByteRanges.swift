@@ -1,5 +1,3 @@
-import Foundation
-
 /// `Range: bytes=…` against a file of `size` bytes, as nginx answers it (RFC 9110 §14):
 /// suffix and open ranges, end clamped, several ranges kept unless they add up to more than
 /// the file (then the whole file, against CVE-2011-3192), unknown units ignored.
@@ -15,14 +13,14 @@ enum ByteRanges {
 
     static func evaluate(_ header: String?, size: Int) -> Outcome {
         guard let header else { return .full }
-        let trimmed = header.trimmingCharacters(in: .whitespaces)
-        guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased() == "bytes" else {
+        let trimmed = header.trimmingHTTPWhitespace
+        guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals].trimmingHTTPWhitespace.lowercased() == "bytes" else {
             return .full
         }
         guard size > 0 else { return .full }
         var ranges: [ClosedRange<Int>] = []
         for spec in trimmed[trimmed.index(after: equals)...].split(separator: ",", omittingEmptySubsequences: false) {
-            let spec = spec.trimmingCharacters(in: .whitespaces)
+            let spec = spec.trimmingHTTPWhitespace
             guard let dash = spec.firstIndex(of: "-") else { return .unsatisfiable }
             let first = spec[..<dash]
             let last = spec[spec.index(after: dash)...]

@@ -10,16 +10,9 @@ enum HTTPDate {
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
-        return String(
-            format: "%@, %02d %@ %04d %02d:%02d:%02d GMT",
-            days[Int(parts.tm_wday)],
-            parts.tm_mday,
-            months[Int(parts.tm_mon)],
-            Int(parts.tm_year) + 1900,
-            parts.tm_hour,
-            parts.tm_min,
-            parts.tm_sec
-        )
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(Int(parts.tm_year) + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 
     static func parse(_ text: String) -> Int? {

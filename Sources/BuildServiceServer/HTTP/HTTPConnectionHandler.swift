@@ -245,13 +245,22 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func respondWithArtifact(context: ChannelHandlerContext, head: HTTPRequestHead, closeAfter: Bool) {
-        let listener = self.listener
-        let channel = context.channel
-        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
-            await listener.downloads.serve(head: head, listener: listener, channel: channel, closeAfter: closeAfter)
-            loopBound.eventLoop.execute {
-                loopBound.value.handler.responseEnded(context: loopBound.value.context, closeAfter: closeAfter)
+        switch listener.downloads.prepare(head: head, listener: listener, closeAfter: closeAfter) {
+        case .complete(let responseHead, let body):
+            // Refusals, 304s, HEADs and small files: answered at once, no task.
+            context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+            if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            responseEnded(context: context, closeAfter: closeAfter || responseHead.status.code >= 500)
+        case .stream(let responseHead, let file, let body):
+            let listener = self.listener
+            let channel = context.channel
+            let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+            task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
+                await listener.downloads.stream(responseHead, file: file, body: body, listener: listener, channel: channel)
+                loopBound.eventLoop.execute {
+                    loopBound.value.handler.responseEnded(context: loopBound.value.context, closeAfter: closeAfter)
+                }
             }
         }
     }
