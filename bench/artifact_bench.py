@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tls_bench  # noqa: E402  (the Daemon/nginx TLS settings, certificates, wrk and report helpers)
-from tls_bench import (GROUPS, HEALTH_BODY, ROOT, TLS12_SUITES, TLS13_SUITES, free_port,  # noqa: E402
+from tls_bench import (ROOT, free_port,  # noqa: E402
                        make_certs, negotiated, stop_process, wait_healthy)
 
 MIB = 1 << 20
@@ -157,75 +157,9 @@ level = "warn"
         self.log.close()
 
 
-class ArtifactNginx:
-    """nginx in the foreground under a private prefix: tls_bench.Nginx's TLS settings (same constants),
-    plus a plain listener, the project's directory as root, sendfile on, keepalive_requests high."""
-
-    def __init__(self, workdir, certs, workers, root):
-        self.port = free_port()
-        self.plain_port = free_port()
-        prefix = os.path.join(workdir, "nginx")
-        os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
-        temp = {name: os.path.join(prefix, name) for name in ["body", "proxy", "fastcgi", "uwsgi", "scgi"]}
-        conf = os.path.join(prefix, "nginx.conf")
-        self.log_path = os.path.join(prefix, "logs", "error.log")
-        with open(conf, "w") as f:
-            f.write(f'''worker_processes {workers};
-pid {prefix}/nginx.pid;
-error_log {self.log_path} warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {temp["body"]};
-    proxy_temp_path {temp["proxy"]};
-    fastcgi_temp_path {temp["fastcgi"]};
-    uwsgi_temp_path {temp["uwsgi"]};
-    scgi_temp_path {temp["scgi"]};
-    keepalive_requests 1000000;
-    # Debian's stock nginx.conf turns sendfile on (the compiled-in default is off). It applies to the
-    # plain listener only: without kernel TLS (not enabled here) nginx reads and SSL_writes for HTTPS.
-    sendfile on;
-    default_type application/octet-stream;
-    server {{
-        listen 127.0.0.1:{self.port} ssl;
-        listen 127.0.0.1:{self.plain_port};
-        ssl_certificate {certs["cert"]};
-        ssl_certificate_key {certs["key"]};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_ciphers {TLS12_SUITES};
-        ssl_conf_command Ciphersuites {TLS13_SUITES};
-        ssl_prefer_server_ciphers on;
-        ssl_ecdh_curve {GROUPS};
-        ssl_session_tickets on;
-        root {root};
-        location = /healthz {{
-            default_type application/json;
-            return 200 '{HEALTH_BODY}\\n';
-        }}
-        location /out/ {{ }}
-    }}
-}}
-''')
-        self.log = open(os.path.join(prefix, "logs", "stderr.log"), "w")
-        self.proc = subprocess.Popen(["nginx", "-p", prefix, "-e", self.log_path, "-c", conf, "-g", "daemon off;"],
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
-        self.pid = self.proc.pid
-        self.base = f"https://127.0.0.1:{self.port}"
-        self.plain_base = f"http://127.0.0.1:{self.plain_port}"
-        self.health = self.base + "/healthz"
-        wait_healthy(self.health, self.proc, self.log_path, "nginx")
-        wait_healthy(self.plain_base + "/healthz", self.proc, self.log_path, "nginx (plain)")
-
-    def workers(self):
-        try:
-            with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
-                return [int(p) for p in f.read().split()]
-        except OSError:
-            return []
-
-    def stop(self):
-        stop_process(self.proc)
-        self.log.close()
+def ArtifactNginx(workdir, certs, workers, root):
+    """tls_bench's nginx with the project's directory as a static root and a plain listener."""
+    return tls_bench.Nginx(workdir, certs, workers, root=root)
 
 
 class Target:

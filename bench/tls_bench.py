@@ -166,15 +166,27 @@ level = "warn"
 
 
 class Nginx:
-    """nginx in the foreground under a private prefix, same certificate and TLS settings."""
+    """nginx in the foreground under a private prefix, same certificate and TLS settings.
+    `root` adds a static file root and a plain-HTTP listener (for the artifact benchmark)."""
 
-    def __init__(self, workdir, certs, workers):
+    def __init__(self, workdir, certs, workers, root=None):
         self.port = free_port()
+        self.plain_port = free_port() if root else None
         prefix = os.path.join(workdir, "nginx")
         os.makedirs(os.path.join(prefix, "logs"), exist_ok=True)
         temp = {name: os.path.join(prefix, name) for name in ["body", "proxy", "fastcgi", "uwsgi", "scgi"]}
         conf = os.path.join(prefix, "nginx.conf")
         self.log_path = os.path.join(prefix, "logs", "error.log")
+        static = ""
+        if root:
+            # Debian's stock nginx.conf turns sendfile on (the compiled-in default is off). It applies
+            # to the plain listener only: without kernel TLS nginx reads and SSL_writes for HTTPS.
+            static = f"""
+        listen 127.0.0.1:{self.plain_port};
+        sendfile on;
+        default_type application/octet-stream;
+        root {root};
+        location /out/ {{ }}"""
         with open(conf, "w") as f:
             f.write(f'''worker_processes {workers};
 pid {prefix}/nginx.pid;
@@ -197,7 +209,7 @@ http {{
         ssl_conf_command Ciphersuites {TLS13_SUITES};
         ssl_prefer_server_ciphers on;
         ssl_ecdh_curve {GROUPS};
-        ssl_session_tickets on;
+        ssl_session_tickets on;{static}
         location = /healthz {{
             default_type application/json;
             return 200 '{HEALTH_BODY}\\n';
@@ -208,9 +220,20 @@ http {{
         self.log = open(os.path.join(prefix, "logs", "stderr.log"), "w")
         self.proc = subprocess.Popen(["nginx", "-p", prefix, "-e", self.log_path, "-c", conf, "-g", "daemon off;"],
                                      stdout=subprocess.DEVNULL, stderr=self.log)
+        self.pid = self.proc.pid
         self.base = f"https://127.0.0.1:{self.port}"
         self.health = self.base + "/healthz"
         wait_healthy(self.health, self.proc, self.log_path, "nginx")
+        if root:
+            self.plain_base = f"http://127.0.0.1:{self.plain_port}"
+            wait_healthy(self.plain_base + "/healthz", self.proc, self.log_path, "nginx (plain)")
+
+    def workers(self):
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
 
     def stop(self):
         # SIGTERM is nginx's fast shutdown; SIGQUIT would wait for kept-alive connections.
