@@ -44,7 +44,7 @@ import Testing
         // A broken replacement: the daemon keeps serving the last good certificate.
         try "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".write(
             toFile: newPath,
-            atomically: true,
+            atomically: false,
             encoding: .utf8
         )
         daemon.signal(SIGHUP)

@@ -79,7 +79,7 @@ struct SocketListenerTests {
         #expect(stillServing.status == 0)
         await daemon.stop()
 
-        try "not a socket".write(toFile: daemon.socketPath, atomically: true, encoding: .utf8)
+        try "not a socket".write(toFile: daemon.socketPath, atomically: false, encoding: .utf8)
         let refused = try await daemon.runAnotherDaemon()
         #expect(refused.status != 0)
         #expect(refused.stderrText.contains("service.socket.path"))
@@ -101,7 +101,7 @@ struct SocketListenerTests {
         let broken = daemon.directory + "/broken.toml"
         let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
             .replacingOccurrences(of: "mode = ", with: "mdoe = ")
-        try text.write(toFile: broken, atomically: true, encoding: .utf8)
+        try text.write(toFile: broken, atomically: false, encoding: .utf8)
         let bad = try await TestProcess.run(
             TestProcess.binary("build-service"),
             ["check-config"],

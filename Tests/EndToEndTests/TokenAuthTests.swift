@@ -11,7 +11,7 @@ import Testing
     init() async throws {
         certificates = try await TestCertificates()
         let tokensFile = certificates.directory + "/tokens"
-        try "# one token per line\nfile-token-91b2\n".write(toFile: tokensFile, atomically: true, encoding: .utf8)
+        try "# one token per line\nfile-token-91b2\n".write(toFile: tokensFile, atomically: false, encoding: .utf8)
         let digest = try await Self.sha256(Self.scopedToken, in: certificates.directory)
         var options = DaemonUnderTest.Options(tls: .init(certificates: certificates))
         options.httpAuthTOML = """

@@ -58,9 +58,9 @@ final class DaemonUnderTest: @unchecked Sendable {
         tls = options.tls
         try Self.writeProject(at: projectRoot)
         // An allowed command a test can delete while the daemon runs.
-        try "#!/bin/sh\necho still here\n".write(toFile: vanishingCommand, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\necho still here\n".write(toFile: vanishingCommand, atomically: false, encoding: .utf8)
         chmod(vanishingCommand, 0o755)
-        try config(options).write(toFile: configPath, atomically: true, encoding: .utf8)
+        try config(options).write(toFile: configPath, atomically: false, encoding: .utf8)
         try await start()
     }
 
@@ -258,8 +258,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         where:
         \t@pwd
 
-        """.write(toFile: root + "/Makefile", atomically: true, encoding: .utf8)
-        try "here:\n\t@echo sub-makefile $$(pwd)\n".write(toFile: root + "/sub/Makefile", atomically: true, encoding: .utf8)
+        """.write(toFile: root + "/Makefile", atomically: false, encoding: .utf8)
+        try "here:\n\t@echo sub-makefile $$(pwd)\n".write(toFile: root + "/sub/Makefile", atomically: false, encoding: .utf8)
     }
 }
 
