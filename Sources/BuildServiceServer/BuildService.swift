@@ -96,15 +96,15 @@ public final class BuildService: Service {
                     downloads: downloads,
                     signArtifactURLs: signURLs
                 )
-                let channel = try await TCPListener.bind(
+                let listening = try await TCPListener.bind(
                     address: config.http.listenAddress,
                     group: group,
                     listener: context,
                     tls: tls,
                     logger: logger
                 )
-                channels.append(channel)
-                let bound = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+                channels += listening
+                let bound = listening[0].localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
                 var metadata: Logger.Metadata = [LogKey.listener: .string(name), LogKey.address: .string(bound)]
                 if let tls { metadata.merge(CertificateReloader.describe(tls.current)) { $1 } }
                 logger.notice("listening", metadata: metadata)

@@ -1,45 +1,80 @@
 import BuildServiceCore
 import BuildServiceTLS
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 
-/// Binds the HTTP(S) listener on `service.http.listen_addr`.
+/// Binds the HTTP(S) listener on `service.http.listen_addr`: one listening socket per event
+/// loop (SO_REUSEPORT, as nginx's `reuseport`), each serving its connections on its own loop.
+/// The kernel spreads new connections over them, and a connection never hops between threads
+/// on its way in — with one shared acceptor every accept costs two cross-thread wake-ups.
 enum TCPListener {
     /// - Parameter tls: the certificate holder when TLS is on; each new connection gets the
     ///   context current at accept time.
+    /// - Returns: the listening channels (the first one's local address is the bound one).
     static func bind(
         address: ListenAddress,
         group: any EventLoopGroup,
         listener: ListenerContext,
         tls: TLSContextHolder?,
         logger: Logger
-    ) async throws -> any Channel {
+    ) async throws -> [any Channel] {
+        var channels: [any Channel] = []
+        var port = address.port
+        // SO_REUSEPORT would let a second daemon (same user) share the port silently: refuse
+        // to start next to one that already listens there, as a plain bind would.
+        if port != 0, Self.somebodyListens(on: address) {
+            throw ConfigError(key: "service.http.listen_addr", "cannot listen on \(address): address already in use")
+        }
         do {
-            return try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                // Room for a few output events in the kernel: fewer wake-ups on a busy stream.
-                .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 20)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let pipeline = channel.pipeline.syncOperations
-                        // Before TLS, so it also bounds a handshake that trickles in.
-                        try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(60)))
-                        if let tls {
-                            try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, logger: logger))
-                        }
-                        try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-                        try pipeline.addHandler(HTTPConnectionHandler(listener: listener))
-                    }
-                }
-                .bind(host: address.host, port: address.port)
-                .get()
+            for loop in group.makeIterator() {
+                let channel = try await bootstrap(on: loop, listener: listener, tls: tls, logger: logger)
+                    .bind(host: address.host, port: port)
+                    .get()
+                // Port 0 picks a free port for the first socket; the others share it.
+                port = channel.localAddress?.port ?? port
+                channels.append(channel)
+            }
+            return channels
         } catch {
+            for channel in channels { try? await channel.close() }
             throw ConfigError(key: "service.http.listen_addr", "cannot listen on \(address): \(error)")
         }
+    }
+
+    /// Whether a TCP connect to the address (loopback for a wildcard) is accepted.
+    private static func somebodyListens(on address: ListenAddress) -> Bool {
+        let host = address.host == "0.0.0.0" ? "127.0.0.1" : (address.host == "::" ? "::1" : address.host)
+        guard let target = try? SocketAddress.makeAddressResolvingHost(host, port: address.port) else { return false }
+        let family: Int32 = target.protocol == .inet6 ? AF_INET6 : AF_INET
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return target.withSockAddr { pointer, size in connect(fd, pointer, socklen_t(size)) } == 0
+    }
+
+    private static func bootstrap(on loop: any EventLoop, listener: ListenerContext, tls: TLSContextHolder?, logger: Logger) -> ServerBootstrap {
+        ServerBootstrap(group: loop)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            // Room for a few output events in the kernel: fewer wake-ups on a busy stream.
+            .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 20)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    // Before TLS, so it also bounds a handshake that trickles in.
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(60)))
+                    if let tls {
+                        try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, logger: logger))
+                    }
+                    try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
+                    try pipeline.addHandler(HTTPConnectionHandler(listener: listener))
+                }
+            }
     }
 
     private static func tlsHandler(_ context: TLSContext, channel: any Channel, logger: Logger) -> TLSHandler {
