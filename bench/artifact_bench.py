@@ -96,6 +96,7 @@ enabled = false
 enabled = true
 listen_addr = "127.0.0.1:{self.port}"
 {tls_table}[build]
+allow_root_builds = true
 workspace_root = "{ws}"
 [build.commands]
 true = "/bin/true"

@@ -135,6 +135,7 @@ listen_addr = "127.0.0.1:{self.port}"
 type = "bearer"
 required = false
 [build]
+allow_root_builds = true
 workspace_root = "{os.path.join(workdir, 'ws')}"
 [build.commands]
 produce = "{producer}"

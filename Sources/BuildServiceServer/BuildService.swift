@@ -17,6 +17,7 @@ public final class BuildService: Service {
     private let runner: BuildRunner
     private let store: ArtifactStore
     private let signer: ArtifactURLSigner
+    private let workspaces: RepoWorkspaces?
 
     /// - Throws: `ServiceError` (`run_as_user`/`run_as_group`) when the run-as user is gone.
     public init(config: ServiceConfig, logger: Logger, group: any EventLoopGroup) throws(ServiceError) {
@@ -30,6 +31,11 @@ public final class BuildService: Service {
             identity: identity
         )
         self.runner = BuildRunner(identity: identity, environment: environment)
+        if config.projects.contains(where: { $0.kind == .repo }) {
+            workspaces = RepoWorkspaces(root: config.build.workspaceRoot, runner: runner, gitPath: config.build.gitPath, identity: identity)
+        } else {
+            workspaces = nil
+        }
         self.store = ArtifactStore(root: config.artifacts.storageRoot)
         // Without artifact patterns nothing is ever stored: touch neither the store nor a key file.
         guard config.projects.contains(where: { !$0.artifacts.isEmpty }) else {
@@ -50,6 +56,14 @@ public final class BuildService: Service {
     }
 
     public func run() async throws {
+        if let workspaces {
+            do {
+                let leftovers = try workspaces.prepare()
+                if leftovers > 0 { logger.notice("removed checkouts left by an earlier run", metadata: ["count": .stringConvertible(leftovers)]) }
+            } catch {
+                throw ConfigError(key: "build.workspace_root", "cannot prepare \(config.build.workspaceRoot): \(error.localizedDescription)")
+            }
+        }
         let removed = store.removeLeftovers()
         if removed > 0 { logger.notice("removed unfinished artifact sets", metadata: ["count": .stringConvertible(removed)]) }
         let publisher = ArtifactPublisher(
@@ -59,7 +73,7 @@ public final class BuildService: Service {
         )
         let endpoint = BuildEndpoint(
             validator: RequestValidator(config: config),
-            executor: BuildExecutor(runner: runner, logger: logger, artifacts: publisher)
+            executor: BuildExecutor(runner: runner, logger: logger, artifacts: publisher, workspaces: workspaces)
         )
         let downloads = ArtifactDownloads(store: store, signer: signer)
         let signURLs = config.http.auth.required

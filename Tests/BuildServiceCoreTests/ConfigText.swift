@@ -16,6 +16,8 @@ struct ConfigText {
         true = "/bin/true"
         """
     var timeouts: String?
+    /// The `[build]` table's own keys.
+    var build = "allow_root_builds = true"
     /// The body of each `[[projects]]` entry.
     var projects: [String]
     var logging: String?
@@ -41,6 +43,8 @@ struct ConfigText {
         sections.append("[service.http]\n\(http)")
         if let httpAuth { sections.append("[service.http.auth]\n\(httpAuth)") }
         if let tls { sections.append("[service.http.tls]\n\(tls)") }
+        // Tests run as root in CI; builds as root are what they mean.
+        sections.append("[build]\n\(build)")
         sections.append("[build.commands]\n\(commands)")
         if let timeouts { sections.append("[build.timeouts]\n\(timeouts)") }
         for project in projects { sections.append("[[projects]]\n\(project)") }

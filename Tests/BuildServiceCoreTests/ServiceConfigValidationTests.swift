@@ -131,10 +131,32 @@ struct ServiceConfigValidationTests {
         #expect(try Self.load(config).build.maxTimeoutSec == 600)
     }
 
-    @Test func repoProjectIsRejectedAsNotAvailable() {
+    @Test func repoProjectsAreReadAndCheckedKeyByKey() throws {
         var config = base
-        config.projects[0] = "id = \"demo\"\ntype = \"repo\"\nrepo_url = \"https://example.com/x.git\"\ncommands = [\"make\"]"
-        Self.expectFailure(config, key: "projects[0].type")
+        let repo = "id = \"demo\"\ntype = \"repo\"\nrepo_url = \"https://example.com/x.git\"\ncommands = [\"make\"]"
+        config.projects[0] = repo + "\nrepo_ref = \"release/1.2\"\nrepo_subdir = \"src\""
+        let project = try #require(try Self.load(config).project(id: "demo"))
+        #expect(project.kind == .repo)
+        #expect(project.repoRef == "release/1.2")
+        config.projects[0] = "id = \"demo\"\ntype = \"repo\"\ncommands = [\"make\"]"
+        Self.expectFailure(config, key: "projects[0].repo_url")
+        config.projects[0] = repo + "\nrepo_ref = \"--upload-pack=x\""
+        Self.expectFailure(config, key: "projects[0].repo_ref")
+        config.projects[0] = repo + "\nrepo_subdir = \"../outside\""
+        Self.expectFailure(config, key: "projects[0].repo_subdir")
+        config.projects[0] = repo + "\npath_root = \"/tmp\""
+        Self.expectFailure(config, key: "projects[0].path_root")
+        config.projects[0] = "id = \"demo\"\ntype = \"repo\"\nrepo_url = \"--config=x\"\ncommands = [\"make\"]"
+        Self.expectFailure(config, key: "projects[0].repo_url")
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "the refusal applies to a root daemon"))
+    func rootBuildsNeedRunAsUserOrAnExplicitOptIn() throws {
+        var config = base
+        config.build = "allow_root_builds = false"
+        Self.expectFailure(config, key: "build.run_as_user")
+        config.build = "run_as_user = \"nobody\""
+        #expect(try Self.load(config).build.runAsUser == "nobody")
     }
 
     @Test(arguments: ["/etc/passwd", "../up/*.bin", "out//x", "out/./x", ""])
@@ -193,7 +215,7 @@ struct ServiceConfigValidationTests {
 
     @Test func runAsUserThatDoesNotExistIsRejected() {
         var config = base
-        config.extra = "[build]\nrun_as_user = \"no-such-user-for-build-service-tests\""
+        config.build = "run_as_user = \"no-such-user-for-build-service-tests\""
         Self.expectFailure(config, key: "build.run_as_user")
     }
 

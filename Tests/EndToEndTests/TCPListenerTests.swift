@@ -16,6 +16,7 @@ import Testing
         listen_addr = "127.0.0.1:\(daemon.port)"
         [build]
         workspace_root = "\(daemon.directory)/ws2"
+        allow_root_builds = true
         [build.commands]
         true = "/bin/true"
         [[projects]]

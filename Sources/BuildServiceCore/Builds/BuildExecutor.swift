@@ -3,6 +3,7 @@ import Foundation
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
+import NIOPosix
 
 /// Where a request came from, for the audit log.
 public struct RequestOrigin: Sendable {
@@ -30,11 +31,14 @@ public struct BuildExecutor: Sendable {
     public let logger: Logger
     /// Collects and lists artifacts after successful builds of projects that have patterns.
     public let artifacts: ArtifactPublisher?
+    /// Checkouts for repo projects.
+    public let workspaces: RepoWorkspaces?
 
-    public init(runner: BuildRunner, logger: Logger, artifacts: ArtifactPublisher? = nil) {
+    public init(runner: BuildRunner, logger: Logger, artifacts: ArtifactPublisher? = nil, workspaces: RepoWorkspaces? = nil) {
         self.runner = runner
         self.logger = logger
         self.artifacts = artifacts
+        self.workspaces = workspaces
     }
 
     /// Runs the build, sending every event through `emit` as one NDJSON line (awaited: a slow
@@ -45,12 +49,13 @@ public struct BuildExecutor: Sendable {
     ///   ending the response, so that the client is not kept waiting for it.
     @discardableResult
     public func execute(
-        _ plan: BuildPlan,
+        _ requestedPlan: BuildPlan,
         origin: RequestOrigin,
         on eventLoop: any EventLoop,
         emit: @escaping @Sendable (_ line: ByteBuffer, _ isLast: Bool) async throws -> Void
     ) async -> EventLoopFuture<Void>? {
         let id = BuildID.make()
+        var plan = requestedPlan
         var logger = self.logger
         logger[metadataKey: LogKey.buildID] = .string(id)
         logger[metadataKey: LogKey.project] = .string(plan.projectID)
@@ -60,6 +65,35 @@ public struct BuildExecutor: Sendable {
         if let name = origin.tokenName { logger[metadataKey: LogKey.tokenName] = .string(name) }
         let clock = ContinuousClock()
         let start = clock.now
+
+        var announced = false
+        if let repo = plan.repo {
+            // Announced first: the client has the build id while git works.
+            do {
+                for warning in plan.warnings { try await emit(warning.line, false) }
+                try await emit(BuildEvent.build(id: id, status: "started").line, false)
+            } catch {
+                return nil
+            }
+            announced = true
+            do {
+                try await checkOut(repo, into: &plan, buildID: id, on: eventLoop, emit: emit)
+            } catch {
+                let timedOut = error.code == .timeout
+                try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line, false)
+                let exit = BuildExit(code: timedOut ? 124 : 1, timedOut: timedOut)
+                try? await emit(BuildEvent.exit(exit).line, true)
+                removeWorkspace(of: plan, buildID: id)
+                logger.info(
+                    "build finished",
+                    metadata: [
+                        LogKey.error: .string(error.description), LogKey.exitCode: .stringConvertible(exit.code),
+                        LogKey.duration: .string(Self.seconds(clock.now - start)),
+                    ]
+                )
+                return nil
+            }
+        }
 
         // Spawn first: the process starts up on another core while we log and announce it.
         let started = Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
@@ -73,8 +107,10 @@ public struct BuildExecutor: Sendable {
             ]
         )
         do {
-            for warning in plan.warnings { try await emit(warning.line, false) }
-            try await emit(BuildEvent.build(id: id, status: "started").line, false)
+            if !announced {
+                for warning in plan.warnings { try await emit(warning.line, false) }
+                try await emit(BuildEvent.build(id: id, status: "started").line, false)
+            }
         } catch {
             if case .success(let build) = started { build.cancel() }
             logger.info("build abandoned", metadata: [LogKey.reason: "client gone before start"])
@@ -110,10 +146,53 @@ public struct BuildExecutor: Sendable {
             try? await emit(BuildEvent.exit(exit).line, true)
             outcome[LogKey.error] = .string(error.description)
         }
+        if plan.repo != nil {
+            // The checkout goes once no process of the build can still be using it.
+            let workspaceRemoval: @Sendable () -> Void = { [self, plan] in removeWorkspace(of: plan, buildID: id) }
+            if let pending = cleanup {
+                pending.whenComplete { _ in workspaceRemoval() }
+            } else {
+                workspaceRemoval()
+            }
+        }
         outcome[LogKey.exitCode] = .stringConvertible(exit.code)
         outcome[LogKey.duration] = .string(Self.seconds(clock.now - start))
         logger.info("build finished", metadata: outcome)
         return cleanup
+    }
+
+    /// Updates the mirror, checks out the build's commit and resolves the plan's paths in it;
+    /// git's output reaches the client as `stderr` events.
+    private func checkOut(
+        _ repo: RepoSource,
+        into plan: inout BuildPlan,
+        buildID: String,
+        on eventLoop: any EventLoop,
+        emit: @escaping @Sendable (_ line: ByteBuffer, _ isLast: Bool) async throws -> Void
+    ) async throws(ServiceError) {
+        guard let workspaces else { throw ServiceError(.workspaceCreateFailed, "repo projects are not set up on this daemon") }
+        let deadline = ContinuousClock.now + .seconds(plan.timeoutSec)
+        let decoder = NIOLockedValueBox(UTF8StreamDecoder())
+        let root = try await workspaces.checkout(
+            repo,
+            projectID: plan.projectID,
+            buildID: buildID,
+            deadline: deadline,
+            eventLoop: eventLoop
+        ) { bytes in
+            var line = ByteBuffer()
+            decoder.withLockedValue { OutputLine.write(.stderr, chunk: bytes, decoder: &$0, to: &line) }
+            if line.readableBytes > 0 { try await emit(line, false) }
+        }
+        try RequestValidator.resolvePaths(&plan, root: root)
+        // The build's own timeout covers the checkout too.
+        let left = deadline - ContinuousClock.now
+        plan.timeoutSec = max(1, Int(left.components.seconds) + (left.components.attoseconds > 0 ? 1 : 0))
+    }
+
+    private func removeWorkspace(of plan: BuildPlan, buildID: String) {
+        guard plan.repo != nil, let workspaces else { return }
+        NIOThreadPool.singleton.submit { _ in workspaces.remove(buildID: buildID) }
     }
 
     /// Output events, each chunk decoded as lossy UTF-8 that never splits a character.

@@ -21,6 +21,8 @@ import TOMLKit
 ///                   client_ca_path string; client_auth "none"|"optional"|"required" ("none")
 /// [build]           workspace_root string "/var/lib/build-service/workspaces"
 ///                   run_as_user, run_as_group  string (unset: the daemon's user)
+///                   allow_root_builds bool false (a root daemon without run_as_user refuses to start)
+///                   git_path string "/usr/bin/git" (repo projects)
 /// [build.commands]  NAME = "/absolute/path"
 /// [build.timeouts]  default_sec int 600; max_sec int 3600
 /// [build.environment] allow [string] ["PATH", "LANG", "LC_ALL"]
@@ -256,6 +258,8 @@ extension ServiceConfig {
         build.workspaceRoot = try table.string("workspace_root") ?? build.workspaceRoot
         build.runAsUser = try table.string("run_as_user")
         build.runAsGroup = try table.string("run_as_group")
+        build.allowRootBuilds = try table.bool("allow_root_builds") ?? false
+        build.gitPath = try table.string("git_path") ?? build.gitPath
         if let commands = try table.table("commands") {
             build.commands = try commands.stringMap()
         }

@@ -120,6 +120,13 @@ extension ServiceConfig {
         if build.runAsGroup != nil && build.runAsUser == nil {
             throw ConfigError(key: "build.run_as_group", "needs build.run_as_user as well")
         }
+        if geteuid() == 0, build.runAsUser == nil, !build.allowRootBuilds {
+            throw ConfigError(
+                key: "build.run_as_user",
+                "the daemon runs as root and build.run_as_user is unset, so builds would run as root; "
+                    + "set run_as_user to an unprivileged user, or build.allow_root_builds = true to accept that"
+            )
+        }
         do {
             _ = try RunAsIdentity.resolve(user: build.runAsUser, group: build.runAsGroup)
         } catch {
@@ -173,7 +180,27 @@ extension ServiceConfig {
                     throw ConfigError(key: "\(key).\(field.key)", "only \"repo\" projects take \(field.key)")
                 }
             case .repo:
-                throw ConfigError(key: "\(key).type", "\"repo\" projects are not available in this version of build-service yet")
+                guard let url = project.repoURL, !url.isEmpty else {
+                    throw ConfigError(key: "\(key).repo_url", "missing; a \"repo\" project needs repo_url")
+                }
+                guard !url.hasPrefix("-"), !url.contains(where: { $0.isNewline || $0 == "\u{0}" }) else {
+                    throw ConfigError(key: "\(key).repo_url", "\"\(url)\" is not a repository URL or path")
+                }
+                if let ref = project.repoRef, GitRef.problem(with: ref) != nil {
+                    throw ConfigError(key: "\(key).repo_ref", GitRef.problem(with: ref)!)
+                }
+                if let subdir = project.repoSubdir, subdir.hasPrefix("/") || subdir.split(separator: "/").contains("..") {
+                    throw ConfigError(key: "\(key).repo_subdir", "\"\(subdir)\" must be a relative path inside the checkout")
+                }
+                if project.pathRoot != nil {
+                    throw ConfigError(key: "\(key).path_root", "only \"path\" projects take path_root")
+                }
+                guard FileManager.default.isExecutableFile(atPath: build.gitPath) else {
+                    throw ConfigError(
+                        key: "build.git_path",
+                        "\(build.gitPath) is not an executable git (repo projects need git: apt-get install git)"
+                    )
+                }
             }
             guard !project.commands.isEmpty else {
                 throw ConfigError(key: "\(key).commands", "list at least one command from build.commands")

@@ -108,6 +108,10 @@ public struct BuildSettings: Sendable {
     public var workspaceRoot = "/var/lib/build-service/workspaces"
     public var runAsUser: String?
     public var runAsGroup: String?
+    /// Lets a root daemon run builds as root when `run_as_user` is unset (off: startup fails).
+    public var allowRootBuilds = false
+    /// The git used for repo projects.
+    public var gitPath = "/usr/bin/git"
     /// Allowed command names mapped to absolute executable paths.
     public var commands: [String: String] = [:]
     public var defaultTimeoutSec = 600

@@ -119,7 +119,7 @@ public struct BuildRunner: Sendable {
             throw Self.spawnError("cannot create a pipe", saved)
         }
         let argv = [plan.commandName] + plan.arguments
-        let envp = environmentStrings
+        let envp = environmentStrings + plan.extraEnvironment
         var stage = BS_SPAWN_STAGE_NONE
         var failure: Int32 = 0
         let identity = self.identity

@@ -1,5 +1,15 @@
 public import BuildServiceProtocol
 
+/// A repo project's source for one build.
+public struct RepoSource: Sendable {
+    public var url: String
+    /// The requested `ref`, else the project's `repo_ref`, else `HEAD` (the default branch).
+    public var ref: String
+    public var subdir: String?
+    /// The request's `cwd`, resolved against the checkout later.
+    public var requestedCwd: String?
+}
+
 /// A request that passed validation: everything the runner needs, already resolved.
 public struct BuildPlan: Sendable {
     public var projectID: String
@@ -17,4 +27,9 @@ public struct BuildPlan: Sendable {
     public var warnings: [BuildEvent]
     /// The project's artifact patterns, collected after a successful build.
     public var artifactPatterns: [ArtifactPattern] = []
+    /// For repo projects: what to check out. The root, working directory and make paths are
+    /// resolved once the checkout exists (`RequestValidator.resolvePaths`).
+    public var repo: RepoSource?
+    /// Extra `NAME=value` entries for this process only (git's non-interactive settings).
+    public var extraEnvironment: [String] = []
 }

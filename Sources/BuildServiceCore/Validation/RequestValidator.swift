@@ -38,23 +38,51 @@ public struct RequestValidator: Sendable {
         }
         var warnings: [BuildEvent] = []
         let timeout = try timeoutSec(request.timeoutSec, warnings: &warnings)
-        let root = try projectRoot(project)
-        let workingDirectory = try workingDirectory(request.cwd, root: root)
-        if Self.isMake(command: request.command, executable: executable) {
-            try checkMakeArguments(request.args, workingDirectory: workingDirectory, root: root)
-        }
-        return BuildPlan(
+        var plan = BuildPlan(
             projectID: project.id,
             requestID: request.requestID,
             commandName: request.command,
             executable: executable,
             arguments: request.args,
-            projectRoot: root,
-            workingDirectory: workingDirectory,
+            projectRoot: "",
+            workingDirectory: "",
             timeoutSec: timeout,
             warnings: warnings,
             artifactPatterns: project.artifactPatterns
         )
+        let isMake = Self.isMake(command: request.command, executable: executable)
+        if project.kind == .repo {
+            if let ref = request.ref, let problem = GitRef.problem(with: ref) {
+                throw ServiceError(.invalidRef, problem)
+            }
+            if isMake { try Self.refuseMakeCode(MakeArguments.pathOptions(in: request.args)) }
+            // The root exists only once the build's checkout does: paths are checked then.
+            plan.repo = RepoSource(
+                url: project.repoURL ?? "",
+                ref: request.ref ?? project.repoRef ?? "HEAD",
+                subdir: project.repoSubdir,
+                requestedCwd: request.cwd
+            )
+            return plan
+        }
+        let root = try projectRoot(project)
+        plan.projectRoot = root
+        plan.workingDirectory = try Self.workingDirectory(request.cwd, root: root)
+        if isMake {
+            try Self.checkMakeArguments(request.args, workingDirectory: plan.workingDirectory, root: root)
+        }
+        return plan
+    }
+
+    /// Repo projects, once checked out at `root`: the working directory and make's path
+    /// arguments, with the same rules as for path projects.
+    /// - Throws: `ServiceError` (`invalid_path`) naming the offending value.
+    public static func resolvePaths(_ plan: inout BuildPlan, root: String) throws(ServiceError) {
+        plan.projectRoot = root
+        plan.workingDirectory = try workingDirectory(plan.repo?.requestedCwd, root: root)
+        if isMake(command: plan.commandName, executable: plan.executable) {
+            try checkMakeArguments(plan.arguments, workingDirectory: plan.workingDirectory, root: root)
+        }
     }
 
     private func timeoutSec(_ requested: Int?, warnings: inout [BuildEvent]) throws(ServiceError) -> Int {
@@ -81,7 +109,7 @@ public struct RequestValidator: Sendable {
         return root
     }
 
-    private func workingDirectory(_ cwd: String?, root: String) throws(ServiceError) -> String {
+    private static func workingDirectory(_ cwd: String?, root: String) throws(ServiceError) -> String {
         guard let cwd, !cwd.isEmpty else { return root }
         let resolved = ContainedPath.resolve(cwd, relativeTo: root)
         guard ContainedPath.isInside(resolved, root: root) else {
@@ -96,14 +124,9 @@ public struct RequestValidator: Sendable {
 
     /// make reads every `-C` relative to the previous one, and makefiles and include
     /// directories relative to the final directory.
-    private func checkMakeArguments(_ arguments: [String], workingDirectory: String, root: String) throws(ServiceError) {
+    private static func checkMakeArguments(_ arguments: [String], workingDirectory: String, root: String) throws(ServiceError) {
         let options = MakeArguments.pathOptions(in: arguments)
-        if let code = options.first(where: { $0.kind == .code }) {
-            throw ServiceError(
-                .invalidRequest,
-                "make argument \(Self.quoted(code.spelling)) is not allowed: it passes make code or options in a value"
-            )
-        }
+        try refuseMakeCode(options)
         var directory = workingDirectory
         for option in options where option.kind == .directory {
             directory = ContainedPath.resolve(option.value, relativeTo: directory)
@@ -114,7 +137,17 @@ public struct RequestValidator: Sendable {
         }
     }
 
-    private func requireInside(_ path: String, root: String, option: MakeArguments.PathOption) throws(ServiceError) {
+    /// `--eval`, `-E` and `MAKEFLAGS=` bring make code in from the request itself.
+    private static func refuseMakeCode(_ options: [MakeArguments.PathOption]) throws(ServiceError) {
+        if let code = options.first(where: { $0.kind == .code }) {
+            throw ServiceError(
+                .invalidRequest,
+                "make argument \(Self.quoted(code.spelling)) is not allowed: it passes make code or options in a value"
+            )
+        }
+    }
+
+    private static func requireInside(_ path: String, root: String, option: MakeArguments.PathOption) throws(ServiceError) {
         guard ContainedPath.isInside(path, root: root) else {
             throw ServiceError(
                 .invalidPath,

@@ -21,6 +21,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         var artifacts: [String] = []
         /// Extra `[artifacts]` lines (ttl_sec, max_bytes, gc_interval_sec…).
         var artifactSettings = ""
+        /// More `[[projects]]` entries, as TOML.
+        var extraProjects = ""
     }
 
     struct TLSOptions {
@@ -101,7 +103,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         text += """
             [build]
             workspace_root = "\(directory)/workspaces"
-            \(options.runAsUser.map { "run_as_user = \"\($0)\"" } ?? "")
+            \(options.runAsUser.map { "run_as_user = \"\($0)\"" } ?? "allow_root_builds = true")
             [build.commands]
             \(Self.commands.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: "\n"))
             vanishing = "\(vanishingCommand)"
@@ -124,6 +126,7 @@ final class DaemonUnderTest: @unchecked Sendable {
             type = "path"
             path_root = "\(projectRoot)"
             commands = ["true"]
+            \(options.extraProjects)
 
             """
         return text

@@ -1,0 +1,230 @@
+import BuildServiceProtocol
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Checkouts for repo projects. One bare mirror per project under `<workspace_root>/mirrors/`,
+/// brought up to date with a fetch when a build needs it (shared by concurrent builds); each
+/// build gets its own `git clone --shared` of the mirror under `<workspace_root>/builds/<id>`,
+/// detached at the resolved commit, and removed when the build ends. git runs as the build's
+/// user, in its own process group, non-interactively, within the build's time limit.
+public struct RepoWorkspaces: Sendable {
+    public let root: String
+    let runner: BuildRunner
+    let gitPath: String
+    let identity: RunAsIdentity
+    private let mirrors = MirrorUpdates()
+
+    /// No prompts, no pagers, no system config, nothing that could wait for a human.
+    static let gitEnvironment = [
+        "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "SSH_ASKPASS=/bin/false", "GIT_CONFIG_NOSYSTEM=1",
+        "GIT_SSH_COMMAND=ssh -o BatchMode=yes", "GIT_PAGER=cat", "GIT_ADVICE=0",
+    ]
+
+    public init(root: String, runner: BuildRunner, gitPath: String, identity: RunAsIdentity) {
+        self.root = root
+        self.runner = runner
+        self.gitPath = gitPath
+        self.identity = identity
+    }
+
+    var mirrorsDirectory: String { root + "/mirrors" }
+    var buildsDirectory: String { root + "/builds" }
+
+    /// Creates `mirrors/` and `builds/` (owned by the build user) and removes checkouts a crash
+    /// left behind. Call at startup.
+    /// - Returns: how many leftover checkouts were removed.
+    @discardableResult
+    public func prepare() throws -> Int {
+        let manager = FileManager.default
+        for directory in [root, mirrorsDirectory, buildsDirectory] {
+            try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+            if identity.switchesIdentity { chown(directory, identity.uid, identity.gid) }
+        }
+        try "[safe]\n\tdirectory = *\n".write(toFile: trustingConfig, atomically: false, encoding: .utf8)
+        chmod(trustingConfig, 0o644)
+        var removed = 0
+        for entry in (try? manager.contentsOfDirectory(atPath: buildsDirectory)) ?? [] {
+            if (try? manager.removeItem(atPath: buildsDirectory + "/" + entry)) != nil { removed += 1 }
+        }
+        for entry in (try? manager.contentsOfDirectory(atPath: mirrorsDirectory)) ?? [] where entry.hasPrefix(".") {
+            try? manager.removeItem(atPath: mirrorsDirectory + "/" + entry)
+        }
+        return removed
+    }
+
+    /// Updates the mirror and checks `repo` out for one build.
+    /// - Parameter stream: receives git's progress and error output as it comes.
+    /// - Returns: the project root (checkout plus `repo_subdir`).
+    /// - Throws: `ServiceError` with `repo_clone_failed`, `repo_checkout_failed`,
+    ///   `repo_subdir_invalid` or `timeout`, saying what git said.
+    func checkout(
+        _ repo: RepoSource,
+        projectID: String,
+        buildID: String,
+        deadline: ContinuousClock.Instant,
+        eventLoop: any EventLoop,
+        stream: @escaping @Sendable (ByteBuffer) async throws -> Void
+    ) async throws(ServiceError) -> String {
+        let mirror = mirrorsDirectory + "/" + projectID + ".git"
+        let update = await mirrors.update(projectID) {
+            await self.updateMirror(mirror, url: repo.url, projectID: projectID, deadline: deadline, eventLoop: eventLoop)
+        }
+        guard update.succeeded else {
+            try? await stream(ByteBuffer(string: update.output))
+            if update.timedOut { throw ServiceError(.timeout, "the build's time ran out while fetching \(repo.url)") }
+            throw ServiceError(.repoCloneFailed, "cannot fetch \(repo.url): \(Self.lastLine(update.output))")
+        }
+        // Resolved in the mirror: a ref git cannot find is reported as such, and what gets
+        // checked out is a plain commit id that cannot be read as anything else.
+        let resolve = await git(
+            ["--git-dir=\(mirror)", "rev-parse", "--verify", "--quiet", "--end-of-options", repo.ref + "^{commit}"],
+            in: mirrorsDirectory,
+            deadline: deadline,
+            eventLoop: eventLoop,
+            stream: nil
+        )
+        let commit = resolve.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard resolve.succeeded, commit.count == 40, commit.allSatisfy(\.isHexDigit) else {
+            throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a commit in \(repo.url)")
+        }
+        let workspace = buildsDirectory + "/" + buildID
+        let clone = await git(
+            ["clone", "--shared", "--no-checkout", "--quiet", "--", mirror, workspace],
+            in: buildsDirectory,
+            deadline: deadline,
+            eventLoop: eventLoop,
+            stream: stream
+        )
+        guard clone.succeeded else {
+            throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
+        }
+        let checkout = await git(
+            ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit],
+            in: workspace,
+            deadline: deadline,
+            eventLoop: eventLoop,
+            stream: stream
+        )
+        guard checkout.succeeded else {
+            throw ServiceError(
+                checkout.timedOut ? .timeout : .repoCheckoutFailed,
+                "cannot check out \"\(repo.ref)\" (\(commit)): \(Self.lastLine(checkout.output))"
+            )
+        }
+        guard let checkoutRoot = ContainedPath.realpath(workspace) else {
+            throw ServiceError(.workspaceCreateFailed, "the checkout of build \(buildID) disappeared")
+        }
+        guard let subdir = repo.subdir, !subdir.isEmpty else { return checkoutRoot }
+        guard let resolved = ContainedPath.realpath(checkoutRoot + "/" + subdir), ContainedPath.isInside(resolved, root: checkoutRoot) else {
+            throw ServiceError(.repoSubdirInvalid, "repo_subdir \"\(subdir)\" is not a directory inside the checkout")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ServiceError(.repoSubdirInvalid, "repo_subdir \"\(subdir)\" is not a directory inside the checkout")
+        }
+        return resolved
+    }
+
+    /// repo_url comes from the operator's config. A local repository there may belong to another
+    /// user than the build user, which git refuses as "dubious ownership" — in the upload-pack
+    /// it starts for the clone, which sees neither `-c` nor GIT_CONFIG_PARAMETERS. A global
+    /// config of ours that trusts it does reach it; remote URLs keep the user's own config.
+    private func sourceEnvironment(_ url: String) -> [String] {
+        let isLocalPath = url.hasPrefix("/") || url.hasPrefix("file://")
+        guard isLocalPath else { return [] }
+        return ["GIT_CONFIG_GLOBAL=\(trustingConfig)"]
+    }
+
+    var trustingConfig: String { root + "/gitconfig-local-sources" }
+
+    /// Removes a build's checkout (after its processes are gone).
+    func remove(buildID: String) {
+        try? FileManager.default.removeItem(atPath: buildsDirectory + "/" + buildID)
+    }
+
+    private func updateMirror(
+        _ mirror: String,
+        url: String,
+        projectID: String,
+        deadline: ContinuousClock.Instant,
+        eventLoop: any EventLoop
+    ) async -> GitOutcome {
+        if FileManager.default.fileExists(atPath: mirror) {
+            return await git(
+                ["--git-dir=\(mirror)", "fetch", "--prune", "--quiet"],
+                in: mirrorsDirectory,
+                deadline: deadline,
+                eventLoop: eventLoop,
+                stream: nil,
+                environment: sourceEnvironment(url)
+            )
+        }
+        // Cloned beside, then renamed: a failed or interrupted clone never looks like a mirror.
+        let temporary = mirrorsDirectory + "/.\(projectID).git.\(UInt32.random(in: 0...UInt32.max))"
+        let clone = await git(
+            ["clone", "--mirror", "--quiet", "--", url, temporary],
+            in: mirrorsDirectory,
+            deadline: deadline,
+            eventLoop: eventLoop,
+            stream: nil,
+            environment: sourceEnvironment(url)
+        )
+        guard clone.succeeded, rename(temporary, mirror) == 0 else {
+            try? FileManager.default.removeItem(atPath: temporary)
+            return clone
+        }
+        return clone
+    }
+
+    /// Runs git like a build step: the build's user, own process group, the time left.
+    private func git(
+        _ arguments: [String],
+        in directory: String,
+        deadline: ContinuousClock.Instant,
+        eventLoop: any EventLoop,
+        stream: (@Sendable (ByteBuffer) async throws -> Void)?,
+        environment: [String] = []
+    ) async -> GitOutcome {
+        let remaining = deadline - ContinuousClock.now
+        guard remaining > .zero else { return GitOutcome(succeeded: false, timedOut: true, output: "") }
+        let plan = BuildPlan(
+            projectID: "git",
+            requestID: nil,
+            commandName: "git",
+            executable: gitPath,
+            arguments: arguments,
+            projectRoot: directory,
+            workingDirectory: directory,
+            timeoutSec: max(1, Int(remaining.components.seconds)),
+            warnings: [],
+            extraEnvironment: Self.gitEnvironment + environment
+        )
+        let running: RunningBuild
+        do {
+            running = try runner.start(plan, on: eventLoop)
+        } catch {
+            return GitOutcome(succeeded: false, timedOut: false, output: "cannot run \(gitPath): \(error.message)")
+        }
+        let captured = NIOLockedValueBox(ByteBuffer())
+        let result = await running.relay { _, bytes in
+            captured.withLockedValue { buffer in
+                // The tail is what explains a failure; keep at most 64 KiB of it.
+                if buffer.readableBytes > 65_536 { buffer.moveReaderIndex(forwardBy: buffer.readableBytes - 32_768) }
+                var copy = bytes
+                buffer.writeBuffer(&copy)
+            }
+            try await stream?(bytes)
+        }
+        let output = captured.withLockedValue { String(buffer: $0) }
+        return GitOutcome(succeeded: result.exitCode == 0 && !result.timedOut, timedOut: result.timedOut, output: output)
+    }
+
+    /// git's own explanation: its first `fatal:`/`error:` line, else its last line.
+    private static func lastLine(_ output: String) -> String {
+        let lines = output.split(separator: "\n")
+        let reason = lines.first { $0.hasPrefix("fatal:") || $0.hasPrefix("error:") } ?? lines.last
+        return reason.map(String.init) ?? "git failed without a message"
+    }
+}

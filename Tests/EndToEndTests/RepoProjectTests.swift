@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+
+/// Repo projects: a local repository made by the test (branches, tags, commits), one mirror,
+/// a disposable checkout per build at the requested ref, refs that cannot become options.
+@Suite struct RepoProjectTests {
+    let daemon: DaemonUnderTest
+    let source: String
+    /// Commit ids: the first (tag v1) and the main branch's head.
+    let first: String
+    let head: String
+
+    init() async throws {
+        var template = Array("/tmp/bs-repo-XXXXXX".utf8CString)
+        guard let pointer = mkdtemp(&template) else { throw DaemonError("mkdtemp failed") }
+        let base = String(cString: pointer)
+        chmod(base, 0o755)
+        source = base + "/source"
+        let script = """
+            set -e
+            mkdir -p \(source)/sub && cd \(source)
+            git init -q -b main && git config user.email t@example.com && git config user.name test
+            printf 'all:\\n\\t@echo "version $$(cat version.txt) in $$(pwd)"\\nslow:\\n\\t@sleep 1; echo "slow $$(cat version.txt)"\\nhang:\\n\\t@sleep 30\\nwho:\\n\\t@echo "$$(id -u) $$(stat -c %%u .)"; touch /root/.bs-repo-probe 2>/dev/null && echo wrote || true\\n' > Makefile
+            printf 'here:\\n\\t@echo "sub of $$(cat ../version.txt)"\\n' > sub/Makefile
+            ln -s /etc escape
+            echo one > version.txt && git add -A && git commit -q -m one && git tag v1
+            echo two > version.txt && git commit -q -am two
+            git checkout -q -b feature && echo feature > version.txt && git commit -q -am feature && git checkout -q main
+            """
+        let made = try await TestProcess.run("/bin/sh", ["-c", script], outputDirectory: base)
+        guard made.status == 0 else { throw DaemonError("making the repository failed: \(made.stderrText)") }
+        first = try await Self.git(["rev-parse", "v1"], in: source, base: base)
+        head = try await Self.git(["rev-parse", "main"], in: source, base: base)
+        var options = DaemonUnderTest.Options(defaultTimeoutSec: 20)
+        options.extraProjects = """
+            [[projects]]
+            id = "repo"
+            type = "repo"
+            repo_url = "\(source)"
+            repo_ref = "main"
+            commands = ["make"]
+            [[projects]]
+            id = "repo-sub"
+            type = "repo"
+            repo_url = "\(source)"
+            repo_subdir = "sub"
+            commands = ["make"]
+            [[projects]]
+            id = "repo-escape"
+            type = "repo"
+            repo_url = "\(source)"
+            repo_subdir = "escape"
+            commands = ["make"]
+            """
+        daemon = try await DaemonUnderTest(options)
+    }
+
+    private static func git(_ arguments: [String], in directory: String, base: String) async throws -> String {
+        let result = try await TestProcess.run("/usr/bin/git", ["-C", directory] + arguments, outputDirectory: base)
+        return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func build(_ fields: [String: Any]) async throws -> (status: Int, events: [EventLine], body: String) {
+        var fields = fields
+        if fields["project_id"] == nil { fields["project_id"] = "repo" }
+        if fields["command"] == nil { fields["command"] = "make" }
+        let response = try await daemon.curl(requestJSON(fields))
+        return (response.status, response.status == 200 ? try parseEvents(response.body) : [], response.body)
+    }
+
+    private func stdout(_ events: [EventLine]) -> String {
+        events.filter { $0["type"] as? String == "stdout" }.compactMap { $0["data"] as? String }.joined()
+    }
+
+    private var checkouts: [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: daemon.directory + "/workspaces/builds")) ?? []
+    }
+
+    @Test func buildsAtTheConfiguredRefABranchATagAndCommitIds() async throws {
+        let cases: [(String?, String)] = [
+            (nil, "two"), ("feature", "feature"), ("v1", "one"), (first, "one"), (String(first.prefix(8)), "one"), (head, "two"),
+        ]
+        for (ref, version) in cases {
+            var fields: [String: Any] = [:]
+            if let ref { fields["ref"] = ref }
+            let result = try await build(fields)
+            #expect(result.events.last?["code"] as? Int == 0, "\(ref ?? "repo_ref"): \(result.events)")
+            let output = stdout(result.events)
+            #expect(output.hasPrefix("version \(version) in \(daemon.directory)/workspaces/builds/bld_"), "\(ref ?? "repo_ref"): \(output)")
+        }
+        // One mirror, and no checkout left behind.
+        #expect(FileManager.default.fileExists(atPath: daemon.directory + "/workspaces/mirrors/repo.git"))
+        #expect(await eventually { checkouts.isEmpty })
+    }
+
+    @Test(arguments: ["--upload-pack=x", "-b", "../x", "a..b", "@{-1}", "main:x", "x.lock", "HEAD~1", "a b", "a\u{0}b"])
+    func refsThatCouldBeOptionsOrExpressionsAre400(ref: String) async throws {
+        let result = try await build(["ref": ref])
+        #expect(result.status == 400, "\(ref): \(result.body)")
+        #expect(result.body.contains("invalid_ref") || result.body.contains("invalid_request"), "\(result.body)")
+        #expect(checkouts.isEmpty)
+    }
+
+    @Test func anUnknownRefIsAnErrorEventNamingIt() async throws {
+        let result = try await build(["ref": "no-such-branch"])
+        let error = try #require(result.events.first { $0["type"] as? String == "error" })
+        #expect(error["code"] as? String == "repo_checkout_failed")
+        #expect((error["message"] as? String)?.contains("no-such-branch") == true)
+        #expect(result.events.last?["code"] as? Int == 1)
+        #expect(await eventually { checkouts.isEmpty })
+    }
+
+    @Test func repoSubdirIsTheRootAndMayNotLeadOutThroughASymlink() async throws {
+        let sub = try await build(["project_id": "repo-sub", "args": ["here"]])
+        #expect(stdout(sub.events) == "sub of two\n", "\(sub.events)")
+        let escape = try await build(["project_id": "repo-escape"])
+        let error = try #require(escape.events.first { $0["type"] as? String == "error" })
+        #expect(error["code"] as? String == "repo_subdir_invalid")
+        #expect(escape.events.last?["code"] as? Int == 1)
+        // cwd and make paths are checked in the checkout like in a path project.
+        let outside = try await build(["args": ["-C", "/etc"]])
+        #expect(outside.events.first { $0["type"] as? String == "error" }?["code"] as? String == "invalid_path")
+        #expect(await eventually { checkouts.isEmpty })
+    }
+
+    @Test func theCheckoutIsRemovedAfterFailureTimeoutAndDisconnect() async throws {
+        let failed = try await build(["args": ["no-such-target"]])
+        #expect(failed.events.last?["code"] as? Int == 2)
+        let timedOut = try await build(["args": ["hang"], "timeout_sec": 2])
+        #expect(timedOut.events.last?["timed_out"] as? Bool == true)
+        #expect(await eventually { checkouts.isEmpty })
+        // A client that goes away mid-build.
+        let client = try TestProcess.start(
+            "/usr/bin/curl",
+            [
+                "-sS", "-N", "--data-binary", requestJSON(["project_id": "repo", "command": "make", "args": ["hang"]]),
+                daemon.httpBase + "/v1/builds",
+            ],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { checkouts.count == 1 })
+        client.signal(SIGKILL)
+        _ = await client.wait()
+        #expect(await eventually { checkouts.isEmpty })
+    }
+
+    @Test func concurrentBuildsAtDifferentRefsSeeTheirOwnTrees() async throws {
+        async let one = build(["ref": "v1", "args": ["slow"]])
+        async let two = build(["ref": "feature", "args": ["slow"]])
+        let (a, b) = try await (one, two)
+        #expect(stdout(a.events) == "slow one\n")
+        #expect(stdout(b.events) == "slow feature\n")
+    }
+
+    @Test(.enabled(if: getuid() == 0, "switching users needs root"))
+    func gitAndTheBuildRunAsTheRunAsUser() async throws {
+        var options = DaemonUnderTest.Options()
+        options.runAsUser = "nobody"
+        options.extraProjects = """
+            [[projects]]
+            id = "repo"
+            type = "repo"
+            repo_url = "\(source)"
+            commands = ["make"]
+            """
+        let asNobody = try await DaemonUnderTest(options)
+        let response = try await asNobody.curl(requestJSON(["project_id": "repo", "command": "make", "args": ["who"]]))
+        let events = try parseEvents(response.body)
+        let nobody = try #require(getpwnam("nobody")).pointee.pw_uid
+        // The build runs as nobody, in a checkout nobody owns (git ran as nobody too).
+        #expect(stdout(events) == "\(nobody) \(nobody)\n", "\(events)")
+        #expect(!FileManager.default.fileExists(atPath: "/root/.bs-repo-probe"))
+        var info = stat()
+        #expect(stat(asNobody.directory + "/workspaces/mirrors/repo.git", &info) == 0 && info.st_uid == nobody)
+    }
+}
