@@ -38,13 +38,17 @@ struct CheckConfig: AsyncParsableCommand {
         lines.append("  timeouts     default \(config.build.defaultTimeoutSec)s, max \(config.build.maxTimeoutSec)s")
         lines.append("  environment  " + config.build.environmentAllow.joined(separator: " "))
         lines.append("  run as       " + (config.build.runAsUser ?? "the daemon's user"))
+        if config.projects.contains(where: { $0.kind == .repo }) {
+            lines.append("  workspaces   \(config.build.workspaceRoot) (mirrors/, builds/), git \(config.build.gitPath)")
+        }
         for project in config.projects {
             lines.append(
-                "  project      \(project.id) (\(project.kind.rawValue) \(project.pathRoot ?? project.repoURL ?? "")) commands: \(project.commands.joined(separator: ", "))"
+                "  project      \(project.id) (\(project.kind.rawValue) \(project.pathRoot ?? project.repoURL ?? "")\(project.kind == .repo ? " at \(project.repoRef ?? "HEAD")" : "")) commands: \(project.commands.joined(separator: ", "))"
             )
         }
         if geteuid() == 0 && config.build.runAsUser == nil {
-            lines.append("warning: the daemon runs as root and build.run_as_user is unset, so builds would run as root")
+            // Only reachable with allow_root_builds = true: without it the config is refused.
+            lines.append("warning: builds run as root (build.allow_root_builds = true); set build.run_as_user to run them unprivileged")
         }
         print(lines.joined(separator: "\n"))
     }
