@@ -80,22 +80,8 @@ class ArtifactDaemon:
         store = os.path.join(workdir, f"{name}-store")
         os.makedirs(ws, exist_ok=True)
         os.makedirs(store, exist_ok=True)
-        config = os.path.join(workdir, f"{name}.toml")
-        tls_table = (f'''[service.http.tls]
-enabled = true
-cert_path = "{certs['cert']}"
-key_path = "{certs['key']}"
-''' if tls else '''[service.http.tls]
-enabled = false
-''')
-        with open(config, "w") as f:
-            f.write(f'''schema_version = "2"
-[service.socket]
-enabled = false
-[service.http]
-enabled = true
-listen_addr = "127.0.0.1:{self.port}"
-{tls_table}[build]
+        tls_table = tls_bench.tls_config_table(certs, tls)
+        config_text = tls_bench.http_only_config(self.port) + f'''{tls_table}[build]
 allow_root_builds = true
 workspace_root = "{ws}"
 [build.commands]
@@ -112,16 +98,13 @@ commands = ["true"]
 artifacts = ["out/*.bin"]
 [logging]
 level = "warn"
-''')
-        self.log_path = os.path.join(workdir, f"{name}.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([os.path.join(bindir, "build-service"), "--config", config],
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
-        self.pid = self.proc.pid
+'''
         scheme = "https" if tls else "http"
         self.base = f"{scheme}://127.0.0.1:{self.port}"
         self.health = self.base + "/healthz"
-        wait_healthy(self.health, self.proc, self.log_path, f"build-service ({scheme})")
+        self.proc, self.log, self.log_path = tls_bench.launch_daemon(bindir, workdir, name, config_text, self.health,
+                                                                     f"build-service ({scheme})")
+        self.pid = self.proc.pid
         self.urls = {}
 
     def publish(self, ca, expected):

@@ -93,6 +93,53 @@ def stop_process(proc, timeout=30):
         proc.wait()
 
 
+def tls_config_table(certs, tls):
+    """The daemon's [service.http.tls] table: the benchmark certificate, or TLS off."""
+    if not tls:
+        return "[service.http.tls]\nenabled = false\n"
+    return f'''[service.http.tls]
+enabled = true
+cert_path = "{certs['cert']}"
+key_path = "{certs['key']}"
+'''
+
+
+def http_only_config(port):
+    """The start of every benchmark daemon's config: no socket, HTTP on `port`."""
+    return f'''schema_version = "2"
+[service.socket]
+enabled = false
+[service.http]
+enabled = true
+listen_addr = "127.0.0.1:{port}"
+'''
+
+
+def finish(workdir, keep, *servers):
+    """Stops whatever was started (daemon, nginx) and removes the work directory unless kept."""
+    for server in servers:
+        if server:
+            server.stop()
+    if keep:
+        print(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def launch_daemon(bindir, workdir, name, config_text, health_url, label):
+    """Writes `config_text` to WORKDIR/NAME.toml, starts build-service on it (stderr to NAME.log)
+    and waits until `health_url` answers. Returns (process, log file, log path)."""
+    config = os.path.join(workdir, f"{name}.toml")
+    with open(config, "w") as f:
+        f.write(config_text)
+    log_path = os.path.join(workdir, f"{name}.log")
+    log = open(log_path, "w")
+    proc = subprocess.Popen([os.path.join(bindir, "build-service"), "--config", config],
+                            stdout=subprocess.DEVNULL, stderr=log)
+    wait_healthy(health_url, proc, log_path, label)
+    return proc, log, log_path
+
+
 def make_certs(workdir):
     out = os.path.join(workdir, "certs")
     sh(["sh", os.path.join(ROOT, "certs", "make-dev-certs.sh"), "--out", out], stdout=subprocess.DEVNULL)
@@ -116,22 +163,8 @@ class Daemon:
                 f.write(PRODUCER)
             os.chmod(producer, 0o755)
         self.producer = producer
-        config = os.path.join(workdir, f"{name}.toml")
-        tls_table = (f'''[service.http.tls]
-enabled = true
-cert_path = "{certs['cert']}"
-key_path = "{certs['key']}"
-''' if tls else '''[service.http.tls]
-enabled = false
-''')
-        with open(config, "w") as f:
-            f.write(f'''schema_version = "2"
-[service.socket]
-enabled = false
-[service.http]
-enabled = true
-listen_addr = "127.0.0.1:{self.port}"
-{tls_table}[service.http.auth]
+        tls_table = tls_config_table(certs, tls)
+        config_text = http_only_config(self.port) + f'''{tls_table}[service.http.auth]
 type = "bearer"
 required = false
 [build]
@@ -151,15 +184,12 @@ path_root = "{project}"
 commands = ["produce"]
 [logging]
 level = "warn"
-''')
-        self.log_path = os.path.join(workdir, f"{name}.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([os.path.join(bindir, "build-service"), "--config", config],
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
+'''
         scheme = "https" if tls else "http"
         self.base = f"{scheme}://127.0.0.1:{self.port}"
         self.health = self.base + "/healthz"
-        wait_healthy(self.health, self.proc, self.log_path, f"build-service ({scheme})")
+        self.proc, self.log, self.log_path = launch_daemon(bindir, workdir, name, config_text, self.health,
+                                                           f"build-service ({scheme})")
 
     def stop(self):
         stop_process(self.proc)
@@ -584,14 +614,7 @@ def main():
                     print("  findings build-service has and nginx (same certificate and settings) has not: "
                           + (", ".join(f"{i} ({sev})" for i, sev in only_ours) or "none"))
     finally:
-        if nginx:
-            nginx.stop()
-        if daemon:
-            daemon.stop()
-        if args.keep:
-            print(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        finish(workdir, args.keep, nginx, daemon)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ public struct RepoWorkspaces: Sendable {
             throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
         }
         let checkout = await git(
-            ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit],
+            ["-c", "advice.detachedHead=false", "-c", "checkout.workers=0", "checkout", "--quiet", "--detach", commit],
             in: workspace,
             deadline: deadline,
             eventLoop: eventLoop,
