@@ -224,12 +224,13 @@ level = "warn"
         return first, finished, events
 
     def leftover_checkouts(self, wait=3.0):
-        """Entries still in builds/ `wait` seconds after the stream ended (the daemon removes a
-        checkout after its build; empty is expected)."""
+        """Build checkouts still in builds/ `wait` seconds after the stream ended (the daemon removes
+        a checkout after its build; empty is expected)."""
         builds = os.path.join(self.ws, "builds")
         deadline = time.monotonic() + wait
         while True:
-            entries = os.listdir(builds) if os.path.isdir(builds) else []
+            # The project's spare checkout (.spare-<project>) is not a build's.
+            entries = [e for e in os.listdir(builds) if not e.startswith(".")] if os.path.isdir(builds) else []
             if not entries or time.monotonic() > deadline:
                 return entries
             time.sleep(0.02)

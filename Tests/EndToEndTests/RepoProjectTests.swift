@@ -72,8 +72,9 @@ import Testing
         events.filter { $0["type"] as? String == "stdout" }.compactMap { $0["data"] as? String }.joined()
     }
 
+    /// Build checkouts present now (the project's spare, a dot name, is not one).
     private var checkouts: [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: daemon.directory + "/workspaces/builds")) ?? []
+        ((try? FileManager.default.contentsOfDirectory(atPath: daemon.directory + "/workspaces/builds")) ?? []).filter { !$0.hasPrefix(".") }
     }
 
     @Test func buildsAtTheConfiguredRefABranchATagAndCommitIds() async throws {

@@ -15,6 +15,7 @@ public struct RepoWorkspaces: Sendable {
     let gitPath: String
     let identity: RunAsIdentity
     private let mirrors = MirrorUpdates()
+    private let spares = SpareCheckouts()
 
     /// No prompts, no pagers, no system config, nothing that could wait for a human.
     static let gitEnvironment = [
@@ -90,29 +91,26 @@ public struct RepoWorkspaces: Sendable {
             throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a commit in \(repo.url)")
         }
         let workspace = buildsDirectory + "/" + buildID
-        let clone = await git(
-            ["clone", "--shared", "--no-checkout", "--quiet", "--", mirror, workspace],
-            in: buildsDirectory,
-            deadline: deadline,
-            eventLoop: eventLoop,
-            stream: stream
-        )
-        guard clone.succeeded else {
-            throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
+        // A ready spare becomes this build's checkout by a rename; it moves to the commit only
+        // if it is not there already (rewriting just the files that differ).
+        var spareCommit = await spares.take(projectID)
+        if spareCommit != nil, rename(sparePath(projectID), workspace) != 0 { spareCommit = nil }
+        if spareCommit == nil {
+            let clone = await cloneShared(mirror, into: workspace, deadline: deadline, eventLoop: eventLoop, stream: stream)
+            guard clone.succeeded else {
+                throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
+            }
         }
-        let checkout = await git(
-            ["-c", "advice.detachedHead=false", "-c", "checkout.workers=0", "checkout", "--quiet", "--detach", commit],
-            in: workspace,
-            deadline: deadline,
-            eventLoop: eventLoop,
-            stream: stream
-        )
-        guard checkout.succeeded else {
-            throw ServiceError(
-                checkout.timedOut ? .timeout : .repoCheckoutFailed,
-                "cannot check out \"\(repo.ref)\" (\(commit)): \(Self.lastLine(checkout.output))"
-            )
+        if spareCommit != commit {
+            let checkout = await detach(workspace, at: commit, deadline: deadline, eventLoop: eventLoop, stream: stream)
+            guard checkout.succeeded else {
+                throw ServiceError(
+                    checkout.timedOut ? .timeout : .repoCheckoutFailed,
+                    "cannot check out \"\(repo.ref)\" (\(commit)): \(Self.lastLine(checkout.output))"
+                )
+            }
         }
+        prepareSpare(projectID: projectID, mirror: mirror, commit: commit, eventLoop: eventLoop)
         guard let checkoutRoot = ContainedPath.realpath(workspace) else {
             throw ServiceError(.workspaceCreateFailed, "the checkout of build \(buildID) disappeared")
         }
@@ -138,6 +136,66 @@ public struct RepoWorkspaces: Sendable {
     }
 
     var trustingConfig: String { root + "/gitconfig-local-sources" }
+
+    /// Where a project's spare checkout waits (a dot name: never a build id).
+    private func sparePath(_ projectID: String) -> String {
+        buildsDirectory + "/.spare-" + projectID
+    }
+
+    /// Makes the project's next spare in the background, at the commit the last build wanted,
+    /// unless one is ready or being made.
+    private func prepareSpare(projectID: String, mirror: String, commit: String, eventLoop: any EventLoop) {
+        let spares = self.spares
+        // Bridges to background work that outlives the request; its git processes are
+        // registered like builds', so shutdown tears them down too.
+        Task {
+            guard await spares.beginPreparing(projectID) else { return }
+            let temporary = sparePath(projectID) + ".new"
+            try? FileManager.default.removeItem(atPath: temporary)
+            let deadline = ContinuousClock.now + .seconds(600)
+            var made = false
+            if await cloneShared(mirror, into: temporary, deadline: deadline, eventLoop: eventLoop, stream: nil).succeeded {
+                let checkout = await detach(temporary, at: commit, deadline: deadline, eventLoop: eventLoop, stream: nil)
+                made = checkout.succeeded && rename(temporary, sparePath(projectID)) == 0
+            }
+            if !made { try? FileManager.default.removeItem(atPath: temporary) }
+            await spares.finishPreparing(projectID, commit: made ? commit : nil)
+        }
+    }
+
+    /// A checkout that borrows the mirror's objects (nothing copied), with no files yet.
+    private func cloneShared(
+        _ mirror: String,
+        into directory: String,
+        deadline: ContinuousClock.Instant,
+        eventLoop: any EventLoop,
+        stream: (@Sendable (ByteBuffer) async throws -> Void)?
+    ) async -> GitOutcome {
+        await git(
+            ["clone", "--shared", "--no-checkout", "--quiet", "--", mirror, directory],
+            in: buildsDirectory,
+            deadline: deadline,
+            eventLoop: eventLoop,
+            stream: stream
+        )
+    }
+
+    /// The checkout's files at `commit` (a resolved id, never a name), written in parallel.
+    private func detach(
+        _ directory: String,
+        at commit: String,
+        deadline: ContinuousClock.Instant,
+        eventLoop: any EventLoop,
+        stream: (@Sendable (ByteBuffer) async throws -> Void)?
+    ) async -> GitOutcome {
+        await git(
+            ["-c", "advice.detachedHead=false", "-c", "checkout.workers=0", "checkout", "--quiet", "--detach", commit],
+            in: directory,
+            deadline: deadline,
+            eventLoop: eventLoop,
+            stream: stream
+        )
+    }
 
     /// Removes a build's checkout (after its processes are gone).
     func remove(buildID: String) {
