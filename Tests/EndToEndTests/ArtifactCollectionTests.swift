@@ -127,4 +127,20 @@ import Testing
         #expect(publishedManifests(daemon).count == 1)
         #expect(daemon.log.contains("removed unfinished artifact sets"))
     }
+
+    @Test func publicBaseURLShapesTheURLsAndTheDaemonServesThatForm() async throws {
+        let daemon = try await DaemonUnderTest(
+            .init(artifacts: ["out/*.bin"], artifactSettings: "public_base_url = \"https://downloads.example.com/artifacts/\"")
+        )
+        let events = try await build(daemon, "mkdir -p out && echo 'odd name' > 'out/a b+c.bin'")
+        let artifact = try #require((events.last?["artifacts"] as? [[String: Any]])?.first)
+        let url = try #require(artifact["url"] as? String)
+        let id = try #require(events.first?["id"] as? String)
+        #expect(url == "https://downloads.example.com/artifacts/\(id)/out/a%20b%2Bc.bin")
+        // The same path under the daemon's own /artifacts/ serves it.
+        let local = try await Download.fetch(daemon.httpBase + "/artifacts/\(id)/out/a%20b%2Bc.bin", in: daemon.directory)
+        #expect(local.status == 200)
+        #expect(String(decoding: local.body, as: UTF8.self) == "odd name\n")
+        #expect(local.header("Content-Disposition") == "attachment; filename=\"a b+c.bin\"")
+    }
 }
