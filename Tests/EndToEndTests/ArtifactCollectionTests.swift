@@ -83,6 +83,15 @@ import Testing
         #expect(leftovers(daemon).isEmpty)
     }
 
+    @Test(arguments: ["mkfifo out/pipe.bin", "mkdir -p out/docs && mkfifo out/docs/pipe"])
+    func specialFilesAreRefusedWithoutBlocking(make: String) async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin", "out/docs"]))
+        let events = try await build(daemon, "rm -rf out && mkdir -p out/docs && echo ok > out/fine.bin && \(make)")
+        let error = try #require(events.first { $0["type"] as? String == "error" }, "\(events)")
+        #expect(error["code"] as? String == "artifact_collection_failed")
+        #expect(publishedManifests(daemon).isEmpty)
+    }
+
     @Test func aFailedBuildPublishesNothing() async throws {
         let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"]))
         let events = try await build(daemon, "mkdir -p out && echo x > out/app.bin && exit 3")

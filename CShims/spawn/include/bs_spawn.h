@@ -42,6 +42,10 @@ int bs_pidfd_open(pid_t pid);
 /// (ENOSYS before Linux 5.6, ELOOP for a symlink, EXDEV for an escape).
 int bs_open_beneath_nofollow(int directory, const char *path);
 
+/// openat2(directory, path, O_RDONLY|O_NONBLOCK, RESOLVE_BENEATH): symlinks followed only while
+/// they stay inside `directory`; -1 with errno (EXDEV for an escape, ENOSYS before Linux 5.6).
+int bs_open_beneath(int directory, const char *path);
+
 /// Blocks until `pid` has terminated. With `peek` non-zero the process is left unreaped (a
 /// zombie), which keeps its pid, and so its process group id, from being reused meanwhile.
 /// Returns 0 and sets exactly one of *exit_code / *signal_number (the other is -1), or -1 on error.

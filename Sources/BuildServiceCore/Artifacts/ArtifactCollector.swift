@@ -1,4 +1,5 @@
 import BuildServiceTLS
+import CBuildServiceSpawn
 import Foundation
 import ZIPFoundation
 
@@ -87,7 +88,7 @@ public struct ArtifactCollector: Sendable {
         } else if info.st_mode & S_IFMT == S_IFREG {
             storedName = name
             try createDirectories(for: storedName, in: staging)
-            (size, sha256) = try copy(real, to: staging + "/" + storedName, name: name)
+            (size, sha256) = try copy(name, beneath: root, to: staging + "/" + storedName)
         } else {
             throw .failed("artifact \"\(name)\" is neither a file nor a directory")
         }
@@ -111,12 +112,27 @@ public struct ArtifactCollector: Sendable {
 
     /// Copies a regular file, keeping its permission bits (never set-id bits), and returns its
     /// size and SHA-256, computed on the way (one read of the data, not two).
-    private func copy(_ source: String, to target: String, name: String) throws(ArtifactCollectionError) -> (Int, String) {
-        let input = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard input >= 0 else { throw .failed("artifact \"\(name)\" cannot be read (\(String(cString: strerror(errno))))") }
+    private func copy(_ name: String, beneath root: String, to target: String) throws(ArtifactCollectionError) -> (Int, String) {
+        // Opened relative to the root by the kernel's rules: whatever the path has become since
+        // it was checked, the file opened is inside the root (and a FIFO cannot block us).
+        let rootDirectory = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard rootDirectory >= 0 else { throw .failed("the project root \(root) cannot be opened") }
+        var input = bs_open_beneath(rootDirectory, name)
+        if input < 0, errno == ENOSYS, let real = Self.realPath(root + "/" + name), Self.isInside(real, root: root) {
+            input = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        }
+        close(rootDirectory)
+        guard input >= 0 else {
+            if errno == EXDEV { throw .failed("artifact \"\(name)\" leads outside the project root") }
+            throw .failed("artifact \"\(name)\" cannot be read (\(String(cString: strerror(errno))))")
+        }
         defer { close(input) }
         var info = stat()
-        fstat(input, &info)
+        guard fstat(input, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw .failed("artifact \"\(name)\" is not a regular file")
+        }
+        // Reads block normally from here on (O_NONBLOCK only guarded the open).
+        _ = fcntl(input, F_SETFL, fcntl(input, F_GETFL) & ~O_NONBLOCK)
         let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, info.st_mode & 0o777)
         guard output >= 0 else { throw .failed("cannot store artifact \"\(name)\" (\(String(cString: strerror(errno))))") }
         defer { close(output) }
@@ -149,10 +165,16 @@ public struct ArtifactCollector: Sendable {
                 let path = directory + "/" + entry
                 var info = stat()
                 guard lstat(path, &info) == 0 else { continue }
-                if info.st_mode & S_IFMT == S_IFLNK {
+                switch info.st_mode & S_IFMT {
+                case S_IFLNK:
                     guard let real = Self.realPath(path), Self.isInside(real, root: root) else {
                         throw .failed("artifact \"\(name)/\(entry)\" leads outside the project root")
                     }
+                case S_IFREG, S_IFDIR:
+                    break
+                default:
+                    // A FIFO or device would block or read forever.
+                    throw .failed("artifact \"\(name)/\(entry)\" is not a regular file, directory or symlink")
                 }
             }
         }

@@ -126,6 +126,9 @@ public struct BuildExecutor: Sendable {
             var finished = BuildExit(code: result.exitCode, timedOut: result.timedOut)
             if finished.code == 0, !result.timedOut, !result.cancelled, !plan.artifactPatterns.isEmpty, let artifacts {
                 do {
+                    // Nothing of the build may still run while its files are collected: a
+                    // leftover process could otherwise swap a checked path for a symlink.
+                    try? await result.cleanup.get()
                     finished.artifacts = try await artifacts.publish(buildID: id, plan: plan, origin: origin)
                     outcome[LogKey.artifacts] = .stringConvertible(finished.artifacts.count)
                 } catch {

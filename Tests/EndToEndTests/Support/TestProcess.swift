@@ -10,6 +10,8 @@ struct ProcessResult {
     var stderrText: String { String(decoding: stderr, as: UTF8.self) }
 }
 
+private let launchLock = NSLock()
+
 /// Runs real programs (the built binaries, curl, socat, make) the way a user would.
 enum TestProcess {
     /// Directory holding the built executables: the one the test bundle runs from.
@@ -50,7 +52,9 @@ enum TestProcess {
         } else {
             process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         }
-        try process.run()
+        // Foundation's Process.run is not safe to call from several threads at once on Linux
+        // (seen crashing in memcpy under the parallel suites); starting is quick, so serialize it.
+        try launchLock.withLock { try process.run() }
         return RunningProcess(process: process, stdoutPath: stdoutPath, stderrPath: stderrPath)
     }
 
