@@ -131,4 +131,27 @@ struct RequestErrorTests {
         await daemon.stop()
         #expect(!daemon.log.contains("secret-token"))
     }
+
+    @Test func aLongPipelineOfRefusedRequestsIsAnsweredInOrderWithoutExhaustingTheStack() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTokens = ["pipeline-token"]
+        let daemon = try await DaemonUnderTest(options)
+        // 3,000 requests in one go; each is refused at once (401), the connection stays open.
+        let script = """
+            import socket
+            s = socket.create_connection(("127.0.0.1", \(daemon.port)))
+            s.sendall(b"GET /artifacts/x HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n" * 3000 + b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            print(data.count(b"HTTP/1.1 401"), data.count(b"HTTP/1.1 200"))
+            """
+        let result = try await TestProcess.run("/usr/bin/python3", ["-c", script], outputDirectory: daemon.directory)
+        #expect(result.stdoutText == "3000 1\n", "\(result.stderrText)")
+        let after = try await daemon.curl(requestJSON(["command": "true"]), headers: ["Authorization: Bearer pipeline-token"])
+        #expect(after.status == 200)
+    }
 }

@@ -15,7 +15,6 @@ public struct RepoWorkspaces: Sendable {
     let gitPath: String
     let identity: RunAsIdentity
     private let mirrors = MirrorUpdates()
-    private let spares = SpareCheckouts()
 
     /// No prompts, no pagers, no system config, nothing that could wait for a human.
     static let gitEnvironment = [
@@ -39,9 +38,19 @@ public struct RepoWorkspaces: Sendable {
     @discardableResult
     public func prepare() throws -> Int {
         let manager = FileManager.default
+        // The root stays the daemon's (builds must not be able to rename mirrors/ or builds/
+        // or plant symlinks in their place); only those two belong to the build user. None of
+        // them may be a symlink: the daemon works in them as root.
+        try manager.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         for directory in [root, mirrorsDirectory, buildsDirectory] {
-            try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-            if identity.switchesIdentity { chown(directory, identity.uid, identity.gid) }
+            if directory != root, !manager.fileExists(atPath: directory) {
+                try manager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o750])
+            }
+            var info = stat()
+            guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+                throw ServiceError(.workspaceCreateFailed, "\(directory) is not a directory (a symlink is refused)")
+            }
+            if directory != root, identity.switchesIdentity { chown(directory, identity.uid, identity.gid) }
         }
         try "[safe]\n\tdirectory = *\n".write(toFile: trustingConfig, atomically: false, encoding: .utf8)
         chmod(trustingConfig, 0o644)
@@ -91,26 +100,17 @@ public struct RepoWorkspaces: Sendable {
             throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a commit in \(repo.url)")
         }
         let workspace = buildsDirectory + "/" + buildID
-        // A ready spare becomes this build's checkout by a rename; it moves to the commit only
-        // if it is not there already (rewriting just the files that differ).
-        var spareCommit = await spares.take(projectID)
-        if spareCommit != nil, rename(sparePath(projectID), workspace) != 0 { spareCommit = nil }
-        if spareCommit == nil {
-            let clone = await cloneShared(mirror, into: workspace, deadline: deadline, eventLoop: eventLoop, stream: stream)
-            guard clone.succeeded else {
-                throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
-            }
+        let clone = await cloneShared(mirror, into: workspace, deadline: deadline, eventLoop: eventLoop, stream: stream)
+        guard clone.succeeded else {
+            throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
         }
-        if spareCommit != commit {
-            let checkout = await detach(workspace, at: commit, deadline: deadline, eventLoop: eventLoop, stream: stream)
-            guard checkout.succeeded else {
-                throw ServiceError(
-                    checkout.timedOut ? .timeout : .repoCheckoutFailed,
-                    "cannot check out \"\(repo.ref)\" (\(commit)): \(Self.lastLine(checkout.output))"
-                )
-            }
+        let checkout = await detach(workspace, at: commit, deadline: deadline, eventLoop: eventLoop, stream: stream)
+        guard checkout.succeeded else {
+            throw ServiceError(
+                checkout.timedOut ? .timeout : .repoCheckoutFailed,
+                "cannot check out \"\(repo.ref)\" (\(commit)): \(Self.lastLine(checkout.output))"
+            )
         }
-        prepareSpare(projectID: projectID, mirror: mirror, commit: commit, eventLoop: eventLoop)
         guard let checkoutRoot = ContainedPath.realpath(workspace) else {
             throw ServiceError(.workspaceCreateFailed, "the checkout of build \(buildID) disappeared")
         }
@@ -136,32 +136,6 @@ public struct RepoWorkspaces: Sendable {
     }
 
     var trustingConfig: String { root + "/gitconfig-local-sources" }
-
-    /// Where a project's spare checkout waits (a dot name: never a build id).
-    private func sparePath(_ projectID: String) -> String {
-        buildsDirectory + "/.spare-" + projectID
-    }
-
-    /// Makes the project's next spare in the background, at the commit the last build wanted,
-    /// unless one is ready or being made.
-    private func prepareSpare(projectID: String, mirror: String, commit: String, eventLoop: any EventLoop) {
-        let spares = self.spares
-        // Bridges to background work that outlives the request; its git processes are
-        // registered like builds', so shutdown tears them down too.
-        Task {
-            guard await spares.beginPreparing(projectID) else { return }
-            let temporary = sparePath(projectID) + ".new"
-            try? FileManager.default.removeItem(atPath: temporary)
-            let deadline = ContinuousClock.now + .seconds(600)
-            var made = false
-            if await cloneShared(mirror, into: temporary, deadline: deadline, eventLoop: eventLoop, stream: nil).succeeded {
-                let checkout = await detach(temporary, at: commit, deadline: deadline, eventLoop: eventLoop, stream: nil)
-                made = checkout.succeeded && rename(temporary, sparePath(projectID)) == 0
-            }
-            if !made { try? FileManager.default.removeItem(atPath: temporary) }
-            await spares.finishPreparing(projectID, commit: made ? commit : nil)
-        }
-    }
 
     /// A checkout that borrows the mirror's objects (nothing copied), with no files yet.
     private func cloneShared(

@@ -21,7 +21,10 @@ enum HTTPDate {
             let day = Int(fields[1]), let month = months.firstIndex(of: String(fields[2])), let year = Int(fields[3])
         else { return nil }
         let clock = fields[4].split(separator: ":").compactMap { Int($0) }
-        guard clock.count == 3 else { return nil }
+        // Hostile headers: every field in range before it meets Int32.
+        guard clock.count == 3, (1...31).contains(day), (1900...9999).contains(year), (0...23).contains(clock[0]),
+            (0...59).contains(clock[1]), (0...60).contains(clock[2])
+        else { return nil }
         var parts = tm()
         parts.tm_mday = Int32(day)
         parts.tm_mon = Int32(month)

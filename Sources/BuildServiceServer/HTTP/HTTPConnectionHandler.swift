@@ -267,12 +267,29 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private func responseEnded(context: ChannelHandlerContext, closeAfter: Bool) {
         task = nil
-        state = .idle
         if closeAfter || !context.channel.isActive {
+            state = .idle
             pendingParts = []
             context.close(promise: nil)
             return
         }
+        guard !pendingParts.isEmpty else {
+            state = .idle
+            if inputClosed { context.close(promise: nil) }
+            return
+        }
+        // On the next turn of the loop, not nested: an answer that completes at once (a 401, a
+        // small file) ends here again, and a long pipeline must not grow the stack. Until then
+        // the state stays `.responding`, so parts that arrive meanwhile queue up behind these.
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = loopBound.value
+            handler.replayPendingParts(context: context)
+        }
+    }
+
+    private func replayPendingParts(context: ChannelHandlerContext) {
+        state = .idle
         let parts = pendingParts
         pendingParts = []
         for part in parts { handle(part, context: context) }

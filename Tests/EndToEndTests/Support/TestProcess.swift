@@ -10,8 +10,6 @@ struct ProcessResult {
     var stderrText: String { String(decoding: stderr, as: UTF8.self) }
 }
 
-private let launchLock = NSLock()
-
 /// Runs real programs (the built binaries, curl, socat, make) the way a user would.
 enum TestProcess {
     /// Directory holding the built executables: the one the test bundle runs from.
@@ -52,9 +50,7 @@ enum TestProcess {
         } else {
             process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         }
-        // Foundation's Process.run is not safe to call from several threads at once on Linux
-        // (seen crashing in memcpy under the parallel suites); starting is quick, so serialize it.
-        try launchLock.withLock { try process.run() }
+        try process.run()
         return RunningProcess(process: process, stdoutPath: stdoutPath, stderrPath: stderrPath)
     }
 
@@ -103,6 +99,12 @@ final class RunningProcess: @unchecked Sendable {
     func wait() async -> ProcessResult {
         while process.isRunning {
             try? await Task.sleep(for: .milliseconds(10))
+        }
+        // The parent's ends of the child's stdio files: closed now, not whenever Process is freed
+        // (hundreds of processes per run would otherwise push descriptors past 1024, where
+        // Foundation's Process.run overruns a buffer).
+        for handle in [process.standardInput, process.standardOutput, process.standardError] {
+            try? (handle as? FileHandle)?.close()
         }
         return ProcessResult(
             status: process.terminationStatus,
