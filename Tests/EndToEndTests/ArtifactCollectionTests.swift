@@ -92,6 +92,16 @@ import Testing
         #expect(publishedManifests(daemon).isEmpty)
     }
 
+    @Test func aSparseFileLargerThanTheStoreLimitIsRefusedBeforeAnythingIsCopied() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"], artifactSettings: "max_bytes = 1048576"))
+        let events = try await build(daemon, "mkdir -p out && truncate -s 1T out/huge.bin")
+        let error = try #require(events.first { $0["type"] as? String == "error" }, "\(events)")
+        #expect(error["code"] as? String == "artifact_collection_failed")
+        #expect((error["message"] as? String)?.contains("max_bytes") == true)
+        #expect(publishedManifests(daemon).isEmpty)
+        #expect(leftovers(daemon).isEmpty)
+    }
+
     @Test func aFailedBuildPublishesNothing() async throws {
         let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"]))
         let events = try await build(daemon, "mkdir -p out && echo x > out/app.bin && exit 3")

@@ -48,7 +48,7 @@ public struct ArtifactCollector: Sendable {
             var artifacts: [StoredArtifact] = []
             var total = 0
             for name in names {
-                let artifact = try storeOne(name, root: root, staging: staging)
+                let artifact = try storeOne(name, root: root, staging: staging, budget: maxBytes - total)
                 total += artifact.size
                 guard total <= maxBytes else {
                     throw .failed("the artifacts add up to more than artifacts.max_bytes (\(maxBytes) bytes)")
@@ -70,25 +70,25 @@ public struct ArtifactCollector: Sendable {
         }
     }
 
-    private func storeOne(_ name: String, root: String, staging: String) throws(ArtifactCollectionError) -> StoredArtifact {
-        let source = root + "/" + name
-        guard let real = Self.realPath(source), Self.isInside(real, root: root) else {
-            throw .failed("artifact \"\(name)\" leads outside the project root")
-        }
+    private func storeOne(_ name: String, root: String, staging: String, budget: Int) throws(ArtifactCollectionError) -> StoredArtifact {
+        // What the name is, judged through a descriptor opened beneath the root.
+        let probe = try Self.openBeneath(name, root: root)
         var info = stat()
-        guard stat(real, &info) == 0 else { throw .failed("artifact \"\(name)\" cannot be read") }
+        let statted = fstat(probe, &info)
+        close(probe)
+        guard statted == 0 else { throw .failed("artifact \"\(name)\" cannot be read") }
         let storedName: String
         let size: Int
         let sha256: String
         if info.st_mode & S_IFMT == S_IFDIR {
             storedName = name + ".zip"
             try createDirectories(for: storedName, in: staging)
-            try zip(directory: real, name: name, root: root, to: staging + "/" + storedName)
+            try zip(directory: name, root: root, to: staging + "/" + storedName, budget: budget)
             (size, sha256) = try Self.sizeAndDigest(of: staging + "/" + storedName, name: storedName)
         } else if info.st_mode & S_IFMT == S_IFREG {
             storedName = name
             try createDirectories(for: storedName, in: staging)
-            (size, sha256) = try copy(name, beneath: root, to: staging + "/" + storedName)
+            (size, sha256) = try copy(name, beneath: root, to: staging + "/" + storedName, budget: budget)
         } else {
             throw .failed("artifact \"\(name)\" is neither a file nor a directory")
         }
@@ -112,25 +112,26 @@ public struct ArtifactCollector: Sendable {
 
     /// Copies a regular file, keeping its permission bits (never set-id bits), and returns its
     /// size and SHA-256, computed on the way (one read of the data, not two).
-    private func copy(_ name: String, beneath root: String, to target: String) throws(ArtifactCollectionError) -> (Int, String) {
+    private func copy(
+        _ name: String,
+        beneath root: String,
+        to target: String,
+        budget: Int
+    ) throws(ArtifactCollectionError) -> (Int, String) {
         // Opened relative to the root by the kernel's rules: whatever the path has become since
         // it was checked, the file opened is inside the root (and a FIFO cannot block us).
-        let rootDirectory = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard rootDirectory >= 0 else { throw .failed("the project root \(root) cannot be opened") }
-        var input = bs_open_beneath(rootDirectory, name)
-        if input < 0, errno == ENOSYS, let real = Self.realPath(root + "/" + name), Self.isInside(real, root: root) {
-            input = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        }
-        close(rootDirectory)
-        guard input >= 0 else {
-            if errno == EXDEV { throw .failed("artifact \"\(name)\" leads outside the project root") }
-            throw .failed("artifact \"\(name)\" cannot be read (\(String(cString: strerror(errno))))")
-        }
+        let input = try Self.openBeneath(name, root: root)
         defer { close(input) }
         var info = stat()
         guard fstat(input, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             throw .failed("artifact \"\(name)\" is not a regular file")
         }
+        // Checked before a byte is copied (a sparse 50 TB file is refused, not written out),
+        // and the copy stops at the size it had: a file still growing cannot run on.
+        guard Int(info.st_size) <= budget else {
+            throw .failed("the artifacts add up to more than artifacts.max_bytes (\(maxBytes) bytes)")
+        }
+        var left = Int(info.st_size)
         // Reads block normally from here on (O_NONBLOCK only guarded the open).
         _ = fcntl(input, F_SETFL, fcntl(input, F_GETFL) & ~O_NONBLOCK)
         let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, info.st_mode & 0o777)
@@ -140,10 +141,12 @@ public struct ArtifactCollector: Sendable {
         var size = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if left == 0 { break }
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, min($0.count, left)) }
             if count < 0, errno == EINTR { continue }
             guard count >= 0 else { throw .failed("artifact \"\(name)\" cannot be read (\(String(cString: strerror(errno))))") }
             if count == 0 { break }
+            left -= count
             buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             size += count
             var written = 0
@@ -157,30 +160,41 @@ public struct ArtifactCollector: Sendable {
         return (size, hasher.finalizeHex())
     }
 
-    /// A zip of the directory (entries relative to it, permissions kept). Refused if anything
-    /// inside leads out of the project root through a symlink.
-    private func zip(directory: String, name: String, root: String, to target: String) throws(ArtifactCollectionError) {
-        if let enumerator = FileManager.default.enumerator(atPath: directory) {
-            for case let entry as String in enumerator {
-                let path = directory + "/" + entry
-                var info = stat()
-                guard lstat(path, &info) == 0 else { continue }
-                switch info.st_mode & S_IFMT {
-                case S_IFLNK:
-                    guard let real = Self.realPath(path), Self.isInside(real, root: root) else {
-                        throw .failed("artifact \"\(name)/\(entry)\" leads outside the project root")
-                    }
-                case S_IFREG, S_IFDIR:
-                    break
-                default:
-                    // A FIFO or device would block or read forever.
-                    throw .failed("artifact \"\(name)/\(entry)\" is not a regular file, directory or symlink")
+    /// A zip of the directory (entries relative to it, permissions kept). The zip is made from
+    /// a copy in the staging area, which no build can touch, and every file of that copy is
+    /// opened beneath the project root by the kernel: whatever a leftover process does to the
+    /// tree meanwhile, nothing from outside the root gets in. FIFOs and devices are refused.
+    private func zip(directory name: String, root: String, to target: String, budget: Int) throws(ArtifactCollectionError) {
+        let source = (target as NSString).deletingLastPathComponent + "/.zip-source-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: source) }
+        do {
+            try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        } catch {
+            throw .failed("cannot stage artifact directory \"\(name)\" (\(error.localizedDescription))")
+        }
+        var remaining = budget
+        // Names come from a walk of the tree; each is then opened beneath the root, so a name
+        // that has become a symlink to elsewhere is refused or resolves inside.
+        let entries = (FileManager.default.enumerator(atPath: root + "/" + name)?.allObjects as? [String]) ?? []
+        for entry in entries.sorted() {
+            let relative = name + "/" + entry
+            switch try Self.kind(of: relative, beneath: root) {
+            case S_IFDIR:
+                do {
+                    try FileManager.default.createDirectory(atPath: source + "/" + entry, withIntermediateDirectories: true)
+                } catch {
+                    throw .failed("cannot stage artifact directory \"\(relative)\"")
                 }
+            case S_IFREG:
+                let (size, _) = try copy(relative, beneath: root, to: source + "/" + entry, budget: remaining)
+                remaining -= size
+            default:
+                throw .failed("artifact \"\(relative)\" is not a regular file or directory")
             }
         }
         do {
             try FileManager.default.zipItem(
-                at: URL(fileURLWithPath: directory),
+                at: URL(fileURLWithPath: source),
                 to: URL(fileURLWithPath: target),
                 shouldKeepParent: false,
                 compressionMethod: .deflate
@@ -188,6 +202,31 @@ public struct ArtifactCollector: Sendable {
         } catch {
             throw .failed("cannot zip artifact directory \"\(name)\" (\(error.localizedDescription))")
         }
+    }
+
+    /// The file type of `relative`, opened beneath `root` (symlinks followed only inside it).
+    private static func kind(of relative: String, beneath root: String) throws(ArtifactCollectionError) -> mode_t {
+        let descriptor = try openBeneath(relative, root: root)
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .failed("artifact \"\(relative)\" cannot be read") }
+        return info.st_mode & S_IFMT
+    }
+
+    /// openat2 beneath the root (O_NONBLOCK: a FIFO cannot block the open).
+    private static func openBeneath(_ relative: String, root: String) throws(ArtifactCollectionError) -> Int32 {
+        let rootDirectory = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard rootDirectory >= 0 else { throw .failed("the project root \(root) cannot be opened") }
+        defer { close(rootDirectory) }
+        let descriptor = bs_open_beneath(rootDirectory, relative)
+        guard descriptor >= 0 else {
+            if errno == EXDEV || errno == ELOOP { throw .failed("artifact \"\(relative)\" leads outside the project root") }
+            if errno == ENOSYS || errno == EPERM {
+                throw .failed("artifact \"\(relative)\" cannot be opened safely: this kernel lacks openat2 (Linux 5.6+)")
+            }
+            throw .failed("artifact \"\(relative)\" cannot be read (\(String(cString: strerror(errno))))")
+        }
+        return descriptor
     }
 
     static func sizeAndDigest(of path: String, name: String) throws(ArtifactCollectionError) -> (Int, String) {

@@ -22,6 +22,9 @@ public struct RepoWorkspaces: Sendable {
         "GIT_SSH_COMMAND=ssh -o BatchMode=yes", "GIT_PAGER=cat", "GIT_ADVICE=0",
     ]
 
+    /// How long one mirror clone or fetch may take, whoever's build started it.
+    static let mirrorUpdateLimit: Duration = .seconds(3600)
+
     public init(root: String, runner: BuildRunner, gitPath: String, identity: RunAsIdentity) {
         self.root = root
         self.runner = runner
@@ -78,8 +81,13 @@ public struct RepoWorkspaces: Sendable {
         stream: @escaping @Sendable (ByteBuffer) async throws -> Void
     ) async throws(ServiceError) -> String {
         let mirror = mirrorsDirectory + "/" + projectID + ".git"
+        // The shared update has a deadline of its own: one client's short timeout must not
+        // fail every build waiting on the same fetch.
         let update = await mirrors.update(projectID) {
-            await self.updateMirror(mirror, url: repo.url, projectID: projectID, deadline: deadline, eventLoop: eventLoop)
+            await self.updateMirror(mirror, url: repo.url, projectID: projectID, deadline: .now + Self.mirrorUpdateLimit, eventLoop: eventLoop)
+        }
+        guard ContinuousClock.now < deadline else {
+            throw ServiceError(.timeout, "the build's time ran out while fetching \(repo.url)")
         }
         guard update.succeeded else {
             try? await stream(ByteBuffer(string: update.output))
