@@ -38,27 +38,57 @@ public struct ArtifactDownloader: Sendable {
         } catch {
             throw ClientError.download("cannot create the directory for \(target): \(error.localizedDescription)")
         }
-        var existing = Self.fileSize(target) ?? 0
-        if existing == artifact.size, let sha = artifact.sha256, (try? Self.sha256(of: target)) == sha {
+        if Self.fileSize(target) == artifact.size, let sha = artifact.sha256, (try? Self.sha256(of: target)) == sha {
             return  // already here and intact
         }
-        if existing > artifact.size { existing = 0 }
+        // Downloads go to a part file named after the content's digest: only a part of this
+        // very content is ever resumed, and the final name only ever holds a verified file.
+        let part = Self.partPath(for: target, sha256: artifact.sha256)
+        var existing = Self.fileSize(part) ?? 0
+        if existing > artifact.size || artifact.sha256 == nil { existing = 0 }
+        var status = try await fetch(artifact, into: part, from: existing)
+        if status == 416, existing > 0 {
+            // The server no longer has what the part file continues: start over.
+            existing = 0
+            status = try await fetch(artifact, into: part, from: 0)
+        }
+        guard status == 200 || status == 206 else {
+            throw ClientError.download("downloading \(artifact.name) failed: HTTP \(status)")
+        }
+        let size = Self.fileSize(part) ?? -1
+        guard size == artifact.size else {
+            throw ClientError.download("\(target) has \(size) bytes, expected \(artifact.size)")
+        }
+        if let expected = artifact.sha256 {
+            let actual = (try? Self.sha256(of: part)) ?? "unreadable"
+            guard actual == expected else {
+                unlink(part)
+                throw ClientError.download("checksum mismatch for \(target): expected sha256 \(expected), got \(actual)")
+            }
+        }
+        guard rename(part, target) == 0 else {
+            throw ClientError.download("cannot move the download into place at \(target): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// GETs the artifact into `part`, from byte `offset` (appending) or whole; returns the status.
+    private func fetch(_ artifact: ArtifactInfo, into part: String, from offset: Int) async throws(ClientError) -> UInt {
         let (fetcher, requestTarget, sameService) = try source(of: artifact.url)
         var headers: [(String, String)] = []
-        if existing > 0 {
-            headers.append(("Range", "bytes=\(existing)-"))
+        if offset > 0, let sha = artifact.sha256 {
+            headers.append(("Range", "bytes=\(offset)-"))
             // Only resume the same content; a changed artifact comes back whole.
-            if let sha = artifact.sha256 { headers.append(("If-Range", "\"\(sha)\"")) }
+            headers.append(("If-Range", "\"\(sha)\""))
         }
-        let output = FileOutput(path: target)
+        let output = FileOutput(path: part)
         let progress = Progress(name: artifact.name, total: artifact.size, enabled: showProgress)
         var status: UInt = 0
         try await fetcher.fetch(target: requestTarget, headers: headers, sendToken: sameService) { head in
             status = head.status.code
             switch head.status {
-            case .partialContent where existing > 0:
+            case .partialContent where offset > 0:
                 try output.open(appending: true)
-                progress.advance(to: existing)
+                progress.advance(to: offset)
             case .ok:
                 try output.open(appending: false)
             default:
@@ -71,19 +101,14 @@ public struct ArtifactDownloader: Sendable {
         }
         output.close()
         progress.finish()
-        guard status == 200 || status == 206 else {
-            throw ClientError.download("downloading \(artifact.name) failed: HTTP \(status)")
-        }
-        let size = Self.fileSize(target) ?? -1
-        guard size == artifact.size else {
-            throw ClientError.download("\(target) has \(size) bytes, expected \(artifact.size)")
-        }
-        if let expected = artifact.sha256 {
-            let actual = (try? Self.sha256(of: target)) ?? "unreadable"
-            guard actual == expected else {
-                throw ClientError.download("checksum mismatch for \(target): expected sha256 \(expected), got \(actual)")
-            }
-        }
+        return status
+    }
+
+    /// `dir/.name.<first 16 hex digits of the sha256>.part` beside the final file.
+    static func partPath(for target: String, sha256: String?) -> String {
+        let directory = (target as NSString).deletingLastPathComponent
+        let name = (target as NSString).lastPathComponent
+        return directory + "/." + name + "." + String((sha256 ?? "unverified").prefix(16)) + ".part"
     }
 
     /// Path-only URLs are fetched from the build's own endpoint (the Unix socket, say);
@@ -149,7 +174,7 @@ private final class FileOutput: @unchecked Sendable {
     var isOpen: Bool { descriptor >= 0 }
 
     func open(appending: Bool) throws {
-        descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (appending ? O_APPEND : O_TRUNC), 0o644)
+        descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (appending ? O_APPEND : O_TRUNC), 0o644)
         guard descriptor >= 0 else { throw ClientError.download("cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 

@@ -34,18 +34,35 @@ import Testing
         let built = try #require(FileManager.default.contents(atPath: daemon.projectRoot + "/out/app.bin"))
         #expect(FileManager.default.contents(atPath: target + "/out/app.bin") == built)
 
-        // A partial file whose bytes are right is completed with a Range request…
+        // A different file under the final name is replaced, not resumed.
         let rebuild = ["--token", "dl-token-8c3f", "--project", "demo", "--download", target, "cat", "/dev/null"]
-        try built.prefix(123_456).write(to: URL(fileURLWithPath: target + "/out/app.bin"))
+        try Data("an older build's app".utf8).write(to: URL(fileURLWithPath: target + "/out/app.bin"))
+        let replaced = try await daemon.cli(rebuild, overHTTP: true)
+        #expect(replaced.status == 0, "\(replaced.stderrText)")
+        #expect(FileManager.default.contents(atPath: target + "/out/app.bin") == built)
+        // A part file of this content whose bytes are right is completed with a Range request…
+        let digest = try await TestProcess.run("/usr/bin/sha256sum", [], stdin: built, outputDirectory: daemon.directory)
+        let part = target + "/out/.app.bin.\(digest.stdoutText.prefix(16)).part"
+        try FileManager.default.removeItem(atPath: target + "/out/app.bin")
+        try built.prefix(123_456).write(to: URL(fileURLWithPath: part))
         let resumed = try await daemon.cli(rebuild, overHTTP: true)
         #expect(resumed.status == 0, "\(resumed.stderrText)")
         #expect(FileManager.default.contents(atPath: target + "/out/app.bin") == built)
-        // …and one whose bytes are wrong is resumed too, then caught by the checksum.
+        #expect(!FileManager.default.fileExists(atPath: part))
+        // …and one whose bytes are wrong is resumed too, then caught by the checksum and removed;
+        // the final name never holds the bad file.
+        try FileManager.default.removeItem(atPath: target + "/out/app.bin")
         var corrupt = built.prefix(123_456)
         corrupt[corrupt.startIndex] ^= 0xFF
-        try corrupt.write(to: URL(fileURLWithPath: target + "/out/app.bin"))
+        try corrupt.write(to: URL(fileURLWithPath: part))
         let caught = try await daemon.cli(rebuild, overHTTP: true)
         #expect(caught.status == 65)
         #expect(caught.stderrText.contains("checksum mismatch"), "\(caught.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: target + "/out/app.bin"))
+        #expect(!FileManager.default.fileExists(atPath: part))
+        // The next attempt downloads it whole.
+        let again = try await daemon.cli(rebuild, overHTTP: true)
+        #expect(again.status == 0, "\(again.stderrText)")
+        #expect(FileManager.default.contents(atPath: target + "/out/app.bin") == built)
     }
 }
