@@ -26,6 +26,7 @@ import Testing
             echo one > version.txt && git add -A && git commit -q -m one && git tag v1
             echo two > version.txt && git commit -q -am two
             git checkout -q -b feature && echo feature > version.txt && git commit -q -am feature && git checkout -q main
+            git update-ref refs/pull/7/head feature
             """
         let made = try await TestProcess.run("/bin/sh", ["-c", script], outputDirectory: base)
         guard made.status == 0 else { throw DaemonError("making the repository failed: \(made.stderrText)") }
@@ -102,11 +103,14 @@ import Testing
         #expect(checkouts.isEmpty)
     }
 
-    @Test func anUnknownRefIsAnErrorEventNamingIt() async throws {
-        let result = try await build(["ref": "no-such-branch"])
+    @Test(arguments: ["no-such-branch", "pull/7/head", "refs/pull/7/head"])
+    func anUnknownRefIsAnErrorEventNamingIt(ref: String) async throws {
+        // A mirror holds more refs than branches and tags (a forge's pull requests): those
+        // cannot be built by name.
+        let result = try await build(["ref": ref])
         let error = try #require(result.events.first { $0["type"] as? String == "error" })
         #expect(error["code"] as? String == "repo_checkout_failed")
-        #expect((error["message"] as? String)?.contains("no-such-branch") == true)
+        #expect((error["message"] as? String)?.contains(ref) == true)
         #expect(result.events.last?["code"] as? Int == 1)
         #expect(await eventually { checkouts.isEmpty })
     }

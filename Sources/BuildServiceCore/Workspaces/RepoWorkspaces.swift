@@ -94,18 +94,23 @@ public struct RepoWorkspaces: Sendable {
             if update.timedOut { throw ServiceError(.timeout, "the build's time ran out while fetching \(repo.url)") }
             throw ServiceError(.repoCloneFailed, "cannot fetch \(repo.url): \(Self.lastLine(update.output))")
         }
-        // Resolved in the mirror: a ref git cannot find is reported as such, and what gets
-        // checked out is a plain commit id that cannot be read as anything else.
-        let resolve = await git(
-            ["--git-dir=\(mirror)", "rev-parse", "--verify", "--quiet", "--end-of-options", repo.ref + "^{commit}"],
-            in: mirrorsDirectory,
-            deadline: deadline,
-            eventLoop: eventLoop,
-            stream: nil
-        )
-        let commit = resolve.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard resolve.succeeded, commit.count == 40, commit.allSatisfy(\.isHexDigit) else {
-            throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a commit in \(repo.url)")
+        // Resolved in the mirror, as a branch, a tag or a commit id only (a mirror also holds
+        // refs such as a forge's pull/*/head, which are none of those); what gets checked out
+        // is the plain commit id, which cannot be read as anything else.
+        var commit: String?
+        for candidate in Self.resolutionCandidates(repo.ref) where commit == nil {
+            let resolve = await git(
+                ["--git-dir=\(mirror)", "rev-parse", "--verify", "--quiet", "--end-of-options", candidate + "^{commit}"],
+                in: mirrorsDirectory,
+                deadline: deadline,
+                eventLoop: eventLoop,
+                stream: nil
+            )
+            let output = resolve.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            if resolve.succeeded, output.count == 40, output.allSatisfy(\.isHexDigit) { commit = output }
+        }
+        guard let commit else {
+            throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a branch, tag or commit in \(repo.url)")
         }
         let workspace = buildsDirectory + "/" + buildID
         let clone = await cloneShared(mirror, into: workspace, deadline: deadline, eventLoop: eventLoop, stream: stream)
@@ -177,6 +182,14 @@ public struct RepoWorkspaces: Sendable {
             eventLoop: eventLoop,
             stream: stream
         )
+    }
+
+    /// What a ref may mean, in order: the default branch (`HEAD`), a branch, a tag, a commit id.
+    static func resolutionCandidates(_ ref: String) -> [String] {
+        if ref == "HEAD" { return ["HEAD"] }
+        var candidates = ["refs/heads/" + ref, "refs/tags/" + ref]
+        if (4...40).contains(ref.count), ref.allSatisfy(\.isHexDigit) { candidates.append(ref) }
+        return candidates
     }
 
     /// Removes a build's checkout (after its processes are gone).
