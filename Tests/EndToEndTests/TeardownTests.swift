@@ -50,7 +50,7 @@ struct TeardownTests {
         client.signal(SIGKILL)
         _ = await client.wait()
         #expect(await eventually(within: .seconds(3)) { processes(matching: "sleep \(marker)").isEmpty })
-        #expect(await eventually { daemon.log.contains("build.cancelled=true") })
+        #expect(await eventually(within: .seconds(30)) { daemon.log.contains("build.cancelled=true") })
         await daemon.stop()
     }
 
