@@ -177,5 +177,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "/root/.bs-repo-probe"))
         var info = stat()
         #expect(stat(asNobody.directory + "/workspaces/mirrors/repo.git", &info) == 0 && info.st_uid == nobody)
+        // The checkout is removed (with nobody's rights) once the build is over.
+        let builds = asNobody.directory + "/workspaces/builds"
+        #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: builds)) ?? ["?"]).isEmpty })
     }
 }

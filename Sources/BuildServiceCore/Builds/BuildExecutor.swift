@@ -83,7 +83,7 @@ public struct BuildExecutor: Sendable {
                 try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line, false)
                 let exit = BuildExit(code: timedOut ? 124 : 1, timedOut: timedOut)
                 try? await emit(BuildEvent.exit(exit).line, true)
-                removeWorkspace(of: plan, buildID: id)
+                removeWorkspace(of: plan, buildID: id, on: eventLoop)
                 logger.info(
                     "build finished",
                     metadata: [
@@ -151,7 +151,7 @@ public struct BuildExecutor: Sendable {
         }
         if plan.repo != nil {
             // The checkout goes once no process of the build can still be using it.
-            let workspaceRemoval: @Sendable () -> Void = { [self, plan] in removeWorkspace(of: plan, buildID: id) }
+            let workspaceRemoval: @Sendable () -> Void = { [self, plan] in removeWorkspace(of: plan, buildID: id, on: eventLoop) }
             if let pending = cleanup {
                 pending.whenComplete { _ in workspaceRemoval() }
             } else {
@@ -193,9 +193,10 @@ public struct BuildExecutor: Sendable {
         plan.timeoutSec = max(1, Int(left.components.seconds) + (left.components.attoseconds > 0 ? 1 : 0))
     }
 
-    private func removeWorkspace(of plan: BuildPlan, buildID: String) {
+    private func removeWorkspace(of plan: BuildPlan, buildID: String, on eventLoop: any EventLoop) {
         guard plan.repo != nil, let workspaces else { return }
-        NIOThreadPool.singleton.submit { _ in workspaces.remove(buildID: buildID) }
+        // Bridges from the cleanup callback; the removal runs like a build step.
+        Task { await workspaces.remove(buildID: buildID, eventLoop: eventLoop) }
     }
 
     /// Output events, each chunk decoded as lossy UTF-8 that never splits a character.

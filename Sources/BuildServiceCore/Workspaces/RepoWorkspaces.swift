@@ -193,8 +193,25 @@ public struct RepoWorkspaces: Sendable {
     }
 
     /// Removes a build's checkout (after its processes are gone).
-    func remove(buildID: String) {
-        try? FileManager.default.removeItem(atPath: buildsDirectory + "/" + buildID)
+    /// The tree belongs to the build user, whose leftover processes (one that left the process
+    /// group with setsid, say) could swap its directories for symlinks while it is removed: so
+    /// it is removed with that user's rights (GNU rm walks by descriptor, not by path), never
+    /// the daemon's.
+    func remove(buildID: String, eventLoop: any EventLoop) async {
+        let path = buildsDirectory + "/" + buildID
+        guard identity.switchesIdentity else {
+            try? FileManager.default.removeItem(atPath: path)
+            return
+        }
+        _ = await run(
+            "/bin/rm",
+            ["-rf", "--", path],
+            in: buildsDirectory,
+            deadline: .now + .seconds(600),
+            eventLoop: eventLoop,
+            stream: nil,
+            environment: []
+        )
     }
 
     private func updateMirror(
@@ -240,25 +257,46 @@ public struct RepoWorkspaces: Sendable {
         stream: (@Sendable (ByteBuffer) async throws -> Void)?,
         environment: [String] = []
     ) async -> GitOutcome {
+        await run(
+            gitPath,
+            arguments,
+            in: directory,
+            deadline: deadline,
+            eventLoop: eventLoop,
+            stream: stream,
+            environment: Self.gitEnvironment + environment
+        )
+    }
+
+    /// Runs a helper program like a build step: the build's user, own process group, the time left.
+    private func run(
+        _ executable: String,
+        _ arguments: [String],
+        in directory: String,
+        deadline: ContinuousClock.Instant,
+        eventLoop: any EventLoop,
+        stream: (@Sendable (ByteBuffer) async throws -> Void)?,
+        environment: [String]
+    ) async -> GitOutcome {
         let remaining = deadline - ContinuousClock.now
         guard remaining > .zero else { return GitOutcome(succeeded: false, timedOut: true, output: "") }
         let plan = BuildPlan(
             projectID: "git",
             requestID: nil,
-            commandName: "git",
-            executable: gitPath,
+            commandName: (executable as NSString).lastPathComponent,
+            executable: executable,
             arguments: arguments,
             projectRoot: directory,
             workingDirectory: directory,
             timeoutSec: max(1, Int(remaining.components.seconds)),
             warnings: [],
-            extraEnvironment: Self.gitEnvironment + environment
+            extraEnvironment: environment
         )
         let running: RunningBuild
         do {
             running = try runner.start(plan, on: eventLoop)
         } catch {
-            return GitOutcome(succeeded: false, timedOut: false, output: "cannot run \(gitPath): \(error.message)")
+            return GitOutcome(succeeded: false, timedOut: false, output: "cannot run \(executable): \(error.message)")
         }
         let captured = NIOLockedValueBox(ByteBuffer())
         let result = await running.relay { _, bytes in
