@@ -29,6 +29,10 @@ public struct ArtifactDownloader: Sendable {
     }
 
     private func download(_ artifact: ArtifactInfo) async throws(ClientError) {
+        // The digest also names the part file: only 64 hex digits are taken from the server.
+        if let sha = artifact.sha256, sha.utf8.count != 64 || !sha.allSatisfy(\.isHexDigit) {
+            throw ClientError.download("refusing artifact \"\(artifact.name)\": its sha256 is not 64 hex digits")
+        }
         let target = try Self.localPath(for: artifact.name, in: directory)
         do {
             try FileManager.default.createDirectory(
@@ -81,6 +85,7 @@ public struct ArtifactDownloader: Sendable {
             headers.append(("If-Range", "\"\(sha)\""))
         }
         let output = FileOutput(path: part)
+        defer { output.close() }
         let progress = Progress(name: artifact.name, total: artifact.size, enabled: showProgress)
         var status: UInt = 0
         try await fetcher.fetch(target: requestTarget, headers: headers, sendToken: sameService) { head in

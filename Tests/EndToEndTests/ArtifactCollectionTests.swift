@@ -102,6 +102,18 @@ import Testing
         #expect(leftovers(daemon).isEmpty)
     }
 
+    @Test func aMatchedSymlinkToADirectoryInsideTheRootIsZippedWithItsFiles() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["dist"]))
+        let events = try await build(daemon, "rm -rf dist build && mkdir -p build/dist && echo inside > build/dist/f.txt && ln -s build/dist dist")
+        let artifact = try #require((events.last?["artifacts"] as? [[String: Any]])?.first, "\(events)")
+        #expect(artifact["name"] as? String == "dist.zip")
+        let zip = try await Download.fetch(try #require(artifact["url"] as? String), in: daemon.directory)
+        let path = daemon.directory + "/dist.zip"
+        try zip.body.write(to: URL(fileURLWithPath: path))
+        let listing = try await TestProcess.run("/usr/bin/unzip", ["-l", path], outputDirectory: daemon.directory)
+        #expect(listing.stdoutText.contains("f.txt"), "\(listing.stdoutText)")
+    }
+
     @Test func aFailedBuildPublishesNothing() async throws {
         let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"]))
         let events = try await build(daemon, "mkdir -p out && echo x > out/app.bin && exit 3")

@@ -175,7 +175,10 @@ public struct ArtifactCollector: Sendable {
         var remaining = budget
         // Names come from a walk of the tree; each is then opened beneath the root, so a name
         // that has become a symlink to elsewhere is refused or resolves inside.
-        let entries = (FileManager.default.enumerator(atPath: root + "/" + name)?.allObjects as? [String]) ?? []
+        // The walk starts at the resolved directory (a matched symlink to a directory inside the
+        // root is walked, not stored empty); symlinks below it are not descended into.
+        let start = Self.realPath(root + "/" + name).flatMap { Self.isInside($0, root: root) ? $0 : nil } ?? root + "/" + name
+        let entries = (FileManager.default.enumerator(atPath: start)?.allObjects as? [String]) ?? []
         for entry in entries.sorted() {
             let relative = name + "/" + entry
             switch try Self.kind(of: relative, beneath: root) {
@@ -218,7 +221,11 @@ public struct ArtifactCollector: Sendable {
         let rootDirectory = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard rootDirectory >= 0 else { throw .failed("the project root \(root) cannot be opened") }
         defer { close(rootDirectory) }
-        let descriptor = bs_open_beneath(rootDirectory, relative)
+        var descriptor = bs_open_beneath(rootDirectory, relative)
+        // RESOLVE_BENEATH answers EAGAIN when a rename elsewhere races a ".." in the path.
+        for _ in 0..<8 where descriptor < 0 && errno == EAGAIN {
+            descriptor = bs_open_beneath(rootDirectory, relative)
+        }
         guard descriptor >= 0 else {
             if errno == EXDEV || errno == ELOOP { throw .failed("artifact \"\(relative)\" leads outside the project root") }
             if errno == ENOSYS || errno == EPERM {

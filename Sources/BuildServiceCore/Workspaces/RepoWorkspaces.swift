@@ -45,6 +45,14 @@ public struct RepoWorkspaces: Sendable {
         // or plant symlinks in their place); only those two belong to the build user. None of
         // them may be a symlink: the daemon works in them as root.
         try manager.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        // An earlier version gave the root to the build user: take it back.
+        var rootInfo = stat()
+        if lstat(root, &rootInfo) == 0, rootInfo.st_mode & S_IFMT == S_IFDIR,
+            rootInfo.st_uid != geteuid() || rootInfo.st_mode & 0o022 != 0
+        {
+            lchown(root, geteuid(), getegid())
+            chmod(root, 0o755)
+        }
         for directory in [root, mirrorsDirectory, buildsDirectory] {
             if directory != root, !manager.fileExists(atPath: directory) {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o750])
@@ -53,10 +61,16 @@ public struct RepoWorkspaces: Sendable {
             guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
                 throw ServiceError(.workspaceCreateFailed, "\(directory) is not a directory (a symlink is refused)")
             }
-            if directory != root, identity.switchesIdentity { chown(directory, identity.uid, identity.gid) }
+            if directory != root, identity.switchesIdentity { lchown(directory, identity.uid, identity.gid) }
         }
-        try "[safe]\n\tdirectory = *\n".write(toFile: trustingConfig, atomically: false, encoding: .utf8)
-        chmod(trustingConfig, 0o644)
+        // Written without following a symlink someone may have left at that name.
+        unlink(trustingConfig)
+        let config = open(trustingConfig, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard config >= 0 else { throw ServiceError(.workspaceCreateFailed, "cannot write \(trustingConfig)") }
+        let text = "[safe]\n\tdirectory = *\n"
+        _ = text.withCString { write(config, $0, strlen($0)) }
+        fchmod(config, 0o644)
+        close(config)
         var removed = 0
         for entry in (try? manager.contentsOfDirectory(atPath: buildsDirectory)) ?? [] {
             if (try? manager.removeItem(atPath: buildsDirectory + "/" + entry)) != nil { removed += 1 }
@@ -198,9 +212,14 @@ public struct RepoWorkspaces: Sendable {
     /// it is removed with that user's rights (GNU rm walks by descriptor, not by path), never
     /// the daemon's.
     func remove(buildID: String, eventLoop: any EventLoop) async {
-        let path = buildsDirectory + "/" + buildID
+        await removeTree(buildsDirectory + "/" + buildID, eventLoop: eventLoop)
+    }
+
+    /// Removes a tree the build user owns, with that user's rights (see `remove(buildID:)`);
+    /// without a run-as user, on the thread pool.
+    private func removeTree(_ path: String, eventLoop: any EventLoop) async {
         guard identity.switchesIdentity else {
-            try? FileManager.default.removeItem(atPath: path)
+            _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: path) }
             return
         }
         _ = await run(
@@ -242,7 +261,7 @@ public struct RepoWorkspaces: Sendable {
             environment: sourceEnvironment(url)
         )
         guard clone.succeeded, rename(temporary, mirror) == 0 else {
-            try? FileManager.default.removeItem(atPath: temporary)
+            await removeTree(temporary, eventLoop: eventLoop)
             return clone
         }
         return clone
