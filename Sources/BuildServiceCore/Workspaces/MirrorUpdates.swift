@@ -1,16 +1,50 @@
+import NIOConcurrencyHelpers
+
 /// One mirror update at a time per project: a build that needs the mirror while another
-/// build's update is running waits for that one instead of starting a second.
+/// build's update is running joins that one instead of starting a second. Each build waits
+/// only until its own deadline (or its cancellation); the update itself runs on.
 actor MirrorUpdates {
     private var inFlight: [String: Task<GitOutcome, Never>] = [:]
 
-    func update(_ projectID: String, perform: @escaping @Sendable () async -> GitOutcome) async -> GitOutcome {
-        if let running = inFlight[projectID] { return await running.value }
-        // Bridges to the shared update; every waiting build awaits its value.
-        let task = Task { await perform() }
+    /// The project's running update, or a new one.
+    func task(_ projectID: String, perform: @escaping @Sendable () async -> GitOutcome) -> Task<GitOutcome, Never> {
+        if let running = inFlight[projectID] { return running }
+        // Unstructured on purpose: it outlives whichever build started it.
+        let task = Task {
+            let outcome = await perform()
+            self.finished(projectID)
+            return outcome
+        }
         inFlight[projectID] = task
-        let outcome = await task.value
+        return task
+    }
+
+    private func finished(_ projectID: String) {
         inFlight[projectID] = nil
-        return outcome
+    }
+
+    /// The update's outcome, or `nil` once `deadline` passes or the waiting task is cancelled.
+    static func outcome(of task: Task<GitOutcome, Never>, until deadline: ContinuousClock.Instant) async -> GitOutcome? {
+        let waiter = NIOLockedValueBox<CheckedContinuation<GitOutcome?, Never>?>(nil)
+        let resume: @Sendable (GitOutcome?) -> Void = { value in
+            waiter.withLockedValue { continuation in
+                continuation?.resume(returning: value)
+                continuation = nil
+            }
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiter.withLockedValue { $0 = continuation }
+                // Whichever comes first answers; the other finds nothing left to resume.
+                Task { resume(await task.value) }
+                Task {
+                    try? await Task.sleep(until: deadline)
+                    resume(nil)
+                }
+            }
+        } onCancel: {
+            resume(nil)
+        }
     }
 }
 

@@ -97,10 +97,10 @@ public struct RepoWorkspaces: Sendable {
         let mirror = mirrorsDirectory + "/" + projectID + ".git"
         // The shared update has a deadline of its own: one client's short timeout must not
         // fail every build waiting on the same fetch.
-        let update = await mirrors.update(projectID) {
+        let shared = await mirrors.task(projectID) {
             await self.updateMirror(mirror, url: repo.url, projectID: projectID, deadline: .now + Self.mirrorUpdateLimit, eventLoop: eventLoop)
         }
-        guard ContinuousClock.now < deadline else {
+        guard let update = await MirrorUpdates.outcome(of: shared, until: deadline) else {
             throw ServiceError(.timeout, "the build's time ran out while fetching \(repo.url)")
         }
         guard update.succeeded else {
