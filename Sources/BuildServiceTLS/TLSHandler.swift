@@ -96,6 +96,11 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        abandon()
+    }
+
+    /// The connection is over (or this handler out of it): every waiting promise fails.
+    private func abandon() {
         state = .closed
         handshakeTimer?.cancel()
         settleHandshake(.failure(ChannelError.ioOnClosedChannel))
@@ -109,11 +114,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        state = .closed
-        handshakeTimer?.cancel()
-        settleHandshake(.failure(ChannelError.ioOnClosedChannel))
-        failPendingWrites(ChannelError.ioOnClosedChannel)
-        failQueuedOutputClose()
+        abandon()
         context.fireChannelInactive()
     }
 
@@ -331,11 +332,7 @@ public final class TLSHandler: ChannelDuplexHandler {
                 context.close(mode: .all, promise: promise)
             }
         case (.all, .idle), (.all, .handshaking):
-            state = .closed
-            handshakeTimer?.cancel()
-            settleHandshake(.failure(ChannelError.ioOnClosedChannel))
-            failPendingWrites(ChannelError.ioOnClosedChannel)
-            failQueuedOutputClose()
+            abandon()
             context.close(mode: .all, promise: promise)
         default:
             context.close(mode: mode, promise: promise)
