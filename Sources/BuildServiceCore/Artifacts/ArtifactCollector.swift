@@ -26,7 +26,7 @@ public struct ArtifactCollector: Sendable {
         projectRoot: String,
         patterns: [ArtifactPattern]
     ) throws(ArtifactCollectionError) -> ArtifactManifest {
-        guard let root = Self.realPath(projectRoot) else {
+        guard let root = ContainedPath.realpath(projectRoot) else {
             throw .failed("the project root \(projectRoot) is gone")
         }
         var names: [String] = []
@@ -177,7 +177,7 @@ public struct ArtifactCollector: Sendable {
         // that has become a symlink to elsewhere is refused or resolves inside.
         // The walk starts at the resolved directory (a matched symlink to a directory inside the
         // root is walked, not stored empty); symlinks below it are not descended into.
-        let start = Self.realPath(root + "/" + name).flatMap { Self.isInside($0, root: root) ? $0 : nil } ?? root + "/" + name
+        let start = ContainedPath.realpath(root + "/" + name).flatMap { ContainedPath.isInside($0, root: root) ? $0 : nil } ?? root + "/" + name
         let entries = (FileManager.default.enumerator(atPath: start)?.allObjects as? [String]) ?? []
         for entry in entries.sorted() {
             let relative = name + "/" + entry
@@ -252,15 +252,5 @@ public struct ArtifactCollector: Sendable {
             size += count
         }
         return (size, hasher.finalizeHex())
-    }
-
-    static func realPath(_ path: String) -> String? {
-        guard let resolved = realpath(path, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-
-    static func isInside(_ path: String, root: String) -> Bool {
-        path == root || path.hasPrefix(root == "/" ? "/" : root + "/")
     }
 }

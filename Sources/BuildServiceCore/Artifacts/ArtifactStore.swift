@@ -56,9 +56,9 @@ public struct ArtifactStore: Sendable {
     public func open(
         buildID: String,
         name: String,
-        manifest provided: ArtifactManifest? = nil
+        manifest: ArtifactManifest
     ) -> (descriptor: Int32, artifact: StoredArtifact, manifest: ArtifactManifest)? {
-        guard let manifest = provided ?? manifest(for: buildID), let artifact = manifest.artifact(named: name) else { return nil }
+        guard let artifact = manifest.artifact(named: name) else { return nil }
         // The build's directory (never a symlink), then the name beneath it with no symlink
         // anywhere on the way: one openat2 instead of an openat per component.
         let buildDirectory = Glibc.open(directory(buildID), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

@@ -175,7 +175,8 @@ public struct BuildExecutor: Sendable {
     ) async throws(ServiceError) {
         guard let workspaces else { throw ServiceError(.workspaceCreateFailed, "repo projects are not set up on this daemon") }
         let deadline = ContinuousClock.now + .seconds(plan.timeoutSec)
-        let decoder = NIOLockedValueBox(UTF8StreamDecoder())
+        // git's output, progress and errors alike, reaches the client as stderr.
+        let events = OutputEvents()
         let root = try await workspaces.checkout(
             repo,
             projectID: plan.projectID,
@@ -183,10 +184,11 @@ public struct BuildExecutor: Sendable {
             deadline: deadline,
             eventLoop: eventLoop
         ) { bytes in
-            var line = ByteBuffer()
-            decoder.withLockedValue { OutputLine.write(.stderr, chunk: bytes, decoder: &$0, to: &line) }
+            let line = events.line(.stderr, bytes)
             if line.readableBytes > 0 { try await emit(line, false) }
         }
+        let tail = events.remainder()
+        if tail.readableBytes > 0 { try? await emit(tail, false) }
         try RequestValidator.resolvePaths(&plan, root: root)
         // The build's own timeout covers the checkout too.
         let left = deadline - ContinuousClock.now
@@ -204,24 +206,13 @@ public struct BuildExecutor: Sendable {
         _ build: RunningBuild,
         emit: @escaping @Sendable (_ line: ByteBuffer, _ isLast: Bool) async throws -> Void
     ) async -> BuildRunResult {
-        let decoders = NIOLockedValueBox((stdout: UTF8StreamDecoder(), stderr: UTF8StreamDecoder()))
+        let events = OutputEvents()
         let result = await build.relay { pipe, bytes in
-            var line = ByteBuffer()
-            line.reserveCapacity(bytes.readableBytes + 64)
-            decoders.withLockedValue { decoders in
-                switch pipe {
-                case .stdout: OutputLine.write(.stdout, chunk: bytes, decoder: &decoders.stdout, to: &line)
-                case .stderr: OutputLine.write(.stderr, chunk: bytes, decoder: &decoders.stderr, to: &line)
-                }
-            }
+            let line = events.line(pipe, bytes)
             guard line.readableBytes > 0 else { return }
             try await emit(line, false)
         }
-        var tails = ByteBuffer()
-        decoders.withLockedValue { decoders in
-            OutputLine.writeRemainder(.stdout, decoder: &decoders.stdout, to: &tails)
-            OutputLine.writeRemainder(.stderr, decoder: &decoders.stderr, to: &tails)
-        }
+        let tails = events.remainder()
         if tails.readableBytes > 0 { try? await emit(tails, false) }
         return result
     }

@@ -24,33 +24,43 @@ struct AccessGrant: Sendable {
 /// Bearer-token checks for one listener. Every configured token is compared, in constant time
 /// per token (every byte looked at, no early exit), and tokens are never logged.
 struct TokenCheck: Sendable {
-    let settings: AuthSettings
+    /// One configured token as compared on every request: its bytes (or digest) and what it
+    /// grants, worked out once here rather than per request.
+    private struct Entry: Sendable {
+        let secret: [UInt8]
+        let isDigest: Bool
+        let grant: AccessGrant
+    }
+
+    let isRequired: Bool
+    private let entries: [Entry]
     private let hasDigests: Bool
 
     init(settings: AuthSettings) {
-        self.settings = settings
-        self.hasDigests = settings.tokens.contains { if case .sha256 = $0.secret { true } else { false } }
+        isRequired = settings.required
+        entries = settings.tokens.map { token in
+            let grant = AccessGrant(tokenName: token.name, projects: token.projects.map(Set.init))
+            switch token.secret {
+            case .plain(let secret): return Entry(secret: Array(secret.utf8), isDigest: false, grant: grant)
+            case .sha256(let digest): return Entry(secret: digest, isDigest: true, grant: grant)
+            }
+        }
+        hasDigests = entries.contains(where: \.isDigest)
     }
-
-    var isRequired: Bool { settings.required }
 
     /// What `presented` grants: everything when auth is not required, the matching token's
     /// scope when it is one of the configured tokens, `nil` otherwise.
     func grant(for presented: String?) -> AccessGrant? {
-        guard settings.required else { return .everything }
+        guard isRequired else { return .everything }
         guard let presented else { return nil }
         let bytes = Array(presented.utf8)
         let digest = hasDigests ? SHA256Digest.digest(bytes) : []
-        var matched: AuthToken?
-        for token in settings.tokens {
-            let equal: Bool
-            switch token.secret {
-            case .plain(let secret): equal = Self.constantTimeEqual(bytes, Array(secret.utf8))
-            case .sha256(let expected): equal = Self.constantTimeEqual(digest, expected)
-            }
-            if equal, matched == nil { matched = token }
+        var matched: AccessGrant?
+        for entry in entries {
+            let equal = Self.constantTimeEqual(entry.isDigest ? digest : bytes, entry.secret)
+            if equal, matched == nil { matched = entry.grant }
         }
-        return matched.map { AccessGrant(tokenName: $0.name, projects: $0.projects.map(Set.init)) }
+        return matched
     }
 
     /// The token of an `Authorization: Bearer <token>` header value, if it has that form.

@@ -209,10 +209,11 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
         // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
         let closeAfter = !head.isKeepAlive || inputClosed || head.version.minor == 0
-        if Self.path(of: head) == Self.healthPath {
+        let path = Self.path(of: head)
+        if path == Self.healthPath {
             return respondHealthy(context: context, head: head, closeAfter: closeAfter)
         }
-        if ArtifactRoute.matches(path: Self.path(of: head)) {
+        if ArtifactRoute.matches(path: path) {
             return respondWithArtifact(context: context, head: head, closeAfter: closeAfter)
         }
         let sink = HTTPResponseSink(

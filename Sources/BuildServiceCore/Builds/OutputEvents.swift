@@ -1,0 +1,32 @@
+import BuildServiceProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Turns a process's output chunks into `stdout`/`stderr` event lines: lossy UTF-8, one
+/// decoder per pipe, so a character split between two reads is sent whole.
+final class OutputEvents: Sendable {
+    private let decoders = NIOLockedValueBox((stdout: UTF8StreamDecoder(), stderr: UTF8StreamDecoder()))
+
+    /// The event line for one chunk (empty when the chunk only began a character).
+    func line(_ pipe: OutputPipe, _ chunk: ByteBuffer) -> ByteBuffer {
+        var line = ByteBuffer()
+        line.reserveCapacity(chunk.readableBytes + 64)
+        decoders.withLockedValue { decoders in
+            switch pipe {
+            case .stdout: OutputLine.write(.stdout, chunk: chunk, decoder: &decoders.stdout, to: &line)
+            case .stderr: OutputLine.write(.stderr, chunk: chunk, decoder: &decoders.stderr, to: &line)
+            }
+        }
+        return line
+    }
+
+    /// What is left when the output ends: an incomplete character at the end of either pipe.
+    func remainder() -> ByteBuffer {
+        var tails = ByteBuffer()
+        decoders.withLockedValue { decoders in
+            OutputLine.writeRemainder(.stdout, decoder: &decoders.stdout, to: &tails)
+            OutputLine.writeRemainder(.stderr, decoder: &decoders.stderr, to: &tails)
+        }
+        return tails
+    }
+}
