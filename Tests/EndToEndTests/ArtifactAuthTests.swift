@@ -68,4 +68,17 @@ import Testing
         #expect(ranged.status == 206)
         #expect(ranged.body == content[1_048_570...1_048_585])
     }
+
+    @Test func aClientThatGoesAwayMidDownloadLeavesTheDaemonServing() async throws {
+        // A slow client cut off after a second, part-way through the TLS chunk stream.
+        let cut = try await TestProcess.run(
+            "/usr/bin/curl",
+            ["-sS", "--cacert", certificates.caPath, "--limit-rate", "200k", "--max-time", "1", "-o", "/dev/null", url],
+            outputDirectory: daemon.directory
+        )
+        #expect(cut.status == 28, "\(cut.stderrText)")
+        let whole = try await get(url)
+        #expect(whole.status == 200)
+        #expect(whole.body == content)
+    }
 }
