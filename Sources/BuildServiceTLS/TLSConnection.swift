@@ -202,17 +202,6 @@ final class TLSConnection {
         return produced
     }
 
-    /// The ciphertext OpenSSL produced since the last call, if any, as one buffer.
-    func takeOutput(allocator: ByteBufferAllocator) -> ByteBuffer? {
-        drainWriteBIO()
-        guard !produced.isEmpty else { return nil }
-        defer { produced.removeAll(keepingCapacity: true) }
-        if produced.count == 1 { return produced[0] }
-        var combined = allocator.buffer(capacity: produced.reduce(0) { $0 + $1.readableBytes })
-        for var part in produced { combined.writeBuffer(&part) }
-        return combined
-    }
-
     /// The negotiated protocol version ("TLSv1.3") and ALPN protocol, for logs.
     var negotiated: (version: String, alpn: String?, resumed: Bool) {
         let version = String(cString: SSL_get_version(ssl))

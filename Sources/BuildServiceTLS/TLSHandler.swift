@@ -354,10 +354,6 @@ public final class TLSHandler: ChannelDuplexHandler {
             return
         }
         connection.shutdown()
-        guard let notify = connection.takeOutput(allocator: context.channel.allocator) else {
-            context.close(mode: .all, promise: closed)
-            return
-        }
         var issued = false
         let closeNow = {
             guard !issued else { return }
@@ -365,7 +361,9 @@ public final class TLSHandler: ChannelDuplexHandler {
             context.close(mode: .all, promise: closed)
         }
         let deadline = context.eventLoop.assumeIsolated().scheduleTask(in: Self.closeNotifyWait) { closeNow() }
-        context.writeAndFlush(wrapOutboundOut(notify)).assumeIsolated().whenComplete { _ in
+        let written = context.eventLoop.makePromise(of: Void.self)
+        sendOutput(context: context, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in
             deadline.cancel()
             closeNow()
         }
@@ -414,9 +412,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         handshakeTimer?.cancel()
         settleHandshake(.failure(error))
         onFailure?(error)
-        if let connection, let alert = connection.takeOutput(allocator: context.channel.allocator) {
-            context.writeAndFlush(wrapOutboundOut(alert), promise: nil)
-        }
+        sendOutput(context: context, promise: nil)
         if let plaintext, plaintext.readableBytes > 0 {
             context.fireChannelRead(wrapInboundOut(plaintext))
             context.fireChannelReadComplete()
