@@ -4,10 +4,10 @@ import NIOConcurrencyHelpers
 /// build's update is running joins that one instead of starting a second. Each build waits
 /// only until its own deadline (or its cancellation); the update itself runs on.
 actor MirrorUpdates {
-    private var inFlight: [String: Task<GitOutcome, Never>] = [:]
+    private var inFlight: [String: Task<HelperOutcome, Never>] = [:]
 
     /// The project's running update, or a new one.
-    func task(_ projectID: String, perform: @escaping @Sendable () async -> GitOutcome) -> Task<GitOutcome, Never> {
+    func task(_ projectID: String, perform: @escaping @Sendable () async -> HelperOutcome) -> Task<HelperOutcome, Never> {
         if let running = inFlight[projectID] { return running }
         // Unstructured on purpose: it outlives whichever build started it.
         let task = Task {
@@ -24,9 +24,9 @@ actor MirrorUpdates {
     }
 
     /// The update's outcome, or `nil` once `deadline` passes or the waiting task is cancelled.
-    static func outcome(of task: Task<GitOutcome, Never>, until deadline: ContinuousClock.Instant) async -> GitOutcome? {
-        let waiter = NIOLockedValueBox<CheckedContinuation<GitOutcome?, Never>?>(nil)
-        let resume: @Sendable (GitOutcome?) -> Void = { value in
+    static func outcome(of task: Task<HelperOutcome, Never>, until deadline: ContinuousClock.Instant) async -> HelperOutcome? {
+        let waiter = NIOLockedValueBox<CheckedContinuation<HelperOutcome?, Never>?>(nil)
+        let resume: @Sendable (HelperOutcome?) -> Void = { value in
             waiter.withLockedValue { continuation in
                 continuation?.resume(returning: value)
                 continuation = nil
@@ -48,8 +48,8 @@ actor MirrorUpdates {
     }
 }
 
-/// How a git command ended, with what it printed (bounded).
-struct GitOutcome: Sendable {
+/// How a helper command (git, rm) ended, with what it printed (bounded).
+struct HelperOutcome: Sendable {
     var succeeded: Bool
     var timedOut: Bool
     var output: String

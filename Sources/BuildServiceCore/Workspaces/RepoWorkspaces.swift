@@ -171,7 +171,7 @@ public struct RepoWorkspaces: Sendable {
         deadline: ContinuousClock.Instant,
         eventLoop: any EventLoop,
         stream: (@Sendable (ByteBuffer) async throws -> Void)?
-    ) async -> GitOutcome {
+    ) async -> HelperOutcome {
         await git(
             ["clone", "--shared", "--no-checkout", "--quiet", "--", mirror, directory],
             in: buildsDirectory,
@@ -188,7 +188,7 @@ public struct RepoWorkspaces: Sendable {
         deadline: ContinuousClock.Instant,
         eventLoop: any EventLoop,
         stream: (@Sendable (ByteBuffer) async throws -> Void)?
-    ) async -> GitOutcome {
+    ) async -> HelperOutcome {
         await git(
             ["-c", "advice.detachedHead=false", "-c", "checkout.workers=0", "checkout", "--quiet", "--detach", commit],
             in: directory,
@@ -239,7 +239,7 @@ public struct RepoWorkspaces: Sendable {
         projectID: String,
         deadline: ContinuousClock.Instant,
         eventLoop: any EventLoop
-    ) async -> GitOutcome {
+    ) async -> HelperOutcome {
         if FileManager.default.fileExists(atPath: mirror) {
             return await git(
                 ["--git-dir=\(mirror)", "fetch", "--prune", "--quiet"],
@@ -275,7 +275,7 @@ public struct RepoWorkspaces: Sendable {
         eventLoop: any EventLoop,
         stream: (@Sendable (ByteBuffer) async throws -> Void)?,
         environment: [String] = []
-    ) async -> GitOutcome {
+    ) async -> HelperOutcome {
         await run(
             gitPath,
             arguments,
@@ -296,9 +296,9 @@ public struct RepoWorkspaces: Sendable {
         eventLoop: any EventLoop,
         stream: (@Sendable (ByteBuffer) async throws -> Void)?,
         environment: [String]
-    ) async -> GitOutcome {
+    ) async -> HelperOutcome {
         let remaining = deadline - ContinuousClock.now
-        guard remaining > .zero else { return GitOutcome(succeeded: false, timedOut: true, output: "") }
+        guard remaining > .zero else { return HelperOutcome(succeeded: false, timedOut: true, output: "") }
         let plan = BuildPlan(
             projectID: "git",
             requestID: nil,
@@ -315,7 +315,7 @@ public struct RepoWorkspaces: Sendable {
         do {
             running = try runner.start(plan, on: eventLoop)
         } catch {
-            return GitOutcome(succeeded: false, timedOut: false, output: "cannot run \(executable): \(error.message)")
+            return HelperOutcome(succeeded: false, timedOut: false, output: "cannot run \(executable): \(error.message)")
         }
         let captured = NIOLockedValueBox(ByteBuffer())
         let result = await running.relay { _, bytes in
@@ -328,7 +328,7 @@ public struct RepoWorkspaces: Sendable {
             try await stream?(bytes)
         }
         let output = captured.withLockedValue { String(buffer: $0) }
-        return GitOutcome(succeeded: result.exitCode == 0 && !result.timedOut, timedOut: result.timedOut, output: output)
+        return HelperOutcome(succeeded: result.exitCode == 0 && !result.timedOut, timedOut: result.timedOut, output: output)
     }
 
     /// git's own explanation: its first `fatal:`/`error:` line, else its last line.
