@@ -100,7 +100,7 @@ public struct BuildServiceClient: Sendable {
             channel.eventLoop.makeCompletedFuture {
                 var handshake: EventLoopFuture<Void>?
                 if let tlsContext {
-                    let handler = TLSHandler(context: tlsContext, serverHostname: serverName) { error in
+                    let handler = TLSHandler(context: tlsContext, serverHostname: serverName) { error, _ in
                         tlsFailure.withLockedValue { $0 = $0 ?? error }
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)

@@ -32,10 +32,12 @@ private struct WireEvent: Decodable {
     var stringCode: String?
     var intCode: Int?
     var timedOut: Bool?
+    var cancelled: Bool?
+    var position: Int?
     var artifacts: [ArtifactInfo]?
 
     enum CodingKeys: String, CodingKey {
-        case type, id, status, data, message, pattern, code, artifacts
+        case type, id, status, data, message, pattern, code, artifacts, cancelled, position
         case timedOut = "timed_out"
     }
 
@@ -48,6 +50,8 @@ private struct WireEvent: Decodable {
         message = try container.decodeIfPresent(String.self, forKey: .message)
         pattern = try container.decodeIfPresent(String.self, forKey: .pattern)
         timedOut = try container.decodeIfPresent(Bool.self, forKey: .timedOut)
+        cancelled = try container.decodeIfPresent(Bool.self, forKey: .cancelled)
+        position = try container.decodeIfPresent(Int.self, forKey: .position)
         artifacts = try container.decodeIfPresent([ArtifactInfo].self, forKey: .artifacts)
         if type == "exit" {
             intCode = try container.decodeIfPresent(Int.self, forKey: .code)
@@ -62,7 +66,8 @@ private struct WireEvent: Decodable {
             return value
         }
         switch type {
-        case "build": return .build(id: try required(id, "id"), status: try required(status, "status"))
+        case "build": return .build(id: try required(id, "id"), status: try required(status, "status"), position: position)
+        case "heartbeat": return .heartbeat
         case "stdout": return .stdout(try required(data, "data"))
         case "stderr": return .stderr(try required(data, "data"))
         case "warning": return .warning(code: try required(stringCode, "code"), message: message ?? "")
@@ -72,7 +77,8 @@ private struct WireEvent: Decodable {
                 BuildExit(
                     code: try required(intCode, "code"),
                     timedOut: timedOut ?? false,
-                    artifacts: artifacts ?? []
+                    artifacts: artifacts ?? [],
+                    cancelled: cancelled ?? false
                 )
             )
         default: return nil

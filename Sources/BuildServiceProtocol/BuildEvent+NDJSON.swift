@@ -4,11 +4,15 @@ extension BuildEvent {
     /// Appends the event as one NDJSON line (JSON object + `\n`).
     public func writeLine(to buffer: inout ByteBuffer) {
         switch self {
-        case .build(let id, let status):
+        case .build(let id, let status, let position):
             buffer.writeStaticString("{\"type\":\"build\",\"id\":")
             JSONText.writeString(id, to: &buffer)
             buffer.writeStaticString(",\"status\":")
             JSONText.writeString(status, to: &buffer)
+            if let position {
+                buffer.writeStaticString(",\"position\":")
+                buffer.writeString(String(position))
+            }
         case .stdout(let data):
             buffer.writeStaticString("{\"type\":\"stdout\",\"data\":")
             JSONText.writeString(data, to: &buffer)
@@ -33,6 +37,7 @@ extension BuildEvent {
             buffer.writeStaticString("{\"type\":\"exit\",\"code\":")
             buffer.writeString(String(exit.code))
             buffer.writeStaticString(exit.timedOut ? ",\"timed_out\":true" : ",\"timed_out\":false")
+            if exit.cancelled { buffer.writeStaticString(",\"cancelled\":true") }
             buffer.writeStaticString(",\"artifacts\":[")
             for (index, artifact) in exit.artifacts.enumerated() {
                 if index > 0 { buffer.writeStaticString(",") }
@@ -51,6 +56,8 @@ extension BuildEvent {
                 buffer.writeStaticString("}")
             }
             buffer.writeStaticString("]")
+        case .heartbeat:
+            buffer.writeStaticString("{\"type\":\"heartbeat\"")
         }
         buffer.writeStaticString("}\n")
     }

@@ -1,7 +1,8 @@
 /// One line of a build's NDJSON event stream.
 public enum BuildEvent: Sendable, Equatable {
-    /// `{"type":"build","id":"bld_…","status":"started"}`
-    case build(id: String, status: String)
+    /// `{"type":"build","id":"bld_…","status":"started"}`; while the build waits for a slot,
+    /// `"status":"queued"` with its 1-based `position` in the queue (sent again as it moves).
+    case build(id: String, status: String, position: Int? = nil)
     /// `{"type":"stdout","data":"…"}`: a chunk of the build's standard output.
     case stdout(String)
     /// `{"type":"stderr","data":"…"}`: a chunk of the build's standard error.
@@ -12,6 +13,10 @@ public enum BuildEvent: Sendable, Equatable {
     case error(code: String, message: String, pattern: String?)
     /// `{"type":"exit","code":N,"timed_out":false,"artifacts":[…]}`: always the last event of a build.
     case exit(BuildExit)
+    /// `{"type":"heartbeat"}` (with the `seq` of the last event sent): the build is silent but
+    /// alive. Sent only to clients that ask for it (`heartbeat_sec`); older clients reject
+    /// event types they do not know.
+    case heartbeat
 }
 
 /// The final event's payload.
@@ -20,12 +25,18 @@ public struct BuildExit: Sendable, Equatable {
     public var code: Int
     public var timedOut: Bool
     public var artifacts: [ArtifactInfo]
+    /// Torn down on request (`DELETE`, nobody re-attached in time, shutdown); the code is then 130.
+    public var cancelled: Bool
 
-    public init(code: Int, timedOut: Bool = false, artifacts: [ArtifactInfo] = []) {
+    public init(code: Int, timedOut: Bool = false, artifacts: [ArtifactInfo] = [], cancelled: Bool = false) {
         self.code = code
         self.timedOut = timedOut
         self.artifacts = artifacts
+        self.cancelled = cancelled
     }
+
+    /// The exit of a cancelled build.
+    public static let cancelled = BuildExit(code: 130, cancelled: true)
 }
 
 /// An artifact as listed in the `exit` event.

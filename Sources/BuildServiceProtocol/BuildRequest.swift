@@ -13,6 +13,8 @@ public struct BuildRequest: Sendable, Equatable, Codable {
     public var ref: String?
     /// Token given in the body, accepted on the Unix socket only. Never logged.
     public var authToken: String?
+    /// Asks for a `heartbeat` event after this many silent seconds (1…3600).
+    public var heartbeatSec: Int?
 
     public init(
         schemaVersion: String? = "2",
@@ -23,7 +25,8 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         cwd: String? = nil,
         timeoutSec: Int? = nil,
         ref: String? = nil,
-        authToken: String? = nil
+        authToken: String? = nil,
+        heartbeatSec: Int? = nil
     ) {
         self.schemaVersion = schemaVersion
         self.requestID = requestID
@@ -34,6 +37,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         self.timeoutSec = timeoutSec
         self.ref = ref
         self.authToken = authToken
+        self.heartbeatSec = heartbeatSec
     }
 
     enum CodingKeys: String, CodingKey {
@@ -43,6 +47,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         case command, args, cwd, ref
         case timeoutSec = "timeout_sec"
         case authToken = "auth_token"
+        case heartbeatSec = "heartbeat_sec"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,6 +61,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         timeoutSec = try container.decodeIfPresent(Int.self, forKey: .timeoutSec)
         ref = try container.decodeIfPresent(String.self, forKey: .ref)
         authToken = try container.decodeIfPresent(String.self, forKey: .authToken)
+        heartbeatSec = try container.decodeIfPresent(Int.self, forKey: .heartbeatSec)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -69,6 +75,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         try container.encodeIfPresent(timeoutSec, forKey: .timeoutSec)
         try container.encodeIfPresent(ref, forKey: .ref)
         try container.encodeIfPresent(authToken, forKey: .authToken)
+        try container.encodeIfPresent(heartbeatSec, forKey: .heartbeatSec)
     }
 
     /// Decodes a request body, turning every kind of malformed input into an `invalid_request`
@@ -83,6 +90,9 @@ public struct BuildRequest: Sendable, Equatable, Codable {
             throw ServiceError(.invalidRequest, "request body is not valid JSON")
         }
         try request.rejectNULBytes()
+        if let heartbeat = request.heartbeatSec, !(1...3600).contains(heartbeat) {
+            throw ServiceError(.invalidRequest, "field \"heartbeat_sec\" must be from 1 to 3600 seconds")
+        }
         return request
     }
 
@@ -129,9 +139,8 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         guard let fields = object as? [String: Any] else {
             return "request body must be a JSON object"
         }
-        // timeout_sec is the only integer field.
-        if fields[CodingKeys.timeoutSec.rawValue] is NSNumber {
-            return "field \"timeout_sec\" must be a whole number of seconds"
+        for key in [CodingKeys.timeoutSec, .heartbeatSec] where fields[key.rawValue] is NSNumber {
+            return "field \"\(key.rawValue)\" must be a whole number of seconds"
         }
         return "request body is not a valid build request"
     }

@@ -42,6 +42,15 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let badRequest = ErrorCode("bad_request")
     /// Added by this implementation: the daemon is stopping and starts no more builds (HTTP 503).
     public static let shutdown = ErrorCode("shutdown")
+    /// Added by this implementation: the build queue is full (HTTP 429 with `Retry-After`).
+    public static let queueFull = ErrorCode("queue_full")
+    /// Added by this implementation: no build with this id (or none this token may see) (HTTP 404).
+    public static let buildNotFound = ErrorCode("build_not_found")
+    /// Added by this implementation: `DELETE` of a build that has already ended (HTTP 409).
+    public static let buildFinished = ErrorCode("build_finished")
+    /// Added by this implementation: a re-attaching client missed events the daemon no longer holds
+    /// (a `warning`).
+    public static let eventsDropped = ErrorCode("events_dropped")
     /// Added by this implementation: the service failed for a reason of its own.
     public static let internalError = ErrorCode("internal_error")
 }
@@ -61,7 +70,9 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The HTTP status a request refused with this error gets before its build starts.
     public var httpStatus: Int {
         switch code {
-        case .projectNotFound, .notFound: 404
+        case .projectNotFound, .notFound, .buildNotFound: 404
+        case .queueFull: 429
+        case .buildFinished: 409
         case .commandNotAllowed, .commandUnknown, .forbiddenProject, .forbiddenSignature: 403
         case .unauthorized: 401
         case .payloadTooLarge: 413

@@ -50,12 +50,14 @@ public enum OutputLine {
         } else {
             return nil
         }
+        // A `seq` field, if any, is the last one: the data string ends right before its comma.
+        let seqStart = EventSequence.split(line)?.bodyEnd
         let decoded = line.withUnsafeBytes { bytes -> [UInt8]? in
-            // prefix, then "…"}: the string's quotes are outside the body handed to unescape.
+            // prefix, then "…"} or "…","seq":N}: the quotes are outside the body handed to unescape.
             let start = stdoutPrefix.count + 1
-            let end = bytes.count - 2
+            let end = seqStart.map { $0 - 1 } ?? bytes.count - 2
             guard end >= start, bytes[start - 1] == UInt8(ascii: "\""), bytes[end] == UInt8(ascii: "\""),
-                bytes[end + 1] == UInt8(ascii: "}")
+                seqStart != nil || bytes[end + 1] == UInt8(ascii: "}")
             else {
                 return nil
             }

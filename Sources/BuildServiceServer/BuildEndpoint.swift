@@ -6,8 +6,9 @@ import NIOCore
 /// `POST /v1/builds` and the legacy one-line socket request: decode, authenticate, validate,
 /// then stream the build's events. Everything before `begin()` is answered with a refusal.
 struct BuildEndpoint: Sendable {
-    let validator: RequestValidator
-    let executor: BuildExecutor
+    /// Projects and commands as of the last (re)load.
+    let live: LiveSettings
+    let registry: BuildRegistry
 
     /// - Parameters:
     ///   - headerToken: the bearer token from the Authorization header, if any.
@@ -38,21 +39,19 @@ struct BuildEndpoint: Sendable {
         do {
             // A scoped token learns nothing about projects outside its scope, not even whether they exist.
             try grant.check(project: request.projectID)
-            plan = try validator.plan(for: request)
+            plan = try live.current.validator.plan(for: request)
         } catch {
             return await sink.reject(error)
         }
+        let record: BuildRecord
         do {
-            try await sink.begin()
+            // The same request_id from the same token within retain_sec: that build again.
+            record = try registry.submit(plan, origin: origin, owner: grant.owner, eventLoop: eventLoop).record
         } catch {
-            return
+            return await sink.reject(error)
         }
-        // Leftover processes of the build are torn down by its supervisor after the answer;
-        // the connection need not wait for that (the daemon's shutdown does).
-        await executor.execute(plan, origin: origin, on: eventLoop) { line, isLast in
-            try await sink.send(line, isLast: isLast)
-        }
-        await sink.finish()
+        let heartbeat = sink.allowsNewEventTypes ? request.heartbeatSec.map { TimeAmount.seconds(Int64($0)) } : nil
+        await BuildEventStream(registry: registry).follow(record, after: 0, heartbeat: heartbeat, sink: sink)
     }
 
     static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")

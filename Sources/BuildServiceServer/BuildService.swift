@@ -6,22 +6,33 @@ public import Logging
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Prometheus
 public import ServiceLifecycle
+import UnixSignals
 
 /// The daemon: its listeners and the builds they start. Runs until graceful shutdown, then
 /// stops accepting, tears down running builds and removes the socket file.
 public final class BuildService: Service {
     private let config: ServiceConfig
+    /// Re-read on SIGHUP; `nil` when the config did not come from a file.
+    private let configPath: String?
     private let logger: Logger
     private let group: any EventLoopGroup
     private let runner: BuildRunner
     private let store: ArtifactStore
     private let signer: ArtifactURLSigner
     private let workspaces: RepoWorkspaces?
+    private let prometheus = PrometheusCollectorRegistry()
+    private let metrics: BuildMetrics
+    private let notifier = SystemdNotifier()
 
     /// - Throws: `ServiceError` (`run_as_user`/`run_as_group`) when the run-as user is gone.
-    public init(config: ServiceConfig, logger: Logger, group: any EventLoopGroup) throws(ServiceError) {
+    public init(config: ServiceConfig, configPath: String? = nil, logger: Logger, group: any EventLoopGroup) throws(ServiceError) {
         self.config = config
+        self.configPath = configPath
+        var factory = PrometheusMetricsFactory(registry: prometheus)
+        factory.defaultDurationHistogramBuckets = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600].map { .milliseconds(Int64($0 * 1000)) }
+        self.metrics = BuildMetrics(factory: factory)
         self.logger = logger
         self.group = group
         let identity = try RunAsIdentity.resolve(user: config.build.runAsUser, group: config.build.runAsGroup)
@@ -71,12 +82,27 @@ public final class BuildService: Service {
             signer: signer,
             publicBaseURL: config.artifacts.publicBaseURL
         )
-        let endpoint = BuildEndpoint(
-            validator: RequestValidator(config: config),
-            executor: BuildExecutor(runner: runner, logger: logger, artifacts: publisher, workspaces: workspaces)
+        let live = LiveSettings(config: config)
+        let registry = BuildRegistry(
+            executor: BuildExecutor(runner: runner, logger: logger, artifacts: publisher, workspaces: workspaces),
+            limits: BuildRegistry.Limits(config: config),
+            metrics: metrics
         )
+        let endpoint = BuildEndpoint(live: live, registry: registry)
         let downloads = ArtifactDownloads(store: store, signer: signer)
         let signURLs = config.http.auth.required
+        let health = DaemonHealth(version: BuildServiceVersion.text)
+        let (metrics, prometheus) = (self.metrics, self.prometheus)
+        let operations = ListenerContext.Operations(
+            builds: BuildRoutes(registry: registry),
+            health: health,
+            metrics: metrics,
+            metricsText: {
+                let load = registry.load
+                metrics.load(running: load.running, queued: load.queued)
+                return prometheus.emitToBuffer()
+            }
+        )
         var channels: [any Channel] = []
         /// The socket file we created (device and inode): only that one is ever removed.
         var socketFile: (dev_t, ino_t)?
@@ -87,9 +113,10 @@ public final class BuildService: Service {
                     name: "unix",
                     transport: .unix,
                     endpoint: endpoint,
-                    auth: config.socket.auth,
+                    live: live,
                     sendTimeoutSec: config.sendTimeoutSec,
                     downloads: downloads,
+                    operations: operations,
                     signArtifactURLs: signURLs
                 )
                 let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context)
@@ -104,10 +131,11 @@ public final class BuildService: Service {
                     name: name,
                     transport: .tcp,
                     endpoint: endpoint,
-                    auth: config.http.auth,
+                    live: live,
                     sendTimeoutSec: config.sendTimeoutSec,
                     isTLS: config.http.tls.enabled,
                     downloads: downloads,
+                    operations: operations,
                     signArtifactURLs: signURLs
                 )
                 let listening = try await TCPListener.bind(
@@ -120,7 +148,7 @@ public final class BuildService: Service {
                 channels += listening
                 let bound = listening[0].localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
                 var metadata: Logger.Metadata = [LogKey.listener: .string(name), LogKey.address: .string(bound)]
-                if let tls { metadata.merge(CertificateReloader.describe(tls.current)) { $1 } }
+                if let tls { metadata.merge(ConfigReloader.describe(tls.current)) { $1 } }
                 logger.notice("listening", metadata: metadata)
             }
         } catch {
@@ -129,18 +157,59 @@ public final class BuildService: Service {
             throw error
         }
 
-        let reloader = CertificateReloader(config: config, holder: tls, logger: logger)
+        notifier.notify("READY=1\nSTATUS=serving")
+        let reloader = ConfigReloader(configPath: configPath, live: live, registry: registry, tls: tls, notifier: notifier, logger: logger)
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await reloader.run() }
             tasks.addTask { await self.collectArtifactGarbage() }
+            tasks.addTask { await Self.forgetExpiredBuilds(registry) }
             try? await gracefulShutdown()
             tasks.cancelAll()
         }
-        logger.notice("shutting down", metadata: ["builds.running": .stringConvertible(runner.active.count)])
+        await shutDown(registry: registry, health: health, channels: channels, socketFile: socketFile)
+    }
+
+    /// Stops accepting (listeners closed, socket file removed, `/healthz` 503 on open
+    /// connections), lets running builds finish for `build.shutdown_grace_sec` (a second
+    /// SIGTERM or SIGINT cuts that short), cancels the rest, then gives attached clients a
+    /// moment to receive their builds' last events.
+    private func shutDown(registry: BuildRegistry, health: DaemonHealth, channels: [any Channel], socketFile: (dev_t, ino_t)?) async {
+        health.markStopping()
+        notifier.notify("STOPPING=1")
+        let load = registry.load
+        logger.notice(
+            "shutting down",
+            metadata: [
+                "builds.running": .stringConvertible(load.running), "builds.queued": .stringConvertible(load.queued),
+                "grace_sec": .stringConvertible(config.build.shutdownGraceSec),
+            ]
+        )
         for channel in channels { try? await channel.close() }
         removeSocketFile(socketFile)
+        let logger = self.logger
+        let impatience = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                logger.notice("second signal: cancelling running builds now")
+                await registry.shutdown(grace: .zero)
+                return
+            }
+        }
+        await registry.shutdown(grace: .seconds(config.build.shutdownGraceSec))
+        impatience.cancel()
+        // Attached clients get their builds' `exit` events before the process ends.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while registry.list().contains(where: { $0.readers > 0 }), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         await runner.active.terminateAll()
         logger.notice("stopped")
+    }
+
+    /// Forgets finished builds after `build.retain_sec`, also while no requests come in.
+    private static func forgetExpiredBuilds(_ registry: BuildRegistry) async {
+        while (try? await Task.sleep(for: .seconds(30))) != nil {
+            registry.expire()
+        }
     }
 
     /// Applies `artifacts.ttl_sec` and `max_bytes` at startup and every `gc_interval_sec`.

@@ -34,7 +34,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     private let tlsContext: TLSContext
     private let serverHostname: String?
     private let handshakeTimeout: TimeAmount
-    private let onFailure: ((TLSError) -> Void)?
+    private let onFailure: ((TLSError, _ duringHandshake: Bool) -> Void)?
     private var connection: TLSConnection?
     private var state = State.idle
     private var pendingWrites: [(ByteBuffer, EventLoopPromise<Void>?)] = []
@@ -66,7 +66,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         context: TLSContext,
         serverHostname: String? = nil,
         handshakeTimeout: TimeAmount = .seconds(10),
-        onFailure: ((TLSError) -> Void)? = nil
+        onFailure: ((TLSError, _ duringHandshake: Bool) -> Void)? = nil
     ) {
         self.tlsContext = context
         self.serverHostname = serverHostname
@@ -408,10 +408,15 @@ public final class TLSHandler: ChannelDuplexHandler {
         default:
             break
         }
+        let duringHandshake: Bool
+        switch state {
+        case .idle, .handshaking: duringHandshake = true
+        default: duringHandshake = false
+        }
         state = .closed
         handshakeTimer?.cancel()
         settleHandshake(.failure(error))
-        onFailure?(error)
+        onFailure?(error, duringHandshake)
         sendOutput(context: context, promise: nil)
         if let plaintext, plaintext.readableBytes > 0 {
             context.fireChannelRead(wrapInboundOut(plaintext))
@@ -447,7 +452,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         state = .closed
         handshakeTimer?.cancel()
         settleHandshake(.failure(error))
-        onFailure?(error)
+        onFailure?(error, true)
         failPendingWrites(error)
         failQueuedOutputClose()
         let body = "This port speaks HTTPS; use an https:// URL.\n"

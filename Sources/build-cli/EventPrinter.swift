@@ -11,7 +11,7 @@ enum EventPrinter {
         case .warning(let code, let message): complain("warning: \(message) (code \(code))")
         case .error(let code, let message, let pattern):
             complain("error: \(message) (code \(code)\(pattern.map { ", pattern \($0)" } ?? ""))")
-        case .build, .exit: break
+        case .build, .exit, .heartbeat: break
         }
     }
 

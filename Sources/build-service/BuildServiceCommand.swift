@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildServiceCore
 import BuildServiceTLS
 
 @main
@@ -10,8 +11,4 @@ struct BuildServiceCommand: AsyncParsableCommand {
         subcommands: [Serve.self, CheckConfig.self],
         defaultSubcommand: Serve.self
     )
-}
-
-enum BuildServiceVersion {
-    static let text = "0.1.0"
 }

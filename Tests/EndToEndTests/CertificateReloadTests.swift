@@ -48,7 +48,7 @@ import Testing
             encoding: .utf8
         )
         daemon.signal(SIGHUP)
-        #expect(await eventually { daemon.log.contains("TLS certificate reload failed; still serving the previous certificate") })
+        #expect(await eventually { daemon.log.contains("config reload failed; the running config is kept") })
         #expect(daemon.log.contains(newPath))
         #expect(try await servedSerial(daemon, certificates) == newSerial)
         let after = try await daemon.curl(requestJSON(["command": "true"]))

@@ -90,7 +90,7 @@ struct EventStreamTests {
             outputDirectory: daemon.directory
         )
         #expect(tcp.status == 0, "\(tcp.stderrText)")
-        #expect(tcp.stdoutText.contains(#"{"type":"stdout","data":"first\n"}"#))
+        #expect(tcp.stdoutText.contains(#"{"type":"stdout","data":"first\n","seq":2}"#), "\(tcp.stdoutText)")
         #expect(tcp.stdoutText.contains(#"{"type":"exit","code":0"#), "\(tcp.stdoutText)")
         #expect(tcp.stdoutText.contains("\r\n0\r\n\r\n"))  // the chunked stream was ended
         // Unix socket: a half-close is not a disconnect, so both pipelined requests are answered.

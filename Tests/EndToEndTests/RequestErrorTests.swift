@@ -81,9 +81,12 @@ struct RequestErrorTests {
         let missing = try await daemon.curl("", path: "/v1/nothing", method: "GET")
         #expect(missing.status == 404)
         #expect(missing.body.contains("not_found"))
-        let wrongMethod = try await daemon.curl("", path: "/v1/builds", method: "GET")
+        let wrongMethod = try await daemon.curl("", path: "/v1/builds", method: "PUT")
         #expect(wrongMethod.status == 405)
-        #expect(wrongMethod.headers.lowercased().contains("allow: post"))
+        #expect(wrongMethod.headers.lowercased().contains("allow: get, head, post"))
+        let artifactPost = try await daemon.curl("", path: "/v1/builds/bld_0/artifacts/x", method: "POST")
+        #expect(artifactPost.status == 405)
+        #expect(artifactPost.headers.lowercased().contains("allow: get, head"))
         await daemon.stop()
     }
 

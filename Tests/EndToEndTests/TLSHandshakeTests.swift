@@ -82,7 +82,7 @@ import Testing
     @Test func closeNotifyIsSentBeforeTheConnectionCloses() async throws {
         let request = "GET /healthz HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n"
         let result = try await sClient("-ign_eof", input: "printf '\(request)'")
-        #expect(result.output.contains("{\"status\":\"ok\"}"), "\(result.output)")
+        #expect(result.output.contains("{\"status\":\"ok\","), "\(result.output)")
         // Without close_notify OpenSSL 3 reports the bare TCP close as an error.
         #expect(!result.output.contains("unexpected eof"), "\(result.output)")
         #expect(result.output.contains("closed"))

@@ -41,21 +41,17 @@ public struct BuildExecutor: Sendable {
         self.workspaces = workspaces
     }
 
-    /// Runs the build, sending every event through `emit` as one NDJSON line (awaited: a slow
-    /// client slows the build's output), with `isLast` true for the final `exit` line. If `emit`
-    /// throws the client is gone and the build is torn down.
+    /// Runs the build, appending its events to `record`: `build` started, the output as
+    /// `stdout`/`stderr` events (at the pace of the record's readers), then exactly one `exit`.
+    /// Cancelling the task (the record's cancel) tears the build down; its `exit` then says
+    /// `cancelled` with code 130.
     /// - Returns: after the `exit` event, a future that completes once no process of the build
-    ///   is left (a grandchild ignoring SIGTERM can take up to the kill grace). Await it after
-    ///   ending the response, so that the client is not kept waiting for it.
+    ///   is left (a grandchild ignoring SIGTERM can take up to the kill grace).
     @discardableResult
-    public func execute(
-        _ requestedPlan: BuildPlan,
-        origin: RequestOrigin,
-        on eventLoop: any EventLoop,
-        emit: @escaping @Sendable (_ line: ByteBuffer, _ isLast: Bool) async throws -> Void
-    ) async -> EventLoopFuture<Void>? {
-        let id = BuildID.make()
-        var plan = requestedPlan
+    public func execute(_ record: BuildRecord, origin: RequestOrigin) async -> EventLoopFuture<Void>? {
+        let id = record.id
+        let eventLoop = record.eventLoop
+        var plan = record.plan
         var logger = self.logger
         logger[metadataKey: LogKey.buildID] = .string(id)
         logger[metadataKey: LogKey.project] = .string(plan.projectID)
@@ -66,24 +62,29 @@ public struct BuildExecutor: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
 
+        if let reason = record.cancelReason {
+            Self.finishCancelled(record, reason: reason)
+            logger.info("build cancelled before it started", metadata: [LogKey.reason: .string(reason.rawValue)])
+            return nil
+        }
         var announced = false
         if let repo = plan.repo {
             // Announced first: the client has the build id while git works.
-            do {
-                for warning in plan.warnings { try await emit(warning.line, false) }
-                try await emit(BuildEvent.build(id: id, status: "started").line, false)
-            } catch {
-                return nil
-            }
+            record.post(.build(id: id, status: "started"))
             announced = true
             do {
-                try await checkOut(repo, into: &plan, buildID: id, on: eventLoop, emit: emit)
+                try await checkOut(repo, into: &plan, record: record)
             } catch {
-                let timedOut = error.code == .timeout
-                try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line, false)
-                let exit = BuildExit(code: timedOut ? 124 : 1, timedOut: timedOut)
-                try? await emit(BuildEvent.exit(exit).line, true)
                 removeWorkspace(of: plan, buildID: id, on: eventLoop)
+                if let reason = record.cancelReason {
+                    Self.finishCancelled(record, reason: reason)
+                    logger.info("build cancelled", metadata: [LogKey.reason: .string(reason.rawValue)])
+                    return nil
+                }
+                let timedOut = error.code == .timeout
+                record.post(.error(code: error.code.rawValue, message: error.message, pattern: nil))
+                let exit = BuildExit(code: timedOut ? 124 : 1, timedOut: timedOut)
+                record.finish(exit)
                 logger.info(
                     "build finished",
                     metadata: [
@@ -106,49 +107,42 @@ public struct BuildExecutor: Sendable {
                 LogKey.timeout: .stringConvertible(plan.timeoutSec),
             ]
         )
-        do {
-            if !announced {
-                for warning in plan.warnings { try await emit(warning.line, false) }
-                try await emit(BuildEvent.build(id: id, status: "started").line, false)
-            }
-        } catch {
-            if case .success(let build) = started { build.cancel() }
-            logger.info("build abandoned", metadata: [LogKey.reason: "client gone before start"])
-            return nil
-        }
+        if !announced { record.post(.build(id: id, status: "started")) }
 
-        let exit: BuildExit
+        var exit: BuildExit
         var outcome: Logger.Metadata = [:]
         var cleanup: EventLoopFuture<Void>?
         switch started {
         case .success(let build):
-            let result = await relay(build, emit: emit)
-            var finished = BuildExit(code: result.exitCode, timedOut: result.timedOut)
-            if finished.code == 0, !result.timedOut, !result.cancelled, !plan.artifactPatterns.isEmpty, let artifacts {
+            let result = await relay(build, to: record)
+            exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
+            if result.cancelled, let reason = record.cancelReason {
+                if reason == .shutdown { record.post(Self.shutdownError) }
+                exit = .cancelled
+                outcome[LogKey.reason] = .string(reason.rawValue)
+            } else if exit.code == 0, !result.timedOut, !plan.artifactPatterns.isEmpty, let artifacts {
                 do {
                     // Nothing of the build may still run while its files are collected: a
                     // leftover process could otherwise swap a checked path for a symlink.
                     try? await result.cleanup.get()
-                    finished.artifacts = try await artifacts.publish(buildID: id, plan: plan, origin: origin)
-                    outcome[LogKey.artifacts] = .stringConvertible(finished.artifacts.count)
+                    exit.artifacts = try await artifacts.publish(buildID: id, plan: plan, origin: origin)
+                    outcome[LogKey.artifacts] = .stringConvertible(exit.artifacts.count)
                 } catch {
-                    try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: error.pattern).line, false)
-                    finished.code = 1
+                    record.post(.error(code: error.code.rawValue, message: error.message, pattern: error.pattern))
+                    exit.code = 1
                     outcome[LogKey.error] = .string(error.message)
                 }
             }
-            exit = finished
             outcome[LogKey.timedOut] = .stringConvertible(result.timedOut)
             outcome[LogKey.cancelled] = .stringConvertible(result.cancelled)
             if case .signaled(let signal) = result.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
-            try? await emit(BuildEvent.exit(exit).line, true)
             cleanup = result.cleanup
         case .failure(let error):
-            try? await emit(BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line, false)
+            record.post(.error(code: error.code.rawValue, message: error.message, pattern: nil))
             exit = BuildExit(code: 1)
-            try? await emit(BuildEvent.exit(exit).line, true)
             outcome[LogKey.error] = .string(error.description)
         }
+        record.finish(exit)
         if plan.repo != nil {
             // The checkout goes once no process of the build can still be using it.
             let workspaceRemoval: @Sendable () -> Void = { [self, plan] in removeWorkspace(of: plan, buildID: id, on: eventLoop) }
@@ -164,15 +158,17 @@ public struct BuildExecutor: Sendable {
         return cleanup
     }
 
+    static let shutdownError = BuildEvent.error(code: ErrorCode.shutdown.rawValue, message: "the build service is shutting down", pattern: nil)
+
+    /// Ends a build that was cancelled before its process ran (or while git worked for it).
+    public static func finishCancelled(_ record: BuildRecord, reason: CancelReason) {
+        if reason == .shutdown { record.post(shutdownError) }
+        record.finish(.cancelled)
+    }
+
     /// Updates the mirror, checks out the build's commit and resolves the plan's paths in it;
     /// git's output reaches the client as `stderr` events.
-    private func checkOut(
-        _ repo: RepoSource,
-        into plan: inout BuildPlan,
-        buildID: String,
-        on eventLoop: any EventLoop,
-        emit: @escaping @Sendable (_ line: ByteBuffer, _ isLast: Bool) async throws -> Void
-    ) async throws(ServiceError) {
+    private func checkOut(_ repo: RepoSource, into plan: inout BuildPlan, record: BuildRecord) async throws(ServiceError) {
         guard let workspaces else { throw ServiceError(.workspaceCreateFailed, "repo projects are not set up on this daemon") }
         let deadline = ContinuousClock.now + .seconds(plan.timeoutSec)
         // git's output, progress and errors alike, reaches the client as stderr.
@@ -180,15 +176,15 @@ public struct BuildExecutor: Sendable {
         let root = try await workspaces.checkout(
             repo,
             projectID: plan.projectID,
-            buildID: buildID,
+            buildID: record.id,
             deadline: deadline,
-            eventLoop: eventLoop
+            eventLoop: record.eventLoop
         ) { bytes in
             let line = events.line(.stderr, bytes)
-            if line.readableBytes > 0 { try await emit(line, false) }
+            if line.readableBytes > 0 { await record.append(line) }
         }
-        let tail = events.remainder()
-        if tail.readableBytes > 0 { try? await emit(tail, false) }
+        for tail in events.remainder() { await record.append(tail) }
+        if Task.isCancelled { throw ServiceError(.shutdown, "cancelled") }
         try RequestValidator.resolvePaths(&plan, root: root)
         // The build's own timeout covers the checkout too.
         let left = deadline - ContinuousClock.now
@@ -202,18 +198,14 @@ public struct BuildExecutor: Sendable {
     }
 
     /// Output events, each chunk decoded as lossy UTF-8 that never splits a character.
-    private func relay(
-        _ build: RunningBuild,
-        emit: @escaping @Sendable (_ line: ByteBuffer, _ isLast: Bool) async throws -> Void
-    ) async -> BuildRunResult {
+    private func relay(_ build: RunningBuild, to record: BuildRecord) async -> BuildRunResult {
         let events = OutputEvents()
         let result = await build.relay { pipe, bytes in
             let line = events.line(pipe, bytes)
             guard line.readableBytes > 0 else { return }
-            try await emit(line, false)
+            await record.append(line)
         }
-        let tails = events.remainder()
-        if tails.readableBytes > 0 { try? await emit(tails, false) }
+        for tail in events.remainder() { await record.append(tail) }
         return result
     }
 

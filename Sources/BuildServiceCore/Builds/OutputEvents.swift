@@ -20,13 +20,20 @@ final class OutputEvents: Sendable {
         return line
     }
 
-    /// What is left when the output ends: an incomplete character at the end of either pipe.
-    func remainder() -> ByteBuffer {
-        var tails = ByteBuffer()
+    /// What is left when the output ends: an event for an incomplete character at the end of
+    /// either pipe.
+    func remainder() -> [ByteBuffer] {
         decoders.withLockedValue { decoders in
-            OutputLine.writeRemainder(.stdout, decoder: &decoders.stdout, to: &tails)
-            OutputLine.writeRemainder(.stderr, decoder: &decoders.stderr, to: &tails)
+            var lines: [ByteBuffer] = []
+            for pipe in [OutputPipe.stdout, .stderr] {
+                var line = ByteBuffer()
+                switch pipe {
+                case .stdout: OutputLine.writeRemainder(.stdout, decoder: &decoders.stdout, to: &line)
+                case .stderr: OutputLine.writeRemainder(.stderr, decoder: &decoders.stderr, to: &line)
+                }
+                if line.readableBytes > 0 { lines.append(line) }
+            }
+            return lines
         }
-        return tails
     }
 }

@@ -16,13 +16,17 @@ import TOMLKit
 ///                   listen_addr  string  "127.0.0.1:8080"
 /// [service.http.auth] type "bearer"; required bool false; tokens [token] []; tokens_file string;
 ///                   allow_plaintext_http bool false
-///   token: "secret" or { token = "secret" | token_sha256 = "hex", name = string, projects = [string] }
+///   token: "secret" or { token = "secret" | token_sha256 = "hex", name = string, projects = [string],
+///          admin = bool (sees and cancels every build) }
+/// [service.metrics] auth_required bool true (GET /metrics needs a token where the listener has auth)
 /// [service.http.tls] enabled bool false; cert_path, key_path, ca_path string; min_version "1.2"|"1.3";
 ///                   client_ca_path string; client_auth "none"|"optional"|"required" ("none")
 /// [build]           workspace_root string "/var/lib/build-service/workspaces"
 ///                   run_as_user, run_as_group  string (unset: the daemon's user)
 ///                   allow_root_builds bool false (a root daemon without run_as_user refuses to start)
 ///                   git_path string "/usr/bin/git" (repo projects)
+///                   max_concurrent int (CPUs); max_queued int 100; event_buffer_bytes int 8 MiB;
+///                   retain_sec int 3600; reattach_grace_sec int 30; shutdown_grace_sec int 30
 /// [build.commands]  NAME = "/absolute/path"
 /// [build.timeouts]  default_sec int 600; max_sec int 3600
 /// [build.environment] allow [string] ["PATH", "LANG", "LC_ALL"]
@@ -30,7 +34,7 @@ import TOMLKit
 ///                   ttl_sec int 86400; gc_interval_sec int 3600; max_bytes int 10 GiB;
 ///                   signing_key_file string (<storage_root>/.signing-key); url_ttl_sec int 3600
 /// [[projects]]      id string; type "path"|"repo"; path_root; repo_url; repo_ref; repo_subdir;
-///                   commands [string]; artifacts [string] []
+///                   commands [string]; artifacts [string] []; max_concurrent int (path 1, repo unlimited)
 /// [logging]         level "info"; directory string; max_bytes int 10 MiB; max_files int 5; console bool true
 /// ```
 extension ServiceConfig {
@@ -90,6 +94,7 @@ extension ServiceConfig {
         var socket = SocketListenerConfig()
         var http = HTTPListenerConfig()
         var sendTimeoutSec = 60
+        var metricsAuthRequired = true
         if let service = try root.table("service") {
             sendTimeoutSec = try service.int("send_timeout_sec") ?? sendTimeoutSec
             guard sendTimeoutSec > 0 else {
@@ -97,6 +102,10 @@ extension ServiceConfig {
             }
             if let table = try service.table("socket") { socket = try parseSocket(table) }
             if let table = try service.table("http") { http = try parseHTTP(table) }
+            if let table = try service.table("metrics") {
+                metricsAuthRequired = try table.bool("auth_required") ?? metricsAuthRequired
+                try table.rejectUnknownKeys()
+            }
             try service.rejectUnknownKeys()
         }
         let build = try root.table("build").map(parseBuild) ?? BuildSettings()
@@ -107,6 +116,7 @@ extension ServiceConfig {
         return ServiceConfig(
             socket: socket,
             sendTimeoutSec: sendTimeoutSec,
+            metricsAuthRequired: metricsAuthRequired,
             http: http,
             build: build,
             artifacts: artifacts,
@@ -215,8 +225,9 @@ extension ServiceConfig {
             throw ConfigError(key: entry.keyPath("name"), "a token name must be one non-empty line")
         }
         let projects = try entry.stringArray("projects")
+        let admin = try entry.bool("admin") ?? false
         try entry.rejectUnknownKeys()
-        return AuthToken(secret: secret, name: name, projects: projects)
+        return AuthToken(secret: secret, name: name, projects: projects, admin: admin)
     }
 
     static func parseSecret(_ token: String, key: String) throws(ConfigError) -> AuthToken.Secret {
@@ -260,6 +271,12 @@ extension ServiceConfig {
         build.runAsGroup = try table.string("run_as_group")
         build.allowRootBuilds = try table.bool("allow_root_builds") ?? false
         build.gitPath = try table.string("git_path") ?? build.gitPath
+        build.maxConcurrent = try table.int("max_concurrent") ?? build.maxConcurrent
+        build.maxQueued = try table.int("max_queued") ?? build.maxQueued
+        build.eventBufferBytes = try table.int("event_buffer_bytes") ?? build.eventBufferBytes
+        build.retainSec = try table.int("retain_sec") ?? build.retainSec
+        build.reattachGraceSec = try table.int("reattach_grace_sec") ?? build.reattachGraceSec
+        build.shutdownGraceSec = try table.int("shutdown_grace_sec") ?? build.shutdownGraceSec
         if let commands = try table.table("commands") {
             build.commands = try commands.stringMap()
         }
@@ -305,7 +322,8 @@ extension ServiceConfig {
             repoRef: try table.string("repo_ref"),
             repoSubdir: try table.string("repo_subdir"),
             commands: try table.stringArray("commands") ?? [],
-            artifacts: try table.stringArray("artifacts") ?? []
+            artifacts: try table.stringArray("artifacts") ?? [],
+            maxConcurrent: try table.int("max_concurrent")
         )
         try table.rejectUnknownKeys()
         return project

@@ -113,6 +113,18 @@ extension ServiceConfig {
         guard build.maxTimeoutSec >= build.defaultTimeoutSec else {
             throw ConfigError(key: "build.timeouts.max_sec", "must be at least build.timeouts.default_sec (\(build.defaultTimeoutSec))")
         }
+        for (key, value) in [
+            ("max_concurrent", build.maxConcurrent), ("max_queued", build.maxQueued), ("event_buffer_bytes", build.eventBufferBytes),
+            ("retain_sec", build.retainSec), ("shutdown_grace_sec", build.shutdownGraceSec),
+        ] where value <= 0 {
+            throw ConfigError(key: "build.\(key)", "must be a positive number")
+        }
+        guard build.eventBufferBytes >= 64 * 1024 else {
+            throw ConfigError(key: "build.event_buffer_bytes", "must be at least 65536 (one output chunk must fit)")
+        }
+        guard build.reattachGraceSec >= 0 else {
+            throw ConfigError(key: "build.reattach_grace_sec", "must be 0 (cancel at once) or a positive number of seconds")
+        }
         for (index, name) in build.environmentAllow.enumerated()
         where name.isEmpty || name.contains("=") || name.utf8.contains(0) {
             throw ConfigError(key: "build.environment.allow[\(index)]", "\"\(name)\" is not an environment variable name")
@@ -159,6 +171,9 @@ extension ServiceConfig {
             let key = "projects[\(index)]"
             guard Self.isSafeName(project.id) else {
                 throw ConfigError(key: "\(key).id", "\"\(project.id)\" must be non-empty and use letters, digits, '.', '_' and '-' only")
+            }
+            if let limit = project.maxConcurrent, limit <= 0 {
+                throw ConfigError(key: "\(key).max_concurrent", "must be a positive number")
             }
             guard seen.insert(project.id).inserted else {
                 throw ConfigError(key: "\(key).id", "duplicate project id \"\(project.id)\"")

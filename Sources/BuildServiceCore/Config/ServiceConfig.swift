@@ -1,4 +1,5 @@
 public import BuildServiceTLS
+import Foundation
 
 /// The daemon's whole configuration, validated. Built from TOML by `ServiceConfig.load(path:)`;
 /// every key, type and default is listed in `ServiceConfig+TOML.swift` and `config/config.toml`.
@@ -7,6 +8,8 @@ public struct ServiceConfig: Sendable {
     /// How long a client may leave our writes unread before it is disconnected (and its build
     /// cancelled): between two writes, like nginx's `send_timeout`, not for the whole stream.
     public var sendTimeoutSec = 60
+    /// Whether `GET /metrics` needs a token on listeners that require auth.
+    public var metricsAuthRequired = true
     public var http: HTTPListenerConfig
     public var build: BuildSettings
     public var artifacts: ArtifactSettings
@@ -72,11 +75,14 @@ public struct AuthToken: Sendable, Equatable {
     public var name: String?
     /// Project ids this token may build; `nil` means every project.
     public var projects: [String]?
+    /// May see and cancel every build, not only its own.
+    public var admin: Bool
 
-    public init(secret: Secret, name: String? = nil, projects: [String]? = nil) {
+    public init(secret: Secret, name: String? = nil, projects: [String]? = nil, admin: Bool = false) {
         self.secret = secret
         self.name = name
         self.projects = projects
+        self.admin = admin
     }
 }
 
@@ -118,6 +124,19 @@ public struct BuildSettings: Sendable {
     public var maxTimeoutSec = 3600
     /// Names of daemon environment variables passed through to builds.
     public var environmentAllow: [String] = ["PATH", "LANG", "LC_ALL"]
+    /// Builds running at once, over all projects; more wait in the queue.
+    public var maxConcurrent = ProcessInfo.processInfo.activeProcessorCount
+    /// Builds waiting for a slot; beyond this a request gets 429 `queue_full`.
+    public var maxQueued = 100
+    /// Events kept per build for re-attaching clients (oldest delivered output dropped first).
+    public var eventBufferBytes = 8 * 1024 * 1024
+    /// How long a finished build (status, events) is kept.
+    public var retainSec = 3600
+    /// How long a build whose client went away keeps running, waiting for a re-attach; 0
+    /// cancels it at once.
+    public var reattachGraceSec = 30
+    /// On SIGTERM: how long running builds may go on before they are cancelled.
+    public var shutdownGraceSec = 30
 }
 
 /// `[artifacts]`: where build outputs are kept and how they are addressed.
@@ -155,6 +174,12 @@ public struct ProjectConfig: Sendable {
     public var commands: [String]
     /// Artifact glob patterns, relative to the project root.
     public var artifacts: [String]
+    /// Builds of this project running at once; `nil` is the default: 1 for `path` projects
+    /// (their builds share one tree), unlimited up to `build.max_concurrent` for `repo` ones.
+    public var maxConcurrent: Int?
+
+    /// The effective per-project limit (`Int.max` for unlimited).
+    public var concurrencyLimit: Int { maxConcurrent ?? (kind == .path ? 1 : .max) }
 
     /// The validated patterns (the config validation refuses malformed ones).
     public var artifactPatterns: [ArtifactPattern] {

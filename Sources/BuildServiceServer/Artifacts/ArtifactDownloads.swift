@@ -91,10 +91,12 @@ struct ArtifactDownloads: Sendable {
                 break
             case .bytes(let range):
                 try await send(file, range: range, channel: channel, listener: listener)
+                listener.operations.metrics.artifactBytesServed(range.count)
             case .multipart(let parts, let closing):
                 for (header, range) in parts {
                     channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: header))), promise: nil)
                     try await send(file, range: range, channel: channel, listener: listener)
+                    listener.operations.metrics.artifactBytesServed(range.count)
                 }
                 channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: closing))), promise: nil)
             }

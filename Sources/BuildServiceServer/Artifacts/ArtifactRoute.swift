@@ -44,15 +44,7 @@ struct ArtifactRoute: Equatable {
         }
         buildID = String(buildSegment)
         name = decodedSegments.joined(separator: "/")
-        var query: [String: String] = [:]
-        if parts.count == 2 {
-            for pair in parts[1].split(separator: "&") {
-                let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let key = Self.decodeSegment(keyValue[0]) else { continue }
-                query[key] = keyValue.count == 2 ? Self.decodeSegment(keyValue[1]) : ""
-            }
-        }
-        self.query = query
+        query = QueryString.parse(uri: uri)
     }
 
     /// Percent-decodes one segment; refuses what could change the path's shape after decoding

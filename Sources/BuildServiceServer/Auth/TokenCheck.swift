@@ -6,12 +6,22 @@ import Foundation
 /// What an accepted request may do: which projects it may build, and under which name it is
 /// logged (the token's configured name, never the token).
 struct AccessGrant: Sendable {
-    /// The token entry's name, if it has one; `nil` also when auth is not required.
-    let tokenName: String?
+    /// The token (by digest) and its entry's name; both `nil` when auth is not required.
+    let owner: BuildOwner
     /// Projects the token may build; `nil` means every project.
     let projects: Set<String>?
+    /// May see and cancel every build, not only its own.
+    let admin: Bool
 
-    static let everything = AccessGrant(tokenName: nil, projects: nil)
+    var tokenName: String? { owner.tokenName }
+
+    /// Where auth is not required: every project, and the builds of every other such caller.
+    static let everything = AccessGrant(owner: BuildOwner(tokenDigest: nil, tokenName: nil), projects: nil, admin: false)
+
+    /// Whether the build is this token's (or the token is an admin one).
+    func maySee(_ record: BuildRecord) -> Bool {
+        admin || record.owner.tokenDigest == owner.tokenDigest
+    }
 
     /// - Throws: `ServiceError` `forbidden_project` when the token is scoped to other projects.
     func check(project: String) throws(ServiceError) {
@@ -39,7 +49,17 @@ struct TokenCheck: Sendable {
     init(settings: AuthSettings) {
         isRequired = settings.required
         entries = settings.tokens.map { token in
-            let grant = AccessGrant(tokenName: token.name, projects: token.projects.map(Set.init))
+            // Owner of the builds it starts: the token's digest, the same however it is configured.
+            let digest: [UInt8]
+            switch token.secret {
+            case .plain(let secret): digest = SHA256Digest.digest(Array(secret.utf8))
+            case .sha256(let configured): digest = configured
+            }
+            let grant = AccessGrant(
+                owner: BuildOwner(tokenDigest: Hex.encode(digest), tokenName: token.name),
+                projects: token.projects.map(Set.init),
+                admin: token.admin
+            )
             switch token.secret {
             case .plain(let secret): return Entry(secret: Array(secret.utf8), isDigest: false, grant: grant)
             case .sha256(let digest): return Entry(secret: digest, isDigest: true, grant: grant)

@@ -4,7 +4,8 @@ import NIOHTTP1
 
 /// The JSON error answer every refusal gets: `{"error": "<message>", "code": "<code>"}`.
 enum ErrorResponse {
-    static func parts(for error: ServiceError, version: HTTPVersion, close: Bool) -> (HTTPResponseHead, ByteBuffer) {
+    /// - Parameter allow: the `Allow` header of a 405.
+    static func parts(for error: ServiceError, version: HTTPVersion, close: Bool, allow: String? = nil) -> (HTTPResponseHead, ByteBuffer) {
         var body = ByteBuffer()
         body.writeStaticString("{\"error\":")
         JSONText.writeString(error.message, to: &body)
@@ -20,7 +21,11 @@ enum ErrorResponse {
             headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"build-service\"")
         }
         if error.code == .methodNotAllowed {
-            headers.add(name: "Allow", value: "POST")
+            headers.add(name: "Allow", value: allow ?? "POST")
+        }
+        if error.code == .queueFull {
+            // A queued build usually starts within seconds; the client may ask again then.
+            headers.add(name: "Retry-After", value: "5")
         }
         if close { headers.add(name: "Connection", value: "close") }
         let status = HTTPResponseStatus(statusCode: error.httpStatus)

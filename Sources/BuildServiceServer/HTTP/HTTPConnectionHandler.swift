@@ -16,36 +16,55 @@ struct ListenerContext: Sendable {
     let name: String
     let transport: Transport
     let endpoint: BuildEndpoint
-    let tokens: TokenCheck
+    /// Tokens and projects as of the last (re)load.
+    let live: LiveSettings
     /// See `ServiceConfig.sendTimeoutSec`.
     let sendTimeout: TimeAmount
     let isTLS: Bool
     let downloads: ArtifactDownloads
+    let operations: Operations
     /// Where artifact URLs of builds requested here point: `nil` on TCP means "this listener,
     /// as the client addressed it" (scheme plus Host header).
     let artifactBaseURL: String?
     let signArtifactURLs: Bool
 
+    /// What the routes besides build submission and downloads need; the same for every listener.
+    struct Operations: Sendable {
+        let builds: BuildRoutes
+        let health: DaemonHealth
+        let metrics: BuildMetrics
+        /// The Prometheus text of every metric, gauges refreshed.
+        let metricsText: @Sendable () -> [UInt8]
+    }
+
     init(
         name: String,
         transport: Transport,
         endpoint: BuildEndpoint,
-        auth: AuthSettings,
+        live: LiveSettings,
         sendTimeoutSec: Int,
         isTLS: Bool = false,
         downloads: ArtifactDownloads,
+        operations: Operations,
         artifactBaseURL: String? = nil,
         signArtifactURLs: Bool = false
     ) {
         self.name = name
         self.transport = transport
         self.endpoint = endpoint
-        self.tokens = TokenCheck(settings: auth)
+        self.live = live
         self.sendTimeout = .seconds(Int64(sendTimeoutSec))
         self.isTLS = isTLS
         self.downloads = downloads
+        self.operations = operations
         self.artifactBaseURL = artifactBaseURL
         self.signArtifactURLs = signArtifactURLs
+    }
+
+    /// This listener's tokens as of the last (re)load.
+    var tokens: TokenCheck {
+        let current = live.current
+        return transport == .unix ? current.socketTokens : current.httpTokens
     }
 
     /// The base of artifact URLs for a request with this Host header.
@@ -100,9 +119,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
         case (.head(let head), .idle):
-            if let refusal = refusalBeforeBody(head) {
+            if let (refusal, allow) = refusalBeforeBody(head) {
                 state = .discarding
-                respondAndClose(context: context, error: refusal, version: head.version)
+                respondAndClose(context: context, error: refusal, version: head.version, allow: allow)
             } else {
                 state = .readingBody(head, context.channel.allocator.buffer(capacity: 0))
             }
@@ -157,64 +176,144 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         context.fireChannelInactive()
     }
 
-    private func refusalBeforeBody(_ head: HTTPRequestHead) -> ServiceError? {
+    /// A refusal of the request from its head alone (route, method, token, size), with the
+    /// `Allow` header a 405 needs.
+    private func refusalBeforeBody(_ head: HTTPRequestHead) -> (ServiceError, allow: String?)? {
         let path = Self.path(of: head)
-        if ArtifactRoute.matches(path: path) {
-            // Downloads check a token or a URL signature themselves.
-            return head.method == .GET || head.method == .HEAD
-                ? nil : ServiceError(.methodNotAllowed, "\(head.method) is not allowed on artifacts; use GET or HEAD")
+        let route = Route(path: path)
+        if route != .unknown, !route.methods.contains(head.method) {
+            let allowed = route.methods.filter { $0 != .HEAD }.map(\.rawValue).joined(separator: " or ")
+            let error = ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(Self.shortened(String(path))); use \(allowed)")
+            return (error, route.allowHeader)
         }
-        if path == Self.healthPath {
-            return head.method == .GET || head.method == .HEAD
-                ? nil : ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(path); use GET")
+        switch route {
+        case .artifact, .health:
+            // Downloads check a token or a URL signature themselves; health needs no token.
+            return nil
+        case .metrics where !listener.live.current.config.metricsAuthRequired:
+            return nil
+        default:
+            break
         }
         // The header is the only place for a token on TCP, and on the socket for every route
         // but the build request (whose body may carry `auth_token`), so a bad one is refused
         // right away, before routing: a client without a token learns nothing, not even which
         // routes exist.
-        let bodyMayCarryToken = listener.transport == .unix && path == "/v1/builds" && head.method == .POST
-        if !bodyMayCarryToken,
-            listener.tokens.grant(for: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))) == nil
-        {
-            return BuildEndpoint.unauthorized
+        let bodyMayCarryToken = listener.transport == .unix && route == .builds && head.method == .POST
+        if !bodyMayCarryToken, grant(for: head) == nil {
+            listener.operations.metrics.authFailed(listener: listener.name)
+            return (BuildEndpoint.unauthorized, nil)
         }
-        guard path == "/v1/builds" else { return ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))") }
-        guard head.method == .POST else { return ServiceError(.methodNotAllowed, "\(head.method) is not allowed on /v1/builds; use POST") }
+        guard route != .unknown else { return (ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))"), nil) }
         if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > ListenerContext.maxBodyBytes {
-            return Self.tooLarge(ListenerContext.maxBodyBytes)
+            return (Self.tooLarge(ListenerContext.maxBodyBytes), nil)
         }
         return nil
     }
 
-    /// Liveness for load balancers and monitors; answers without auth and says nothing else.
-    static let healthPath = "/healthz"
+    private func grant(for head: HTTPRequestHead) -> AccessGrant? {
+        listener.tokens.grant(for: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")))
+    }
 
     private static func path(of head: HTTPRequestHead) -> Substring {
         head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
     }
 
-    private func respondHealthy(context: ChannelHandlerContext, head: HTTPRequestHead, closeAfter: Bool) {
-        let body = context.channel.allocator.buffer(staticString: "{\"status\":\"ok\"}\n")
+    /// Writes a whole response with a body known up front (JSON answers, health, metrics).
+    private func respondComplete(
+        context: ChannelHandlerContext,
+        head: HTTPRequestHead,
+        status: HTTPResponseStatus,
+        contentType: String,
+        body: ByteBuffer,
+        closeAfter: Bool
+    ) {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         headers.add(name: "Cache-Control", value: "no-store")
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
         if closeAfter { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if head.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         responseEnded(context: context, closeAfter: closeAfter)
     }
 
+    private func respondRefusal(context: ChannelHandlerContext, head: HTTPRequestHead, error: ServiceError, closeAfter: Bool) {
+        let (responseHead, body) = ErrorResponse.parts(for: error, version: head.version, close: closeAfter)
+        context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        responseEnded(context: context, closeAfter: closeAfter)
+    }
+
+    /// Liveness for load balancers and monitors; answers without auth: version, uptime, and
+    /// 503 while the daemon is stopping.
+    private func respondHealth(context: ChannelHandlerContext, head: HTTPRequestHead, closeAfter: Bool) {
+        let health = listener.operations.health
+        let stopping = health.isStopping
+        var body = ByteBuffer()
+        body.writeString(stopping ? "{\"status\":\"stopping\"" : "{\"status\":\"ok\"")
+        body.writeStaticString(",\"version\":")
+        JSONText.writeString(health.version, to: &body)
+        body.writeString(",\"uptime_sec\":\(health.uptimeSec)}\n")
+        respondComplete(
+            context: context,
+            head: head,
+            status: stopping ? .serviceUnavailable : .ok,
+            contentType: "application/json",
+            body: body,
+            closeAfter: closeAfter
+        )
+    }
+
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
         // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
         let closeAfter = !head.isKeepAlive || inputClosed || head.version.minor == 0
-        let path = Self.path(of: head)
-        if path == Self.healthPath {
-            return respondHealthy(context: context, head: head, closeAfter: closeAfter)
-        }
-        if ArtifactRoute.matches(path: path) {
+        let route = Route(path: Self.path(of: head))
+        switch route {
+        case .health:
+            return respondHealth(context: context, head: head, closeAfter: closeAfter)
+        case .metrics:
+            return respondComplete(
+                context: context,
+                head: head,
+                status: .ok,
+                contentType: "text/plain; version=0.0.4; charset=utf-8",
+                body: ByteBuffer(bytes: listener.operations.metricsText()),
+                closeAfter: closeAfter
+            )
+        case .artifact:
             return respondWithArtifact(context: context, head: head, closeAfter: closeAfter)
+        case .build,
+            .builds where head.method != .POST:
+            // The token was checked before the body: a grant exists.
+            let grant = grant(for: head) ?? .everything
+            let routes = listener.operations.builds
+            let answer =
+                switch route {
+                case .build(let id) where head.method == .DELETE: routes.cancel(id: id, grant: grant)
+                case .build(let id): routes.status(id: id, grant: grant)
+                default: routes.list(query: QueryString.parse(uri: head.uri), grant: grant)
+                }
+            switch answer {
+            case .json(let status, let data):
+                return respondComplete(
+                    context: context,
+                    head: head,
+                    status: status,
+                    contentType: "application/json",
+                    body: ByteBuffer(bytes: data),
+                    closeAfter: closeAfter
+                )
+            case .refused(let error):
+                return respondRefusal(context: context, head: head, error: error, closeAfter: closeAfter)
+            }
+        case .buildEvents(let id):
+            return respondWithEvents(context: context, head: head, buildID: id, closeAfter: closeAfter)
+        default:
+            break
         }
         let sink = HTTPResponseSink(
             channel: context.channel,
@@ -227,18 +326,40 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         origin.artifactBaseURL = listener.artifactBase(host: head.headers.first(name: "Host"))
         origin.signArtifactURLs = listener.signArtifactURLs
         let headerToken = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))
+        let tokens = listener.tokens
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         task = Task(executorPreference: EventLoopTaskExecutor(eventLoop)) {
             await listener.endpoint.handle(
                 body: body,
                 headerToken: headerToken,
-                tokens: listener.tokens,
+                tokens: tokens,
                 bodyTokenAllowed: listener.transport == .unix,
                 origin: origin,
                 eventLoop: eventLoop,
                 sink: sink
             )
+            loopBound.eventLoop.execute {
+                loopBound.value.handler.responseEnded(context: loopBound.value.context, closeAfter: closeAfter)
+            }
+        }
+    }
+
+    /// `GET /v1/builds/{id}/events?after=N`: re-attach to a build's event stream.
+    private func respondWithEvents(context: ChannelHandlerContext, head: HTTPRequestHead, buildID: String, closeAfter: Bool) {
+        let record: BuildRecord
+        let parameters: (after: Int, heartbeat: TimeAmount?)
+        do {
+            record = try listener.operations.builds.visibleBuild(id: buildID, grant: grant(for: head) ?? .everything)
+            parameters = try BuildRoutes.eventParameters(QueryString.parse(uri: head.uri))
+        } catch {
+            return respondRefusal(context: context, head: head, error: error, closeAfter: closeAfter)
+        }
+        let sink = HTTPResponseSink(channel: context.channel, version: head.version, closeAfter: closeAfter, sendTimeout: listener.sendTimeout)
+        let stream = BuildEventStream(registry: listener.endpoint.registry)
+        let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+        task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
+            await stream.follow(record, after: parameters.after, heartbeat: parameters.heartbeat, sink: sink)
             loopBound.eventLoop.execute {
                 loopBound.value.handler.responseEnded(context: loopBound.value.context, closeAfter: closeAfter)
             }
@@ -299,8 +420,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if inputClosed { context.close(promise: nil) }
     }
 
-    private func respondAndClose(context: ChannelHandlerContext, error: ServiceError, version: HTTPVersion) {
-        let (head, body) = ErrorResponse.parts(for: error, version: version, close: true)
+    private func respondAndClose(context: ChannelHandlerContext, error: ServiceError, version: HTTPVersion, allow: String? = nil) {
+        let (head, body) = ErrorResponse.parts(for: error, version: version, close: true, allow: allow)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         // Closing at once while the client still sends its body makes the kernel answer with a

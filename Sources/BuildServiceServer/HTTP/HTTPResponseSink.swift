@@ -14,6 +14,7 @@ struct HTTPResponseSink: EventSink {
     let sendTimeout: TimeAmount
     /// Set once the response's end has been written (with the `exit` event).
     let ended = NIOLockedValueBox(false)
+    var allowsNewEventTypes: Bool { true }
 
     func reject(_ error: ServiceError) async {
         let (head, body) = ErrorResponse.parts(for: error, version: version, close: closeAfter)

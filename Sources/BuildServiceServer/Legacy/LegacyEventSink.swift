@@ -7,6 +7,7 @@ struct LegacyEventSink: EventSink {
     let channel: any Channel
     /// See `SendDeadline`.
     let sendTimeout: TimeAmount
+    var allowsNewEventTypes: Bool { false }
 
     func reject(_ error: ServiceError) async {
         var lines = BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line

@@ -69,7 +69,7 @@ enum TCPListener {
                     // Before TLS, so it also bounds a handshake that trickles in.
                     try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(60)))
                     if let tls {
-                        try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, logger: logger))
+                        try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, listener: listener, logger: logger))
                     }
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                     try pipeline.addHandler(HTTPConnectionHandler(listener: listener))
@@ -77,9 +77,11 @@ enum TCPListener {
             }
     }
 
-    private static func tlsHandler(_ context: TLSContext, channel: any Channel, logger: Logger) -> TLSHandler {
+    private static func tlsHandler(_ context: TLSContext, channel: any Channel, listener: ListenerContext, logger: Logger) -> TLSHandler {
         let peer = HTTPConnectionHandler.peer(channel)
-        return TLSHandler(context: context, handshakeTimeout: .seconds(10)) { error in
+        let metrics = listener.operations.metrics
+        return TLSHandler(context: context, handshakeTimeout: .seconds(10)) { error, duringHandshake in
+            if duringHandshake { metrics.tlsHandshakeFailed() }
             // Info, not warning: scanners on the internet fail handshakes all day.
             logger.info(
                 "TLS connection failed",

@@ -23,6 +23,12 @@ final class DaemonUnderTest: @unchecked Sendable {
         var artifactSettings = ""
         /// More `[[projects]]` entries, as TOML.
         var extraProjects = ""
+        /// Lifecycle lines of `[build]`. By default builds do not queue, a vanished client's
+        /// build is cancelled at once, and shutdown waits briefly: what most tests need;
+        /// `LifecycleTests` set their own.
+        var lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2"
+        /// `max_concurrent` of the "demo" path project (the daemon's default would be 1).
+        var demoMaxConcurrent = 16
     }
 
     struct TLSOptions {
@@ -104,6 +110,7 @@ final class DaemonUnderTest: @unchecked Sendable {
             [build]
             workspace_root = "\(directory)/workspaces"
             \(options.runAsUser.map { "run_as_user = \"\($0)\"" } ?? "allow_root_builds = true")
+            \(options.lifecycle)
             [build.commands]
             \(Self.commands.sorted { $0.key < $1.key }.map { "\($0.key) = \"\($0.value)\"" }.joined(separator: "\n"))
             vanishing = "\(vanishingCommand)"
@@ -121,6 +128,7 @@ final class DaemonUnderTest: @unchecked Sendable {
             path_root = "\(projectRoot)"
             commands = \(list(Self.commands.keys.sorted() + ["vanishing"]))
             artifacts = \(list(options.artifacts))
+            max_concurrent = \(options.demoMaxConcurrent)
             [[projects]]
             id = "other"
             type = "path"

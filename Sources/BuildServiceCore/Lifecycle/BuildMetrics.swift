@@ -1,0 +1,69 @@
+public import BuildServiceProtocol
+public import CoreMetrics
+import Foundation
+
+/// The daemon's counters, through swift-metrics: builds submitted, started and finished (by
+/// project and outcome), build durations, output bytes streamed, artifact bytes served, auth
+/// and TLS handshake failures. The factory decides where they go (Prometheus in the daemon,
+/// nowhere by default).
+public struct BuildMetrics: Sendable {
+    private let factory: any MetricsFactory
+
+    public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
+        self.factory = factory
+    }
+
+    /// How a finished build ended, as the `outcome` label.
+    public static func outcome(of exit: BuildExit?, cancelled: Bool) -> String {
+        guard let exit else { return "unknown" }
+        if exit.cancelled || cancelled { return "cancelled" }
+        if exit.timedOut { return "timeout" }
+        return exit.code == 0 ? "success" : "failure"
+    }
+
+    func submitted(project: String) {
+        Counter(label: "build_service_builds_submitted_total", dimensions: [("project", project)], factory: factory).increment()
+    }
+
+    func started(project: String) {
+        Counter(label: "build_service_builds_started_total", dimensions: [("project", project)], factory: factory).increment()
+    }
+
+    func finished(_ record: BuildRecord) {
+        let project = record.plan.projectID
+        let snapshot = record.snapshot
+        let outcome = Self.outcome(of: snapshot.exit, cancelled: snapshot.cancelReason != nil)
+        Counter(
+            label: "build_service_builds_finished_total",
+            dimensions: [("project", project), ("outcome", outcome)],
+            factory: factory
+        ).increment()
+        if let started = snapshot.startedAt, let finished = snapshot.finishedAt {
+            Timer(label: "build_service_build_duration_seconds", dimensions: [("project", project)], factory: factory)
+                .recordNanoseconds(Int64(max(0, finished.timeIntervalSince(started)) * 1e9))
+        }
+    }
+
+    /// Bytes of event lines handed to clients' sockets.
+    public func streamed(bytes: Int) {
+        Counter(label: "build_service_output_bytes_total", factory: factory).increment(by: bytes)
+    }
+
+    public func artifactBytesServed(_ bytes: Int) {
+        Counter(label: "build_service_artifact_bytes_served_total", factory: factory).increment(by: bytes)
+    }
+
+    public func authFailed(listener: String) {
+        Counter(label: "build_service_auth_failures_total", dimensions: [("listener", listener)], factory: factory).increment()
+    }
+
+    public func tlsHandshakeFailed() {
+        Counter(label: "build_service_tls_handshake_failures_total", factory: factory).increment()
+    }
+
+    /// Sets the running and queued gauges (read when metrics are scraped).
+    public func load(running: Int, queued: Int) {
+        Gauge(label: "build_service_builds_running", factory: factory).record(running)
+        Gauge(label: "build_service_builds_queued", factory: factory).record(queued)
+    }
+}

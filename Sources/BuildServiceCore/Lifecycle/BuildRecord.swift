@@ -1,0 +1,301 @@
+public import BuildServiceProtocol
+public import Foundation
+import NIOConcurrencyHelpers
+public import NIOCore
+
+/// Who submitted a build: the token (by a digest, never the token) and its configured name.
+public struct BuildOwner: Sendable, Hashable {
+    /// Hex SHA-256 of the token; `nil` for requests on listeners without auth.
+    public var tokenDigest: String?
+    public var tokenName: String?
+
+    public init(tokenDigest: String?, tokenName: String?) {
+        self.tokenDigest = tokenDigest
+        self.tokenName = tokenName
+    }
+}
+
+/// Where a build is in its life.
+public enum BuildPhase: String, Sendable, CaseIterable {
+    case queued, running, finished
+}
+
+/// Why a build is torn down before it ends by itself.
+public enum CancelReason: String, Sendable {
+    /// `DELETE /v1/builds/{id}`, or build-cli's Ctrl-C.
+    case requested
+    /// Its client went away and nobody re-attached within `build.reattach_grace_sec`.
+    case abandoned
+    /// The daemon is stopping and the shutdown grace is over.
+    case shutdown
+}
+
+/// One build as a first-class object: what was asked, where it is, and its events, which
+/// outlive any one connection. The build's producer (`BuildExecutor`) appends events; any
+/// number of readers (the submitting connection, re-attaching clients) follow them.
+///
+/// Output moves at the pace of the slowest reader that is behind: `append` waits while the
+/// log is full of events nobody has been handed yet, which leaves the build blocked on its
+/// pipe. Control events (`build`, `error`, `exit`) never wait.
+public final class BuildRecord: Sendable {
+    public let id: String
+    public let plan: BuildPlan
+    public let owner: BuildOwner
+    public let submittedAt: Date
+    /// Where the build's pipes are read and its timers run.
+    public let eventLoop: any EventLoop
+    private let state: NIOLockedValueBox<State>
+
+    private struct State {
+        var phase = BuildPhase.queued
+        var queuePosition: Int?
+        var startedAt: Date?
+        var finishedAt: Date?
+        var exit: BuildExit?
+        var log: EventLog
+        /// The highest sequence number some reader has handed to its socket.
+        var deliveredThrough = 0
+        var readers = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+        var producer: CheckedContinuation<Void, Never>?
+        var cancelReason: CancelReason?
+        var onCancel: (@Sendable (CancelReason) -> Void)?
+    }
+
+    public init(id: String, plan: BuildPlan, owner: BuildOwner, eventBufferBytes: Int, eventLoop: any EventLoop) {
+        self.id = id
+        self.plan = plan
+        self.owner = owner
+        self.submittedAt = Date()
+        self.eventLoop = eventLoop
+        self.state = NIOLockedValueBox(State(log: EventLog(budget: eventBufferBytes)))
+    }
+
+    // MARK: Producer
+
+    /// Appends a control event at once (making room by dropping old events if it must).
+    public func post(_ event: BuildEvent) {
+        var line = ByteBuffer()
+        event.writeLine(to: &line)
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            guard state.phase != .finished else { return [] }
+            if case .build(_, let status, let position) = event {
+                state.queuePosition = position
+                if status == "started" {
+                    state.phase = .running
+                    state.startedAt = Date()
+                }
+            }
+            _ = state.log.makeRoom(for: line.readableBytes, deliveredThrough: state.deliveredThrough, force: true)
+            state.log.append(line)
+            return Self.takeWaiters(&state)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Appends an output line (one event), waiting while the log is full of events no reader
+    /// has been handed yet. Never waits once the build is cancelled or its task is.
+    public func append(_ line: ByteBuffer) async {
+        while true {
+            let appended = state.withLockedValue { state -> [CheckedContinuation<Void, Never>]? in
+                guard state.phase != .finished else { return [] }
+                let force = state.cancelReason != nil || Task.isCancelled
+                guard state.log.makeRoom(for: line.readableBytes, deliveredThrough: state.deliveredThrough, force: force) else {
+                    return nil
+                }
+                state.log.append(line)
+                return Self.takeWaiters(&state)
+            }
+            if let waiters = appended {
+                for waiter in waiters { waiter.resume() }
+                return
+            }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLockedValue { state -> Bool in
+                        // Delivered or cancelled meanwhile: try again without waiting.
+                        let full = !state.log.makeRoom(for: line.readableBytes, deliveredThrough: state.deliveredThrough, force: false)
+                        guard full, state.cancelReason == nil, !Task.isCancelled else { return true }
+                        state.producer = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            } onCancel: {
+                state.withLockedValue { state in
+                    let producer = state.producer
+                    state.producer = nil
+                    return producer
+                }?.resume()
+            }
+        }
+    }
+
+    /// Appends the `exit` event and marks the build finished; wakes every reader.
+    public func finish(_ exit: BuildExit) {
+        post(.exit(exit))
+        let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.phase = .finished
+            state.exit = exit
+            state.finishedAt = Date()
+            state.queuePosition = nil
+            state.onCancel = nil
+            var waiters = Self.takeWaiters(&state)
+            if let producer = state.producer { waiters.append(producer) }
+            state.producer = nil
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private static func takeWaiters(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
+        let waiters = Array(state.waiters.values)
+        state.waiters = [:]
+        return waiters
+    }
+
+    // MARK: Cancellation
+
+    /// Sets what tears the build down (its task's cancel, or taking it off the queue). Runs it
+    /// at once if a cancel was asked for already.
+    public func setCancelHandler(_ handler: @escaping @Sendable (CancelReason) -> Void) {
+        let pending = state.withLockedValue { state -> CancelReason? in
+            state.onCancel = handler
+            return state.cancelReason
+        }
+        if let pending { handler(pending) }
+    }
+
+    /// Asks for the build to be torn down. False if it had finished (or was being cancelled) already.
+    @discardableResult
+    public func cancel(_ reason: CancelReason) -> Bool {
+        typealias Taken = (handler: (@Sendable (CancelReason) -> Void)?, producer: CheckedContinuation<Void, Never>?)
+        let taken = state.withLockedValue { state -> Taken? in
+            guard state.phase != .finished, state.cancelReason == nil else { return nil }
+            state.cancelReason = reason
+            defer { state.producer = nil }
+            return (state.onCancel, state.producer)
+        }
+        guard let taken else { return false }
+        taken.producer?.resume()
+        taken.handler?(reason)
+        return true
+    }
+
+    public var cancelReason: CancelReason? { state.withLockedValue { $0.cancelReason } }
+
+    // MARK: Readers
+
+    /// A reader starts following the build.
+    public func attach() {
+        state.withLockedValue { $0.readers += 1 }
+    }
+
+    /// A reader stopped following; returns how many are left.
+    public func detach() -> Int {
+        state.withLockedValue { state in
+            state.readers -= 1
+            return state.readers
+        }
+    }
+
+    public var readers: Int { state.withLockedValue { $0.readers } }
+
+    /// What a reader that has everything through `seq` gets next (see `EventLog.read`), and
+    /// whether that includes the build's last event.
+    public func read(after seq: Int, maxBytes: Int = 256 * 1024) -> EventBatch {
+        state.withLockedValue { state in
+            let (missing, lines) = state.log.read(after: seq, maxBytes: maxBytes)
+            let through = lines.isEmpty ? max(seq, state.log.firstSeq - 1) : seq + missing + lines.count
+            return EventBatch(
+                missing: missing,
+                droppedBytes: state.log.droppedBytes,
+                lines: lines,
+                lastSeq: through,
+                complete: state.phase == .finished && through >= state.log.lastSeq
+            )
+        }
+    }
+
+    /// The reader handed everything through `seq` to its socket: those events may be dropped
+    /// when room is needed, and a producer waiting for room may go on.
+    public func delivered(through seq: Int) {
+        let producer = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            guard seq > state.deliveredThrough else { return nil }
+            state.deliveredThrough = seq
+            let producer = state.producer
+            state.producer = nil
+            return producer
+        }
+        producer?.resume()
+    }
+
+    /// Waits until there is an event after `seq`, the build has finished, `wakeAfter` has
+    /// passed, or the task is cancelled.
+    public func waitForEvents(after seq: Int, wakeAfter: TimeAmount?) async {
+        let id = state.withLockedValue { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        let timer = wakeAfter.map { delay in eventLoop.scheduleTask(in: delay) { [self] in wake(id) } }
+        defer { timer?.cancel() }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLockedValue { state -> Bool in
+                    if state.log.lastSeq > seq || state.phase == .finished || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            wake(id)
+        }
+    }
+
+    private func wake(_ waiter: Int) {
+        state.withLockedValue { $0.waiters.removeValue(forKey: waiter) }?.resume()
+    }
+
+    // MARK: Status
+
+    /// A consistent copy of the build's state.
+    public var snapshot: BuildSnapshot {
+        state.withLockedValue { state in
+            BuildSnapshot(
+                phase: state.phase,
+                queuePosition: state.queuePosition,
+                startedAt: state.startedAt,
+                finishedAt: state.finishedAt,
+                exit: state.exit,
+                cancelReason: state.cancelReason,
+                lastSeq: state.log.lastSeq
+            )
+        }
+    }
+}
+
+/// Events for one reader (see `BuildRecord.read`).
+public struct EventBatch: Sendable {
+    /// Events after the reader's position that are no longer held.
+    public var missing: Int
+    /// Bytes of output dropped from this build's log so far.
+    public var droppedBytes: Int
+    public var lines: [ByteBuffer]
+    /// The reader's position after taking these lines.
+    public var lastSeq: Int
+    /// The reader has the build's last event once it has these lines.
+    public var complete: Bool
+}
+
+/// `BuildRecord.snapshot`.
+public struct BuildSnapshot: Sendable {
+    public var phase: BuildPhase
+    public var queuePosition: Int?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var exit: BuildExit?
+    public var cancelReason: CancelReason?
+    public var lastSeq: Int
+}

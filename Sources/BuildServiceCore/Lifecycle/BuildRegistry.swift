@@ -1,0 +1,276 @@
+public import BuildServiceProtocol
+import Foundation
+import NIOConcurrencyHelpers
+public import NIOCore
+
+/// Every build the daemon knows: admits new ones (starting them, queueing them, or refusing
+/// with `queue_full`), starts queued ones as slots free up, finds builds by id or by
+/// `request_id`, cancels builds whose clients left and did not come back, and forgets
+/// finished builds after `retain_sec`.
+///
+/// A build runs in a task of its own, not in its client's: the connection only follows its
+/// events, so a dropped connection does not end the build.
+public final class BuildRegistry: Sendable {
+    /// The limits of `[build]` and the projects' `max_concurrent`; replaced on reload.
+    public struct Limits: Sendable {
+        public var maxConcurrent: Int
+        public var maxQueued: Int
+        public var eventBufferBytes: Int
+        public var retainSec: Int
+        public var reattachGraceSec: Int
+        /// Per project id; a project not listed has no limit of its own.
+        public var projectLimits: [String: Int]
+
+        public init(config: ServiceConfig) {
+            maxConcurrent = config.build.maxConcurrent
+            maxQueued = config.build.maxQueued
+            eventBufferBytes = config.build.eventBufferBytes
+            retainSec = config.build.retainSec
+            reattachGraceSec = config.build.reattachGraceSec
+            projectLimits = Dictionary(uniqueKeysWithValues: config.projects.map { ($0.id, $0.concurrencyLimit) })
+        }
+    }
+
+    private struct Queued {
+        let record: BuildRecord
+        let origin: RequestOrigin
+        var position: Int
+    }
+
+    private struct RequestKey: Hashable {
+        var tokenDigest: String?
+        var requestID: String
+    }
+
+    private struct State {
+        var limits: Limits
+        var records: [String: BuildRecord] = [:]
+        var byRequest: [RequestKey: String] = [:]
+        /// Finished builds in the order they finished, for expiry.
+        var finished = CircularBuffer<(id: String, at: ContinuousClock.Instant)>()
+        var queue: [Queued] = []
+        var running = 0
+        var runningByProject: [String: Int] = [:]
+        var accepting = true
+    }
+
+    private let executor: BuildExecutor
+    private let state: NIOLockedValueBox<State>
+    public let metrics: BuildMetrics
+
+    public init(executor: BuildExecutor, limits: Limits, metrics: BuildMetrics = BuildMetrics()) {
+        self.executor = executor
+        self.metrics = metrics
+        self.state = NIOLockedValueBox(State(limits: limits))
+    }
+
+    /// New limits (config reload). Running builds are untouched; queued ones may start.
+    public func update(_ limits: Limits) {
+        let start = state.withLockedValue { state in
+            state.limits = limits
+            return takeStartable(&state)
+        }
+        for (record, origin) in start { run(record, origin: origin) }
+    }
+
+    /// Admits a build: starts it if a slot is free, else queues it. A `request_id` the same
+    /// token used for a build still held gives that build instead of a new one.
+    /// - Returns: the build, and whether it is a new one.
+    /// - Throws: `queue_full` when the queue is full, `shutdown` while the daemon stops.
+    public func submit(
+        _ plan: BuildPlan,
+        origin: RequestOrigin,
+        owner: BuildOwner,
+        eventLoop: any EventLoop
+    ) throws(ServiceError) -> (record: BuildRecord, isNew: Bool) {
+        let now = ContinuousClock.now
+        typealias Admitted = (record: BuildRecord, startsNow: Bool, isNew: Bool)
+        let admission = state.withLockedValue { state -> Result<Admitted, ServiceError> in
+            expire(&state, now: now)
+            let key = plan.requestID.map { RequestKey(tokenDigest: owner.tokenDigest, requestID: $0) }
+            if let key, let id = state.byRequest[key], let record = state.records[id] {
+                return .success((record, false, false))
+            }
+            guard state.accepting else { return .failure(ServiceError(.shutdown, "the build service is shutting down")) }
+            let startsNow = hasSlot(for: plan.projectID, in: state)
+            guard startsNow || state.queue.count < state.limits.maxQueued else {
+                return .failure(ServiceError(.queueFull, "\(state.queue.count) builds are already waiting (build.max_queued); try again later"))
+            }
+            let record = BuildRecord(
+                id: BuildID.make(),
+                plan: plan,
+                owner: owner,
+                eventBufferBytes: state.limits.eventBufferBytes,
+                eventLoop: eventLoop
+            )
+            state.records[record.id] = record
+            if let key { state.byRequest[key] = record.id }
+            for warning in plan.warnings { record.post(warning) }
+            if startsNow {
+                occupySlot(for: plan.projectID, in: &state)
+            } else {
+                state.queue.append(Queued(record: record, origin: origin, position: state.queue.count + 1))
+                record.post(.build(id: record.id, status: "queued", position: state.queue.count))
+            }
+            return .success((record, startsNow, true))
+        }
+        let (record, startsNow, isNew) = try admission.get()
+        guard isNew else { return (record, false) }
+        metrics.submitted(project: plan.projectID)
+        if startsNow {
+            run(record, origin: origin)
+        } else {
+            record.setCancelHandler { [weak self] reason in self?.dequeue(record, reason: reason) }
+        }
+        return (record, true)
+    }
+
+    /// The build with this id, if it is still held.
+    public func record(id: String) -> BuildRecord? {
+        state.withLockedValue { $0.records[id] }
+    }
+
+    /// Builds still held, newest first.
+    public func list() -> [BuildRecord] {
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            expire(&state, now: now)
+            return state.records.values.sorted { $0.submittedAt > $1.submittedAt }
+        }
+    }
+
+    /// How many builds run and how many wait.
+    public var load: (running: Int, queued: Int) {
+        state.withLockedValue { ($0.running, $0.queue.count) }
+    }
+
+    /// A reader of `record` went away. Once nobody follows an unfinished build, it is cancelled
+    /// unless somebody re-attaches within `build.reattach_grace_sec`.
+    public func readerLeft(_ record: BuildRecord) {
+        guard record.detach() == 0, record.snapshot.phase != .finished else { return }
+        let grace = state.withLockedValue { $0.limits.reattachGraceSec }
+        guard grace > 0 else {
+            record.cancel(.abandoned)
+            return
+        }
+        record.eventLoop.scheduleTask(in: .seconds(Int64(grace))) {
+            if record.readers == 0 { record.cancel(.abandoned) }
+        }
+    }
+
+    /// Forgets finished builds older than `retain_sec` (also done on every submission).
+    public func expire() {
+        let now = ContinuousClock.now
+        state.withLockedValue { expire(&$0, now: now) }
+    }
+
+    /// Stops admitting builds, cancels queued ones, lets running ones go on for `grace`, then
+    /// cancels them too; returns once every build's task has ended.
+    public func shutdown(grace: Duration) async {
+        let queued = state.withLockedValue { state in
+            state.accepting = false
+            return state.queue.map(\.record)
+        }
+        for record in queued { record.cancel(.shutdown) }
+        let deadline = ContinuousClock.now + grace
+        while load.running > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let running = state.withLockedValue { Array($0.records.values) }
+        for record in running { record.cancel(.shutdown) }
+        while load.running > 0 {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    // MARK: Slots
+
+    private func hasSlot(for project: String, in state: State) -> Bool {
+        state.running < state.limits.maxConcurrent
+            && state.runningByProject[project, default: 0] < state.limits.projectLimits[project, default: .max]
+    }
+
+    private func occupySlot(for project: String, in state: inout State) {
+        state.running += 1
+        state.runningByProject[project, default: 0] += 1
+    }
+
+    /// Takes the queued builds that can start now off the queue, in order (one blocked by its
+    /// project's limit does not hold back others), and tells the rest their new positions.
+    private func takeStartable(_ state: inout State) -> [(BuildRecord, RequestOrigin)] {
+        var start: [(BuildRecord, RequestOrigin)] = []
+        var waiting: [Queued] = []
+        for queued in state.queue {
+            if state.accepting, hasSlot(for: queued.record.plan.projectID, in: state) {
+                occupySlot(for: queued.record.plan.projectID, in: &state)
+                start.append((queued.record, queued.origin))
+            } else {
+                waiting.append(queued)
+            }
+        }
+        state.queue = renumbered(waiting)
+        return start
+    }
+
+    /// Posts a new `queued` event to every build whose position changed.
+    private func renumbered(_ queue: [Queued]) -> [Queued] {
+        queue.enumerated().map { index, queued in
+            var queued = queued
+            if queued.position != index + 1 {
+                queued.position = index + 1
+                queued.record.post(.build(id: queued.record.id, status: "queued", position: queued.position))
+            }
+            return queued
+        }
+    }
+
+    private func run(_ record: BuildRecord, origin: RequestOrigin) {
+        let task = Task(executorPreference: EventLoopTaskExecutor(record.eventLoop)) { [self] in
+            metrics.started(project: record.plan.projectID)
+            let cleanup = await executor.execute(record, origin: origin)
+            metrics.finished(record)
+            // The slot is free once nothing of the build is left: for path projects the
+            // next build shares its tree.
+            try? await cleanup?.get()
+            ended(record)
+        }
+        record.setCancelHandler { _ in task.cancel() }
+    }
+
+    private func ended(_ record: BuildRecord) {
+        let now = ContinuousClock.now
+        let start = state.withLockedValue { state in
+            state.running -= 1
+            state.runningByProject[record.plan.projectID, default: 1] -= 1
+            state.finished.append((record.id, now))
+            return takeStartable(&state)
+        }
+        for (next, origin) in start { run(next, origin: origin) }
+    }
+
+    /// A queued build was cancelled: off the queue, and finished as cancelled.
+    private func dequeue(_ record: BuildRecord, reason: CancelReason) {
+        let now = ContinuousClock.now
+        let removed = state.withLockedValue { state -> Bool in
+            guard let index = state.queue.firstIndex(where: { $0.record === record }) else { return false }
+            state.queue.remove(at: index)
+            state.queue = renumbered(state.queue)
+            state.finished.append((record.id, now))
+            return true
+        }
+        guard removed else { return }
+        BuildExecutor.finishCancelled(record, reason: reason)
+        metrics.finished(record)
+    }
+
+    private func expire(_ state: inout State, now: ContinuousClock.Instant) {
+        let retain = Duration.seconds(state.limits.retainSec)
+        while let oldest = state.finished.first, now - oldest.at >= retain {
+            state.finished.removeFirst()
+            guard let record = state.records.removeValue(forKey: oldest.id) else { continue }
+            if let requestID = record.plan.requestID {
+                state.byRequest.removeValue(forKey: RequestKey(tokenDigest: record.owner.tokenDigest, requestID: requestID))
+            }
+        }
+    }
+}

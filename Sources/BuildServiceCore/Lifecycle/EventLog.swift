@@ -1,0 +1,66 @@
+import BuildServiceProtocol
+public import NIOCore
+
+/// A build's events as NDJSON lines, each stamped with its sequence number (1, 2, 3…), kept for
+/// clients that re-attach. Bounded by `budget` bytes: room is made by dropping the oldest
+/// events, but only those some client has already been handed, unless the build is past
+/// caring (cancelled, or its last event).
+struct EventLog {
+    let budget: Int
+    private var lines = CircularBuffer<ByteBuffer>()
+    /// The sequence number of `lines.first`.
+    private(set) var firstSeq = 1
+    private(set) var bytes = 0
+    /// Events dropped from the front so far, and their bytes.
+    private(set) var droppedEvents = 0
+    private(set) var droppedBytes = 0
+
+    init(budget: Int) {
+        self.budget = budget
+    }
+
+    /// The sequence number of the newest event (0 before the first).
+    var lastSeq: Int { firstSeq + lines.count - 1 }
+
+    /// Makes room for a line of `size` bytes by dropping the oldest events up to
+    /// `deliveredThrough` (or any, with `force`). Returns whether it fits now. An empty log
+    /// takes any line, so one larger than the budget cannot wedge the build.
+    mutating func makeRoom(for size: Int, deliveredThrough: Int, force: Bool) -> Bool {
+        while bytes + size > budget, let first = lines.first, force || firstSeq <= deliveredThrough {
+            lines.removeFirst()
+            bytes -= first.readableBytes
+            firstSeq += 1
+            droppedEvents += 1
+            droppedBytes += first.readableBytes
+        }
+        return bytes + size <= budget || lines.isEmpty
+    }
+
+    /// Stamps `line` (one event ending in `}\n`) with the next sequence number and keeps it;
+    /// call `makeRoom` first. Returns the number.
+    @discardableResult
+    mutating func append(_ line: ByteBuffer) -> Int {
+        var line = line
+        let seq = lastSeq + 1
+        EventSequence.stamp(&line, seq: seq)
+        bytes += line.readableBytes
+        lines.append(line)
+        return seq
+    }
+
+    /// What a reader that has seen everything through `seq` gets next: how many events after
+    /// `seq` are no longer held, and the held lines after it, up to about `maxBytes` (at least one).
+    func read(after seq: Int, maxBytes: Int) -> (missing: Int, lines: [ByteBuffer]) {
+        let missing = max(0, firstSeq - seq - 1)
+        var index = max(seq + 1, firstSeq) - firstSeq
+        var taken: [ByteBuffer] = []
+        var size = 0
+        while index < lines.count, taken.isEmpty || size + lines[lines.index(lines.startIndex, offsetBy: index)].readableBytes <= maxBytes {
+            let line = lines[lines.index(lines.startIndex, offsetBy: index)]
+            taken.append(line)
+            size += line.readableBytes
+            index += 1
+        }
+        return (missing, taken)
+    }
+}

@@ -1,0 +1,57 @@
+import BuildServiceCore
+import BuildServiceProtocol
+import NIOCore
+
+/// Follows one build's events into one client's stream: first those after `after` that are
+/// still held (with a `warning` for any that are not), then the live ones until `exit`.
+/// While it follows, the build counts this client as attached; when the client goes away the
+/// registry's re-attach grace starts.
+struct BuildEventStream {
+    let registry: BuildRegistry
+
+    /// - Parameter heartbeat: when set, a `heartbeat` event is sent after this long without one.
+    func follow(_ record: BuildRecord, after: Int, heartbeat: TimeAmount?, sink: some EventSink) async {
+        record.attach()
+        defer { registry.readerLeft(record) }
+        do {
+            try await sink.begin()
+            var cursor = after
+            while !Task.isCancelled {
+                let batch = record.read(after: cursor)
+                var sent = 0
+                if batch.missing > 0 {
+                    // Stands for the events it replaces: its seq is the last of them.
+                    var warning = Self.dropped(batch.missing, after: cursor, droppedBytes: batch.droppedBytes).line
+                    EventSequence.stamp(&warning, seq: cursor + batch.missing)
+                    try await sink.send(warning, isLast: false)
+                }
+                for (index, line) in batch.lines.enumerated() {
+                    sent += line.readableBytes
+                    try await sink.send(line, isLast: batch.complete && index == batch.lines.count - 1)
+                }
+                cursor = batch.lastSeq
+                record.delivered(through: cursor)
+                registry.metrics.streamed(bytes: sent)
+                if batch.complete { break }
+                guard batch.lines.isEmpty, batch.missing == 0 else { continue }
+                await record.waitForEvents(after: cursor, wakeAfter: heartbeat)
+                if heartbeat != nil, !Task.isCancelled, record.snapshot.lastSeq == cursor {
+                    var line = BuildEvent.heartbeat.line
+                    EventSequence.stamp(&line, seq: cursor)
+                    try await sink.send(line, isLast: false)
+                }
+            }
+        } catch {
+            return  // the client is gone
+        }
+        await sink.finish()
+    }
+
+    private static func dropped(_ count: Int, after seq: Int, droppedBytes: Int) -> BuildEvent {
+        .warning(
+            code: ErrorCode.eventsDropped.rawValue,
+            message: "\(count) events after seq \(seq) are no longer held: \(droppedBytes) bytes of the oldest output "
+                + "were dropped to stay within build.event_buffer_bytes"
+        )
+    }
+}

@@ -1,0 +1,79 @@
+import BuildServiceCore
+import BuildServiceProtocol
+import Foundation
+
+/// A build as `GET /v1/builds/{id}` (and each entry of `GET /v1/builds`) shows it.
+struct BuildStatusDocument: Encodable {
+    var id: String
+    var state: String
+    var project: String
+    var command: String
+    var args: [String]
+    var cwd: String?
+    var ref: String?
+    var requestID: String?
+    var tokenName: String?
+    var queuePosition: Int?
+    var submittedAt: Date
+    var startedAt: Date?
+    var finishedAt: Date?
+    var exitCode: Int?
+    var timedOut: Bool
+    var cancelled: Bool
+    var cancelReason: String?
+    var artifacts: [ArtifactInfo]
+    /// The seq of the newest event: `…/events?after=` this is live output only.
+    var lastSeq: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, project, command, args, cwd, ref, artifacts, cancelled
+        case requestID = "request_id"
+        case tokenName = "token_name"
+        case queuePosition = "queue_position"
+        case submittedAt = "submitted_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case exitCode = "exit_code"
+        case timedOut = "timed_out"
+        case cancelReason = "cancel_reason"
+        case lastSeq = "last_seq"
+    }
+
+    init(_ record: BuildRecord) {
+        let snapshot = record.snapshot
+        let plan = record.plan
+        id = record.id
+        state = snapshot.phase.rawValue
+        project = plan.projectID
+        command = plan.commandName
+        args = plan.arguments
+        cwd = plan.repo?.requestedCwd ?? Self.relative(plan.workingDirectory, to: plan.projectRoot)
+        ref = plan.repo?.ref
+        requestID = plan.requestID
+        tokenName = record.owner.tokenName
+        queuePosition = snapshot.queuePosition
+        submittedAt = record.submittedAt
+        startedAt = snapshot.startedAt
+        finishedAt = snapshot.finishedAt
+        exitCode = snapshot.exit?.code
+        timedOut = snapshot.exit?.timedOut ?? false
+        cancelled = snapshot.exit?.cancelled ?? (snapshot.cancelReason != nil)
+        cancelReason = snapshot.cancelReason?.rawValue
+        artifacts = snapshot.exit?.artifacts ?? []
+        lastSeq = snapshot.lastSeq
+    }
+
+    /// The working directory as the client gave it: relative to the project root.
+    private static func relative(_ directory: String, to root: String) -> String? {
+        guard !root.isEmpty, directory.hasPrefix(root) else { return nil }
+        let rest = directory.dropFirst(root.count).drop { $0 == "/" }
+        return rest.isEmpty ? "." : String(rest)
+    }
+
+    static func encode(_ value: some Encodable) -> Data {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return ((try? encoder.encode(value)) ?? Data("{}".utf8)) + Data("\n".utf8)
+    }
+}

@@ -1,0 +1,136 @@
+import BuildServiceCore
+import BuildServiceTLS
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import UnixSignals
+
+/// On SIGHUP (`systemctl reload`): re-reads the config file and, if it is valid, replaces
+/// projects, commands, tokens, limits and the TLS certificate at once; running builds are
+/// untouched. An invalid file is logged and the running config kept. What only a restart can
+/// change (listeners, run-as user, directories) is reported as such. Every 12 hours the TLS
+/// context is rebuilt so that session-ticket keys (random per context) rotate, as Caddy and Go do.
+struct ConfigReloader: Sendable {
+    let configPath: String?
+    let live: LiveSettings
+    let registry: BuildRegistry
+    let tls: TLSContextHolder?
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    static let ticketKeyRotation: Duration = .seconds(12 * 3600)
+
+    /// Runs until cancelled.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    reload()
+                }
+            }
+            if tls != nil {
+                group.addTask {
+                    while (try? await Task.sleep(for: Self.ticketKeyRotation)) != nil {
+                        reloadCertificate(from: live.current.config, reason: "session ticket key rotation")
+                    }
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    func reload() {
+        guard let configPath else {
+            logger.notice("SIGHUP: no config file to re-read")
+            return
+        }
+        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
+        defer { notifier.notify("READY=1") }
+        let config: ServiceConfig
+        do {
+            config = try ServiceConfig.load(path: configPath)
+        } catch {
+            logger.error("config reload failed; the running config is kept", metadata: [LogKey.error: .string(error.description)])
+            return
+        }
+        let old = live.current.config
+        let needRestart = Self.restartOnlyChanges(from: old, to: config)
+        if tls != nil, config.http.tls.enabled {
+            // First, so that a broken certificate leaves everything as it was.
+            guard reloadCertificate(from: config, reason: "SIGHUP") else {
+                logger.error("config reload failed; the running config is kept", metadata: [LogKey.error: "the TLS certificate did not load"])
+                return
+            }
+        }
+        live.replace(with: config)
+        registry.update(BuildRegistry.Limits(config: config))
+        logger.notice(
+            "config reloaded",
+            metadata: [
+                "projects": .stringConvertible(config.projects.count),
+                "restart_needed_for": .array(needRestart.map { .string($0) }),
+            ]
+        )
+        if !needRestart.isEmpty {
+            logger.warning("some changed settings take effect only after a restart", metadata: ["keys": .array(needRestart.map { .string($0) })])
+        }
+    }
+
+    /// Rebuilds the TLS context from `config`'s certificate and key; false (logged) if they do not load.
+    @discardableResult
+    func reloadCertificate(from config: ServiceConfig, reason: String) -> Bool {
+        guard let tls else { return true }
+        do {
+            let context = try config.makeTLSContext()
+            tls.replace(with: context)
+            logger.notice("TLS certificate reloaded", metadata: Self.describe(context, reason: reason))
+            return true
+        } catch {
+            logger.error(
+                "TLS certificate reload failed; still serving the previous certificate",
+                metadata: [LogKey.reason: .string(reason), LogKey.error: .string(error.description)]
+            )
+            return false
+        }
+    }
+
+    /// Settings a running daemon cannot change: its listeners, who builds run as, its directories.
+    static func restartOnlyChanges(from old: ServiceConfig, to new: ServiceConfig) -> [String] {
+        var keys: [String] = []
+        if old.socket.enabled != new.socket.enabled || old.socket.path != new.socket.path || old.socket.mode != new.socket.mode
+            || old.socket.group != new.socket.group
+        {
+            keys.append("service.socket")
+        }
+        if old.http.enabled != new.http.enabled || old.http.listenAddress != new.http.listenAddress
+            || old.http.tls.enabled != new.http.tls.enabled
+        {
+            keys.append("service.http")
+        }
+        if old.build.runAsUser != new.build.runAsUser || old.build.runAsGroup != new.build.runAsGroup
+            || old.build.environmentAllow != new.build.environmentAllow
+        {
+            keys.append("build.run_as_user/run_as_group/environment")
+        }
+        if old.build.workspaceRoot != new.build.workspaceRoot { keys.append("build.workspace_root") }
+        if old.artifacts.storageRoot != new.artifacts.storageRoot { keys.append("artifacts.storage_root") }
+        if old.logging.directory != new.logging.directory || old.logging.level != new.logging.level { keys.append("logging") }
+        return keys
+    }
+
+    static func describe(_ context: TLSContext, reason: String? = nil) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [:]
+        if let reason { metadata[LogKey.reason] = .string(reason) }
+        if let leaf = context.leafCertificate {
+            metadata["tls.subject"] = .string(leaf.subject)
+            if let notAfter = leaf.notAfter { metadata["tls.not_after"] = .string(ISO8601DateFormatter().string(from: notAfter)) }
+        }
+        return metadata
+    }
+
+    private static func monotonicMicroseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1000
+    }
+}

@@ -1,0 +1,68 @@
+import BuildServiceCore
+import NIOHTTP1
+
+/// What a request's path addresses, before method and auth are looked at.
+enum Route: Equatable {
+    case health
+    case metrics
+    /// `/v1/builds`: POST submits, GET lists.
+    case builds
+    /// `/v1/builds/{id}`: GET status, DELETE cancel.
+    case build(id: String)
+    /// `/v1/builds/{id}/events`: GET re-attaches.
+    case buildEvents(id: String)
+    /// `/v1/builds/{id}/artifacts/…` and `/artifacts/…` (parsed by `ArtifactRoute`).
+    case artifact
+    case unknown
+
+    init(path: Substring) {
+        if path == "/healthz" {
+            self = .health
+        } else if path == "/metrics" {
+            self = .metrics
+        } else if path == "/v1/builds" {
+            self = .builds
+        } else if ArtifactRoute.matches(path: path) {
+            self = .artifact
+        } else if path.hasPrefix("/v1/builds/") {
+            let rest = path.dropFirst("/v1/builds/".count).split(separator: "/", omittingEmptySubsequences: false)
+            // A malformed id is a build nobody can see: answered like an unknown one, after auth.
+            let id = String(rest[0])
+            switch rest.count {
+            case 1: self = .build(id: id)
+            case 2 where rest[1] == "events": self = .buildEvents(id: id)
+            default: self = .unknown
+            }
+        } else {
+            self = .unknown
+        }
+    }
+
+    /// The methods this route answers (HEAD wherever GET is).
+    var methods: [HTTPMethod] {
+        switch self {
+        case .health, .metrics, .buildEvents, .artifact: [.GET, .HEAD]
+        case .builds: [.GET, .HEAD, .POST]
+        case .build: [.GET, .HEAD, .DELETE]
+        case .unknown: []
+        }
+    }
+
+    /// The `Allow` header of a 405.
+    var allowHeader: String { methods.map(\.rawValue).joined(separator: ", ") }
+}
+
+/// `a=1&b=2`, percent-decoded; a pair that does not decode is left out.
+enum QueryString {
+    static func parse(uri: String) -> [String: String] {
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return [:] }
+        var query: [String: String] = [:]
+        for pair in parts[1].split(separator: "&") {
+            let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = ArtifactRoute.decodeSegment(keyValue[0]) else { continue }
+            query[key] = keyValue.count == 2 ? ArtifactRoute.decodeSegment(keyValue[1]) : ""
+        }
+        return query
+    }
+}
