@@ -1,12 +1,41 @@
+public import Foundation
 import NIOCore
 import NIOHTTP1
 
 extension BuildServiceClient {
+    /// The build's status document (`GET /v1/builds/{id}`), as JSON.
+    public func status(buildID: String) async throws(ClientError) -> Data {
+        try await json(method: .GET, path: "/v1/builds/\(buildID)")
+    }
+
+    /// Cancels the build (`DELETE /v1/builds/{id}`); returns its status document.
+    @discardableResult
+    public func cancel(buildID: String) async throws(ClientError) -> Data {
+        try await json(method: .DELETE, path: "/v1/builds/\(buildID)")
+    }
+
+    /// `GET` or `DELETE` of one of the service's JSON resources.
+    /// - Returns: the body of a 2xx answer.
+    /// - Throws: `ClientError.refused` with the service's code for any other status.
+    func json(method: HTTPMethod, path: String) async throws(ClientError) -> Data {
+        var status = HTTPResponseStatus.ok
+        var body = ByteBuffer()
+        try await fetch(method: method, target: basePath + path, headers: [("Accept", "application/json")], sendToken: true) { head in
+            status = head.status
+        } onBody: { chunk in
+            var chunk = chunk
+            if body.readableBytes < 16 * 1024 * 1024 { body.writeBuffer(&chunk) }
+        }
+        guard (200..<300).contains(status.code) else { throw Self.refusal(status: status, body: body) }
+        return Data(body.readableBytesView)
+    }
+
     /// GETs `target` (path and query) from this client's endpoint and hands over the response
     /// head and then its body chunks as they arrive.
     /// - Parameter sendToken: whether to send the bearer token (only to the service itself).
     /// - Throws: `ClientError` when the service cannot be reached or the connection breaks.
     func fetch(
+        method: HTTPMethod = .GET,
         target: String,
         headers extra: [(String, String)],
         sendToken: Bool,
@@ -19,7 +48,7 @@ extension BuildServiceClient {
         headers.add(name: "User-Agent", value: "build-cli")
         if sendToken, let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (name, value) in extra { headers.add(name: name, value: value) }
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target, headers: headers)
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: target, headers: headers)
         do {
             try await channel.executeThenClose { inbound, outbound in
                 try await outbound.write(.head(head))

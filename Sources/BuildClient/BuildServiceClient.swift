@@ -21,30 +21,121 @@ public struct BuildServiceClient: Sendable {
         self.tls = tls
     }
 
-    /// Runs the build and returns its `exit` event.
+    /// Runs the build and returns its `exit` event. If the connection breaks after the request
+    /// went out, the client re-attaches (`GET /v1/builds/{id}/events?after=`, or the same
+    /// request again, whose `request_id` makes the service hand back the same build) with
+    /// backoff for `reattachWithin`; events it already has are skipped, so the output has no
+    /// gaps and no repeats.
     /// - Parameters:
     ///   - onOutput: called with the bytes of every `stdout`/`stderr` event, in order.
     ///   - onEvent: called for every other event in order, `exit` included; events of types
     ///     this version does not know are skipped.
     /// - Throws: `ClientError` when the service cannot be reached, refuses the request, or the
-    ///   stream ends before the build's `exit`.
+    ///   stream ends before the build's `exit` and re-attaching fails.
     public func run(
         _ request: BuildRequest,
+        reattachWithin: Duration = .seconds(30),
         onOutput: (OutputPipe, [UInt8]) throws -> Void,
         onEvent: (BuildEvent) throws -> Void
     ) async throws(ClientError) -> BuildExit {
+        var request = request
+        // The service recognises a resent request by it, should the answer be lost before the id arrived.
+        if request.requestID == nil { request.requestID = "cli-" + Hex.encode(SecureRandom.bytes(12)) }
         let body: ByteBuffer
         do {
             body = ByteBuffer(bytes: try JSONEncoder().encode(request))
         } catch {
             throw ClientError.usage("cannot encode the request: \(error)")
         }
+        var progress = StreamProgress()
+        return try await follow(progress: &progress, reattachWithin: reattachWithin, onOutput: onOutput, onEvent: onEvent) {
+            progress in
+            if let id = progress.buildID {
+                return requestHead(method: .GET, target: Self.eventsTarget(id: id, after: progress.lastSeq, heartbeatSec: request.heartbeatSec))
+            }
+            return requestHead(method: .POST, target: "/v1/builds", bodyLength: body.readableBytes)
+        } body: { progress in
+            progress.buildID == nil ? body : nil
+        }
+    }
+
+    /// Follows an existing build's events from `after` (`build-cli attach`), re-attaching as `run` does.
+    public func attach(
+        buildID: String,
+        after: Int = 0,
+        reattachWithin: Duration = .seconds(30),
+        onOutput: (OutputPipe, [UInt8]) throws -> Void,
+        onEvent: (BuildEvent) throws -> Void
+    ) async throws(ClientError) -> BuildExit {
+        var progress = StreamProgress(buildID: buildID, lastSeq: after)
+        return try await follow(progress: &progress, reattachWithin: reattachWithin, onOutput: onOutput, onEvent: onEvent) {
+            progress in
+            requestHead(method: .GET, target: Self.eventsTarget(id: buildID, after: progress.lastSeq, heartbeatSec: 15))
+        } body: { _ in
+            nil
+        }
+    }
+
+    static func eventsTarget(id: String, after: Int, heartbeatSec: Int?) -> String {
+        "/v1/builds/\(id)/events?after=\(after)" + (heartbeatSec.map { "&heartbeat_sec=\($0)" } ?? "")
+    }
+
+    /// The build being followed and the last event delivered, carried from one connection to the next.
+    struct StreamProgress {
+        var buildID: String?
+        var lastSeq = 0
+        /// The service has seen a request of ours (so a broken connection is worth re-attaching to).
+        var reached = false
+    }
+
+    private func follow(
+        progress: inout StreamProgress,
+        reattachWithin: Duration,
+        onOutput: (OutputPipe, [UInt8]) throws -> Void,
+        onEvent: (BuildEvent) throws -> Void,
+        head: (StreamProgress) -> HTTPRequestHead,
+        body: (StreamProgress) -> ByteBuffer?
+    ) async throws(ClientError) -> BuildExit {
+        var deadline: ContinuousClock.Instant?
+        var backoff = Duration.milliseconds(200)
+        while true {
+            do {
+                return try await stream(head: head(progress), body: body(progress), progress: &progress, onOutput: onOutput, onEvent: onEvent)
+            } catch let error {
+                // Only a connection that broke is retried, and only once the service had the request.
+                guard case .unreachable = error, progress.reached else { throw error }
+                let now = ContinuousClock.now
+                let giveUpAt = deadline ?? now + reattachWithin
+                deadline = giveUpAt
+                guard now + backoff < giveUpAt else { throw error }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// One connection: sends the request, delivers the new events, returns the `exit`.
+    private func stream(
+        head: HTTPRequestHead,
+        body: ByteBuffer?,
+        progress: inout StreamProgress,
+        onOutput: (OutputPipe, [UInt8]) throws -> Void,
+        onEvent: (BuildEvent) throws -> Void
+    ) async throws(ClientError) -> BuildExit {
         let (channel, tlsFailure) = try await connect()
+        var state = progress
+        defer { progress = state }
         do {
             // Read, parse and write out on the connection's own event loop: no thread hop per chunk.
             let executor = EventLoopTaskExecutor(channel.channel.eventLoop)
             return try await withTaskExecutorPreference(executor) {
-                try await exchange(channel, body: body, onOutput: onOutput, onEvent: onEvent)
+                try await channel.executeThenClose { inbound, outbound in
+                    try await outbound.write(.head(head))
+                    if let body { try await outbound.write(.body(.byteBuffer(body))) }
+                    try await outbound.write(.end(nil))
+                    state.reached = true
+                    return try await readResponse(inbound, progress: &state, onOutput: onOutput, onEvent: onEvent)
+                }
             }
         } catch {
             throw connectionError(error, tlsFailure: tlsFailure, doing: "the connection to the build service")
@@ -60,20 +151,6 @@ public struct BuildServiceClient: Sendable {
             return ClientError.tls("TLS with the build service at \(endpoint) failed: \(failure.message)")
         }
         return ClientError.unreachable("\(what) at \(endpoint) broke: \(Self.describe(error))")
-    }
-
-    private func exchange(
-        _ channel: HTTPChannel,
-        body: ByteBuffer,
-        onOutput: (OutputPipe, [UInt8]) throws -> Void,
-        onEvent: (BuildEvent) throws -> Void
-    ) async throws -> BuildExit {
-        try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(requestHead(bodyLength: body.readableBytes)))
-            try await outbound.write(.body(.byteBuffer(body)))
-            try await outbound.write(.end(nil))
-            return try await readResponse(inbound, onOutput: onOutput, onEvent: onEvent)
-        }
     }
 
     typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
@@ -141,21 +218,29 @@ public struct BuildServiceClient: Sendable {
         }
     }
 
-    private func requestHead(bodyLength: Int) -> HTTPRequestHead {
+    /// A request to `target` (path and query, below the endpoint's base path).
+    func requestHead(method: HTTPMethod, target: String, bodyLength: Int? = nil) -> HTTPRequestHead {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: hostHeader)
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(bodyLength))
-        headers.add(name: "Accept", value: "application/x-ndjson")
+        if let bodyLength {
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: String(bodyLength))
+        }
+        headers.add(name: "Accept", value: "application/x-ndjson, application/json")
         headers.add(name: "User-Agent", value: "build-cli")
         if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let basePath: String
-        if case .http(_, _, let path, _) = endpoint { basePath = path } else { basePath = "" }
-        return HTTPRequestHead(version: .http1_1, method: .POST, uri: basePath + "/v1/builds", headers: headers)
+        return HTTPRequestHead(version: .http1_1, method: method, uri: basePath + target, headers: headers)
+    }
+
+    /// The endpoint URL's path prefix (empty on the socket).
+    var basePath: String {
+        if case .http(_, _, let path, _) = endpoint { return path }
+        return ""
     }
 
     private func readResponse(
         _ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>,
+        progress: inout StreamProgress,
         onOutput: (OutputPipe, [UInt8]) throws -> Void,
         onEvent: (BuildEvent) throws -> Void
     ) async throws -> BuildExit {
@@ -173,7 +258,7 @@ public struct BuildServiceClient: Sendable {
                     continue
                 }
                 for line in try splitter.append(&chunk) where exit == nil {
-                    exit = try deliver(line, onOutput: onOutput, onEvent: onEvent)
+                    exit = try deliver(line, progress: &progress, onOutput: onOutput, onEvent: onEvent)
                 }
                 // `exit` is the last event of every build: the answer is complete.
                 if exit != nil { break loop }
@@ -189,7 +274,7 @@ public struct BuildServiceClient: Sendable {
         }
         if let exit { return exit }
         if exit == nil, let last = splitter.remainder {
-            exit = try deliver(last, onOutput: onOutput, onEvent: onEvent)
+            exit = try deliver(last, progress: &progress, onOutput: onOutput, onEvent: onEvent)
         }
         guard let exit else {
             throw ClientError.unreachable("the connection to the build service at \(endpoint) ended before the build finished")
@@ -197,13 +282,19 @@ public struct BuildServiceClient: Sendable {
         return exit
     }
 
-    /// Parses and hands over one line; returns the exit payload when it was the `exit` event.
+    /// Parses and hands over one line, unless its `seq` shows it was delivered before (on an
+    /// earlier connection); returns the exit payload when it was the `exit` event.
     private func deliver(
         _ line: ByteBuffer,
+        progress: inout StreamProgress,
         onOutput: (OutputPipe, [UInt8]) throws -> Void,
         onEvent: (BuildEvent) throws -> Void
     ) throws -> BuildExit? {
         if line.readableBytes == 0 { return nil }
+        if let seq = EventSequence.split(line.readableBytesView)?.seq {
+            guard seq > progress.lastSeq else { return nil }
+            progress.lastSeq = seq
+        }
         if let (pipe, bytes) = OutputLine.parse(line.readableBytesView) {
             try onOutput(pipe, bytes)
             return nil
@@ -214,8 +305,9 @@ public struct BuildServiceClient: Sendable {
         } catch {
             throw ClientError.protocolViolation("\(error)")
         }
+        if case .build(let id, _, _) = event { progress.buildID = id }
         switch event {
-        case .none: return nil
+        case .none, .heartbeat: return nil
         case .stdout(let text): try onOutput(.stdout, Array(text.utf8))
         case .stderr(let text): try onOutput(.stderr, Array(text.utf8))
         case .exit(let exit):
@@ -226,7 +318,7 @@ public struct BuildServiceClient: Sendable {
         return nil
     }
 
-    private static func refusal(status: HTTPResponseStatus, body: ByteBuffer) -> ClientError {
+    static func refusal(status: HTTPResponseStatus, body: ByteBuffer) -> ClientError {
         struct ErrorBody: Decodable {
             var error: String
             var code: String

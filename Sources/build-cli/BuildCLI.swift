@@ -14,6 +14,9 @@ struct BuildCLI: AsyncParsableCommand {
         discussion: """
             Everything from COMMAND on is passed to the service untouched, including arguments \
             that start with '-' (build-cli --project p make -j4 all).
+            Ctrl-C cancels the remote build (exit 130); a second Ctrl-C leaves at once. If the \
+            connection drops, build-cli re-attaches to the build for 30 s without losing or repeating output.
+            Builds by id: build-cli status ID (JSON), build-cli cancel ID, build-cli attach ID (follow its output).
             Environment: BUILD_SERVICE_PROJECT, BUILD_SERVICE_SOCKET, BUILD_SERVICE_ENDPOINT, BUILD_SERVICE_TOKEN, \
             BUILD_SERVICE_CACERT, BUILD_SERVICE_CLIENT_CERT, BUILD_SERVICE_CLIENT_KEY, BUILD_SERVICE_DOWNLOAD_DIR.
             Over https the server's certificate is always verified, host name included, against the \
@@ -58,7 +61,10 @@ struct BuildCLI: AsyncParsableCommand {
     @Option(help: "Working directory, relative to the project root or absolute (default over the socket: the current directory).")
     var cwd: String?
 
-    @Option(name: .customLong("request-id"), help: "Request id, for the service's logs.")
+    @Option(
+        name: .customLong("request-id"),
+        help: "Request id: the same id again (same token, within the service's retain_sec) re-attaches to that build instead of starting another."
+    )
     var requestID: String?
 
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
@@ -74,10 +80,16 @@ struct BuildCLI: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         do {
+            if let (verb, id) = BuildManagement.parse(command) {
+                let management = BuildManagement(client: try makeClient(environment: environment))
+                throw ExitCode(try await management.run(verb, buildID: id))
+            }
             let (client, request) = try makeRequest(environment: environment)
+            let interrupts = InterruptHandler(client: client)
             let exit = try await client.run(request) { pipe, bytes in
                 EventPrinter.write(bytes, to: pipe == .stdout ? STDOUT_FILENO : STDERR_FILENO)
             } onEvent: { event in
+                if case .build(let id, _, _) = event { interrupts.buildStarted(id) }
                 EventPrinter.print(event)
             }
             if exit.code == 0, !exit.artifacts.isEmpty, let directory = download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty {
@@ -98,14 +110,10 @@ struct BuildCLI: AsyncParsableCommand {
         guard let projectID = project ?? environment["BUILD_SERVICE_PROJECT"].nonEmpty else {
             throw ClientError.usage("no project given; use --project or set BUILD_SERVICE_PROJECT")
         }
-        let endpoint: Endpoint
         var workingDirectory = cwd
-        if let url = self.endpoint ?? environment["BUILD_SERVICE_ENDPOINT"].nonEmpty {
-            endpoint = try Endpoint.parse(url: url)
-        } else {
-            endpoint = .unixSocket(path: socket ?? environment["BUILD_SERVICE_SOCKET"].nonEmpty ?? "/run/build-service.sock")
+        if self.endpoint == nil, environment["BUILD_SERVICE_ENDPOINT"].nonEmpty == nil, workingDirectory == nil {
             // On the socket the client shares the host's paths, so "here" is meaningful.
-            if workingDirectory == nil { workingDirectory = FileManager.default.currentDirectoryPath }
+            workingDirectory = FileManager.default.currentDirectoryPath
         }
         let request = BuildRequest(
             requestID: requestID,
@@ -114,15 +122,26 @@ struct BuildCLI: AsyncParsableCommand {
             args: Array(command.dropFirst()),
             cwd: workingDirectory,
             timeoutSec: timeout,
-            ref: ref
+            ref: ref,
+            // Keeps proxies and NAT tables from cutting a quiet build's stream.
+            heartbeatSec: 15
         )
+        return (try makeClient(environment: environment), request)
+    }
+
+    private func makeClient(environment: [String: String]) throws(ClientError) -> BuildServiceClient {
+        let endpoint: Endpoint
+        if let url = self.endpoint ?? environment["BUILD_SERVICE_ENDPOINT"].nonEmpty {
+            endpoint = try Endpoint.parse(url: url)
+        } else {
+            endpoint = .unixSocket(path: socket ?? environment["BUILD_SERVICE_SOCKET"].nonEmpty ?? "/run/build-service.sock")
+        }
         let tls = TLSClientConfiguration(
             trustedCAPath: cacert ?? environment["BUILD_SERVICE_CACERT"].nonEmpty,
             certificatePath: clientCert ?? environment["BUILD_SERVICE_CLIENT_CERT"].nonEmpty,
             privateKeyPath: clientKey ?? environment["BUILD_SERVICE_CLIENT_KEY"].nonEmpty
         )
-        let client = BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty, tls: tls)
-        return (client, request)
+        return BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty, tls: tls)
     }
 }
 
