@@ -3,7 +3,7 @@
 # Used by scripts/demo.sh, scripts/test.sh and .ci/run. Needs root (or sudo) only when
 # something is missing.
 set -eu
-PACKAGES="libssl-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3"
+PACKAGES="libssl-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3 systemd"
 missing=""
 for package in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"

@@ -29,6 +29,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         var lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2"
         /// `max_concurrent` of the "demo" path project (the daemon's default would be 1).
         var demoMaxConcurrent = 16
+        /// More environment for the daemon (NOTIFY_SOCKET…).
+        var environment: [String: String] = [:]
     }
 
     struct TLSOptions {
@@ -48,6 +50,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     private(set) var port = 0
     private var running: RunningProcess?
     let tls: TLSOptions?
+    private let extraEnvironment: [String: String]
 
     /// `https://localhost:PORT` when TLS is on (the name the test certificate carries).
     var httpBase: String { tls == nil ? "http://127.0.0.1:\(port)" : "https://localhost:\(port)" }
@@ -64,6 +67,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         socketPath = directory + "/bs.sock"
         configPath = directory + "/config.toml"
         tls = options.tls
+        extraEnvironment = options.environment
         try Self.writeProject(at: projectRoot)
         // An allowed command a test can delete while the daemon runs.
         try "#!/bin/sh\necho still here\n".write(toFile: vanishingCommand, atomically: false, encoding: .utf8)
@@ -145,7 +149,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         let process = try TestProcess.start(
             TestProcess.binary("build-service"),
             ["--config", configPath],
-            environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "NOT_ALLOWED": "secret"],
+            environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "NOT_ALLOWED": "secret"].merging(extraEnvironment) { $1 },
             outputDirectory: directory
         )
         running = process
@@ -247,7 +251,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private static func makeTemporaryDirectory() throws -> String {
+    static func makeTemporaryDirectory() throws -> String {
         // Short, because a Unix socket path must fit in 107 bytes.
         var template = Array("/tmp/bs-e2e-XXXXXX".utf8CString)
         guard let pointer = mkdtemp(&template) else { throw DaemonError("mkdtemp failed") }
