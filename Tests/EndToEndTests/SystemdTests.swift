@@ -7,8 +7,11 @@ import Testing
     @Test func theUnitFileVerifies() async throws {
         let directory = try DaemonUnderTest.makeTemporaryDirectory()
         let unitPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("systemd/build-service.service").path
-        let unit = try String(contentsOfFile: unitPath, encoding: .utf8).replacingOccurrences(of: "/usr/local/bin/build-service", with: TestProcess.binary("build-service"))
+            .deletingLastPathComponent().appendingPathComponent("systemd/build-service.service").path
+        let unit = try String(contentsOfFile: unitPath, encoding: .utf8).replacingOccurrences(
+            of: "/usr/local/bin/build-service",
+            with: TestProcess.binary("build-service")
+        )
         try unit.write(toFile: directory + "/build-service.service", atomically: false, encoding: .utf8)
         let result = try await TestProcess.run(
             "/usr/bin/systemd-analyze",

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+/// build-cli keeps a build across a dropped connection and cancels it on Ctrl-C.
+@Suite(.serialized)
+struct CLIReattachTests {
+    /// A proxy cuts the first connection mid-stream: build-cli re-attaches and the user sees
+    /// every line exactly once, and the build's exit code.
+    @Test func aDroppedConnectionIsResumedWithoutGapsOrRepeats() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 30"
+        let daemon = try await DaemonUnderTest(options)
+        // Forwards to the daemon; the first connection is cut after 1500 bytes of answer.
+        let proxy = try TestProcess.start(
+            "/usr/bin/python3",
+            ["-c", Self.cuttingProxy, String(daemon.port)],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { proxy.stdoutSoFar.contains("port ") })
+        let proxyPort = try #require(proxy.stdoutSoFar.split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        let script = "i=0; while [ $i -lt 120 ]; do echo line $i; i=$((i+1)); sleep 0.01; done; exit 3"
+        let result = try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            ["--endpoint", "http://127.0.0.1:\(proxyPort)", "--project", "demo", "sh", "-c", script],
+            environment: ["PATH": "/usr/bin:/bin"],
+            outputDirectory: daemon.directory
+        )
+        proxy.signal(SIGKILL)
+        #expect(proxy.stdoutSoFar.contains("cut"), "the proxy never cut the connection")
+        #expect(result.status == 3, "\(result.stderrText)")
+        #expect(result.stdoutText == (0..<120).map { "line \($0)\n" }.joined(), "\(result.stdoutText)")
+        await daemon.stop()
+    }
+
+    /// Ctrl-C cancels the remote build: build-cli exits 130 and the build's processes are gone.
+    @Test func ctrlCCancelsTheRemoteBuild() async throws {
+        let daemon = try await DaemonUnderTest()
+        let marker = "31\(Int.random(in: 100...999))"
+        let cli = try TestProcess.start(
+            TestProcess.binary("build-cli"),
+            ["--socket", daemon.socketPath, "--cwd", ".", "--project", "demo", "sh", "-c", "echo started; exec sleep \(marker)"],
+            environment: ["PATH": "/usr/bin:/bin"],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { cli.stdoutSoFar.contains("started") })
+        #expect(await eventually { !processes(matching: "sleep \(marker)").isEmpty })
+        cli.signal(SIGINT)
+        let result = await cli.wait()
+        #expect(result.status == 130, "\(result.stderrText)")
+        #expect(result.stderrText.contains("cancelling the build"))
+        #expect(await eventually(within: .seconds(8)) { processes(matching: "sleep \(marker)").isEmpty })
+        #expect(await eventually { daemon.log.contains("reason=requested") })
+        await daemon.stop()
+    }
+
+    /// `build-cli status|attach|cancel ID` by id.
+    @Test func statusAttachAndCancelById() async throws {
+        let daemon = try await DaemonUnderTest()
+        let marker = "32\(Int.random(in: 100...999))"
+        let running = try TestProcess.start(
+            TestProcess.binary("build-cli"),
+            ["--socket", daemon.socketPath, "--cwd", ".", "--project", "demo", "sh", "-c", "echo first; exec sleep \(marker)"],
+            environment: ["PATH": "/usr/bin:/bin"],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { running.stdoutSoFar.contains("first") })
+        let list = try await daemon.curl("", path: "/v1/builds?state=running", method: "GET")
+        let id = try #require(list.body.range(of: #"bld_[0-9a-f]{32}"#, options: .regularExpression).map { String(list.body[$0]) })
+
+        let status = try await daemon.cli(["status", id])
+        #expect(status.status == 0)
+        #expect(status.stdoutText.contains("\"state\" : \"running\""), "\(status.stdoutText)")
+        let attach = try TestProcess.start(
+            TestProcess.binary("build-cli"),
+            ["--socket", daemon.socketPath, "attach", id],
+            environment: ["PATH": "/usr/bin:/bin"],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { attach.stdoutSoFar.contains("first") })
+        let cancel = try await daemon.cli(["cancel", id])
+        #expect(cancel.status == 0, "\(cancel.stderrText)")
+        #expect((await attach.wait()).status == 130)
+        #expect((await running.wait()).status == 130)
+        let again = try await daemon.cli(["cancel", id])
+        #expect(again.status == 1)
+        #expect(again.stderrText.contains("build_finished"))
+        let missing = try await daemon.cli(["status", "bld_" + String(repeating: "0", count: 32)])
+        #expect(missing.status == 1)
+        #expect(missing.stderrText.contains("build_not_found"))
+        await daemon.stop()
+    }
+
+    /// Prints its port, then forwards every connection to the daemon; the first one is cut
+    /// (both directions closed) after 1500 bytes from the daemon.
+    static let cuttingProxy = """
+        import socket, sys, threading
+        target = int(sys.argv[1])
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        print("port", server.getsockname()[1], flush=True)
+        first = [True]
+        def pump(source, sink, limit):
+            sent = 0
+            try:
+                while True:
+                    data = source.recv(512)
+                    if not data:
+                        break
+                    if limit is not None and sent + len(data) > limit:
+                        sink.sendall(data[: limit - sent])
+                        print("cut", flush=True)
+                        break
+                    sink.sendall(data)
+                    sent += len(data)
+            except OSError:
+                pass
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+        while True:
+            client, _ = server.accept()
+            upstream = socket.create_connection(("127.0.0.1", target))
+            limit = 1500 if first[0] else None
+            first[0] = False
+            threading.Thread(target=pump, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=pump, args=(upstream, client, limit), daemon=True).start()
+        """
+}
