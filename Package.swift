@@ -123,7 +123,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BuildServiceCoreTests",
-            dependencies: ["BuildServiceCore", "BuildServiceProtocol"],
+            dependencies: ["BuildServiceCore", "BuildServiceProtocol", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

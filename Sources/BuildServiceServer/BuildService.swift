@@ -166,14 +166,26 @@ public final class BuildService: Service {
             try? await gracefulShutdown()
             tasks.cancelAll()
         }
-        await shutDown(registry: registry, health: health, channels: channels, socketFile: socketFile)
+        await shutDown(
+            registry: registry,
+            health: health,
+            grace: .seconds(live.current.config.build.shutdownGraceSec),
+            channels: channels,
+            socketFile: socketFile
+        )
     }
 
     /// Stops accepting (listeners closed, socket file removed, `/healthz` 503 on open
     /// connections), lets running builds finish for `build.shutdown_grace_sec` (a second
     /// SIGTERM or SIGINT cuts that short), cancels the rest, then gives attached clients a
     /// moment to receive their builds' last events.
-    private func shutDown(registry: BuildRegistry, health: DaemonHealth, channels: [any Channel], socketFile: (dev_t, ino_t)?) async {
+    private func shutDown(
+        registry: BuildRegistry,
+        health: DaemonHealth,
+        grace: Duration,
+        channels: [any Channel],
+        socketFile: (dev_t, ino_t)?
+    ) async {
         health.markStopping()
         notifier.notify("STOPPING=1")
         let load = registry.load
@@ -181,7 +193,7 @@ public final class BuildService: Service {
             "shutting down",
             metadata: [
                 "builds.running": .stringConvertible(load.running), "builds.queued": .stringConvertible(load.queued),
-                "grace_sec": .stringConvertible(config.build.shutdownGraceSec),
+                "grace_sec": .stringConvertible(grace.components.seconds),
             ]
         )
         for channel in channels { try? await channel.close() }
@@ -194,7 +206,7 @@ public final class BuildService: Service {
                 return
             }
         }
-        await registry.shutdown(grace: .seconds(config.build.shutdownGraceSec))
+        await registry.shutdown(grace: grace)
         impatience.cancel()
         // Attached clients get their builds' `exit` events before the process ends.
         let deadline = ContinuousClock.now + .seconds(5)

@@ -112,8 +112,17 @@ struct ConfigReloader: Sendable {
         {
             keys.append("build.run_as_user/run_as_group/environment")
         }
-        if old.build.workspaceRoot != new.build.workspaceRoot { keys.append("build.workspace_root") }
-        if old.artifacts.storageRoot != new.artifacts.storageRoot { keys.append("artifacts.storage_root") }
+        if old.build.workspaceRoot != new.build.workspaceRoot || old.build.gitPath != new.build.gitPath {
+            keys.append("build.workspace_root/git_path")
+        }
+        if old.sendTimeoutSec != new.sendTimeoutSec { keys.append("service.send_timeout_sec") }
+        if old.artifacts.storageRoot != new.artifacts.storageRoot || old.artifacts.publicBaseURL != new.artifacts.publicBaseURL
+            || old.artifacts.ttlSec != new.artifacts.ttlSec || old.artifacts.maxBytes != new.artifacts.maxBytes
+            || old.artifacts.gcIntervalSec != new.artifacts.gcIntervalSec || old.artifacts.signingKeyFile != new.artifacts.signingKeyFile
+            || old.artifacts.urlTTLSec != new.artifacts.urlTTLSec
+        {
+            keys.append("artifacts")
+        }
         if old.logging.directory != new.logging.directory || old.logging.level != new.logging.level { keys.append("logging") }
         return keys
     }

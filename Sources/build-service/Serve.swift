@@ -16,6 +16,8 @@ struct Serve: AsyncParsableCommand {
         // Writes to a vanished client must fail with EPIPE, not kill the daemon. Builds get
         // every signal disposition reset to the default before exec.
         signal(SIGPIPE, SIG_IGN)
+        // SIGHUP means "reload", never "die", also before the reload handler is in place.
+        signal(SIGHUP, SIG_IGN)
         Self.ensureStandardDescriptors()
         let config = try options.load()
         let logger = try Self.bootstrapLogging(config.logging)

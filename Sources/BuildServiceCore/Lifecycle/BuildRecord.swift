@@ -56,6 +56,8 @@ public final class BuildRecord: Sendable {
         /// The highest sequence number some reader has handed to its socket.
         var deliveredThrough = 0
         var readers = 0
+        /// How many readers ever attached.
+        var attachments = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
         var producer: CheckedContinuation<Void, Never>?
@@ -137,6 +139,7 @@ public final class BuildRecord: Sendable {
         post(.exit(exit))
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             state.phase = .finished
+            state.log.compact()
             state.exit = exit
             state.finishedAt = Date()
             state.queuePosition = nil
@@ -189,18 +192,22 @@ public final class BuildRecord: Sendable {
 
     /// A reader starts following the build.
     public func attach() {
-        state.withLockedValue { $0.readers += 1 }
+        state.withLockedValue { state in
+            state.readers += 1
+            state.attachments += 1
+        }
     }
 
-    /// A reader stopped following; returns how many are left.
-    public func detach() -> Int {
+    /// A reader stopped following; returns how many are left and how many ever attached.
+    public func detach() -> (remaining: Int, attachments: Int) {
         state.withLockedValue { state in
             state.readers -= 1
-            return state.readers
+            return (state.readers, state.attachments)
         }
     }
 
     public var readers: Int { state.withLockedValue { $0.readers } }
+    public var attachments: Int { state.withLockedValue { $0.attachments } }
 
     /// What a reader that has everything through `seq` gets next (see `EventLog.read`), and
     /// whether that includes the build's last event.

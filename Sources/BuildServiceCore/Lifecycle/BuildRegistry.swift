@@ -111,18 +111,35 @@ public final class BuildRegistry: Sendable {
             } else {
                 state.queue.append(Queued(record: record, origin: origin, position: state.queue.count + 1))
                 record.post(.build(id: record.id, status: "queued", position: state.queue.count))
+                // Set before anyone else can see the record (so before a finishing build could
+                // start it and set its own); nothing can have asked to cancel it yet.
+                record.setCancelHandler { [weak self] reason in self?.dequeue(record, reason: reason) }
             }
             return .success((record, startsNow, true))
         }
         let (record, startsNow, isNew) = try admission.get()
-        guard isNew else { return (record, false) }
-        metrics.submitted(project: plan.projectID)
-        if startsNow {
-            run(record, origin: origin)
-        } else {
-            record.setCancelHandler { [weak self] reason in self?.dequeue(record, reason: reason) }
+        guard isNew else {
+            try Self.checkSameRequest(record.plan, plan)
+            return (record, false)
         }
+        metrics.submitted(project: plan.projectID)
+        if startsNow { run(record, origin: origin) }
         return (record, true)
+    }
+
+    /// A `request_id` used again must come with the same request: anything else is a client
+    /// bug that must not silently get some other build's result.
+    private static func checkSameRequest(_ earlier: BuildPlan, _ now: BuildPlan) throws(ServiceError) {
+        let same =
+            earlier.projectID == now.projectID && earlier.commandName == now.commandName && earlier.arguments == now.arguments
+            && (earlier.repo?.requestedCwd ?? earlier.workingDirectory) == (now.repo?.requestedCwd ?? now.workingDirectory)
+            && earlier.repo?.ref == now.repo?.ref
+        guard same else {
+            throw ServiceError(
+                .requestIDConflict,
+                "request_id \"\(now.requestID ?? "")\" was used for a different build request within build.retain_sec"
+            )
+        }
     }
 
     /// The build with this id, if it is still held.
@@ -147,14 +164,17 @@ public final class BuildRegistry: Sendable {
     /// A reader of `record` went away. Once nobody follows an unfinished build, it is cancelled
     /// unless somebody re-attaches within `build.reattach_grace_sec`.
     public func readerLeft(_ record: BuildRecord) {
-        guard record.detach() == 0, record.snapshot.phase != .finished else { return }
+        let (remaining, attachments) = record.detach()
+        guard remaining == 0, record.snapshot.phase != .finished else { return }
         let grace = state.withLockedValue { $0.limits.reattachGraceSec }
         guard grace > 0 else {
             record.cancel(.abandoned)
             return
         }
+        // The grace counts from the last reader's departure: a reader that came and went
+        // meanwhile started a new one.
         record.eventLoop.scheduleTask(in: .seconds(Int64(grace))) {
-            if record.readers == 0 { record.cancel(.abandoned) }
+            if record.readers == 0, record.attachments == attachments { record.cancel(.abandoned) }
         }
     }
 
@@ -226,7 +246,7 @@ public final class BuildRegistry: Sendable {
 
     private func run(_ record: BuildRecord, origin: RequestOrigin) {
         let task = Task(executorPreference: EventLoopTaskExecutor(record.eventLoop)) { [self] in
-            metrics.started(project: record.plan.projectID)
+            if record.cancelReason == nil { metrics.started(project: record.plan.projectID) }
             let cleanup = await executor.execute(record, origin: origin)
             metrics.finished(record)
             // The slot is free once nothing of the build is left: for path projects the

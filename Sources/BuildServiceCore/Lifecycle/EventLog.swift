@@ -48,6 +48,22 @@ struct EventLog {
         return seq
     }
 
+    /// Once no event will be added: all lines in one exact-size buffer (each line a slice of
+    /// it), so that a build kept for `retain_sec` costs its bytes and little more.
+    mutating func compact() {
+        var joined = ByteBuffer()
+        joined.reserveCapacity(bytes)
+        var lengths: [Int] = []
+        lengths.reserveCapacity(lines.count)
+        for var line in lines {
+            lengths.append(line.readableBytes)
+            joined.writeBuffer(&line)
+        }
+        var compacted = CircularBuffer<ByteBuffer>(initialCapacity: max(1, lines.count))
+        for length in lengths { compacted.append(joined.readSlice(length: length)!) }
+        lines = compacted
+    }
+
     /// What a reader that has seen everything through `seq` gets next: how many events after
     /// `seq` are no longer held, and the held lines after it, up to about `maxBytes` (at least one).
     func read(after seq: Int, maxBytes: Int) -> (missing: Int, lines: [ByteBuffer]) {

@@ -63,6 +63,30 @@ struct BuildStatusDocument: Encodable {
         lastSeq = snapshot.lastSeq
     }
 
+    /// Every key always present (`null` when not known yet), so clients see one shape.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(state, forKey: .state)
+        try container.encode(project, forKey: .project)
+        try container.encode(command, forKey: .command)
+        try container.encode(args, forKey: .args)
+        try container.encode(cwd, forKey: .cwd)
+        try container.encode(ref, forKey: .ref)
+        try container.encode(requestID, forKey: .requestID)
+        try container.encode(tokenName, forKey: .tokenName)
+        try container.encode(queuePosition, forKey: .queuePosition)
+        try container.encode(submittedAt, forKey: .submittedAt)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encode(finishedAt, forKey: .finishedAt)
+        try container.encode(exitCode, forKey: .exitCode)
+        try container.encode(timedOut, forKey: .timedOut)
+        try container.encode(cancelled, forKey: .cancelled)
+        try container.encode(cancelReason, forKey: .cancelReason)
+        try container.encode(artifacts, forKey: .artifacts)
+        try container.encode(lastSeq, forKey: .lastSeq)
+    }
+
     /// The working directory as the client gave it: relative to the project root.
     private static func relative(_ directory: String, to root: String) -> String? {
         guard !root.isEmpty, directory.hasPrefix(root) else { return nil }

@@ -12,6 +12,9 @@ struct ListenerContext: Sendable {
 
     /// Request bodies (and legacy request lines) above this get 413.
     static let maxBodyBytes = 1024 * 1024
+    /// Connections the kernel holds before we accept them (capped by net.core.somaxconn): a
+    /// burst of a thousand agents must not be turned away while the loops are busy.
+    static let backlog: Int32 = 4096
 
     let name: String
     let transport: Transport

@@ -56,7 +56,7 @@ enum TCPListener {
 
     private static func bootstrap(on loop: any EventLoop, listener: ListenerContext, tls: TLSContextHolder?, logger: Logger) -> ServerBootstrap {
         ServerBootstrap(group: loop)
-            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.backlog, value: ListenerContext.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)

@@ -17,7 +17,7 @@ enum UnixSocketListener {
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.backlog, value: ListenerContext.backlog)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 // Room for a few output events in the kernel: fewer wake-ups on a busy stream.
                 .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 20)

@@ -1,0 +1,79 @@
+import BuildServiceProtocol
+import NIOCore
+import Testing
+
+@testable import BuildServiceCore
+
+/// The retained events a re-attaching client gets: numbered, bounded, and trimmed only of what
+/// a client already has.
+struct EventLogTests {
+    private func line(_ text: String) -> ByteBuffer {
+        BuildEvent.stdout(text).line
+    }
+
+    private func texts(_ lines: [ByteBuffer]) -> [String] {
+        lines.map { String(buffer: $0) }
+    }
+
+    @Test func linesAreStampedWithContiguousSequenceNumbers() {
+        var log = EventLog(budget: 1 << 20)
+        for index in 1...3 {
+            let seq = log.append(line("\(index)"))
+            #expect(seq == index)
+        }
+        let read = log.read(after: 1, maxBytes: 1 << 20)
+        #expect(read.missing == 0)
+        #expect(texts(read.lines) == [#"{"type":"stdout","data":"2","seq":2}"# + "\n", #"{"type":"stdout","data":"3","seq":3}"# + "\n"])
+    }
+
+    @Test func onlyDeliveredEventsAreDroppedToMakeRoom() {
+        let one = line("x").readableBytes + 8  // with its seq field
+        var log = EventLog(budget: one * 3)
+        for _ in 1...3 {
+            let fits = log.makeRoom(for: one, deliveredThrough: 0, force: false)
+            #expect(fits)
+            log.append(line("x"))
+        }
+        // Full of undelivered events: no room without force.
+        let fitsUndelivered = log.makeRoom(for: one, deliveredThrough: 0, force: false)
+        #expect(!fitsUndelivered)
+        // Two delivered: room again, by dropping the oldest.
+        let fitsDelivered = log.makeRoom(for: one, deliveredThrough: 2, force: false)
+        #expect(fitsDelivered)
+        log.append(line("x"))
+        #expect(log.firstSeq == 2)
+        #expect(log.droppedEvents == 1)
+        // A reader behind the dropped event learns how many it missed.
+        let read = log.read(after: 0, maxBytes: 1 << 20)
+        #expect(read.missing == 1)
+        #expect(read.lines.count == 3)
+        #expect(EventSequence.split(read.lines[0].readableBytesView)?.seq == 2)
+    }
+
+    @Test func forceDropsEvenUndeliveredEvents() {
+        let one = line("y").readableBytes + 8
+        var log = EventLog(budget: one * 2)
+        log.append(line("y"))
+        log.append(line("y"))
+        let fitsForced = log.makeRoom(for: one, deliveredThrough: 0, force: true)
+        #expect(fitsForced)
+        #expect(log.firstSeq == 2)
+    }
+
+    @Test func compactingKeepsEveryLineAndItsNumber() {
+        var log = EventLog(budget: 1 << 20)
+        for index in 1...5 { log.append(line("\(index)")) }
+        let before = texts(log.read(after: 0, maxBytes: 1 << 20).lines)
+        log.compact()
+        #expect(texts(log.read(after: 0, maxBytes: 1 << 20).lines) == before)
+        #expect(log.lastSeq == 5)
+    }
+
+    @Test func readsAreBoundedButNeverEmpty() {
+        var log = EventLog(budget: 1 << 20)
+        log.append(line(String(repeating: "a", count: 1000)))
+        log.append(line("b"))
+        #expect(log.read(after: 0, maxBytes: 10).lines.count == 1)
+        #expect(log.read(after: 0, maxBytes: 1 << 20).lines.count == 2)
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+
+/// What an operator sees: SIGTERM with builds in flight, SIGHUP reloads, /healthz and /metrics.
+@Suite(.serialized)
+struct OperationsTests {
+    /// SIGTERM lets a running build finish within shutdown_grace_sec: its client gets exit 0,
+    /// /healthz on an open connection says 503 meanwhile, the socket goes, the daemon exits 0.
+    @Test func sigtermLetsARunningBuildFinishWithinTheGrace() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 20"
+        let daemon = try await DaemonUnderTest(options)
+        let client = try daemon.startBuild(requestJSON(["command": "sh", "args": ["-c", "sleep 2; echo finished"]]))
+        // Asks for /healthz every 0.1 s on one keep-alive connection until it says 503.
+        let poller = try TestProcess.start(
+            "/usr/bin/python3",
+            [
+                "-c",
+                """
+                import http.client, time
+                c = http.client.HTTPConnection("127.0.0.1", \(daemon.port), timeout=30)
+                for _ in range(300):
+                    try:
+                        c.request("GET", "/healthz")
+                        r = c.getresponse()
+                        r.read()
+                    except Exception as e:
+                        print("closed", e, flush=True)
+                        break
+                    print(r.status, flush=True)
+                    if r.status == 503:
+                        break
+                    time.sleep(0.1)
+                """,
+            ],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { poller.stdoutSoFar.hasPrefix("200\n") })
+        #expect(await eventually { client.stdoutSoFar.contains(#""status":"started""#) })
+        #expect(await daemon.stop() == 0)
+        let events = try parseEvents(await client.wait().stdoutText)
+        #expect(stdoutText(events) == "finished\n")
+        #expect(events.last?["code"] as? Int == 0)
+        #expect(events.last?["cancelled"] as? Bool != true)
+        #expect(!events.contains { $0["type"] as? String == "error" })
+        #expect(!FileManager.default.fileExists(atPath: daemon.socketPath))
+        let polled = await poller.wait().stdoutText
+        #expect(polled.contains("503\n"), "\(polled)")
+    }
+
+    /// With a short shutdown_grace_sec, SIGTERM cancels the builds still running or waiting:
+    /// their clients get an `error` "shutdown" then exit 130 cancelled; no process is left.
+    @Test func sigtermCancelsWhatIsLeftOnceTheGraceIsOver() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 1"
+        options.demoMaxConcurrent = 1
+        let daemon = try await DaemonUnderTest(options)
+        let marker = uniqueMarker()
+        let running = try daemon.startBuild(requestJSON(["command": "sleep", "args": [marker]]))
+        #expect(await eventually { !processes(matching: "sleep \(marker)").isEmpty })
+        let queued = try daemon.startBuild(requestJSON(["command": "true"]))
+        #expect(await eventually { queued.stdoutSoFar.contains(#""status":"queued""#) })
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await daemon.stop() == 0)
+        #expect(clock.now - start < .seconds(10))
+        #expect(processes(matching: "sleep \(marker)").isEmpty)
+        let streams = [await running.wait().stdoutText, await queued.wait().stdoutText]
+        for stream in streams {
+            let events = try parseEvents(stream)
+            #expect(Array(events.compactMap { $0["type"] as? String }.suffix(2)) == ["error", "exit"], "\(stream)")
+            #expect(events.first { $0["type"] as? String == "error" }?["code"] as? String == "shutdown")
+            #expect(events.last?["code"] as? Int == 130)
+            #expect(events.last?["cancelled"] as? Bool == true)
+        }
+        #expect(!streams[1].contains(#""status":"started""#))
+    }
+
+    private func addedProject(_ daemon: DaemonUnderTest) -> String {
+        "[[projects]]\nid = \"added\"\ntype = \"path\"\npath_root = \"\(daemon.projectRoot)\"\ncommands = [\"printf\"]\n"
+    }
+
+    /// The config file with the token replaced and a project added.
+    private func editedConfig(_ daemon: DaemonUnderTest) throws -> String {
+        let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        return text.replacingOccurrences(of: "old-token-3e9a", with: "new-token-51bc") + addedProject(daemon)
+    }
+
+    private let build = requestJSON(["project_id": "added", "command": "printf", "args": ["reloaded"]])
+    private let oldToken = bearer("old-token-3e9a")
+    private let newToken = bearer("new-token-51bc")
+
+    private func daemonWithOldToken() async throws -> DaemonUnderTest {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTokens = ["old-token-3e9a"]
+        return try await DaemonUnderTest(options)
+    }
+
+    /// SIGHUP applies an edited config without a restart: a new project builds, the replaced
+    /// token is refused and its replacement accepted.
+    @Test func sighupAppliesAnEditedConfig() async throws {
+        let daemon = try await daemonWithOldToken()
+        let before = try await daemon.curl(build, headers: oldToken)
+        #expect(before.status == 404)
+        #expect(before.body.contains(#""code":"project_not_found""#))
+        try editedConfig(daemon).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reloaded") })
+        #expect(try await daemon.curl(build, headers: oldToken).status == 401)
+        let after = try await daemon.curl(build, headers: newToken)
+        #expect(after.status == 200)
+        let events = try parseEvents(after.body)
+        #expect(stdoutText(events) == "reloaded")
+        #expect(events.last?["code"] as? Int == 0)
+        await daemon.stop()
+    }
+
+    /// An invalid config on SIGHUP is logged and changes nothing; once fixed, the next SIGHUP
+    /// applies it.
+    @Test func sighupWithAnInvalidConfigKeepsTheRunningOne() async throws {
+        let daemon = try await daemonWithOldToken()
+        #expect(try await daemon.curl(build, headers: oldToken).status == 404)
+        let edited = try editedConfig(daemon)
+        try edited.replacingOccurrences(of: #"schema_version = "2""#, with: #"schema_version = "9""#)
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reload failed; the running config is kept") })
+        #expect(daemon.log.contains("schema_version"))
+        #expect(!daemon.log.contains("config reloaded"))
+        let old = try await daemon.curl(requestJSON(["command": "true"]), headers: oldToken)
+        #expect(old.status == 200)
+        #expect(try parseEvents(old.body).last?["code"] as? Int == 0)
+        #expect(try await daemon.curl(build, headers: oldToken).status == 404)
+        #expect(try await daemon.curl(build, headers: newToken).status == 401)
+
+        try edited.write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reloaded") })
+        #expect(try await daemon.curl(build, headers: newToken).status == 200)
+        await daemon.stop()
+    }
+
+    /// /healthz answers without a token on both listeners: status ok, the version, and an
+    /// uptime in seconds that grows.
+    @Test func healthzSaysOkWithVersionAndUptimeWithoutAToken() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTokens = ["health-token-0a9f"]
+        let daemon = try await DaemonUnderTest(options)
+        let first = try await daemon.json("/healthz")
+        #expect(first.status == 200)
+        #expect(first.headers.lowercased().contains("content-type: application/json"))
+        #expect(first.object["status"] as? String == "ok")
+        #expect((first.object["version"] as? String)?.isEmpty == false)
+        let uptime = try #require(first.object["uptime_sec"] as? Int)
+        #expect(uptime >= 0)
+        try await Task.sleep(for: .milliseconds(1100))
+        let later = try await daemon.json("/healthz", overSocket: true)
+        #expect(later.status == 200)
+        #expect(later.object["status"] as? String == "ok")
+        #expect((later.object["uptime_sec"] as? Int ?? -1) >= uptime + 1)
+        await daemon.stop()
+    }
+
+    /// /metrics (with the token) counts builds by project and outcome, their durations, the
+    /// output bytes and refused tokens, and shows how many builds run and wait right now.
+    @Test func metricsCountBuildsAndShowTheLoad() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTokens = ["metrics-token-6d2f"]
+        options.demoMaxConcurrent = 1
+        let daemon = try await DaemonUnderTest(options)
+        let auth = bearer("metrics-token-6d2f")
+        #expect(try await daemon.curl("", path: "/metrics", method: "GET").status == 401)
+        for script in ["true", "echo hello", "exit 3"] {
+            #expect(try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]), headers: auth).status == 200)
+        }
+        func scrape() async throws -> [MetricSample] {
+            let response = try await daemon.curl("", path: "/metrics", method: "GET", headers: auth)
+            #expect(response.status == 200)
+            #expect(response.headers.lowercased().contains("content-type: text/plain"))
+            return metricSamples(response.body)
+        }
+        let finished = "build_service_builds_finished_total"
+        var samples: [MetricSample] = []
+        // A build is counted just after its client has had the exit event, and its slot is
+        // free once its processes are gone.
+        let counted = try await eventuallyAsync {
+            samples = try await scrape()
+            return metricValue(samples, finished, ["project": "demo", "outcome": "success"]) == 2
+                && metricValue(samples, finished, ["project": "demo", "outcome": "failure"]) == 1
+                && metricValue(samples, "build_service_builds_running") == 0
+        }
+        #expect(counted, "\(samples)")
+        #expect(metricValue(samples, "build_service_builds_started_total", ["project": "demo"]) == 3)
+        #expect(metricValue(samples, "build_service_build_duration_seconds_bucket", ["project": "demo", "le": "+Inf"]) == 3)
+        #expect(metricValue(samples, "build_service_builds_running") == 0)
+        #expect(metricValue(samples, "build_service_builds_queued") == 0)
+        #expect((metricValue(samples, "build_service_output_bytes_total") ?? 0) > 0)
+        #expect(metricValue(samples, "build_service_auth_failures_total", ["listener": "http"]) == 1)
+
+        // One build running, one waiting for the project's only slot.
+        let gated = requestJSON(["command": "sh", "args": ["-c", DaemonUnderTest.gatedScript("gate")]])
+        let running = try daemon.startBuild(gated, headers: auth)
+        #expect(await eventually { running.stdoutSoFar.contains(#""status":"started""#) })
+        let waiting = try daemon.startBuild(requestJSON(["command": "true"]), headers: auth)
+        #expect(await eventually { waiting.stdoutSoFar.contains(#""status":"queued""#) })
+        samples = try await scrape()
+        #expect(metricValue(samples, "build_service_builds_running") == 1)
+        #expect(metricValue(samples, "build_service_builds_queued") == 1)
+        daemon.openGate("gate")
+        #expect(try parseEvents(await running.wait().stdoutText).last?["code"] as? Int == 0)
+        #expect(try parseEvents(await waiting.wait().stdoutText).last?["code"] as? Int == 0)
+        await daemon.stop()
+    }
+
+    /// With `[service.metrics] auth_required = false` a scraper needs no token; builds still do.
+    @Test func metricsCanBeOpenWhileBuildsNeedAToken() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTOML = "required = true\ntokens = [\"only-token-9e3c\"]\n[service.metrics]\nauth_required = false"
+        let daemon = try await DaemonUnderTest(options)
+        let metrics = try await daemon.curl("", path: "/metrics", method: "GET")
+        #expect(metrics.status == 200)
+        #expect(metricValue(metricSamples(metrics.body), "build_service_builds_running") == 0)
+        #expect(try await daemon.curl("", path: "/v1/builds", method: "GET").status == 401)
+        #expect(try await daemon.curl(requestJSON(["command": "true"])).status == 401)
+        await daemon.stop()
+    }
+}
