@@ -99,11 +99,17 @@ public struct BuildServiceClient: Sendable {
         var deadline: ContinuousClock.Instant?
         var backoff = Duration.milliseconds(200)
         while true {
+            let before = (progress.buildID, progress.lastSeq)
             do {
                 return try await stream(head: head(progress), body: body(progress), progress: &progress, onOutput: onOutput, onEvent: onEvent)
             } catch let error {
                 // Only a connection that broke is retried, and only once the service had the request.
                 guard case .unreachable = error, progress.reached else { throw error }
+                if (progress.buildID, progress.lastSeq) != before {
+                    // This connection got somewhere: a later drop gets a whole new grace.
+                    deadline = nil
+                    backoff = .milliseconds(200)
+                }
                 let now = ContinuousClock.now
                 let giveUpAt = deadline ?? now + reattachWithin
                 deadline = giveUpAt
@@ -122,7 +128,8 @@ public struct BuildServiceClient: Sendable {
         onOutput: (OutputPipe, [UInt8]) throws -> Void,
         onEvent: (BuildEvent) throws -> Void
     ) async throws(ClientError) -> BuildExit {
-        let (channel, tlsFailure) = try await connect()
+        let silence = SilenceWatch()
+        let (channel, tlsFailure) = try await connect(silence: silence)
         var state = progress
         defer { progress = state }
         do {
@@ -134,7 +141,7 @@ public struct BuildServiceClient: Sendable {
                     if let body { try await outbound.write(.body(.byteBuffer(body))) }
                     try await outbound.write(.end(nil))
                     state.reached = true
-                    return try await readResponse(inbound, progress: &state, onOutput: onOutput, onEvent: onEvent)
+                    return try await readResponse(inbound, progress: &state, silence: silence, onOutput: onOutput, onEvent: onEvent)
                 }
             }
         } catch {
@@ -156,8 +163,9 @@ public struct BuildServiceClient: Sendable {
     typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 
     /// Connects (and for https completes the handshake). The box receives a TLS failure that
-    /// happens later on the connection.
-    func connect() async throws(ClientError) -> (HTTPChannel, NIOLockedValueBox<TLSError?>) {
+    /// happens later on the connection; `silence`, when given, watches the connection for a
+    /// service gone quiet.
+    func connect(silence: SilenceWatch? = nil) async throws(ClientError) -> (HTTPChannel, NIOLockedValueBox<TLSError?>) {
         // Large reads: a busy build's output arrives in lines of up to 256 KiB.
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(10))
@@ -183,6 +191,7 @@ public struct BuildServiceClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(handler)
                     handshake = handler.handshakeFuture
                 }
+                if let silence { try channel.pipeline.syncOperations.addHandlers(silence.handlers()) }
                 try channel.pipeline.syncOperations.addHTTPClientHandlers()
                 return (try HTTPChannel(wrappingChannelSynchronously: channel), handshake)
             }
@@ -241,6 +250,7 @@ public struct BuildServiceClient: Sendable {
     private func readResponse(
         _ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>,
         progress: inout StreamProgress,
+        silence: SilenceWatch,
         onOutput: (OutputPipe, [UInt8]) throws -> Void,
         onEvent: (BuildEvent) throws -> Void
     ) async throws -> BuildExit {
@@ -260,6 +270,7 @@ public struct BuildServiceClient: Sendable {
                 for line in try splitter.append(&chunk) where exit == nil {
                     exit = try deliver(line, progress: &progress, onOutput: onOutput, onEvent: onEvent)
                 }
+                if progress.lastSeq > 0 { silence.arm() }
                 // `exit` is the last event of every build: the answer is complete.
                 if exit != nil { break loop }
             case .end:

@@ -25,12 +25,16 @@ struct BuildEventStream {
                     EventSequence.stamp(&warning, seq: cursor + batch.missing)
                     try await sink.send(warning, isLast: false)
                 }
+                var lastWrite: EventLoopFuture<Void>?
                 for (index, line) in batch.lines.enumerated() {
                     sent += line.readableBytes
-                    try await sink.send(line, isLast: batch.complete && index == batch.lines.count - 1)
+                    lastWrite = try await sink.send(line, isLast: batch.complete && index == batch.lines.count - 1)
                 }
                 cursor = batch.lastSeq
-                record.delivered(through: cursor)
+                // Delivered once the kernel has the bytes, not while they wait in our buffers: a
+                // client that vanishes meanwhile gets them again when it re-attaches.
+                let through = cursor
+                lastWrite?.whenSuccess { record.delivered(through: through) }
                 registry.metrics.streamed(bytes: sent)
                 if batch.complete { break }
                 guard batch.lines.isEmpty, batch.missing == 0 else { continue }

@@ -217,10 +217,13 @@ public final class BuildService: Service {
         logger.notice("stopped")
     }
 
-    /// Forgets finished builds after `build.retain_sec`, also while no requests come in.
+    /// Forgets finished builds after `build.retain_sec`, also while no requests come in, and
+    /// then hands memory freed since back to the system: glibc keeps the peak of a burst of
+    /// builds (a thousand clients at once) in its arenas otherwise, for the daemon's lifetime.
     private static func forgetExpiredBuilds(_ registry: BuildRegistry) async {
         while (try? await Task.sleep(for: .seconds(30))) != nil {
             registry.expire()
+            MemoryTrim.releaseFreeMemory()
         }
     }
 

@@ -11,9 +11,11 @@ protocol EventSink: Sendable {
     func reject(_ error: ServiceError) async
     /// The build is accepted; events follow.
     func begin() async throws
-    /// One NDJSON line; returns once it has been handed to the socket (backpressure). The last
-    /// line of a stream (`exit`) is not flushed on its own but together with `finish()`.
-    func send(_ line: ByteBuffer, isLast: Bool) async throws
+    /// One NDJSON line; returns once the socket may take more (backpressure), with the write,
+    /// which completes when the line has been handed to the kernel. The last line of a stream
+    /// (`exit`) leaves together with the end of the response.
+    @discardableResult
+    func send(_ line: ByteBuffer, isLast: Bool) async throws -> EventLoopFuture<Void>
     /// The stream is complete.
     func finish() async
 }

@@ -70,6 +70,27 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
+    /// A re-attach asking for events past the build's newest one, or with a hostile number, is
+    /// refused with a message naming `after`; HEAD of the live stream is not served; the daemon
+    /// keeps serving.
+    @Test func anImpossibleReattachPointIsRefused() async throws {
+        let daemon = try await DaemonUnderTest()
+        let finished = try await daemon.curl(requestJSON(["command": "true"]))
+        let id = try #require(buildID(in: finished.body))
+        for after in ["9223372036854775807", "5", "-1", "x"] {
+            let refused = try await daemon.curl("", path: "/v1/builds/\(id)/events?after=\(after)", method: "GET")
+            #expect(refused.status == 400, "after=\(after): \(refused.body)")
+            #expect(refused.body.contains("after"))
+        }
+        let replay = try await daemon.curl("", path: "/v1/builds/\(id)/events?after=1", method: "GET")
+        #expect(replay.status == 200)
+        #expect(replay.body.hasPrefix(#"{"type":"exit""#), "\(replay.body)")
+        let head = try await daemon.curl("", path: "/v1/builds/\(id)/events", method: "HEAD", curlArguments: ["-I"])
+        #expect(head.status == 405)
+        #expect(try await daemon.curl(requestJSON(["command": "true"])).status == 200)
+        await daemon.stop()
+    }
+
     /// A client that drops mid-build and comes back with `?after=<last seq it saw>` gets the
     /// output it missed, then the rest live, each line once; the build was never interrupted.
     @Test func aClientThatDroppedOffReattachesAndMissesNothing() async throws {

@@ -115,6 +115,7 @@ public struct BuildExecutor: Sendable {
         switch started {
         case .success(let build):
             let result = await relay(build, to: record)
+            if !result.cancelled { record.markProcessEnded() }
             exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
             if result.cancelled, let reason = record.cancelReason {
                 if reason == .shutdown { record.post(Self.shutdownError) }

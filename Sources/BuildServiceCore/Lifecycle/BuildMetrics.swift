@@ -14,9 +14,9 @@ public struct BuildMetrics: Sendable {
     }
 
     /// How a finished build ended, as the `outcome` label.
-    public static func outcome(of exit: BuildExit?, cancelled: Bool) -> String {
+    public static func outcome(of exit: BuildExit?) -> String {
         guard let exit else { return "unknown" }
-        if exit.cancelled || cancelled { return "cancelled" }
+        if exit.cancelled { return "cancelled" }
         if exit.timedOut { return "timeout" }
         return exit.code == 0 ? "success" : "failure"
     }
@@ -32,7 +32,7 @@ public struct BuildMetrics: Sendable {
     func finished(_ record: BuildRecord) {
         let project = record.plan.projectID
         let snapshot = record.snapshot
-        let outcome = Self.outcome(of: snapshot.exit, cancelled: snapshot.cancelReason != nil)
+        let outcome = Self.outcome(of: snapshot.exit)
         Counter(
             label: "build_service_builds_finished_total",
             dimensions: [("project", project), ("outcome", outcome)],

@@ -34,9 +34,10 @@ public enum CancelReason: String, Sendable {
 /// outlive any one connection. The build's producer (`BuildExecutor`) appends events; any
 /// number of readers (the submitting connection, re-attaching clients) follow them.
 ///
-/// Output moves at the pace of the slowest reader that is behind: `append` waits while the
-/// log is full of events nobody has been handed yet, which leaves the build blocked on its
-/// pipe. Control events (`build`, `error`, `exit`) never wait.
+/// Output moves at the pace of the readers: `append` waits while the log is full of events no
+/// reader has been handed yet, which leaves the build blocked on its pipe. Control events
+/// (`build`, `error`, `exit`) never wait and never push out undelivered output: they may take
+/// the log a little over its budget instead.
 public final class BuildRecord: Sendable {
     public let id: String
     public let plan: BuildPlan
@@ -62,6 +63,8 @@ public final class BuildRecord: Sendable {
         var nextWaiter = 0
         var producer: CheckedContinuation<Void, Never>?
         var cancelReason: CancelReason?
+        /// The build's process has ended (its exit is being reported): too late to cancel.
+        var processEnded = false
         var onCancel: (@Sendable (CancelReason) -> Void)?
     }
 
@@ -89,7 +92,7 @@ public final class BuildRecord: Sendable {
                     state.startedAt = Date()
                 }
             }
-            _ = state.log.makeRoom(for: line.readableBytes, deliveredThrough: state.deliveredThrough, force: true)
+            _ = state.log.makeRoom(for: line.readableBytes, deliveredThrough: state.deliveredThrough, force: state.cancelReason != nil)
             state.log.append(line)
             return Self.takeWaiters(&state)
         }
@@ -175,7 +178,7 @@ public final class BuildRecord: Sendable {
     public func cancel(_ reason: CancelReason) -> Bool {
         typealias Taken = (handler: (@Sendable (CancelReason) -> Void)?, producer: CheckedContinuation<Void, Never>?)
         let taken = state.withLockedValue { state -> Taken? in
-            guard state.phase != .finished, state.cancelReason == nil else { return nil }
+            guard state.phase != .finished, !state.processEnded, state.cancelReason == nil else { return nil }
             state.cancelReason = reason
             defer { state.producer = nil }
             return (state.onCancel, state.producer)
@@ -187,6 +190,12 @@ public final class BuildRecord: Sendable {
     }
 
     public var cancelReason: CancelReason? { state.withLockedValue { $0.cancelReason } }
+
+    /// The build's process has ended by itself: from now on it finishes as it is, whatever
+    /// is asked (artifacts are being collected, the `exit` is on its way).
+    public func markProcessEnded() {
+        state.withLockedValue { $0.processEnded = true }
+    }
 
     // MARK: Readers
 
@@ -213,6 +222,7 @@ public final class BuildRecord: Sendable {
     /// whether that includes the build's last event.
     public func read(after seq: Int, maxBytes: Int = 256 * 1024) -> EventBatch {
         state.withLockedValue { state in
+            let seq = min(seq, state.log.lastSeq)
             let (missing, lines) = state.log.read(after: seq, maxBytes: maxBytes)
             let through = lines.isEmpty ? max(seq, state.log.firstSeq - 1) : seq + missing + lines.count
             return EventBatch(

@@ -144,7 +144,11 @@ public final class BuildRegistry: Sendable {
 
     /// The build with this id, if it is still held.
     public func record(id: String) -> BuildRecord? {
-        state.withLockedValue { $0.records[id] }
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            expire(&state, now: now)
+            return state.records[id]
+        }
     }
 
     /// Builds still held, newest first.

@@ -67,6 +67,8 @@ struct EventLog {
     /// What a reader that has seen everything through `seq` gets next: how many events after
     /// `seq` are no longer held, and the held lines after it, up to about `maxBytes` (at least one).
     func read(after seq: Int, maxBytes: Int) -> (missing: Int, lines: [ByteBuffer]) {
+        // Nothing lies beyond the newest event (and no arithmetic on a hostile number).
+        guard seq < lastSeq else { return (0, []) }
         let missing = max(0, firstSeq - seq - 1)
         var index = max(seq + 1, firstSeq) - firstSeq
         var taken: [ByteBuffer] = []

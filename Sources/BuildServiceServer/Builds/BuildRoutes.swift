@@ -75,12 +75,16 @@ struct BuildRoutes: Sendable {
         return .json(.ok, BuildStatusDocument.encode(["builds": Array(builds)]))
     }
 
-    /// `after` (default 0) and `heartbeat_sec` of an events request.
-    static func eventParameters(_ query: [String: String]) throws(ServiceError) -> (after: Int, heartbeat: TimeAmount?) {
+    /// `after` (default 0; at most the build's newest `seq`, since no client can have seen
+    /// more) and `heartbeat_sec` of an events request.
+    static func eventParameters(_ query: [String: String], lastSeq: Int) throws(ServiceError) -> (after: Int, heartbeat: TimeAmount?) {
         var after = 0
         if let text = query["after"] {
-            guard let value = Int(text), value >= 0 else {
-                throw ServiceError(.invalidRequest, "query parameter \"after\" must be a sequence number (0 or more)")
+            guard let value = Int(text), (0...lastSeq).contains(value) else {
+                throw ServiceError(
+                    .invalidRequest,
+                    "query parameter \"after\" must be a sequence number from 0 to \(lastSeq) (this build's newest event)"
+                )
             }
             after = value
         }

@@ -291,8 +291,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             return respondWithArtifact(context: context, head: head, closeAfter: closeAfter)
         case .build,
             .builds where head.method != .POST:
-            // The token was checked before the body: a grant exists.
-            let grant = grant(for: head) ?? .everything
+            // Checked again after the body: a reload may have revoked the token meanwhile.
+            guard let grant = grant(for: head) else {
+                return respondRefusal(context: context, head: head, error: BuildEndpoint.unauthorized, closeAfter: closeAfter)
+            }
             let routes = listener.operations.builds
             let answer =
                 switch route {
@@ -352,9 +354,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func respondWithEvents(context: ChannelHandlerContext, head: HTTPRequestHead, buildID: String, closeAfter: Bool) {
         let record: BuildRecord
         let parameters: (after: Int, heartbeat: TimeAmount?)
-        do {
-            record = try listener.operations.builds.visibleBuild(id: buildID, grant: grant(for: head) ?? .everything)
-            parameters = try BuildRoutes.eventParameters(QueryString.parse(uri: head.uri))
+        do throws(ServiceError) {
+            guard let grant = grant(for: head) else { throw BuildEndpoint.unauthorized }
+            record = try listener.operations.builds.visibleBuild(id: buildID, grant: grant)
+            parameters = try BuildRoutes.eventParameters(QueryString.parse(uri: head.uri), lastSeq: record.snapshot.lastSeq)
         } catch {
             return respondRefusal(context: context, head: head, error: error, closeAfter: closeAfter)
         }

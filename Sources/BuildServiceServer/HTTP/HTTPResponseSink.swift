@@ -37,21 +37,24 @@ struct HTTPResponseSink: EventSink {
 
     /// Returns at once while the socket takes more (below NIO's write-buffer high watermark),
     /// else when this line has been written: several lines in flight, bounded memory.
-    func send(_ line: ByteBuffer, isLast: Bool) async throws {
+    func send(_ line: ByteBuffer, isLast: Bool) async throws -> EventLoopFuture<Void> {
         if isLast {
             // The exit event and the end of the response leave together, before anything else
             // (such as the audit log line) is done.
             channel.write(HTTPServerResponsePart.body(.byteBuffer(line)), promise: nil)
             ended.withLockedValue { $0 = true }
-            try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
-            return
+            let done: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+            try await SendDeadline.awaitCompletion(done, on: channel, timeout: sendTimeout)
+            return done
         }
         let written: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(line)))
         try await SendDeadline.await(written, on: channel, timeout: sendTimeout)
+        return written
     }
 
     func finish() async {
         guard !ended.withLockedValue({ $0 }) else { return }
-        try? await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+        let done: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+        try? await SendDeadline.awaitCompletion(done, on: channel, timeout: sendTimeout)
     }
 }

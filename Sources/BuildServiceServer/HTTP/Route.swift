@@ -38,10 +38,11 @@ enum Route: Equatable {
         }
     }
 
-    /// The methods this route answers (HEAD wherever GET is).
+    /// The methods this route answers (HEAD wherever GET is, but for the live event stream).
     var methods: [HTTPMethod] {
         switch self {
-        case .health, .metrics, .buildEvents, .artifact: [.GET, .HEAD]
+        case .buildEvents: [.GET]
+        case .health, .metrics, .artifact: [.GET, .HEAD]
         case .builds: [.GET, .HEAD, .POST]
         case .build: [.GET, .HEAD, .DELETE]
         case .unknown: []

@@ -19,9 +19,10 @@ struct LegacyEventSink: EventSink {
     func begin() async throws {}
 
     /// As `HTTPResponseSink.send`: waits only while the socket's write buffer is full.
-    func send(_ line: ByteBuffer, isLast: Bool) async throws {
+    func send(_ line: ByteBuffer, isLast: Bool) async throws -> EventLoopFuture<Void> {
         let written: EventLoopFuture<Void> = channel.writeAndFlush(line)
         try await SendDeadline.await(written, on: channel, timeout: sendTimeout)
+        return written
     }
 
     func finish() async {}

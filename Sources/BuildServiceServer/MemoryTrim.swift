@@ -1,0 +1,17 @@
+import Foundation
+
+/// glibc's `malloc_trim(0)`: returns free heap pages to the system. glibc keeps what a burst of
+/// builds needed in its per-thread arenas otherwise, for as long as the daemon runs. Looked up
+/// at run time because the Swift Glibc module does not export it.
+enum MemoryTrim {
+    private typealias Trim = @convention(c) (Int) -> Int32
+
+    private static let trim: Trim? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: Trim.self)
+    }()
+
+    static func releaseFreeMemory() {
+        _ = trim?(0)
+    }
+}
