@@ -85,6 +85,9 @@ enabled = true
 listen_addr = "127.0.0.1:0"
 [build]
 allow_root_builds = true
+# 100 builds at once, as the concurrency figure asks (the defaults queue them: CPUs overall,
+# one at a time per path project).
+max_concurrent = 100
 [build.commands]
 true = "/bin/true"
 produce = "{producer}"
@@ -96,6 +99,7 @@ max_sec = 3600
 id = "bench"
 path_root = "{project}"
 commands = ["true", "produce", "sleep"]
+max_concurrent = 100
 [logging]
 level = "info"
 ''')
@@ -174,18 +178,26 @@ def throughput(daemon, bindir, size, repeats=3):
                            json.dumps({"project_id": "bench", "command": "produce", "args": [str(size)]}), daemon.url],
     }
     raw, seconds, peaks = [], {name: [] for name in clients}, {name: 0 for name in clients}
+    growths = {name: 0 for name in clients}
     for _ in range(repeats):
         raw.append(timed(["sh", "-c", f"{daemon.producer} {size} | cat >/dev/null"]))
         for name, cmd in clients.items():
+            base = rss_kib(daemon.proc.pid)
             sampler = RSSSampler(daemon.proc.pid)
             seconds[name].append(timed(cmd, cwd=daemon.project))
-            peaks[name] = max(peaks[name], sampler.stop())
+            peak = sampler.stop()
+            peaks[name] = max(peaks[name], peak)
+            growths[name] = max(growths[name], peak - base)
     raw_s = statistics.median(raw)
     print(f"output relay, {mib:.0f} MiB, median of {repeats}: raw pipe (producer | cat) {mib / raw_s:.0f} MiB/s")
     for name in clients:
         s = statistics.median(seconds[name])
         print(f"  {name}: {mib / s:.0f} MiB/s, ratio {raw_s / s:.2f}x of the raw pipe (target >= 0.5x), "
-              f"daemon peak RSS {peaks[name] / 1024:.1f} MiB (target <= 64)")
+              f"daemon peak RSS {peaks[name] / 1024:.1f} MiB (target <= 64), at most +{growths[name] / 1024:.1f} MiB "
+              f"during one relay")
+    print(f"  (finished builds keep up to build.event_buffer_bytes = 8 MiB of events each for retain_sec, "
+          f"for re-attaching clients: after {2 * repeats} such builds the daemon holds "
+          f"{rss_kib(daemon.proc.pid) / 1024:.1f} MiB)")
 
 
 def slow_client(daemon, size, seconds):

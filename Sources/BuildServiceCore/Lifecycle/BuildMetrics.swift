@@ -8,9 +8,12 @@ import Foundation
 /// nowhere by default).
 public struct BuildMetrics: Sendable {
     private let factory: any MetricsFactory
+    /// Made once: counted on every batch of events sent, the streaming hot path.
+    private let outputBytes: Counter
 
     public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.factory = factory
+        self.outputBytes = Counter(label: "build_service_output_bytes_total", factory: factory)
     }
 
     /// How a finished build ended, as the `outcome` label.
@@ -46,7 +49,7 @@ public struct BuildMetrics: Sendable {
 
     /// Bytes of event lines handed to clients' sockets.
     public func streamed(bytes: Int) {
-        Counter(label: "build_service_output_bytes_total", factory: factory).increment(by: bytes)
+        outputBytes.increment(by: bytes)
     }
 
     public func artifactBytesServed(_ bytes: Int) {

@@ -92,7 +92,7 @@ public final class BuildRecord: Sendable {
                     state.startedAt = Date()
                 }
             }
-            _ = state.log.makeRoom(for: line.readableBytes, deliveredThrough: state.deliveredThrough, force: state.cancelReason != nil)
+            _ = state.log.makeRoom(for: line.capacity, deliveredThrough: state.deliveredThrough, force: state.cancelReason != nil)
             state.log.append(line)
             return Self.takeWaiters(&state)
         }
@@ -106,7 +106,7 @@ public final class BuildRecord: Sendable {
             let appended = state.withLockedValue { state -> [CheckedContinuation<Void, Never>]? in
                 guard state.phase != .finished else { return [] }
                 let force = state.cancelReason != nil || Task.isCancelled
-                guard state.log.makeRoom(for: line.readableBytes, deliveredThrough: state.deliveredThrough, force: force) else {
+                guard state.log.makeRoom(for: line.capacity, deliveredThrough: state.deliveredThrough, force: force) else {
                     return nil
                 }
                 state.log.append(line)
@@ -120,7 +120,7 @@ public final class BuildRecord: Sendable {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = state.withLockedValue { state -> Bool in
                         // Delivered or cancelled meanwhile: try again without waiting.
-                        let full = !state.log.makeRoom(for: line.readableBytes, deliveredThrough: state.deliveredThrough, force: false)
+                        let full = !state.log.makeRoom(for: line.capacity, deliveredThrough: state.deliveredThrough, force: false)
                         guard full, state.cancelReason == nil, !Task.isCancelled else { return true }
                         state.producer = continuation
                         return false

@@ -2,14 +2,16 @@ import BuildServiceProtocol
 public import NIOCore
 
 /// A build's events as NDJSON lines, each stamped with its sequence number (1, 2, 3…), kept for
-/// clients that re-attach. Bounded by `budget` bytes: room is made by dropping the oldest
-/// events, but only those some client has already been handed, unless the build is past
-/// caring (cancelled, or its last event).
+/// clients that re-attach. Bounded by `budget` bytes of memory (what the lines' buffers hold,
+/// which ByteBuffer rounds up to a power of two, not just their text): room is made by
+/// dropping the oldest events, but only those some client has already been handed, unless the
+/// build is past caring (cancelled).
 struct EventLog {
     let budget: Int
     private var lines = CircularBuffer<ByteBuffer>()
     /// The sequence number of `lines.first`.
     private(set) var firstSeq = 1
+    /// Memory the held lines take.
     private(set) var bytes = 0
     /// Events dropped from the front so far, and their bytes.
     private(set) var droppedEvents = 0
@@ -28,7 +30,7 @@ struct EventLog {
     mutating func makeRoom(for size: Int, deliveredThrough: Int, force: Bool) -> Bool {
         while bytes + size > budget, let first = lines.first, force || firstSeq <= deliveredThrough {
             lines.removeFirst()
-            bytes -= first.readableBytes
+            bytes -= first.capacity
             firstSeq += 1
             droppedEvents += 1
             droppedBytes += first.readableBytes
@@ -43,14 +45,17 @@ struct EventLog {
         var line = line
         let seq = lastSeq + 1
         EventSequence.stamp(&line, seq: seq)
-        bytes += line.readableBytes
+        bytes += line.capacity
         lines.append(line)
         return seq
     }
 
-    /// Once no event will be added: all lines in one exact-size buffer (each line a slice of
-    /// it), so that a build kept for `retain_sec` costs its bytes and little more.
+    /// Once no event will be added: the lines of a small log in one buffer (each line a slice
+    /// of it), so that the many small builds kept for `retain_sec` cost their bytes and little
+    /// more. A large log is left as it is: its lines are large already, and a copy would
+    /// double its memory for a moment.
     mutating func compact() {
+        guard bytes <= 64 * 1024, lines.count > 1 else { return }
         var joined = ByteBuffer()
         joined.reserveCapacity(bytes)
         var lengths: [Int] = []
@@ -59,9 +64,10 @@ struct EventLog {
             lengths.append(line.readableBytes)
             joined.writeBuffer(&line)
         }
-        var compacted = CircularBuffer<ByteBuffer>(initialCapacity: max(1, lines.count))
+        var compacted = CircularBuffer<ByteBuffer>(initialCapacity: lines.count)
         for length in lengths { compacted.append(joined.readSlice(length: length)!) }
         lines = compacted
+        bytes = joined.capacity
     }
 
     /// What a reader that has seen everything through `seq` gets next: how many events after
