@@ -76,6 +76,31 @@ struct OperationsTests {
         #expect(!streams[1].contains(#""status":"started""#))
     }
 
+    /// A second SIGTERM during the grace cancels the running build at once instead of waiting
+    /// the grace out.
+    @Test func aSecondSigtermCancelsAtOnce() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 60"
+        let daemon = try await DaemonUnderTest(options)
+        let marker = uniqueMarker()
+        let running = try daemon.startBuild(requestJSON(["command": "sleep", "args": [marker]]))
+        #expect(await eventually { !processes(matching: "sleep \(marker)").isEmpty })
+        let clock = ContinuousClock()
+        let start = clock.now
+        daemon.signal(SIGTERM)
+        #expect(await eventually { daemon.log.contains("shutting down") })
+        // Still running: the first signal waits for the grace.
+        #expect(!processes(matching: "sleep \(marker)").isEmpty)
+        daemon.signal(SIGTERM)
+        #expect(await eventually { daemon.log.contains("second signal") })
+        #expect(await daemon.stop() == 0)
+        #expect(clock.now - start < .seconds(15))
+        #expect(processes(matching: "sleep \(marker)").isEmpty)
+        let events = try parseEvents(await running.wait().stdoutText)
+        #expect(events.first { $0["type"] as? String == "error" }?["code"] as? String == "shutdown")
+        #expect(events.last?["cancelled"] as? Bool == true)
+    }
+
     private func addedProject(_ daemon: DaemonUnderTest) -> String {
         "[[projects]]\nid = \"added\"\ntype = \"path\"\npath_root = \"\(daemon.projectRoot)\"\ncommands = [\"printf\"]\n"
     }
