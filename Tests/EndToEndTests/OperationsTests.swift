@@ -165,6 +165,26 @@ struct OperationsTests {
         await daemon.stop()
     }
 
+    /// A reload that moves a listener applies the rest and says the listener needs a restart;
+    /// the daemon keeps listening where it was.
+    @Test func sighupReportsListenerChangesAsNeedingARestart() async throws {
+        let daemon = try await DaemonUnderTest()
+        let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: #"listen_addr = "127.0.0.1:0""#, with: #"listen_addr = "127.0.0.1:1""#)
+            .replacingOccurrences(of: "default_sec = 60", with: "default_sec = 61")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reloaded") })
+        #expect(daemon.log.contains("take effect only after a restart"))
+        #expect(daemon.log.contains("service.http"))
+        let stillServing = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "exit 0"]]))
+        #expect(stillServing.status == 200)
+        // The rest of the new config is in force: builds get the new default timeout.
+        #expect(try parseEvents(stillServing.body).last?["code"] as? Int == 0)
+        #expect(daemon.log.contains("build.timeout_sec=61"))
+        await daemon.stop()
+    }
+
     /// /healthz answers without a token on both listeners: status ok, the version, and an
     /// uptime in seconds that grows.
     @Test func healthzSaysOkWithVersionAndUptimeWithoutAToken() async throws {
