@@ -14,6 +14,12 @@ public struct BuildServiceClient: Sendable {
     public var token: String?
     /// Trust and client certificate for https endpoints.
     public var tls: TLSClientConfiguration
+    /// A build stream silent this long is taken for a dead connection and re-attached;
+    /// heartbeats are asked for three times as often.
+    public var stallTimeout: Duration = .seconds(45)
+
+    /// The `heartbeat_sec` to ask for: three heartbeats within `stallTimeout`, at most every 15 s.
+    public var heartbeatSec: Int { max(1, min(15, Int(stallTimeout.components.seconds) / 3)) }
 
     public init(endpoint: Endpoint, token: String?, tls: TLSClientConfiguration = TLSClientConfiguration()) {
         self.endpoint = endpoint
@@ -70,7 +76,7 @@ public struct BuildServiceClient: Sendable {
         var progress = StreamProgress(buildID: buildID, lastSeq: after)
         return try await follow(progress: &progress, reattachWithin: reattachWithin, onOutput: onOutput, onEvent: onEvent) {
             progress in
-            requestHead(method: .GET, target: Self.eventsTarget(id: buildID, after: progress.lastSeq, heartbeatSec: 15))
+            requestHead(method: .GET, target: Self.eventsTarget(id: buildID, after: progress.lastSeq, heartbeatSec: heartbeatSec))
         } body: { _ in
             nil
         }
@@ -128,7 +134,9 @@ public struct BuildServiceClient: Sendable {
         onOutput: (OutputPipe, [UInt8]) throws -> Void,
         onEvent: (BuildEvent) throws -> Void
     ) async throws(ClientError) -> BuildExit {
-        let silence = SilenceWatch()
+        let silence = SilenceWatch(
+            limit: .nanoseconds(stallTimeout.components.seconds * 1_000_000_000 + stallTimeout.components.attoseconds / 1_000_000_000)
+        )
         let (channel, tlsFailure) = try await connect(silence: silence)
         var state = progress
         defer { progress = state }

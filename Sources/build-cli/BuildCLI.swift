@@ -62,6 +62,12 @@ struct BuildCLI: AsyncParsableCommand {
     var cwd: String?
 
     @Option(
+        name: .customLong("stall-timeout"),
+        help: "Seconds without a byte (heartbeats included) after which the connection is taken for dead and the build re-attached (default 45)."
+    )
+    var stallTimeout: Int = 45
+
+    @Option(
         name: .customLong("request-id"),
         help: "Request id: the same id again (same token, within the service's retain_sec) re-attaches to that build instead of starting another."
     )
@@ -115,6 +121,7 @@ struct BuildCLI: AsyncParsableCommand {
             // On the socket the client shares the host's paths, so "here" is meaningful.
             workingDirectory = FileManager.default.currentDirectoryPath
         }
+        let client = try makeClient(environment: environment)
         let request = BuildRequest(
             requestID: requestID,
             projectID: projectID,
@@ -124,9 +131,9 @@ struct BuildCLI: AsyncParsableCommand {
             timeoutSec: timeout,
             ref: ref,
             // Keeps proxies and NAT tables from cutting a quiet build's stream.
-            heartbeatSec: 15
+            heartbeatSec: client.heartbeatSec
         )
-        return (try makeClient(environment: environment), request)
+        return (client, request)
     }
 
     private func makeClient(environment: [String: String]) throws(ClientError) -> BuildServiceClient {
@@ -141,7 +148,10 @@ struct BuildCLI: AsyncParsableCommand {
             certificatePath: clientCert ?? environment["BUILD_SERVICE_CLIENT_CERT"].nonEmpty,
             privateKeyPath: clientKey ?? environment["BUILD_SERVICE_CLIENT_KEY"].nonEmpty
         )
-        return BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty, tls: tls)
+        guard (3...3600).contains(stallTimeout) else { throw ClientError.usage("--stall-timeout must be from 3 to 3600 seconds") }
+        var client = BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty, tls: tls)
+        client.stallTimeout = .seconds(stallTimeout)
+        return client
     }
 }
 

@@ -13,7 +13,7 @@ struct CLIReattachTests {
         // Forwards to the daemon; the first connection is cut after 1500 bytes of answer.
         let proxy = try TestProcess.start(
             "/usr/bin/python3",
-            ["-c", Self.cuttingProxy, String(daemon.port)],
+            ["-c", Self.cuttingProxy, String(daemon.port), "cut"],
             outputDirectory: daemon.directory
         )
         #expect(await eventually { proxy.stdoutSoFar.contains("port ") })
@@ -29,6 +29,38 @@ struct CLIReattachTests {
         #expect(proxy.stdoutSoFar.components(separatedBy: "cut").count == 3, "the proxy did not cut twice")
         #expect(result.status == 3, "\(result.stderrText)")
         #expect(result.stdoutText == (0..<120).map { "line \($0)\n" }.joined(), "\(result.stdoutText)")
+        await daemon.stop()
+    }
+
+    /// A connection that goes silent without closing (a dead NAT entry) is given up after
+    /// `--stall-timeout` and the build re-attached: the output is still complete.
+    @Test func aStalledConnectionIsGivenUpAndResumed() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 30"
+        let daemon = try await DaemonUnderTest(options)
+        let proxy = try TestProcess.start(
+            "/usr/bin/python3",
+            ["-c", Self.cuttingProxy, String(daemon.port), "stall"],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { proxy.stdoutSoFar.contains("port ") })
+        let proxyPort = try #require(
+            proxy.stdoutSoFar.split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        )
+        let script = "i=0; while [ $i -lt 80 ]; do echo line $i; i=$((i+1)); sleep 0.05; done"
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            ["--endpoint", "http://127.0.0.1:\(proxyPort)", "--stall-timeout", "3", "--project", "demo", "sh", "-c", script],
+            environment: ["PATH": "/usr/bin:/bin"],
+            outputDirectory: daemon.directory
+        )
+        proxy.signal(SIGKILL)
+        #expect(proxy.stdoutSoFar.contains("stall"), "the proxy never stalled the connection")
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == (0..<80).map { "line \($0)\n" }.joined(), "\(result.stdoutText)")
+        #expect(clock.now - start < .seconds(20))
         await daemon.stop()
     }
 
@@ -91,10 +123,11 @@ struct CLIReattachTests {
     }
 
     /// Prints its port, then forwards every connection to the daemon; the first two are cut
-    /// (both directions closed) after 1500 bytes from the daemon.
+    /// (both directions closed) after 1500 bytes from the daemon, or with mode "stall" left
+    /// open but silent from then on.
     static let cuttingProxy = """
         import socket, sys, threading
-        target = int(sys.argv[1])
+        target, mode = int(sys.argv[1]), sys.argv[2]
         server = socket.socket()
         server.bind(("127.0.0.1", 0))
         server.listen(16)
@@ -109,7 +142,10 @@ struct CLIReattachTests {
                         break
                     if limit is not None and sent + len(data) > limit:
                         sink.sendall(data[: limit - sent])
-                        print("cut", flush=True)
+                        print(mode, flush=True)
+                        if mode == "stall":
+                            # Silence without a close: the path died, as far as the client can tell.
+                            threading.Event().wait()
                         break
                     sink.sendall(data)
                     sent += len(data)
