@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,6 +69,7 @@ static int run_child(void *argument) {
             fail(context, BS_SPAWN_STAGE_IDS);
         }
     }
+    if (request->umask_bits >= 0) umask((mode_t)request->umask_bits);
     if (chdir(request->cwd) < 0) fail(context, BS_SPAWN_STAGE_CHDIR);
 
     execve(request->path, request->argv, request->envp);

@@ -43,7 +43,28 @@ public final class BuildService: Service {
         )
         self.runner = BuildRunner(identity: identity, environment: environment)
         if config.projects.contains(where: { $0.kind == .repo }) {
-            workspaces = RepoWorkspaces(root: config.build.workspaceRoot, runner: runner, gitPath: config.build.gitPath, identity: identity)
+            // Mirrors are the daemon's: git that updates them runs as the daemon's own user
+            // (with the same allowed environment), so no build can reach into them.
+            let daemonIdentity = try RunAsIdentity.resolve(user: nil, group: nil)
+            let mirrorRunner = BuildRunner(
+                identity: daemonIdentity,
+                environment: BuildRunner.buildEnvironment(
+                    allow: config.build.environmentAllow,
+                    daemonEnvironment: ProcessInfo.processInfo.environment,
+                    identity: daemonIdentity
+                ),
+                active: runner.active,
+                // Readable by the build user whatever the daemon's umask (systemd's is 0077):
+                // checkouts borrow the mirror's objects.
+                fileCreationMask: 0o022
+            )
+            workspaces = RepoWorkspaces(
+                root: config.build.workspaceRoot,
+                runner: runner,
+                mirrorRunner: mirrorRunner,
+                gitPath: config.build.gitPath,
+                identity: identity
+            )
         } else {
             workspaces = nil
         }
@@ -69,7 +90,8 @@ public final class BuildService: Service {
     public func run() async throws {
         if let workspaces {
             do {
-                let leftovers = try workspaces.prepare()
+                try workspaces.prepare()
+                let leftovers = await workspaces.removeLeftovers(eventLoop: group.next())
                 if leftovers > 0 { logger.notice("removed checkouts left by an earlier run", metadata: ["count": .stringConvertible(leftovers)]) }
             } catch {
                 throw ConfigError(key: "build.workspace_root", "cannot prepare \(config.build.workspaceRoot): \(error.localizedDescription)")

@@ -166,7 +166,7 @@ import Testing
             id = "repo"
             type = "repo"
             repo_url = "\(source)"
-            commands = ["make"]
+            commands = ["make", "sh"]
             """
         let asNobody = try await DaemonUnderTest(options)
         let response = try await asNobody.curl(requestJSON(["project_id": "repo", "command": "make", "args": ["who"]]))
@@ -175,8 +175,33 @@ import Testing
         // The build runs as nobody, in a checkout nobody owns (git ran as nobody too).
         #expect(stdout(events) == "\(nobody) \(nobody)\n", "\(events)")
         #expect(!FileManager.default.fileExists(atPath: "/root/.bs-repo-probe"))
+        // The mirror is the daemon's: the build user reads it (its checkout borrows the objects)
+        // but cannot change what other builds will check out, nor plant a hook or config.
+        let mirror = asNobody.directory + "/workspaces/mirrors/repo.git"
         var info = stat()
-        #expect(stat(asNobody.directory + "/workspaces/mirrors/repo.git", &info) == 0 && info.st_uid == nobody)
+        #expect(stat(mirror, &info) == 0 && info.st_uid == getuid())
+        let tamper = try await asNobody.curl(
+            requestJSON([
+                "project_id": "repo", "command": "sh",
+                "args": [
+                    "-c",
+                    "for f in \(mirror)/config \(mirror)/hooks/post-checkout \(mirror)/refs/heads/evil \(mirror)/packed-refs; do "
+                        + "(echo x >> $f) 2>/dev/null && echo wrote $f; done; echo tried",
+                ],
+            ])
+        )
+        #expect(stdout(try parseEvents(tamper.body)) == "tried\n", "\(tamper.body)")
+        // A mirror the build user owns (as an earlier version left them) is not trusted: after a
+        // restart it is thrown away and cloned afresh, and nothing planted in it runs.
+        await asNobody.stop()
+        let planted = asNobody.directory + "/planted"
+        try "[core]\n\tfsmonitor = \"touch \(planted)\"\n".write(toFile: mirror + "/config", atomically: false, encoding: .utf8)
+        _ = try await TestProcess.run("/bin/chown", ["-R", "nobody", mirror], outputDirectory: asNobody.directory)
+        try await asNobody.start()
+        let again = try await asNobody.curl(requestJSON(["project_id": "repo", "command": "make", "args": ["who"]]))
+        #expect(stdout(try parseEvents(again.body)) == "\(nobody) \(nobody)\n", "\(again.body)")
+        #expect(stat(mirror, &info) == 0 && info.st_uid == getuid())
+        #expect(!FileManager.default.fileExists(atPath: planted))
         // The checkout is removed (with nobody's rights) once the build is over.
         let builds = asNobody.directory + "/workspaces/builds"
         #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: builds)) ?? ["?"]).isEmpty })

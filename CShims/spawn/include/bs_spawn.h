@@ -17,6 +17,7 @@ typedef struct {
     gid_t gid;
     const gid_t *groups;
     size_t group_count;
+    int umask_bits;             ///< >= 0: the child's umask; -1 keeps the daemon's
 } bs_spawn_request;
 
 /// Which step in the child failed, reported with the errno of that step.

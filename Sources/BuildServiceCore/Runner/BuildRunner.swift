@@ -34,14 +34,18 @@ public struct BuildRunner: Sendable {
     public let drainGrace: Duration
     /// Every build this runner started that still has processes.
     public let active: ActiveBuilds
+    /// The umask its processes start with; `nil` keeps the daemon's.
+    public let fileCreationMask: UInt32?
 
     public init(
         identity: RunAsIdentity,
         environment: [String: String],
         active: ActiveBuilds = ActiveBuilds(),
         killGrace: Duration = .seconds(5),
-        drainGrace: Duration = .milliseconds(250)
+        drainGrace: Duration = .milliseconds(250),
+        fileCreationMask: UInt32? = nil
     ) {
+        self.fileCreationMask = fileCreationMask
         self.identity = identity
         self.environment = environment
         self.environmentStrings = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -123,6 +127,7 @@ public struct BuildRunner: Sendable {
         var stage = BS_SPAWN_STAGE_NONE
         var failure: Int32 = 0
         let identity = self.identity
+        let fileCreationMask = self.fileCreationMask
         let pid = CStringArray.with(argv) { argvPointer in
             CStringArray.with(envp) { envpPointer in
                 plan.executable.withCString { path in
@@ -139,7 +144,8 @@ public struct BuildRunner: Sendable {
                                 uid: identity.uid,
                                 gid: identity.gid,
                                 groups: groups.baseAddress,
-                                group_count: groups.count
+                                group_count: groups.count,
+                                umask_bits: fileCreationMask.map { Int32($0) } ?? -1
                             )
                             return bs_spawn(&request, &stage, &failure)
                         }

@@ -1,17 +1,25 @@
 import BuildServiceProtocol
 import Foundation
 import NIOConcurrencyHelpers
-import NIOCore
+public import NIOCore
 import NIOPosix
 
 /// Checkouts for repo projects. One bare mirror per project under `<workspace_root>/mirrors/`,
 /// brought up to date with a fetch when a build needs it (shared by concurrent builds); each
 /// build gets its own `git clone --shared` of the mirror under `<workspace_root>/builds/<id>`,
-/// detached at the resolved commit, and removed when the build ends. git runs as the build's
-/// user, in its own process group, non-interactively, within the build's time limit.
+/// detached at the resolved commit, and removed when the build ends.
+///
+/// The mirrors belong to the daemon's user and are only readable by builds: git that clones,
+/// fetches and resolves refs in them runs as the daemon, with a config of the daemon's own (no
+/// hooks, no fsmonitor, no `ext::` transport), so a build of one project cannot tamper with
+/// what another project's builds check out, nor plant anything the daemon would run. The
+/// checkout itself, and everything in it, is the build user's. Every git runs in its own
+/// process group, non-interactively, within the build's time limit.
 public struct RepoWorkspaces: Sendable {
     public let root: String
     let runner: BuildRunner
+    /// Runs git on the mirrors, as the daemon's own user.
+    let mirrorRunner: BuildRunner
     let gitPath: String
     let identity: RunAsIdentity
     private let mirrors = MirrorUpdates()
@@ -25,9 +33,10 @@ public struct RepoWorkspaces: Sendable {
     /// How long one mirror clone or fetch may take, whoever's build started it.
     static let mirrorUpdateLimit: Duration = .seconds(3600)
 
-    public init(root: String, runner: BuildRunner, gitPath: String, identity: RunAsIdentity) {
+    public init(root: String, runner: BuildRunner, mirrorRunner: BuildRunner, gitPath: String, identity: RunAsIdentity) {
         self.root = root
         self.runner = runner
+        self.mirrorRunner = mirrorRunner
         self.gitPath = gitPath
         self.identity = identity
     }
@@ -35,11 +44,11 @@ public struct RepoWorkspaces: Sendable {
     var mirrorsDirectory: String { root + "/mirrors" }
     var buildsDirectory: String { root + "/builds" }
 
-    /// Creates `mirrors/` and `builds/` (owned by the build user) and removes checkouts a crash
-    /// left behind. Call at startup.
-    /// - Returns: how many leftover checkouts were removed.
-    @discardableResult
-    public func prepare() throws -> Int {
+    /// Creates `mirrors/` (the daemon's, readable by all) and `builds/` (the build user's),
+    /// removes checkouts a crash left behind and mirrors that are not the daemon's (an earlier
+    /// version let the build user own them: whatever is in them now cannot be trusted, so they
+    /// are cloned afresh). Call at startup, then `removeLeftovers`.
+    public func prepare() throws {
         let manager = FileManager.default
         // The root stays the daemon's (builds must not be able to rename mirrors/ or builds/
         // or plant symlinks in their place); only those two belong to the build user. None of
@@ -61,24 +70,50 @@ public struct RepoWorkspaces: Sendable {
             guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
                 throw ServiceError(.workspaceCreateFailed, "\(directory) is not a directory (a symlink is refused)")
             }
-            if directory != root, identity.switchesIdentity { lchown(directory, identity.uid, identity.gid) }
         }
-        // Written without following a symlink someone may have left at that name.
-        unlink(trustingConfig)
-        let config = open(trustingConfig, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard config >= 0 else { throw ServiceError(.workspaceCreateFailed, "cannot write \(trustingConfig)") }
-        let text = "[safe]\n\tdirectory = *\n"
+        // mirrors/: the daemon's, readable (builds borrow its objects), writable by nobody else.
+        lchown(mirrorsDirectory, geteuid(), getegid())
+        chmod(mirrorsDirectory, 0o755)
+        if identity.switchesIdentity {
+            lchown(buildsDirectory, identity.uid, identity.gid)
+            chmod(buildsDirectory, 0o750)
+        }
+        try Self.writeConfig(trustingConfig, "[safe]\n\tdirectory = *\n")
+        try Self.writeConfig(
+            mirrorConfig,
+            "[safe]\n\tdirectory = *\n[core]\n\thooksPath = /dev/null\n\tfsmonitor = false\n[protocol \"ext\"]\n\tallow = never\n"
+        )
+        for entry in (try? manager.contentsOfDirectory(atPath: mirrorsDirectory)) ?? [] {
+            var info = stat()
+            let path = mirrorsDirectory + "/" + entry
+            let owned = lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR && info.st_uid == geteuid()
+            if owned, entry.hasPrefix(".") {
+                try? manager.removeItem(atPath: path)  // a half-made clone of ours
+            } else if !owned {
+                // The build user's: moved where the build user's rights remove it (see `removeLeftovers`).
+                rename(path, buildsDirectory + "/.untrusted-mirror-\(UInt32.random(in: 0...UInt32.max))")
+            }
+        }
+    }
+
+    /// Removes what `builds/` holds at startup (checkouts a crash left, old mirrors), with the
+    /// build user's rights as `remove(buildID:)` does.
+    /// - Returns: how many entries were removed.
+    public func removeLeftovers(eventLoop: any EventLoop) async -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: buildsDirectory)) ?? []
+        for entry in entries { await removeTree(buildsDirectory + "/" + entry, eventLoop: eventLoop) }
+        return entries.count
+    }
+
+    /// Writes a git config file of the daemon's (0644), replacing whatever is at that name
+    /// without following a symlink.
+    private static func writeConfig(_ path: String, _ text: String) throws(ServiceError) {
+        unlink(path)
+        let config = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard config >= 0 else { throw ServiceError(.workspaceCreateFailed, "cannot write \(path)") }
         _ = text.withCString { write(config, $0, strlen($0)) }
         fchmod(config, 0o644)
         close(config)
-        var removed = 0
-        for entry in (try? manager.contentsOfDirectory(atPath: buildsDirectory)) ?? [] {
-            if (try? manager.removeItem(atPath: buildsDirectory + "/" + entry)) != nil { removed += 1 }
-        }
-        for entry in (try? manager.contentsOfDirectory(atPath: mirrorsDirectory)) ?? [] where entry.hasPrefix(".") {
-            try? manager.removeItem(atPath: mirrorsDirectory + "/" + entry)
-        }
-        return removed
     }
 
     /// Updates the mirror and checks `repo` out for one build.
@@ -113,12 +148,10 @@ public struct RepoWorkspaces: Sendable {
         // is the plain commit id, which cannot be read as anything else.
         var commit: String?
         for candidate in Self.resolutionCandidates(repo.ref) where commit == nil {
-            let resolve = await git(
+            let resolve = await mirrorGit(
                 ["--git-dir=\(mirror)", "rev-parse", "--verify", "--quiet", "--end-of-options", candidate + "^{commit}"],
-                in: mirrorsDirectory,
                 deadline: deadline,
-                eventLoop: eventLoop,
-                stream: nil
+                eventLoop: eventLoop
             )
             let output = resolve.output.trimmingCharacters(in: .whitespacesAndNewlines)
             if resolve.succeeded, output.count == 40, output.allSatisfy(\.isHexDigit) { commit = output }
@@ -152,16 +185,13 @@ public struct RepoWorkspaces: Sendable {
         return resolved
     }
 
-    /// repo_url comes from the operator's config. A local repository there may belong to another
-    /// user than the build user, which git refuses as "dubious ownership" — in the upload-pack
-    /// it starts for the clone, which sees neither `-c` nor GIT_CONFIG_PARAMETERS. A global
-    /// config of ours that trusts it does reach it; remote URLs keep the user's own config.
-    private func sourceEnvironment(_ url: String) -> [String] {
-        let isLocalPath = url.hasPrefix("/") || url.hasPrefix("file://")
-        guard isLocalPath else { return [] }
-        return ["GIT_CONFIG_GLOBAL=\(trustingConfig)"]
-    }
+    /// The config every git on a mirror reads instead of the daemon user's own: trusts the
+    /// operator's local `repo_url` repositories (git would refuse one another user owns as
+    /// "dubious ownership", in the upload-pack it starts, which sees neither `-c` nor
+    /// GIT_CONFIG_PARAMETERS), and runs no hooks, no fsmonitor and no `ext::` commands.
+    var mirrorConfig: String { root + "/gitconfig-mirrors" }
 
+    /// The config the build user's `clone --shared` reads: it trusts the daemon's mirror.
     var trustingConfig: String { root + "/gitconfig-local-sources" }
 
     /// A checkout that borrows the mirror's objects (nothing copied), with no files yet.
@@ -177,7 +207,8 @@ public struct RepoWorkspaces: Sendable {
             in: buildsDirectory,
             deadline: deadline,
             eventLoop: eventLoop,
-            stream: stream
+            stream: stream,
+            environment: ["GIT_CONFIG_GLOBAL=\(trustingConfig)"]
         )
     }
 
@@ -233,6 +264,7 @@ public struct RepoWorkspaces: Sendable {
         )
     }
 
+    /// Clones or fetches the mirror, as the daemon.
     private func updateMirror(
         _ mirror: String,
         url: String,
@@ -241,30 +273,34 @@ public struct RepoWorkspaces: Sendable {
         eventLoop: any EventLoop
     ) async -> HelperOutcome {
         if FileManager.default.fileExists(atPath: mirror) {
-            return await git(
-                ["--git-dir=\(mirror)", "fetch", "--prune", "--quiet"],
-                in: mirrorsDirectory,
-                deadline: deadline,
-                eventLoop: eventLoop,
-                stream: nil,
-                environment: sourceEnvironment(url)
-            )
+            return await mirrorGit(["--git-dir=\(mirror)", "fetch", "--prune", "--quiet"], deadline: deadline, eventLoop: eventLoop)
         }
         // Cloned beside, then renamed: a failed or interrupted clone never looks like a mirror.
         let temporary = mirrorsDirectory + "/.\(projectID).git.\(UInt32.random(in: 0...UInt32.max))"
-        let clone = await git(
+        let clone = await mirrorGit(
             ["clone", "--mirror", "--quiet", "--", url, temporary],
+            deadline: deadline,
+            eventLoop: eventLoop
+        )
+        guard clone.succeeded, rename(temporary, mirror) == 0 else {
+            _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: temporary) }
+            return clone
+        }
+        return clone
+    }
+
+    /// git on a mirror: the daemon's user and config (see `mirrorConfig`).
+    private func mirrorGit(_ arguments: [String], deadline: ContinuousClock.Instant, eventLoop: any EventLoop) async -> HelperOutcome {
+        await run(
+            gitPath,
+            ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"] + arguments,
             in: mirrorsDirectory,
             deadline: deadline,
             eventLoop: eventLoop,
             stream: nil,
-            environment: sourceEnvironment(url)
+            environment: Self.gitEnvironment + ["GIT_CONFIG_GLOBAL=\(mirrorConfig)"],
+            runner: mirrorRunner
         )
-        guard clone.succeeded, rename(temporary, mirror) == 0 else {
-            await removeTree(temporary, eventLoop: eventLoop)
-            return clone
-        }
-        return clone
     }
 
     /// Runs git like a build step: the build's user, own process group, the time left.
@@ -287,7 +323,8 @@ public struct RepoWorkspaces: Sendable {
         )
     }
 
-    /// Runs a helper program like a build step: the build's user, own process group, the time left.
+    /// Runs a helper program like a build step: the build's user (or `runner`'s), own process
+    /// group, the time left.
     private func run(
         _ executable: String,
         _ arguments: [String],
@@ -295,8 +332,10 @@ public struct RepoWorkspaces: Sendable {
         deadline: ContinuousClock.Instant,
         eventLoop: any EventLoop,
         stream: (@Sendable (ByteBuffer) async throws -> Void)?,
-        environment: [String]
+        environment: [String],
+        runner: BuildRunner? = nil
     ) async -> HelperOutcome {
+        let runner = runner ?? self.runner
         let remaining = deadline - ContinuousClock.now
         guard remaining > .zero else { return HelperOutcome(succeeded: false, timedOut: true, output: "") }
         let plan = BuildPlan(
