@@ -3,7 +3,9 @@
 --quick: 1,000 and 300) with git fast-import, serves it to the real daemon from a local path as a
 repo project, and times a build from the request to its first output line: the first build after
 the daemon starts with an empty workspace_root (cold: the mirror is cloned) and later builds (warm:
-the mirror is fetched, a `git clone --shared` checkout is made). The peers run in the same run on
+the mirror is fetched, and the spare checkout the daemon prepared after the previous build is
+taken over and moved to the build's commit; without a ready spare, a `git clone --shared`
+checkout is made). The peers run in the same run on
 the same repository: `git clone file://...` (git's transport, as a remote clone would use it: the
 main peer) and, for reference, `git clone PATH` (git's local clone, which hardlinks the objects).
 

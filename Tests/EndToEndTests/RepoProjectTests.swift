@@ -191,6 +191,17 @@ import Testing
             ])
         )
         #expect(stdout(try parseEvents(tamper.body)) == "tried\n", "\(tamper.body)")
+        // Later builds get a checkout the daemon prepared ahead (a spare): it is wholly the
+        // build user's by the time the build runs, and at the build's commit.
+        let spares = asNobody.directory + "/workspaces/spares"
+        #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: spares)) ?? []).count == 1 })
+        let spareBuild = try await asNobody.curl(
+            requestJSON([
+                "project_id": "repo", "command": "sh", "ref": "v1", "args": ["-c", "find . ! -user nobody | head -3; cat version.txt"],
+            ])
+        )
+        #expect(stdout(try parseEvents(spareBuild.body)) == "one\n", "\(spareBuild.body)")
+        #expect(stat(spares, &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == getuid())
         // A mirror the build user owns (as an earlier version left them) is not trusted: after a
         // restart it is thrown away and cloned afresh, and nothing planted in it runs.
         await asNobody.stop()

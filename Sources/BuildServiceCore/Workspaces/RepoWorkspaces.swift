@@ -23,6 +23,7 @@ public struct RepoWorkspaces: Sendable {
     let gitPath: String
     let identity: RunAsIdentity
     private let mirrors = MirrorUpdates()
+    private let spares = SpareCheckouts()
 
     /// No prompts, no pagers, no system config, nothing that could wait for a human.
     static let gitEnvironment = [
@@ -42,6 +43,8 @@ public struct RepoWorkspaces: Sendable {
     }
 
     var mirrorsDirectory: String { root + "/mirrors" }
+    /// Ready checkouts of the daemon's (see `SpareCheckouts`): root-only.
+    var sparesDirectory: String { root + "/spares" }
     var buildsDirectory: String { root + "/builds" }
 
     /// Creates `mirrors/` (the daemon's, readable by all) and `builds/` (the build user's),
@@ -62,7 +65,11 @@ public struct RepoWorkspaces: Sendable {
             lchown(root, geteuid(), getegid())
             chmod(root, 0o755)
         }
-        for directory in [root, mirrorsDirectory, buildsDirectory] {
+        if manager.fileExists(atPath: sparesDirectory) {
+            // The daemon's own, in a directory only it can enter: removed as it is.
+            try? manager.removeItem(atPath: sparesDirectory)
+        }
+        for directory in [root, mirrorsDirectory, buildsDirectory, sparesDirectory] {
             if directory != root, !manager.fileExists(atPath: directory) {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o750])
             }
@@ -74,6 +81,8 @@ public struct RepoWorkspaces: Sendable {
         // mirrors/: the daemon's, readable (builds borrow its objects), writable by nobody else.
         lchown(mirrorsDirectory, geteuid(), getegid())
         chmod(mirrorsDirectory, 0o755)
+        lchown(sparesDirectory, geteuid(), getegid())
+        chmod(sparesDirectory, 0o700)
         if identity.switchesIdentity {
             lchown(buildsDirectory, identity.uid, identity.gid)
             chmod(buildsDirectory, 0o750)
@@ -160,9 +169,16 @@ public struct RepoWorkspaces: Sendable {
             throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a branch, tag or commit in \(repo.url)")
         }
         let workspace = buildsDirectory + "/" + buildID
-        let clone = await cloneShared(mirror, into: workspace, deadline: deadline, eventLoop: eventLoop, stream: stream)
-        guard clone.succeeded else {
-            throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
+        if let spare = await spares.take(projectID), await handOver(spare, to: workspace) {
+            // A ready checkout: only the files that differ from its commit get written below.
+        } else {
+            let clone = await cloneShared(mirror, into: workspace, deadline: deadline, eventLoop: eventLoop, stream: stream)
+            guard clone.succeeded else {
+                throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
+            }
+        }
+        await spares.refill(projectID) {
+            await makeSpare(of: mirror, projectID: projectID, at: commit, eventLoop: eventLoop)
         }
         let checkout = await detach(workspace, at: commit, deadline: deadline, eventLoop: eventLoop, stream: stream)
         guard checkout.succeeded else {
@@ -212,7 +228,69 @@ public struct RepoWorkspaces: Sendable {
         )
     }
 
+    /// A spare checkout of the mirror at `commit`, made as the daemon in `spares/`; nil if git failed.
+    private func makeSpare(of mirror: String, projectID: String, at commit: String, eventLoop: any EventLoop) async -> String? {
+        let path = sparesDirectory + "/" + projectID + ".\(UInt32.random(in: 0...UInt32.max))"
+        let deadline = ContinuousClock.now + .seconds(600)
+        let clone = await mirrorGit(["clone", "--shared", "--no-checkout", "--quiet", "--", mirror, path], deadline: deadline, eventLoop: eventLoop)
+        if clone.succeeded {
+            let checkout = await mirrorGit(
+                ["-C", path, "-c", "advice.detachedHead=false", "-c", "checkout.workers=0", "checkout", "--quiet", "--detach", commit],
+                deadline: deadline,
+                eventLoop: eventLoop
+            )
+            // Files written in the same second as the index are "racily clean" to git, which
+            // then reads every one of them again at the build's checkout. Dated two seconds back
+            // and the index written anew, the spare's index is trusted as it is.
+            if checkout.succeeded, (try? await NIOThreadPool.singleton.runIfActive { Self.backdate(path, by: 2) }) == true {
+                let refresh = await mirrorGit(["-C", path, "update-index", "-q", "--refresh"], deadline: deadline, eventLoop: eventLoop)
+                if refresh.succeeded { return path }
+            }
+        }
+        _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: path) }
+        return nil
+    }
+
+    /// Sets the modification time of every file under `root` but `.git` (links themselves,
+    /// never followed) `seconds` into the past.
+    private static func backdate(_ root: String, by seconds: Int) -> Bool {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var times = [timespec(tv_sec: now.tv_sec - seconds, tv_nsec: 0), timespec(tv_sec: now.tv_sec - seconds, tv_nsec: 0)]
+        let walker = FileManager.default.enumerator(atPath: root)
+        while let relative = walker?.nextObject() as? String {
+            if relative == ".git" {
+                walker?.skipDescendants()
+                continue
+            }
+            guard utimensat(AT_FDCWD, root + "/" + relative, &times, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+        }
+        return true
+    }
+
+    /// Gives a spare to the build: every file to the build user (links themselves, never
+    /// followed), then renamed into `builds/`. Done before the rename, while no build can
+    /// reach the tree. False (and the spare removed) if that fails.
+    private func handOver(_ spare: String, to workspace: String) async -> Bool {
+        let identity = self.identity
+        let done = try? await NIOThreadPool.singleton.runIfActive { () -> Bool in
+            if identity.switchesIdentity {
+                guard lchown(spare, identity.uid, identity.gid) == 0 else { return false }
+                let walker = FileManager.default.enumerator(atPath: spare)
+                while let relative = walker?.nextObject() as? String {
+                    guard lchown(spare + "/" + relative, identity.uid, identity.gid) == 0 else { return false }
+                }
+            }
+            return rename(spare, workspace) == 0
+        }
+        if done == true { return true }
+        _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: spare) }
+        return false
+    }
+
     /// The checkout's files at `commit` (a resolved id, never a name), written in parallel.
+    /// Neither ctime nor owner is compared: a spare's files were handed over by chown, which
+    /// changes both without changing the files.
     private func detach(
         _ directory: String,
         at commit: String,
@@ -221,7 +299,10 @@ public struct RepoWorkspaces: Sendable {
         stream: (@Sendable (ByteBuffer) async throws -> Void)?
     ) async -> HelperOutcome {
         await git(
-            ["-c", "advice.detachedHead=false", "-c", "checkout.workers=0", "checkout", "--quiet", "--detach", commit],
+            [
+                "-c", "advice.detachedHead=false", "-c", "checkout.workers=0", "-c", "core.trustctime=false",
+                "-c", "core.checkStat=minimal", "checkout", "--quiet", "--detach", commit,
+            ],
             in: directory,
             deadline: deadline,
             eventLoop: eventLoop,
