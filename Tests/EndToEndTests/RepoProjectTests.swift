@@ -213,6 +213,13 @@ import Testing
         #expect(stdout(try parseEvents(again.body)) == "\(nobody) \(nobody)\n", "\(again.body)")
         #expect(stat(mirror, &info) == 0 && info.st_uid == getuid())
         #expect(!FileManager.default.fileExists(atPath: planted))
+        // A build that leaves read-only directories behind does not keep its checkout alive.
+        let readOnly = try await asNobody.curl(
+            requestJSON([
+                "project_id": "repo", "command": "sh", "args": ["-c", "mkdir -p ro/sub && touch ro/sub/f && chmod 555 ro/sub ro && echo locked"],
+            ])
+        )
+        #expect(stdout(try parseEvents(readOnly.body)) == "locked\n", "\(readOnly.body)")
         // The checkout is removed (with nobody's rights) once the build is over.
         let builds = asNobody.directory + "/workspaces/builds"
         #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: builds)) ?? ["?"]).isEmpty })

@@ -195,7 +195,12 @@ public struct BuildExecutor: Sendable {
     private func removeWorkspace(of plan: BuildPlan, buildID: String, on eventLoop: any EventLoop) {
         guard plan.repo != nil, let workspaces else { return }
         // Bridges from the cleanup callback; the removal runs like a build step.
-        Task { await workspaces.remove(buildID: buildID, eventLoop: eventLoop) }
+        let logger = self.logger
+        Task {
+            if let problem = await workspaces.remove(buildID: buildID, eventLoop: eventLoop) {
+                logger.warning("a checkout could not be removed", metadata: [LogKey.buildID: .string(buildID), LogKey.error: .string(problem)])
+            }
+        }
     }
 
     /// Output events, each chunk decoded as lossy UTF-8 that never splits a character.

@@ -323,26 +323,24 @@ public struct RepoWorkspaces: Sendable {
     /// group with setsid, say) could swap its directories for symlinks while it is removed: so
     /// it is removed with that user's rights (GNU rm walks by descriptor, not by path), never
     /// the daemon's.
-    func remove(buildID: String, eventLoop: any EventLoop) async {
+    /// - Returns: why the checkout could not be removed (for the log), or nil.
+    @discardableResult
+    func remove(buildID: String, eventLoop: any EventLoop) async -> String? {
         await removeTree(buildsDirectory + "/" + buildID, eventLoop: eventLoop)
     }
 
-    /// Removes a tree the build user owns, with that user's rights (see `remove(buildID:)`);
-    /// without a run-as user, on the thread pool.
-    private func removeTree(_ path: String, eventLoop: any EventLoop) async {
-        guard identity.switchesIdentity else {
-            _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: path) }
-            return
+    /// Removes a tree the build user owns, with that user's rights (see `remove(buildID:)`).
+    /// Directories a build made read-only are opened up first (`chmod -R u+rwX`, which does not
+    /// follow links), or `rm` could not empty them.
+    /// - Returns: rm's complaint when something is left, or nil.
+    @discardableResult
+    private func removeTree(_ path: String, eventLoop: any EventLoop) async -> String? {
+        let deadline = ContinuousClock.now + .seconds(600)
+        for (tool, arguments) in [("/bin/chmod", ["-R", "u+rwX", "--", path]), ("/bin/rm", ["-rf", "--", path])] {
+            let outcome = await run(tool, arguments, in: buildsDirectory, deadline: deadline, eventLoop: eventLoop, stream: nil, environment: [])
+            if tool == "/bin/rm", !outcome.succeeded { return Self.lastLine(outcome.output) }
         }
-        _ = await run(
-            "/bin/rm",
-            ["-rf", "--", path],
-            in: buildsDirectory,
-            deadline: .now + .seconds(600),
-            eventLoop: eventLoop,
-            stream: nil,
-            environment: []
-        )
+        return nil
     }
 
     /// Clones or fetches the mirror, as the daemon.
