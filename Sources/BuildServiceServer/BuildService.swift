@@ -43,9 +43,9 @@ public final class BuildService: Service {
         )
         self.runner = BuildRunner(identity: identity, environment: environment)
         if config.projects.contains(where: { $0.kind == .repo }) {
-            // Mirrors are the daemon's: git that updates them runs as the daemon's own user
-            // (with the same allowed environment), so no build can reach into them.
-            let daemonIdentity = try RunAsIdentity.resolve(user: nil, group: nil)
+            // Mirrors are not the build user's: git that updates them runs as `mirror_user` (the
+            // daemon's own user by default), so no build can reach into them.
+            let daemonIdentity = try RunAsIdentity.resolve(user: config.build.mirrorUser, group: nil)
             let mirrorRunner = BuildRunner(
                 identity: daemonIdentity,
                 environment: BuildRunner.buildEnvironment(
@@ -63,7 +63,8 @@ public final class BuildService: Service {
                 runner: runner,
                 mirrorRunner: mirrorRunner,
                 gitPath: config.build.gitPath,
-                identity: identity
+                identity: identity,
+                mirrorIdentity: daemonIdentity
             )
         } else {
             workspaces = nil
@@ -88,6 +89,8 @@ public final class BuildService: Service {
     }
 
     public func run() async throws {
+        // Trapped first: a reload asked for as soon as the daemon is up is not lost.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         if let workspaces {
             do {
                 try workspaces.prepare()
@@ -182,7 +185,7 @@ public final class BuildService: Service {
         notifier.notify("READY=1\nSTATUS=serving")
         let reloader = ConfigReloader(configPath: configPath, live: live, registry: registry, tls: tls, notifier: notifier, logger: logger)
         await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await reloader.run() }
+            tasks.addTask { await reloader.run(hangups: hangups) }
             tasks.addTask { await self.collectArtifactGarbage() }
             tasks.addTask { await Self.forgetExpiredBuilds(registry) }
             try? await gracefulShutdown()

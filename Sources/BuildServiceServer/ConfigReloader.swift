@@ -21,10 +21,12 @@ struct ConfigReloader: Sendable {
     static let ticketKeyRotation: Duration = .seconds(12 * 3600)
 
     /// Runs until cancelled.
-    func run() async {
+    /// - Parameter hangups: SIGHUPs, trapped before the daemon said it was ready, so that none
+    ///   sent right after goes unnoticed.
+    func run(hangups: UnixSignalsSequence) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                for await _ in hangups {
                     reload()
                 }
             }

@@ -159,6 +159,38 @@ struct ServiceConfigValidationTests {
         #expect(try Self.load(config).build.runAsUser == "nobody")
     }
 
+    @Test(.enabled(if: geteuid() == 0, "switching users needs a root daemon"))
+    func mirrorUserMustExistAndDifferFromTheBuildUser() throws {
+        var config = base
+        config.build = "run_as_user = \"nobody\"\nmirror_user = \"nobody\""
+        Self.expectFailure(config, key: "build.mirror_user")
+        config.build = "run_as_user = \"nobody\"\nmirror_user = \"no-such-user-7f3\""
+        Self.expectFailure(config, key: "build.mirror_user")
+        config.build = "run_as_user = \"nobody\"\nmirror_user = \"daemon\""
+        #expect(try Self.load(config).build.mirrorUser == "daemon")
+    }
+
+    @Test func lifecycleLimitsAreReadAndChecked() throws {
+        var config = base
+        config.build = "allow_root_builds = true\nmax_concurrent = 3\nmax_queued = 7\nretain_sec = 60\nreattach_grace_sec = 0"
+        config.projects[0] += "\nmax_concurrent = 2"
+        let loaded = try Self.load(config)
+        #expect(loaded.build.maxConcurrent == 3)
+        #expect(loaded.build.maxQueued == 7)
+        #expect(loaded.build.reattachGraceSec == 0)
+        #expect(loaded.projects[0].concurrencyLimit == 2)
+        config.build = "allow_root_builds = true\nmax_queued = 0"
+        Self.expectFailure(config, key: "build.max_queued")
+        config.build = "allow_root_builds = true\nevent_buffer_bytes = 1000"
+        Self.expectFailure(config, key: "build.event_buffer_bytes")
+        config.build = "allow_root_builds = true\nreattach_grace_sec = -1"
+        Self.expectFailure(config, key: "build.reattach_grace_sec")
+        var zero = base
+        zero.build = "allow_root_builds = true"
+        zero.projects[0] += "\nmax_concurrent = 0"
+        Self.expectFailure(zero, key: "projects[0].max_concurrent")
+    }
+
     @Test(arguments: ["/etc/passwd", "../up/*.bin", "out//x", "out/./x", ""])
     func malformedArtifactPatternsAreRejected(pattern: String) {
         var config = base

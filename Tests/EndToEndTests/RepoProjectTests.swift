@@ -159,16 +159,7 @@ import Testing
 
     @Test(.enabled(if: getuid() == 0, "switching users needs root"))
     func gitAndTheBuildRunAsTheRunAsUser() async throws {
-        var options = DaemonUnderTest.Options()
-        options.runAsUser = "nobody"
-        options.extraProjects = """
-            [[projects]]
-            id = "repo"
-            type = "repo"
-            repo_url = "\(source)"
-            commands = ["make", "sh"]
-            """
-        let asNobody = try await DaemonUnderTest(options)
+        let asNobody = try await DaemonUnderTest(asNobodyOptions())
         let response = try await asNobody.curl(requestJSON(["project_id": "repo", "command": "make", "args": ["who"]]))
         let events = try parseEvents(response.body)
         let nobody = try #require(getpwnam("nobody")).pointee.pw_uid
@@ -223,5 +214,39 @@ import Testing
         // The checkout is removed (with nobody's rights) once the build is over.
         let builds = asNobody.directory + "/workspaces/builds"
         #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: builds)) ?? ["?"]).isEmpty })
+    }
+
+    /// Builds as nobody; the repo project may also run `sh`.
+    private func asNobodyOptions() -> DaemonUnderTest.Options {
+        var options = DaemonUnderTest.Options()
+        options.runAsUser = "nobody"
+        options.extraProjects = """
+            [[projects]]
+            id = "repo"
+            type = "repo"
+            repo_url = "\(source)"
+            commands = ["make", "sh"]
+            """
+        return options
+    }
+
+    /// With `build.mirror_user`, mirrors belong to that user (not root, not the build user) and
+    /// builds still cannot write them.
+    @Test(.enabled(if: getuid() == 0, "switching users needs root"))
+    func mirrorsCanBelongToADedicatedUser() async throws {
+        var options = asNobodyOptions()
+        options.lifecycle += "\nmirror_user = \"daemon\""
+        let daemon = try await DaemonUnderTest(options)
+        let mirror = daemon.directory + "/workspaces/mirrors/repo.git"
+        let response = try await daemon.curl(
+            requestJSON([
+                "project_id": "repo", "command": "sh", "args": ["-c", "cat version.txt; (echo x >> \(mirror)/config) 2>/dev/null && echo wrote"],
+            ])
+        )
+        #expect(stdout(try parseEvents(response.body)) == "two\n", "\(response.body)")
+        let owner = try #require(getpwnam("daemon")).pointee.pw_uid
+        var info = stat()
+        #expect(stat(mirror, &info) == 0 && info.st_uid == owner)
+        await daemon.stop()
     }
 }

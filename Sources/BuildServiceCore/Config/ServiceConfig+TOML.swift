@@ -24,7 +24,7 @@ import TOMLKit
 /// [build]           workspace_root string "/var/lib/build-service/workspaces"
 ///                   run_as_user, run_as_group  string (unset: the daemon's user)
 ///                   allow_root_builds bool false (a root daemon without run_as_user refuses to start)
-///                   git_path string "/usr/bin/git" (repo projects)
+///                   git_path string "/usr/bin/git" (repo projects); mirror_user string (daemon's user)
 ///                   max_concurrent int (CPUs); max_queued int 100; event_buffer_bytes int 8 MiB;
 ///                   retain_sec int 3600; reattach_grace_sec int 30; shutdown_grace_sec int 30
 /// [build.commands]  NAME = "/absolute/path"
@@ -269,6 +269,7 @@ extension ServiceConfig {
         build.workspaceRoot = try table.string("workspace_root") ?? build.workspaceRoot
         build.runAsUser = try table.string("run_as_user")
         build.runAsGroup = try table.string("run_as_group")
+        build.mirrorUser = try table.string("mirror_user")
         build.allowRootBuilds = try table.bool("allow_root_builds") ?? false
         build.gitPath = try table.string("git_path") ?? build.gitPath
         build.maxConcurrent = try table.int("max_concurrent") ?? build.maxConcurrent

@@ -144,6 +144,21 @@ extension ServiceConfig {
         } catch {
             throw ConfigError(key: error.code == .runAsGroup ? "build.run_as_group" : "build.run_as_user", error.message)
         }
+        if let mirrorUser = build.mirrorUser {
+            let mirror: RunAsIdentity
+            do {
+                mirror = try RunAsIdentity.resolve(user: mirrorUser, group: nil)
+            } catch {
+                throw ConfigError(key: "build.mirror_user", error.message)
+            }
+            let builds = try? RunAsIdentity.resolve(user: build.runAsUser, group: build.runAsGroup)
+            guard mirror.uid != builds?.uid else {
+                throw ConfigError(key: "build.mirror_user", "must not be the user builds run as: builds would be able to change the mirrors")
+            }
+            guard geteuid() == 0 || mirror.uid == geteuid() else {
+                throw ConfigError(key: "build.mirror_user", "only a daemon running as root can run git as another user")
+            }
+        }
     }
 
     private func validateArtifacts() throws(ConfigError) {

@@ -118,6 +118,9 @@ public struct BuildSettings: Sendable {
     public var allowRootBuilds = false
     /// The git used for repo projects.
     public var gitPath = "/usr/bin/git"
+    /// Who owns the repo projects' mirrors and runs git on them; `nil` is the daemon's user.
+    /// Builds can read mirrors but never write them, so it must not be `run_as_user`.
+    public var mirrorUser: String?
     /// Allowed command names mapped to absolute executable paths.
     public var commands: [String: String] = [:]
     public var defaultTimeoutSec = 600

@@ -34,10 +34,21 @@ public struct RepoWorkspaces: Sendable {
     /// How long one mirror clone or fetch may take, whoever's build started it.
     static let mirrorUpdateLimit: Duration = .seconds(3600)
 
-    public init(root: String, runner: BuildRunner, mirrorRunner: BuildRunner, gitPath: String, identity: RunAsIdentity) {
+    /// Who owns the mirrors and spares (`build.mirror_user`, else the daemon's user).
+    let mirrorIdentity: RunAsIdentity
+
+    public init(
+        root: String,
+        runner: BuildRunner,
+        mirrorRunner: BuildRunner,
+        gitPath: String,
+        identity: RunAsIdentity,
+        mirrorIdentity: RunAsIdentity
+    ) {
         self.root = root
         self.runner = runner
         self.mirrorRunner = mirrorRunner
+        self.mirrorIdentity = mirrorIdentity
         self.gitPath = gitPath
         self.identity = identity
     }
@@ -78,10 +89,10 @@ public struct RepoWorkspaces: Sendable {
                 throw ServiceError(.workspaceCreateFailed, "\(directory) is not a directory (a symlink is refused)")
             }
         }
-        // mirrors/: the daemon's, readable (builds borrow its objects), writable by nobody else.
-        lchown(mirrorsDirectory, geteuid(), getegid())
+        // mirrors/: the mirror user's, readable (builds borrow its objects), writable by no build.
+        lchown(mirrorsDirectory, mirrorIdentity.uid, mirrorIdentity.gid)
         chmod(mirrorsDirectory, 0o755)
-        lchown(sparesDirectory, geteuid(), getegid())
+        lchown(sparesDirectory, mirrorIdentity.uid, mirrorIdentity.gid)
         chmod(sparesDirectory, 0o700)
         if identity.switchesIdentity {
             lchown(buildsDirectory, identity.uid, identity.gid)
@@ -95,11 +106,15 @@ public struct RepoWorkspaces: Sendable {
         for entry in (try? manager.contentsOfDirectory(atPath: mirrorsDirectory)) ?? [] {
             var info = stat()
             let path = mirrorsDirectory + "/" + entry
-            let owned = lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR && info.st_uid == geteuid()
-            if owned, entry.hasPrefix(".") {
-                try? manager.removeItem(atPath: path)  // a half-made clone of ours
-            } else if !owned {
-                // The build user's: moved where the build user's rights remove it (see `removeLeftovers`).
+            guard lstat(path, &info) == 0 else { continue }
+            let isDirectory = info.st_mode & S_IFMT == S_IFDIR
+            if isDirectory, info.st_uid == mirrorIdentity.uid, !entry.hasPrefix(".") { continue }  // a mirror
+            if info.st_uid == mirrorIdentity.uid || info.st_uid == geteuid() {
+                // A half-made clone, or a mirror of a former mirror_user: removed as it is.
+                try? manager.removeItem(atPath: path)
+            } else {
+                // The build user's (as an earlier version left mirrors): moved where the build
+                // user's rights remove it (see `removeLeftovers`).
                 rename(path, buildsDirectory + "/.untrusted-mirror-\(UInt32.random(in: 0...UInt32.max))")
             }
         }
