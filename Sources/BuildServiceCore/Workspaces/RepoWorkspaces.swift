@@ -192,10 +192,11 @@ public struct RepoWorkspaces: Sendable {
                 throw ServiceError(clone.timedOut ? .timeout : .repoCloneFailed, "cannot create the checkout: \(Self.lastLine(clone.output))")
             }
         }
+        let checkout = await detach(workspace, at: commit, deadline: deadline, eventLoop: eventLoop, stream: stream)
+        // The next build's checkout is made once this one's is ready, not competing with it.
         await spares.refill(projectID) {
             await makeSpare(of: mirror, projectID: projectID, at: commit, eventLoop: eventLoop)
         }
-        let checkout = await detach(workspace, at: commit, deadline: deadline, eventLoop: eventLoop, stream: stream)
         guard checkout.succeeded else {
             throw ServiceError(
                 checkout.timedOut ? .timeout : .repoCheckoutFailed,
