@@ -192,6 +192,13 @@ import Testing
             ])
         )
         #expect(stdout(try parseEvents(spareBuild.body)) == "one\n", "\(spareBuild.body)")
+        // The repository holds a symlink to /etc: handing the spare over changed the link, not /etc.
+        let etcNobody = try await TestProcess.run(
+            "/usr/bin/find",
+            ["/etc", "-maxdepth", "2", "-user", "nobody"],
+            outputDirectory: asNobody.directory
+        )
+        #expect(etcNobody.stdoutText.isEmpty, "\(etcNobody.stdoutText)")
         #expect(stat(spares, &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == getuid())
         // A mirror the build user owns (as an earlier version left them) is not trusted: after a
         // restart it is thrown away and cloned afresh, and nothing planted in it runs.

@@ -292,6 +292,8 @@ public struct RepoWorkspaces: Sendable {
         let done = try? await NIOThreadPool.singleton.runIfActive { () -> Bool in
             if identity.switchesIdentity {
                 guard lchown(spare, identity.uid, identity.gid) == 0 else { return false }
+                // The enumerator lists a symlink to a directory without entering it (a checkout
+                // may hold `escape -> /etc`), and lchown changes the link, never its target.
                 let walker = FileManager.default.enumerator(atPath: spare)
                 while let relative = walker?.nextObject() as? String {
                     guard lchown(spare + "/" + relative, identity.uid, identity.gid) == 0 else { return false }
