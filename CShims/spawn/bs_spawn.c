@@ -262,3 +262,49 @@ int bs_open_beneath(int directory, const char *path) {
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     return (int)syscall(SYS_openat2, directory, path, &how, sizeof how);
 }
+
+/// One directory of bs_chown_tree; takes ownership of `directory`.
+static int chown_directory(int directory, uid_t uid, gid_t gid, int depth) {
+    if (depth > 1000) {
+        close(directory);
+        errno = ELOOP;
+        return -1;
+    }
+    DIR *listing = fdopendir(directory);
+    if (listing == NULL) {
+        close(directory);
+        return -1;
+    }
+    int result = 0;
+    struct dirent *entry;
+    errno = 0;
+    while ((entry = readdir(listing)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+        struct stat info;
+        if (fstatat(directory, entry->d_name, &info, AT_SYMLINK_NOFOLLOW) < 0) { result = -1; break; }
+        if (S_ISREG(info.st_mode) && info.st_nlink > 1) { errno = EMLINK; result = -1; break; }
+        if (fchownat(directory, entry->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) { result = -1; break; }
+        if (S_ISDIR(info.st_mode)) {
+            int child = openat(directory, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (child < 0 || chown_directory(child, uid, gid, depth + 1) < 0) { result = -1; break; }
+        }
+        errno = 0;
+    }
+    if (result == 0 && errno != 0) result = -1;
+    int saved = errno;
+    closedir(listing);
+    errno = saved;
+    return result;
+}
+
+int bs_chown_tree(const char *path, uid_t uid, gid_t gid) {
+    int root = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root < 0) return -1;
+    if (fchown(root, uid, gid) < 0) {
+        int saved = errno;
+        close(root);
+        errno = saved;
+        return -1;
+    }
+    return chown_directory(root, uid, gid, 0);
+}

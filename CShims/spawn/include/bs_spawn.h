@@ -83,4 +83,10 @@ int bs_exited_pidfd(int pidfd, int *exit_code, int *signal_number);
 
 /// Bytes waiting to be read from a pipe, or -1.
 int bs_bytes_readable(int fd);
+
+/// Gives `path` and everything under it to uid:gid, walking by descriptor (openat with
+/// O_NOFOLLOW, fchownat with AT_SYMLINK_NOFOLLOW), so no symlink, however it got there or
+/// whenever it was swapped in, leads the walk or a chown outside the tree. A regular file with
+/// more than one link is refused (EMLINK): it could be someone else's file. 0 or -1 (errno).
+int bs_chown_tree(const char *path, uid_t uid, gid_t gid);
 #endif

@@ -1,4 +1,5 @@
 import BuildServiceProtocol
+import CBuildServiceSpawn
 import Foundation
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -76,10 +77,6 @@ public struct RepoWorkspaces: Sendable {
             lchown(root, geteuid(), getegid())
             chmod(root, 0o755)
         }
-        if manager.fileExists(atPath: sparesDirectory) {
-            // The daemon's own, in a directory only it can enter: removed as it is.
-            try? manager.removeItem(atPath: sparesDirectory)
-        }
         for directory in [root, mirrorsDirectory, buildsDirectory, sparesDirectory] {
             if directory != root, !manager.fileExists(atPath: directory) {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o750])
@@ -98,7 +95,7 @@ public struct RepoWorkspaces: Sendable {
             lchown(buildsDirectory, identity.uid, identity.gid)
             chmod(buildsDirectory, 0o750)
         }
-        try Self.writeConfig(trustingConfig, "[safe]\n\tdirectory = *\n")
+        try Self.writeConfig(trustingConfig, "[safe]\n\tdirectory = *\n[core]\n\thooksPath = /dev/null\n\tfsmonitor = false\n")
         try Self.writeConfig(
             mirrorConfig,
             "[safe]\n\tdirectory = *\n[core]\n\thooksPath = /dev/null\n\tfsmonitor = false\n[protocol \"ext\"]\n\tallow = never\n"
@@ -109,9 +106,11 @@ public struct RepoWorkspaces: Sendable {
             guard lstat(path, &info) == 0 else { continue }
             let isDirectory = info.st_mode & S_IFMT == S_IFDIR
             if isDirectory, info.st_uid == mirrorIdentity.uid, !entry.hasPrefix(".") { continue }  // a mirror
-            if info.st_uid == mirrorIdentity.uid || info.st_uid == geteuid() {
-                // A half-made clone, or a mirror of a former mirror_user: removed as it is.
-                try? manager.removeItem(atPath: path)
+            if info.st_uid == mirrorIdentity.uid {
+                // A half-made clone: its owner removes it (see `removeLeftovers`).
+                rename(path, sparesDirectory + "/.half-made-\(UInt32.random(in: 0...UInt32.max))")
+            } else if info.st_uid == geteuid() {
+                try? manager.removeItem(atPath: path)  // the daemon's own, from before mirror_user was set
             } else {
                 // The build user's (as an earlier version left mirrors): moved where the build
                 // user's rights remove it (see `removeLeftovers`).
@@ -121,11 +120,16 @@ public struct RepoWorkspaces: Sendable {
     }
 
     /// Removes what `builds/` holds at startup (checkouts a crash left, old mirrors), with the
-    /// build user's rights as `remove(buildID:)` does.
+    /// build user's rights as `remove(buildID:)` does, and what `spares/` holds, with the
+    /// mirror user's.
     /// - Returns: how many entries were removed.
     public func removeLeftovers(eventLoop: any EventLoop) async -> Int {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: buildsDirectory)) ?? []
         for entry in entries { await removeTree(buildsDirectory + "/" + entry, eventLoop: eventLoop) }
+        // Spares of an earlier run: the commit they are at may be long gone from the mirror.
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: sparesDirectory)) ?? [] {
+            await removeSpare(sparesDirectory + "/" + entry, eventLoop: eventLoop)
+        }
         return entries.count
     }
 
@@ -184,7 +188,7 @@ public struct RepoWorkspaces: Sendable {
             throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a branch, tag or commit in \(repo.url)")
         }
         let workspace = buildsDirectory + "/" + buildID
-        if let spare = await spares.take(projectID), await handOver(spare, to: workspace) {
+        if let spare = await spares.take(projectID), await handOver(spare, to: workspace, eventLoop: eventLoop) {
             // A ready checkout: only the files that differ from its commit get written below.
         } else {
             let clone = await cloneShared(mirror, into: workspace, deadline: deadline, eventLoop: eventLoop, stream: stream)
@@ -223,7 +227,8 @@ public struct RepoWorkspaces: Sendable {
     /// GIT_CONFIG_PARAMETERS), and runs no hooks, no fsmonitor and no `ext::` commands.
     var mirrorConfig: String { root + "/gitconfig-mirrors" }
 
-    /// The config the build user's `clone --shared` reads: it trusts the daemon's mirror.
+    /// The config the build user's `clone --shared` and checkout read instead of that user's own
+    /// (which a build could have written): trusts the mirror, runs no hooks and no fsmonitor.
     var trustingConfig: String { root + "/gitconfig-local-sources" }
 
     /// A checkout that borrows the mirror's objects (nothing copied), with no files yet.
@@ -235,7 +240,10 @@ public struct RepoWorkspaces: Sendable {
         stream: (@Sendable (ByteBuffer) async throws -> Void)?
     ) async -> HelperOutcome {
         await git(
-            ["clone", "--shared", "--no-checkout", "--quiet", "--", mirror, directory],
+            [
+                "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "clone", "--shared", "--no-checkout", "--quiet", "--", mirror,
+                directory,
+            ],
             in: buildsDirectory,
             deadline: deadline,
             eventLoop: eventLoop,
@@ -257,53 +265,57 @@ public struct RepoWorkspaces: Sendable {
             )
             // Files written in the same second as the index are "racily clean" to git, which
             // then reads every one of them again at the build's checkout. Dated two seconds back
-            // and the index written anew, the spare's index is trusted as it is.
-            if checkout.succeeded, (try? await NIOThreadPool.singleton.runIfActive { Self.backdate(path, by: 2) }) == true {
-                let refresh = await mirrorGit(["-C", path, "update-index", "-q", "--refresh"], deadline: deadline, eventLoop: eventLoop)
+            // (by the mirror user: `touch -h` changes links, not their targets) and the index
+            // written anew, the spare's index is trusted as it is.
+            if checkout.succeeded {
+                let earlier = "@\(Int(Date().timeIntervalSince1970) - 2)"
+                let backdate = await run(
+                    "/usr/bin/find",
+                    [path, "-mindepth", "1", "-path", path + "/.git", "-prune", "-o", "-exec", "/usr/bin/touch", "-h", "-d", earlier, "{}", "+"],
+                    in: mirrorsDirectory,
+                    deadline: deadline,
+                    eventLoop: eventLoop,
+                    stream: nil,
+                    environment: [],
+                    runner: mirrorRunner
+                )
+                let refresh =
+                    backdate.succeeded
+                    ? await mirrorGit(["-C", path, "update-index", "-q", "--refresh"], deadline: deadline, eventLoop: eventLoop) : backdate
                 if refresh.succeeded { return path }
             }
         }
-        _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: path) }
+        await removeSpare(path, eventLoop: eventLoop)
         return nil
     }
 
-    /// Sets the modification time of every file under `root` but `.git` (links themselves,
-    /// never followed) `seconds` into the past.
-    private static func backdate(_ root: String, by seconds: Int) -> Bool {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var times = [timespec(tv_sec: now.tv_sec - seconds, tv_nsec: 0), timespec(tv_sec: now.tv_sec - seconds, tv_nsec: 0)]
-        let walker = FileManager.default.enumerator(atPath: root)
-        while let relative = walker?.nextObject() as? String {
-            if relative == ".git" {
-                walker?.skipDescendants()
-                continue
-            }
-            guard utimensat(AT_FDCWD, root + "/" + relative, &times, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
-        }
-        return true
-    }
-
-    /// Gives a spare to the build: every file to the build user (links themselves, never
-    /// followed), then renamed into `builds/`. Done before the rename, while no build can
-    /// reach the tree. False (and the spare removed) if that fails.
-    private func handOver(_ spare: String, to workspace: String) async -> Bool {
+    /// Gives a spare to the build: every file to the build user (walked by descriptor, links
+    /// changed themselves and never followed; see `bs_chown_tree`), then renamed into
+    /// `builds/`. Done before the rename, while no build can reach the tree. False (and the
+    /// spare removed) if that fails.
+    private func handOver(_ spare: String, to workspace: String, eventLoop: any EventLoop) async -> Bool {
         let identity = self.identity
         let done = try? await NIOThreadPool.singleton.runIfActive { () -> Bool in
-            if identity.switchesIdentity {
-                guard lchown(spare, identity.uid, identity.gid) == 0 else { return false }
-                // The enumerator lists a symlink to a directory without entering it (a checkout
-                // may hold `escape -> /etc`), and lchown changes the link, never its target.
-                let walker = FileManager.default.enumerator(atPath: spare)
-                while let relative = walker?.nextObject() as? String {
-                    guard lchown(spare + "/" + relative, identity.uid, identity.gid) == 0 else { return false }
-                }
-            }
+            if identity.switchesIdentity, bs_chown_tree(spare, identity.uid, identity.gid) != 0 { return false }
             return rename(spare, workspace) == 0
         }
         if done == true { return true }
-        _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: spare) }
+        await removeSpare(spare, eventLoop: eventLoop)
         return false
+    }
+
+    /// Removes a spare (or a half-made clone) with the mirror user's rights, like its owner would.
+    private func removeSpare(_ path: String, eventLoop: any EventLoop) async {
+        _ = await run(
+            "/bin/rm",
+            ["-rf", "--", path],
+            in: mirrorsDirectory,
+            deadline: .now + .seconds(600),
+            eventLoop: eventLoop,
+            stream: nil,
+            environment: [],
+            runner: mirrorRunner
+        )
     }
 
     /// The checkout's files at `commit` (a resolved id, never a name), written in parallel.
@@ -319,12 +331,16 @@ public struct RepoWorkspaces: Sendable {
         await git(
             [
                 "-c", "advice.detachedHead=false", "-c", "checkout.workers=0", "-c", "core.trustctime=false",
-                "-c", "core.checkStat=minimal", "checkout", "--quiet", "--detach", commit,
+                "-c", "core.checkStat=minimal", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+                "checkout", "--quiet", "--detach", commit,
             ],
             in: directory,
             deadline: deadline,
             eventLoop: eventLoop,
-            stream: stream
+            stream: stream,
+            // Not the build user's ~/.gitconfig: a build must not plant config that the next
+            // checkout (of any project) would run.
+            environment: ["GIT_CONFIG_GLOBAL=\(trustingConfig)"]
         )
     }
 
@@ -390,7 +406,10 @@ public struct RepoWorkspaces: Sendable {
     private func mirrorGit(_ arguments: [String], deadline: ContinuousClock.Instant, eventLoop: any EventLoop) async -> HelperOutcome {
         await run(
             gitPath,
-            ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"] + arguments,
+            // No hooks, no fsmonitor, and no automatic gc, which would detach from its process
+            // group and could prune objects that checkouts borrow.
+            ["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-c", "gc.auto=0", "-c", "maintenance.auto=false"]
+                + arguments,
             in: mirrorsDirectory,
             deadline: deadline,
             eventLoop: eventLoop,
