@@ -7,73 +7,72 @@ struct CLIReattachTests {
     /// A proxy cuts the first two connections mid-stream: build-cli re-attaches each time and
     /// the user sees every line exactly once, and the build's exit code.
     @Test func aDroppedConnectionIsResumedWithoutGapsOrRepeats() async throws {
-        var options = DaemonUnderTest.Options()
-        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 30"
-        let daemon = try await DaemonUnderTest(options)
-        // Forwards to the daemon; the first connection is cut after 1500 bytes of answer.
-        let proxy = try TestProcess.start(
-            "/usr/bin/python3",
-            ["-c", Self.cuttingProxy, String(daemon.port), "cut"],
-            outputDirectory: daemon.directory
-        )
-        #expect(await eventually { proxy.stdoutSoFar.contains("port ") })
-        let proxyPort = try #require(proxy.stdoutSoFar.split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
         let script = "i=0; while [ $i -lt 120 ]; do echo line $i; i=$((i+1)); sleep 0.01; done; exit 3"
-        let result = try await TestProcess.run(
-            TestProcess.binary("build-cli"),
-            ["--endpoint", "http://127.0.0.1:\(proxyPort)", "--project", "demo", "sh", "-c", script],
-            environment: ["PATH": "/usr/bin:/bin"],
-            outputDirectory: daemon.directory
-        )
-        proxy.signal(SIGKILL)
-        #expect(proxy.stdoutSoFar.components(separatedBy: "cut").count == 3, "the proxy did not cut twice")
+        let (result, proxyLog) = try await buildThroughProxy(mode: "cut", script: script)
+        #expect(proxyLog.components(separatedBy: "cut").count == 3, "the proxy did not cut twice")
         #expect(result.status == 3, "\(result.stderrText)")
         #expect(result.stdoutText == (0..<120).map { "line \($0)\n" }.joined(), "\(result.stdoutText)")
-        await daemon.stop()
     }
 
     /// A connection that goes silent without closing (a dead NAT entry) is given up after
     /// `--stall-timeout` and the build re-attached: the output is still complete.
     @Test func aStalledConnectionIsGivenUpAndResumed() async throws {
+        let script = "i=0; while [ $i -lt 80 ]; do echo line $i; i=$((i+1)); sleep 0.05; done"
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (result, proxyLog) = try await buildThroughProxy(mode: "stall", script: script, cliOptions: ["--stall-timeout", "3"])
+        #expect(proxyLog.contains("stall"), "the proxy never stalled the connection")
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == (0..<80).map { "line \($0)\n" }.joined(), "\(result.stdoutText)")
+        #expect(clock.now - start < .seconds(20))
+    }
+
+    /// Runs `script` with build-cli through `cuttingProxy` in `mode`, on a daemon that waits
+    /// 30 s for a re-attach; returns build-cli's result and what the proxy printed.
+    private func buildThroughProxy(
+        mode: String,
+        script: String,
+        cliOptions: [String] = []
+    ) async throws -> (ProcessResult, String) {
         var options = DaemonUnderTest.Options()
         options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 30"
         let daemon = try await DaemonUnderTest(options)
         let proxy = try TestProcess.start(
             "/usr/bin/python3",
-            ["-c", Self.cuttingProxy, String(daemon.port), "stall"],
+            ["-c", Self.cuttingProxy, String(daemon.port), mode],
             outputDirectory: daemon.directory
         )
         #expect(await eventually { proxy.stdoutSoFar.contains("port ") })
         let proxyPort = try #require(
             proxy.stdoutSoFar.split(separator: " ").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         )
-        let script = "i=0; while [ $i -lt 80 ]; do echo line $i; i=$((i+1)); sleep 0.05; done"
-        let clock = ContinuousClock()
-        let start = clock.now
         let result = try await TestProcess.run(
             TestProcess.binary("build-cli"),
-            ["--endpoint", "http://127.0.0.1:\(proxyPort)", "--stall-timeout", "3", "--project", "demo", "sh", "-c", script],
+            ["--endpoint", "http://127.0.0.1:\(proxyPort)"] + cliOptions + ["--project", "demo", "sh", "-c", script],
             environment: ["PATH": "/usr/bin:/bin"],
             outputDirectory: daemon.directory
         )
         proxy.signal(SIGKILL)
-        #expect(proxy.stdoutSoFar.contains("stall"), "the proxy never stalled the connection")
-        #expect(result.status == 0, "\(result.stderrText)")
-        #expect(result.stdoutText == (0..<80).map { "line \($0)\n" }.joined(), "\(result.stdoutText)")
-        #expect(clock.now - start < .seconds(20))
+        let proxyLog = proxy.stdoutSoFar
         await daemon.stop()
+        return (result, proxyLog)
+    }
+
+    /// build-cli running `script` over the socket, in the background.
+    private func startBuild(_ daemon: DaemonUnderTest, script: String) throws -> RunningProcess {
+        try TestProcess.start(
+            TestProcess.binary("build-cli"),
+            ["--socket", daemon.socketPath, "--cwd", ".", "--project", "demo", "sh", "-c", script],
+            environment: ["PATH": "/usr/bin:/bin"],
+            outputDirectory: daemon.directory
+        )
     }
 
     /// Ctrl-C cancels the remote build: build-cli exits 130 and the build's processes are gone.
     @Test func ctrlCCancelsTheRemoteBuild() async throws {
         let daemon = try await DaemonUnderTest()
         let marker = "31\(Int.random(in: 100...999))"
-        let cli = try TestProcess.start(
-            TestProcess.binary("build-cli"),
-            ["--socket", daemon.socketPath, "--cwd", ".", "--project", "demo", "sh", "-c", "echo started; exec sleep \(marker)"],
-            environment: ["PATH": "/usr/bin:/bin"],
-            outputDirectory: daemon.directory
-        )
+        let cli = try startBuild(daemon, script: "echo started; exec sleep \(marker)")
         #expect(await eventually { cli.stdoutSoFar.contains("started") })
         #expect(await eventually { !processes(matching: "sleep \(marker)").isEmpty })
         cli.signal(SIGINT)
@@ -89,12 +88,7 @@ struct CLIReattachTests {
     @Test func statusAttachAndCancelById() async throws {
         let daemon = try await DaemonUnderTest()
         let marker = "32\(Int.random(in: 100...999))"
-        let running = try TestProcess.start(
-            TestProcess.binary("build-cli"),
-            ["--socket", daemon.socketPath, "--cwd", ".", "--project", "demo", "sh", "-c", "echo first; exec sleep \(marker)"],
-            environment: ["PATH": "/usr/bin:/bin"],
-            outputDirectory: daemon.directory
-        )
+        let running = try startBuild(daemon, script: "echo first; exec sleep \(marker)")
         #expect(await eventually { running.stdoutSoFar.contains("first") })
         let list = try await daemon.curl("", path: "/v1/builds?state=running", method: "GET")
         let id = try #require(list.body.range(of: #"bld_[0-9a-f]{32}"#, options: .regularExpression).map { String(list.body[$0]) })
