@@ -171,6 +171,9 @@ import Testing
         let mirror = asNobody.directory + "/workspaces/mirrors/repo.git"
         var info = stat()
         #expect(stat(mirror, &info) == 0 && info.st_uid == getuid())
+        // Only the build user's group may enter mirrors/ at all.
+        let nogroup = try #require(getpwnam("nobody")).pointee.pw_gid
+        #expect(stat(asNobody.directory + "/workspaces/mirrors", &info) == 0 && info.st_mode & 0o777 == 0o750 && info.st_gid == nogroup)
         let tamper = try await asNobody.curl(
             requestJSON([
                 "project_id": "repo", "command": "sh",

@@ -86,9 +86,10 @@ public struct RepoWorkspaces: Sendable {
                 throw ServiceError(.workspaceCreateFailed, "\(directory) is not a directory (a symlink is refused)")
             }
         }
-        // mirrors/: the mirror user's, readable (builds borrow its objects), writable by no build.
-        lchown(mirrorsDirectory, mirrorIdentity.uid, mirrorIdentity.gid)
-        chmod(mirrorsDirectory, 0o755)
+        // mirrors/: the mirror user's, readable by the builds' group only (builds borrow its
+        // objects; other local users have no business reading the source), writable by no build.
+        lchown(mirrorsDirectory, mirrorIdentity.uid, identity.gid)
+        chmod(mirrorsDirectory, 0o750)
         lchown(sparesDirectory, mirrorIdentity.uid, mirrorIdentity.gid)
         chmod(sparesDirectory, 0o700)
         if identity.switchesIdentity {
