@@ -91,6 +91,9 @@ public final class BuildService: Service {
     public func run() async throws {
         // Trapped first: a reload asked for as soon as the daemon is up is not lost.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
+        // Trapped now too (the graceful-shutdown signal is the first of them): a second one
+        // sent right after shutdown began must not go unnoticed.
+        let stops = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         if let workspaces {
             do {
                 try workspaces.prepare()
@@ -192,6 +195,7 @@ public final class BuildService: Service {
             tasks.cancelAll()
         }
         await shutDown(
+            stops: stops,
             registry: registry,
             health: health,
             grace: .seconds(live.current.config.build.shutdownGraceSec),
@@ -205,6 +209,7 @@ public final class BuildService: Service {
     /// SIGTERM or SIGINT cuts that short), cancels the rest, then gives attached clients a
     /// moment to receive their builds' last events.
     private func shutDown(
+        stops: UnixSignalsSequence,
         registry: BuildRegistry,
         health: DaemonHealth,
         grace: Duration,
@@ -225,7 +230,10 @@ public final class BuildService: Service {
         removeSocketFile(socketFile)
         let logger = self.logger
         let impatience = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            var signals = 0
+            for await _ in stops {
+                signals += 1
+                guard signals >= 2 else { continue }  // the first one started this shutdown
                 logger.notice("second signal: cancelling running builds now")
                 await registry.shutdown(grace: .zero)
                 return
