@@ -63,6 +63,18 @@ import Testing
         #expect(both.output.contains("ALPN protocol: http/1.1"), "\(both.output)")
     }
 
+    /// A failed handshake is counted in /metrics (a handshake that succeeds is not).
+    @Test func failedHandshakesAreCounted() async throws {
+        func failures() async throws -> Double? {
+            let response = try await daemon.curl("", path: "/metrics", method: "GET")
+            return metricValue(metricSamples(response.body), "build_service_tls_handshake_failures_total")
+        }
+        let before = try await failures() ?? 0
+        _ = try await sClient("-alpn h2", input: "true")
+        _ = try await sClient("-tls1_1", input: "true")
+        #expect(await eventuallyAsync { (try? await failures()) == before + 2 })
+    }
+
     @Test func clientInitiatedRenegotiationIsRefused() async throws {
         // "R" on a line of its own asks s_client to renegotiate.
         let result = try await sClient("-tls1_2", input: "printf 'R\\n'; sleep 1")

@@ -49,21 +49,15 @@ struct TokenCheck: Sendable {
     init(settings: AuthSettings) {
         isRequired = settings.required
         entries = settings.tokens.map { token in
+            let (secret, isDigest): ([UInt8], Bool)
+            switch token.secret {
+            case .plain(let plain): (secret, isDigest) = (Array(plain.utf8), false)
+            case .sha256(let digest): (secret, isDigest) = (digest, true)
+            }
             // Owner of the builds it starts: the token's digest, the same however it is configured.
-            let digest: [UInt8]
-            switch token.secret {
-            case .plain(let secret): digest = SHA256Digest.digest(Array(secret.utf8))
-            case .sha256(let configured): digest = configured
-            }
-            let grant = AccessGrant(
-                owner: BuildOwner(tokenDigest: Hex.encode(digest), tokenName: token.name),
-                projects: token.projects.map(Set.init),
-                admin: token.admin
-            )
-            switch token.secret {
-            case .plain(let secret): return Entry(secret: Array(secret.utf8), isDigest: false, grant: grant)
-            case .sha256(let digest): return Entry(secret: digest, isDigest: true, grant: grant)
-            }
+            let owner = BuildOwner(tokenDigest: Hex.encode(isDigest ? secret : SHA256Digest.digest(secret)), tokenName: token.name)
+            let grant = AccessGrant(owner: owner, projects: token.projects.map(Set.init), admin: token.admin)
+            return Entry(secret: secret, isDigest: isDigest, grant: grant)
         }
         hasDigests = entries.contains(where: \.isDigest)
     }
