@@ -72,6 +72,16 @@ import Testing
         }
     }
 
+    /// Artifact bytes sent count in /metrics, small files answered at once included.
+    @Test func servedBytesAreCounted() async throws {
+        let full = try await get()
+        #expect(full.body.count == content.count)
+        _ = try await get(["Range: bytes=0-99"])
+        let metrics = try await daemon.curl("", path: "/metrics", method: "GET")
+        let served = metricValue(metricSamples(metrics.body), "build_service_artifact_bytes_served_total")
+        #expect(served == Double(content.count + 100), "\(metrics.body)")
+    }
+
     @Test func validatorsAndConditionalRequests() async throws {
         let full = try await get()
         #expect(full.header("ETag") == etag)

@@ -377,7 +377,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .complete(let responseHead, let body):
             // Refusals, 304s, HEADs and small files: answered at once, no task.
             context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
-            if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+            if let body {
+                if responseHead.status == .ok || responseHead.status == .partialContent {
+                    listener.operations.metrics.artifactBytesServed(body.readableBytes)
+                }
+                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             responseEnded(context: context, closeAfter: closeAfter || responseHead.status.code >= 500)
         case .stream(let responseHead, let file, let body):
