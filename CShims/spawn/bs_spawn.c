@@ -101,6 +101,12 @@ pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *erro
     pthread_sigmask(SIG_SETMASK, &all, &old_mask);
     pid_t pid = clone(run_child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &context);
     int clone_errno = errno;
+    // The child's SIGCHLD goes to this thread (its parent). Blocked here, as in every thread
+    // the daemon's runtime starts, the kernel cannot discard it as ignored: it would stay
+    // pending for the whole process and wake the threads that wait for signals (the main
+    // thread, libdispatch's signalfd), on the core about to send the build's last event.
+    // Unblocked, SIGCHLD's default disposition drops it at once. Nothing here handles SIGCHLD.
+    sigdelset(&old_mask, SIGCHLD);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     close(context.devnull);
 
@@ -166,6 +172,29 @@ int bs_process_group_has_live_members(pid_t pgid) {
     }
     closedir(proc);
     return found;
+}
+
+// Linux 6.9: pidfd_send_signal to the process group whose id is the pidfd's process's pid.
+#define BS_PIDFD_SIGNAL_PROCESS_GROUP (1U << 2)
+
+int bs_pidfd_signal_group(int pidfd, int signal_number) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal_number, NULL, BS_PIDFD_SIGNAL_PROCESS_GROUP);
+}
+
+int bs_pidfd_group_signals_supported(void) {
+    // Our own pid names no process group unless we lead one: ESRCH (or 0) means the kernel
+    // knows the flag, EINVAL that it does not.
+    int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (self < 0) return 0;
+    int supported = bs_pidfd_signal_group(self, 0) == 0 || errno == ESRCH;
+    close(self);
+    return supported;
+}
+
+int bs_reap_pidfd(int pidfd) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    return waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &info, WEXITED | WNOHANG);
 }
 
 int bs_set_pipe_size(int fd, int size) {

@@ -59,6 +59,18 @@ int bs_pipe(int fds[2], int nonblocking);
 /// is, -1 when /proc cannot be read. Only meaningful once the leader has exited.
 int bs_process_group_has_live_members(pid_t pgid);
 
+/// Sends `signal_number` (0: only checks) to every process in the process group whose id is
+/// the pid of `pidfd`'s process, even once that process has been reaped: the pidfd, not the
+/// number, names the group, so a reused pid is never hit. 0, or -1 with errno (ESRCH: the group
+/// is empty; EINVAL: the kernel is older than 6.9).
+int bs_pidfd_signal_group(int pidfd, int signal_number);
+
+/// 1 when the kernel supports bs_pidfd_signal_group, else 0.
+int bs_pidfd_group_signals_supported(void);
+
+/// Reaps the terminated process behind `pidfd` without blocking. 0 or -1 (errno).
+int bs_reap_pidfd(int pidfd);
+
 /// F_SETPIPE_SZ (Swift cannot see the constant). Returns the new size or -1.
 int bs_set_pipe_size(int fd, int size);
 

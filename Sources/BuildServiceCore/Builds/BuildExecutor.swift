@@ -96,8 +96,8 @@ public struct BuildExecutor: Sendable {
             }
         }
 
-        // Spawn first: the process starts up on another core while we log and announce it.
-        let started = Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
+        // Logged and announced before the spawn: once the process runs, the event loop should
+        // have little left to do, so it does not take the core from the child while it execs.
         logger.info(
             "build started",
             metadata: [
@@ -108,6 +108,7 @@ public struct BuildExecutor: Sendable {
             ]
         )
         if !announced { record.post(.build(id: id, status: "started")) }
+        let started = Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
 
         var exit: BuildExit
         var outcome: Logger.Metadata = [:]
@@ -144,6 +145,8 @@ public struct BuildExecutor: Sendable {
             outcome[LogKey.error] = .string(error.description)
         }
         record.finish(exit)
+        // The readers' turn first: the exit event leaves before the audit line is written.
+        await Task.yield()
         if plan.repo != nil {
             // The checkout goes once no process of the build can still be using it.
             let workspaceRemoval: @Sendable () -> Void = { [self, plan] in removeWorkspace(of: plan, buildID: id, on: eventLoop) }

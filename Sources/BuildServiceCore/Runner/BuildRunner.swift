@@ -76,51 +76,58 @@ public struct BuildRunner: Sendable {
     /// - Parameter eventLoop: where the build's pipes are read; best the one its client's socket is on.
     /// - Throws: `ServiceError` (`spawn_failed`) when the process cannot be started.
     public func start(_ plan: BuildPlan, on eventLoop: any EventLoop) throws(ServiceError) -> RunningBuild {
-        let started = try spawn(plan)
+        let stdout = try Self.makePipe()
+        let stderr: (read: Int32, write: Int32)
+        do {
+            stderr = try Self.makePipe()
+        } catch {
+            close(stdout.read)
+            close(stdout.write)
+            throw error
+        }
+        // The readers are in place before the process exists: once it does, the event loop
+        // has little left to do, so it does not take the core from the child while it execs.
+        let pipes = PipeRelay(stdout: stdout.read, stderr: stderr.read, on: eventLoop)
+        let pid: pid_t
+        do {
+            pid = try spawn(plan, stdout: stdout.write, stderr: stderr.write)
+        } catch {
+            pipes.closePipes()
+            throw error
+        }
         let supervisor: BuildSupervisor
         do {
-            supervisor = try BuildSupervisor(
-                pid: started.pid,
-                timeout: .seconds(plan.timeoutSec),
-                killGrace: killGrace,
-                eventLoop: eventLoop
-            )
+            supervisor = try BuildSupervisor(pid: pid, timeout: .seconds(plan.timeoutSec), killGrace: killGrace, eventLoop: eventLoop)
         } catch {
-            kill(-started.pid, SIGKILL)
+            kill(-pid, SIGKILL)
             var code: Int32 = 0
             var signal: Int32 = 0
-            _ = bs_wait_terminated(started.pid, 0, &code, &signal)
-            close(started.stdout)
-            close(started.stderr)
+            _ = bs_wait_terminated(pid, 0, &code, &signal)
+            pipes.closePipes()
             throw ServiceError(.spawnFailed, "cannot supervise the build process: \(error)")
         }
         guard active.insert(supervisor) else {
             supervisor.start()
             supervisor.cancel()
-            close(started.stdout)
-            close(started.stderr)
+            pipes.closePipes()
             throw ServiceError(.shutdown, "the build service is shutting down")
         }
         supervisor.start()
-        let pipes = PipeRelay(stdout: started.stdout, stderr: started.stderr, on: eventLoop)
         return RunningBuild(supervisor: supervisor, pipes: pipes, drainGrace: drainGrace)
     }
 
-    private struct Started {
-        var pid: pid_t
-        var stdout: Int32
-        var stderr: Int32
+    private static func makePipe() throws(ServiceError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard bs_pipe(&fds, 0) == 0 else { throw spawnError("cannot create a pipe", errno) }
+        return (fds[0], fds[1])
     }
 
-    private func spawn(_ plan: BuildPlan) throws(ServiceError) -> Started {
-        var stdoutPipe: [Int32] = [-1, -1]
-        var stderrPipe: [Int32] = [-1, -1]
-        guard bs_pipe(&stdoutPipe, 0) == 0 else { throw Self.spawnError("cannot create a pipe", errno) }
-        guard bs_pipe(&stderrPipe, 0) == 0 else {
-            let saved = errno
-            close(stdoutPipe[0])
-            close(stdoutPipe[1])
-            throw Self.spawnError("cannot create a pipe", saved)
+    /// Spawns the process with its stdout and stderr on the given pipe ends, which are closed
+    /// here in every case (the child has its own copies).
+    private func spawn(_ plan: BuildPlan, stdout: Int32, stderr: Int32) throws(ServiceError) -> pid_t {
+        defer {
+            close(stdout)
+            close(stderr)
         }
         let argv = [plan.commandName] + plan.arguments
         let envp = environmentStrings + plan.extraEnvironment
@@ -138,8 +145,8 @@ public struct BuildRunner: Sendable {
                                 argv: argvPointer,
                                 envp: envpPointer,
                                 cwd: cwd,
-                                stdout_fd: stdoutPipe[1],
-                                stderr_fd: stderrPipe[1],
+                                stdout_fd: stdout,
+                                stderr_fd: stderr,
                                 change_ids: identity.switchesIdentity ? 1 : 0,
                                 uid: identity.uid,
                                 gid: identity.gid,
@@ -153,14 +160,8 @@ public struct BuildRunner: Sendable {
                 }
             }
         }
-        close(stdoutPipe[1])
-        close(stderrPipe[1])
-        guard pid > 0 else {
-            close(stdoutPipe[0])
-            close(stderrPipe[0])
-            throw Self.spawnError("cannot start \(plan.executable) (\(Self.describe(stage)))", failure)
-        }
-        return Started(pid: pid, stdout: stdoutPipe[0], stderr: stderrPipe[0])
+        guard pid > 0 else { throw Self.spawnError("cannot start \(plan.executable) (\(Self.describe(stage)))", failure) }
+        return pid
     }
 
     private static func spawnError(_ what: String, _ code: Int32) -> ServiceError {
@@ -201,7 +202,13 @@ public struct RunningBuild: Sendable {
         } onCancel: {
             supervisor.cancel()
         }
-        let termination = (try? await supervisor.terminated.get()) ?? .signaled(SIGKILL)
+        // Usually known by now (end-of-file on the pipes follows the exit): no wait, no hop.
+        let termination: ProcessTermination
+        if let known = supervisor.termination {
+            termination = known
+        } else {
+            termination = (try? await supervisor.terminated.get()) ?? .signaled(SIGKILL)
+        }
         return BuildRunResult(
             termination: termination,
             timedOut: supervisor.timedOut,

@@ -27,10 +27,12 @@ final class BuildSupervisor: Sendable {
     private struct Flags {
         var timedOut = false
         var cancelled = false
+        var termination: ProcessTermination?
     }
 
     private struct Teardown {
         var exited = false
+        var reaped = false
         var signalled = false
         var killed = false
         var killedAt: NIODeadline?
@@ -42,11 +44,11 @@ final class BuildSupervisor: Sendable {
     /// - Throws: when the kernel cannot watch the process (the caller then kills it).
     init(pid: pid_t, timeout: Duration, killGrace: Duration, eventLoop: any EventLoop) throws {
         self.pid = pid
-        self.group = ProcessGroup(id: pid)
         self.timeout = timeout
         self.killGrace = killGrace
         self.eventLoop = eventLoop
         self.watched = try ProcessExitWatcher.shared.watch(pid: pid, on: eventLoop)
+        self.group = ProcessGroup(leader: pid)
         self.mainExit = eventLoop.makePromise()
         self.groupGone = eventLoop.makePromise()
         self.teardown = NIOLoopBoundBox.makeBoxSendingValue(Teardown(), eventLoop: eventLoop)
@@ -79,6 +81,9 @@ final class BuildSupervisor: Sendable {
     /// Completes when the main process has exited (it may still be unreaped).
     var terminated: EventLoopFuture<ProcessTermination> { mainExit.futureResult }
 
+    /// How the main process ended, once that is known: read without waiting for `terminated`.
+    var termination: ProcessTermination? { flags.withLockedValue { $0.termination } }
+
     /// Called when the build's pipes reached end-of-file, which usually means its process has
     /// just exited: if it has, take note now instead of waiting for the watcher thread's word.
     func noticeExitIfAlreadyDone() {
@@ -98,6 +103,8 @@ final class BuildSupervisor: Sendable {
         guard !teardown.value.exited else { return }
         teardown.value.exited = true
         teardown.value.timeoutTask?.cancel()
+        teardown.value.reaped = group.reapLeader()
+        flags.withLockedValue { $0.termination = termination }
         mainExit.succeed(termination)
         checkGroup()
     }
@@ -120,30 +127,41 @@ final class BuildSupervisor: Sendable {
     }
 
     /// After the main process exited: done if nothing of the group is left, else tear it down
-    /// and look again every 20 ms. If /proc cannot be read, the teardown is carried out blind.
-    /// The look (a walk over /proc) runs on a thread-pool thread, not on the event loop.
+    /// and look again every 20 ms. If the group cannot be looked at, the teardown is carried
+    /// out blind. Through a pidfd the look is one system call, made right here; a walk over
+    /// /proc (older kernels) runs on a thread-pool thread, not on the event loop.
     private func checkGroup() {
         let group = self.group
-        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { group.hasLiveMembers }.whenComplete { [self] result in
-            let alive = (try? result.get()) ?? nil
-            // A member that SIGKILL did not remove within the grace (a zombie whose parent is
-            // elsewhere, a process stuck in the kernel) is beyond reach: stop looking.
-            let hopeless = teardown.value.killedAt.map { .now() - $0 > Self.timeAmount(killGrace) } ?? false
-            guard alive ?? !teardown.value.killed, !hopeless else {
-                finish()
-                return
-            }
-            beginTeardown()
-            eventLoop.scheduleTask(in: .milliseconds(20)) { [self] in checkGroup() }
+        if group.canReapLeaderEarly {
+            groupLooked(alive: teardown.value.reaped ? group.hasLiveMembers : nil)
+            return
         }
+        NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { group.hasLiveMembers }.whenComplete { [self] result in
+            groupLooked(alive: (try? result.get()) ?? nil)
+        }
+    }
+
+    private func groupLooked(alive: Bool?) {
+        // A member that SIGKILL did not remove within the grace (a zombie whose parent is
+        // elsewhere, a process stuck in the kernel) is beyond reach: stop looking.
+        let hopeless = teardown.value.killedAt.map { .now() - $0 > Self.timeAmount(killGrace) } ?? false
+        guard alive ?? !teardown.value.killed, !hopeless else {
+            finish()
+            return
+        }
+        beginTeardown()
+        eventLoop.scheduleTask(in: .milliseconds(20)) { [self] in checkGroup() }
     }
 
     private func finish() {
         teardown.value.finished = true
         teardown.value.killTask?.cancel()
-        var code: Int32 = 0
-        var signal: Int32 = 0
-        _ = bs_wait_terminated(pid, 0, &code, &signal)
+        if !teardown.value.reaped {
+            var code: Int32 = 0
+            var signal: Int32 = 0
+            _ = bs_wait_terminated(pid, 0, &code, &signal)
+        }
+        group.close()
         groupGone.succeed(())
     }
 
