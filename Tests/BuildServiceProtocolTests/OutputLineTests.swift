@@ -24,6 +24,41 @@ struct OutputLineTests {
         (0..<256).map { UInt8($0) },
     ]
 
+    /// The escaper against the standard library's lossy decoding and a general JSON parser, on
+    /// many random byte strings weighted towards UTF-8 lead, continuation and control bytes,
+    /// some of them long runs of bytes that grow six-fold (so the line outgrows its buffer).
+    @Test func randomBytesComeBackAsTheStandardLibrarysLossyText() throws {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> UInt64 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
+        let interesting: [UInt8] = [
+            0x00, 0x01, 0x08, 0x0A, 0x0C, 0x1F, 0x22, 0x5C, 0x7F, 0x80, 0xBF, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF,
+        ]
+        for round in 0..<2000 {
+            let length = Int(next() % (round % 50 == 0 ? 5000 : 200))
+            let bytes: [UInt8] = (0..<length).map { _ in
+                let roll = next()
+                return roll % 3 == 0 ? interesting[Int(roll / 3 % UInt64(interesting.count))] : UInt8(truncatingIfNeeded: roll >> 8)
+            }
+            #expect(try Self.data(of: written(bytes)) == String(decoding: bytes, as: UTF8.self), "\(bytes)")
+        }
+        let controls = [UInt8](repeating: 0x01, count: 100_000)
+        #expect(try Self.data(of: written(controls)) == String(decoding: controls, as: UTF8.self))
+    }
+
+    /// The text of the events in `lines` (a chunk's event, and one for an incomplete
+    /// character left at the end), each line read by a general JSON parser.
+    private static func data(of lines: ByteBuffer) throws -> String {
+        try String(buffer: lines).split(separator: "\n").map { line in
+            let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+            return json?["data"] ?? "<not an event: \(line)>"
+        }.joined()
+    }
+
     @Test(arguments: samples)
     func writtenLineIsOneJSONLineAndParsesBackToTheLossyText(bytes: [UInt8]) throws {
         let line = written(bytes)

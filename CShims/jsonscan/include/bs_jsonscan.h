@@ -9,4 +9,12 @@
 /// Sixteen bytes per step with SSE2 where available: the hot loop of every output event.
 size_t bs_json_plain_prefix(const uint8_t *bytes, size_t count, int stop_at_non_ascii);
 
+/// Writes bytes[0..<count] into out[0..<capacity] as the inside of a JSON string, decoding it
+/// as UTF-8 lossily in the same pass: each maximal invalid subpart (Unicode Table 3-7) becomes
+/// U+FFFD; control characters, the quote and the backslash are escaped (short forms for
+/// newline, return, tab, backspace and form feed, else u00xx); everything else is copied as it
+/// is. Stops early when fewer than 6 bytes of room are left. Returns the bytes written and sets
+/// *consumed to the bytes read.
+size_t bs_json_escape_lossy(const uint8_t *bytes, size_t count, uint8_t *out, size_t capacity, size_t *consumed);
+
 #endif
