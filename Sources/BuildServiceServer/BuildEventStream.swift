@@ -55,7 +55,8 @@ struct BuildEventStream {
         .warning(
             code: ErrorCode.eventsDropped.rawValue,
             message: "\(count) events after seq \(seq) are no longer held: \(droppedBytes) bytes of the oldest output "
-                + "were dropped to stay within build.event_buffer_bytes"
+                + "were dropped to bound the memory events take (build.event_buffer_bytes per build, "
+                + "build.retained_event_bytes for finished ones)"
         )
     }
 }

@@ -127,7 +127,7 @@ public final class BuildService: Service {
             metrics: metrics,
             metricsText: {
                 let load = registry.load
-                metrics.load(running: load.running, queued: load.queued)
+                metrics.load(running: load.running, queued: load.queued, retainedEventBytes: registry.retainedEventBytes)
                 return prometheus.emitToBuffer()
             }
         )

@@ -83,4 +83,39 @@ struct EventLogTests {
         #expect(log.read(after: 0, maxBytes: 10).lines.count == 1)
         #expect(log.read(after: 0, maxBytes: 1 << 20).lines.count == 2)
     }
+
+    @Test func releasingAFinishedLogKeepsItsLastEventAndUnreadOnesUnlessForced() {
+        let one = size("z")
+        var log = EventLog(budget: 1 << 20)
+        for _ in 1...4 { log.append(line("z")) }
+        // Two delivered: only those go, however much is asked for.
+        #expect(log.release(.max, deliveredThrough: 2, force: false) == 2 * one)
+        #expect(log.firstSeq == 3)
+        // Forced: everything but the last event (the exit a reader still needs).
+        #expect(log.release(.max, deliveredThrough: 2, force: true) == one)
+        #expect(log.firstSeq == 4)
+        #expect(log.lastSeq == 4)
+        #expect(log.release(.max, deliveredThrough: 4, force: true) == 0)
+        let read = log.read(after: 0, maxBytes: 1 << 20)
+        #expect(read.missing == 3)
+        #expect(read.lines.count == 1)
+    }
+
+    @Test func releasingStopsOnceEnoughIsFreed() {
+        let one = size("w")
+        var log = EventLog(budget: 1 << 20)
+        for _ in 1...4 { log.append(line("w")) }
+        #expect(log.release(one, deliveredThrough: 4, force: false) == one)
+        #expect(log.firstSeq == 2)
+    }
+
+    @Test func aCompactedLogIsNotReleased() {
+        var log = EventLog(budget: 1 << 20)
+        for _ in 1...4 { log.append(line("v")) }
+        log.compact()
+        let bytes = log.bytes
+        #expect(log.release(.max, deliveredThrough: 4, force: true) == 0)
+        #expect(log.bytes == bytes)
+        #expect(log.firstSeq == 1)
+    }
 }

@@ -172,9 +172,12 @@ struct ServiceConfigValidationTests {
 
     @Test func lifecycleLimitsAreReadAndChecked() throws {
         var config = base
-        config.build = "allow_root_builds = true\nmax_concurrent = 3\nmax_queued = 7\nretain_sec = 60\nreattach_grace_sec = 0"
+        config.build =
+            "allow_root_builds = true\nmax_concurrent = 3\nmax_queued = 7\nretain_sec = 60\nreattach_grace_sec = 0\nretained_event_bytes = 0"
         config.projects[0] += "\nmax_concurrent = 2"
         let loaded = try Self.load(config)
+        #expect(try Self.load(base).build.retainedEventBytes == 8 << 20)
+        #expect(loaded.build.retainedEventBytes == 0)
         #expect(loaded.build.maxConcurrent == 3)
         #expect(loaded.build.maxQueued == 7)
         #expect(loaded.build.reattachGraceSec == 0)
@@ -185,6 +188,8 @@ struct ServiceConfigValidationTests {
         Self.expectFailure(config, key: "build.event_buffer_bytes")
         config.build = "allow_root_builds = true\nreattach_grace_sec = -1"
         Self.expectFailure(config, key: "build.reattach_grace_sec")
+        config.build = "allow_root_builds = true\nretained_event_bytes = -1"
+        Self.expectFailure(config, key: "build.retained_event_bytes")
         var zero = base
         zero.build = "allow_root_builds = true"
         zero.projects[0] += "\nmax_concurrent = 0"

@@ -144,6 +144,43 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
+    /// The events of finished builds share one bound (`build.retained_event_bytes`): the
+    /// oldest build's output goes first, a reader asking for it is told how much is gone and
+    /// still gets the build's exit, the newest build replays whole.
+    @Test func finishedBuildsShareOneBoundOnTheirEvents() async throws {
+        var options = DaemonUnderTest.Options()
+        let limit = 4 << 20
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nretained_event_bytes = \(limit)"
+        let daemon = try await DaemonUnderTest(options)
+        let size = 1 << 20
+        let body = requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c \(size)"]])
+        var ids: [String] = []
+        for _ in 1...6 {
+            let response = try await daemon.curl(body)
+            #expect(response.status == 200)
+            ids.append(try #require(buildID(in: response.body)))
+        }
+
+        let oldest = try await daemon.curl("", path: "/v1/builds/\(ids[0])/events?after=0", method: "GET")
+        let events = try parseEvents(oldest.body)
+        #expect(events.first?["type"] as? String == "warning")
+        #expect(events.first?["code"] as? String == "events_dropped")
+        #expect(events.last?["type"] as? String == "exit")
+        #expect(events.last?["code"] as? Int == 0)
+        // The warning stands for the dropped events (its seq is the last of them): no gap.
+        let seqs = sequenceNumbers(oldest.body)
+        #expect(seqs.count == 2 && isContiguous(seqs, from: seqs.first.flatMap { $0 } ?? 0), "\(oldest.body.prefix(300))")
+        #expect(try await daemon.json("/v1/builds/\(ids[0])").object["state"] as? String == "finished")
+
+        let newest = try await daemon.curl("", path: "/v1/builds/\(ids[5])/events?after=0", method: "GET")
+        #expect(stdoutText(try parseEvents(newest.body)).utf8.count == size)
+
+        let metrics = metricSamples(try await daemon.curl("", path: "/metrics", method: "GET").body)
+        let retained = try #require(metricValue(metrics, "build_service_retained_event_bytes"))
+        #expect(retained > 0 && retained <= Double(limit))
+        await daemon.stop()
+    }
+
     /// A build whose client vanished runs on for the re-attach grace (or not at all with 0),
     /// then is cancelled as "abandoned" and its processes are gone.
     @Test(arguments: [0, 3])

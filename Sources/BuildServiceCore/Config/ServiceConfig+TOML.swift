@@ -26,7 +26,8 @@ import TOMLKit
 ///                   allow_root_builds bool false (a root daemon without run_as_user refuses to start)
 ///                   git_path string "/usr/bin/git" (repo projects); mirror_user string (daemon's user)
 ///                   max_concurrent int (CPUs); max_queued int 100; event_buffer_bytes int 8 MiB;
-///                   retain_sec int 3600; reattach_grace_sec int 30; shutdown_grace_sec int 30
+///                   retain_sec int 3600; retained_event_bytes int 8 MiB; reattach_grace_sec int 30;
+///                   shutdown_grace_sec int 30
 /// [build.commands]  NAME = "/absolute/path"
 /// [build.timeouts]  default_sec int 600; max_sec int 3600
 /// [build.environment] allow [string] ["PATH", "LANG", "LC_ALL"]
@@ -276,6 +277,7 @@ extension ServiceConfig {
         build.maxQueued = try table.int("max_queued") ?? build.maxQueued
         build.eventBufferBytes = try table.int("event_buffer_bytes") ?? build.eventBufferBytes
         build.retainSec = try table.int("retain_sec") ?? build.retainSec
+        build.retainedEventBytes = try table.int("retained_event_bytes") ?? build.retainedEventBytes
         build.reattachGraceSec = try table.int("reattach_grace_sec") ?? build.reattachGraceSec
         build.shutdownGraceSec = try table.int("shutdown_grace_sec") ?? build.shutdownGraceSec
         if let commands = try table.table("commands") {

@@ -122,6 +122,9 @@ extension ServiceConfig {
         guard build.eventBufferBytes >= 64 * 1024 else {
             throw ConfigError(key: "build.event_buffer_bytes", "must be at least 65536 (one output chunk must fit)")
         }
+        guard build.retainedEventBytes >= 0 else {
+            throw ConfigError(key: "build.retained_event_bytes", "must be 0 (keep only each finished build's exit) or a positive number")
+        }
         guard build.reattachGraceSec >= 0 else {
             throw ConfigError(key: "build.reattach_grace_sec", "must be 0 (cancel at once) or a positive number of seconds")
         }

@@ -135,6 +135,9 @@ public struct BuildSettings: Sendable {
     public var eventBufferBytes = 8 * 1024 * 1024
     /// How long a finished build (status, events) is kept.
     public var retainSec = 3600
+    /// Events kept, in total, for finished builds with more than 64 KiB of them: beyond it the
+    /// oldest builds' events are dropped (those a reader was handed first; each `exit` stays).
+    public var retainedEventBytes = 8 * 1024 * 1024
     /// How long a build whose client went away keeps running, waiting for a re-attach; 0
     /// cancels it at once.
     public var reattachGraceSec = 30

@@ -64,9 +64,11 @@ public struct BuildMetrics: Sendable {
         Counter(label: "build_service_tls_handshake_failures_total", factory: factory).increment()
     }
 
-    /// Sets the running and queued gauges (read when metrics are scraped).
-    public func load(running: Int, queued: Int) {
+    /// Sets the gauges read when metrics are scraped: builds running and queued, and the
+    /// memory finished builds' events take (bounded by `build.retained_event_bytes`).
+    public func load(running: Int, queued: Int, retainedEventBytes: Int) {
         Gauge(label: "build_service_builds_running", factory: factory).record(running)
         Gauge(label: "build_service_builds_queued", factory: factory).record(queued)
+        Gauge(label: "build_service_retained_event_bytes", factory: factory).record(retainedEventBytes)
     }
 }

@@ -275,6 +275,20 @@ public final class BuildRecord: Sendable {
         state.withLockedValue { $0.waiters.removeValue(forKey: waiter) }?.resume()
     }
 
+    // MARK: Retention
+
+    /// Memory its events take where they can be trimmed (see `EventLog.trimmableBytes`).
+    var trimmableEventBytes: Int { state.withLockedValue { $0.log.trimmableBytes } }
+
+    /// Once the build has finished: frees up to `target` bytes of its oldest events, only
+    /// those a reader was handed unless `force`; its `exit` stays. Returns the bytes freed.
+    func releaseEvents(_ target: Int, force: Bool) -> Int {
+        state.withLockedValue { state in
+            guard state.phase == .finished else { return 0 }
+            return state.log.release(target, deliveredThrough: state.deliveredThrough, force: force)
+        }
+    }
+
     // MARK: Status
 
     /// A consistent copy of the build's state.

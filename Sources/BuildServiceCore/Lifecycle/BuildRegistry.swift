@@ -17,6 +17,7 @@ public final class BuildRegistry: Sendable {
         public var maxQueued: Int
         public var eventBufferBytes: Int
         public var retainSec: Int
+        public var retainedEventBytes: Int
         public var reattachGraceSec: Int
         /// Per project id; a project not listed has no limit of its own.
         public var projectLimits: [String: Int]
@@ -26,6 +27,7 @@ public final class BuildRegistry: Sendable {
             maxQueued = config.build.maxQueued
             eventBufferBytes = config.build.eventBufferBytes
             retainSec = config.build.retainSec
+            retainedEventBytes = config.build.retainedEventBytes
             reattachGraceSec = config.build.reattachGraceSec
             projectLimits = Dictionary(uniqueKeysWithValues: config.projects.map { ($0.id, $0.concurrencyLimit) })
         }
@@ -48,6 +50,10 @@ public final class BuildRegistry: Sendable {
         var byRequest: [RequestKey: String] = [:]
         /// Finished builds in the order they finished, for expiry.
         var finished = CircularBuffer<(id: String, at: ContinuousClock.Instant)>()
+        /// Memory the (uncompacted) events of finished builds take, kept within `retainedEventBytes`.
+        var retainedBytes = 0
+        /// Finished builds whose events can still be trimmed, oldest first.
+        var trimmable = CircularBuffer<String>()
         var queue: [Queued] = []
         var running = 0
         var runningByProject: [String: Int] = [:]
@@ -64,13 +70,15 @@ public final class BuildRegistry: Sendable {
         self.state = NIOLockedValueBox(State(limits: limits))
     }
 
-    /// New limits (config reload). Running builds are untouched; queued ones may start.
+    /// New limits (config reload). Running builds are untouched; queued ones may start; a
+    /// lower `retained_event_bytes` applies to finished builds at once.
     public func update(_ limits: Limits) {
-        let start = state.withLockedValue { state in
+        let (start, freed) = state.withLockedValue { state in
             state.limits = limits
-            return takeStartable(&state)
+            return (takeStartable(&state), trimRetained(&state))
         }
         for (record, origin) in start { run(record, origin: origin) }
+        Self.returnMemory(ifFreed: freed)
     }
 
     /// Admits a build: starts it if a slot is free, else queues it. A `request_id` the same
@@ -163,6 +171,11 @@ public final class BuildRegistry: Sendable {
     /// How many builds run and how many wait.
     public var load: (running: Int, queued: Int) {
         state.withLockedValue { ($0.running, $0.queue.count) }
+    }
+
+    /// Memory the events of finished builds take, small ones aside (see `build.retained_event_bytes`).
+    public var retainedEventBytes: Int {
+        state.withLockedValue { $0.retainedBytes }
     }
 
     /// A reader of `record` went away. Once nobody follows an unfinished build, it is cancelled
@@ -263,13 +276,14 @@ public final class BuildRegistry: Sendable {
 
     private func ended(_ record: BuildRecord) {
         let now = ContinuousClock.now
-        let start = state.withLockedValue { state in
+        let (start, freed) = state.withLockedValue { state in
             state.running -= 1
             state.runningByProject[record.plan.projectID, default: 1] -= 1
-            state.finished.append((record.id, now))
-            return takeStartable(&state)
+            let freed = retain(record, at: now, in: &state)
+            return (takeStartable(&state), freed)
         }
         for (next, origin) in start { run(next, origin: origin) }
+        Self.returnMemory(ifFreed: freed)
     }
 
     /// A queued build was cancelled: off the queue, and finished as cancelled.
@@ -279,12 +293,61 @@ public final class BuildRegistry: Sendable {
             guard let index = state.queue.firstIndex(where: { $0.record === record }) else { return false }
             state.queue.remove(at: index)
             state.queue = renumbered(state.queue)
-            state.finished.append((record.id, now))
             return true
         }
         guard removed else { return }
         BuildExecutor.finishCancelled(record, reason: reason)
         metrics.finished(record)
+        Self.returnMemory(ifFreed: state.withLockedValue { retain(record, at: now, in: &$0) })
+    }
+
+    // MARK: Retention
+
+    /// A build finished: kept for `retain_sec`, its events counted against
+    /// `retained_event_bytes`. Returns the bytes of events dropped to stay within it.
+    private func retain(_ record: BuildRecord, at now: ContinuousClock.Instant, in state: inout State) -> Int {
+        state.finished.append((record.id, now))
+        // Small logs are compacted into one buffer: not counted, they go with retain_sec.
+        let bytes = record.trimmableEventBytes
+        guard bytes > 0 else { return 0 }
+        state.retainedBytes += bytes
+        state.trimmable.append(record.id)
+        return trimRetained(&state)
+    }
+
+    /// Drops events of the oldest finished builds until those of all finished builds fit in
+    /// `retained_event_bytes`: first events some reader was handed, then, if that is not
+    /// enough, also events nobody read (a client that comes back for them is told how many
+    /// are gone). Every build keeps its `exit`.
+    private func trimRetained(_ state: inout State) -> Int {
+        let limit = state.limits.retainedEventBytes
+        guard state.retainedBytes > limit else { return 0 }
+        var freed = 0
+        for force in [false, true] {
+            var index = state.trimmable.startIndex
+            while state.retainedBytes > limit, index < state.trimmable.endIndex {
+                let id = state.trimmable[index]
+                guard let record = state.records[id] else {
+                    state.trimmable.remove(at: index)
+                    continue
+                }
+                let released = record.releaseEvents(state.retainedBytes - limit, force: force)
+                state.retainedBytes -= released
+                freed += released
+                if force, state.retainedBytes > limit {
+                    state.trimmable.remove(at: index)  // down to its exit: nothing more to take
+                } else {
+                    index = state.trimmable.index(after: index)
+                }
+            }
+        }
+        return freed
+    }
+
+    /// Large event buffers were freed: their pages go back to the system now, not at the next
+    /// periodic trim (outside the lock: a trim walks the heap).
+    private static func returnMemory(ifFreed bytes: Int) {
+        if bytes >= 1024 * 1024 { MemoryTrim.releaseFreeMemory() }
     }
 
     private func expire(_ state: inout State, now: ContinuousClock.Instant) {
@@ -292,6 +355,7 @@ public final class BuildRegistry: Sendable {
         while let oldest = state.finished.first, now - oldest.at >= retain {
             state.finished.removeFirst()
             guard let record = state.records.removeValue(forKey: oldest.id) else { continue }
+            state.retainedBytes -= record.trimmableEventBytes
             if let requestID = record.plan.requestID {
                 state.byRequest.removeValue(forKey: RequestKey(tokenDigest: record.owner.tokenDigest, requestID: requestID))
             }

@@ -16,6 +16,11 @@ struct EventLog {
     /// Events dropped from the front so far, and their bytes.
     private(set) var droppedEvents = 0
     private(set) var droppedBytes = 0
+    /// The lines are slices of one shared buffer (see `compact`).
+    private var compacted = false
+
+    /// Logs up to this size are compacted once the build has finished.
+    static let compactedAtMost = 64 * 1024
 
     init(budget: Int) {
         self.budget = budget
@@ -28,14 +33,35 @@ struct EventLog {
     /// `deliveredThrough` (or any, with `force`). Returns whether it fits now. An empty log
     /// takes any line, so one larger than the budget cannot wedge the build.
     mutating func makeRoom(for size: Int, deliveredThrough: Int, force: Bool) -> Bool {
-        while bytes + size > budget, let first = lines.first, force || firstSeq <= deliveredThrough {
-            lines.removeFirst()
-            bytes -= first.capacity
-            firstSeq += 1
-            droppedEvents += 1
-            droppedBytes += first.readableBytes
+        while bytes + size > budget, !lines.isEmpty, force || firstSeq <= deliveredThrough {
+            dropFirst()
         }
         return bytes + size <= budget || lines.isEmpty
+    }
+
+    /// The memory of a log `release` can shrink: a compacted one (small, one shared buffer)
+    /// counts 0; those go with `retain_sec` alone.
+    var trimmableBytes: Int { compacted ? 0 : bytes }
+
+    /// Once the build has finished: drops its oldest events until `target` bytes are freed,
+    /// only those through `deliveredThrough` unless `force`, and never the last one (the `exit`
+    /// a re-attaching reader still needs). A compacted log frees nothing this way (its lines
+    /// share one buffer) and is left as it is. Returns the bytes freed.
+    mutating func release(_ target: Int, deliveredThrough: Int, force: Bool) -> Int {
+        guard !compacted else { return 0 }
+        let before = bytes
+        while before - bytes < target, lines.count > 1, force || firstSeq <= deliveredThrough {
+            dropFirst()
+        }
+        return before - bytes
+    }
+
+    private mutating func dropFirst() {
+        let first = lines.removeFirst()
+        bytes -= first.capacity
+        firstSeq += 1
+        droppedEvents += 1
+        droppedBytes += first.readableBytes
     }
 
     /// Stamps `line` (one event ending in `}\n`) with the next sequence number and keeps it;
@@ -55,7 +81,7 @@ struct EventLog {
     /// more. A large log is left as it is: its lines are large already, and a copy would
     /// double its memory for a moment.
     mutating func compact() {
-        guard bytes <= 64 * 1024, lines.count > 1 else { return }
+        guard bytes <= Self.compactedAtMost, lines.count > 1 else { return }
         var joined = ByteBuffer()
         joined.reserveCapacity(bytes)
         var lengths: [Int] = []
@@ -64,10 +90,11 @@ struct EventLog {
             lengths.append(line.readableBytes)
             joined.writeBuffer(&line)
         }
-        var compacted = CircularBuffer<ByteBuffer>(initialCapacity: lines.count)
-        for length in lengths { compacted.append(joined.readSlice(length: length)!) }
-        lines = compacted
+        var slices = CircularBuffer<ByteBuffer>(initialCapacity: lines.count)
+        for length in lengths { slices.append(joined.readSlice(length: length)!) }
+        lines = slices
         bytes = joined.capacity
+        compacted = true
     }
 
     /// What a reader that has seen everything through `seq` gets next: how many events after

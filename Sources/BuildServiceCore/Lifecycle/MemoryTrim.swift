@@ -3,7 +3,7 @@ import Foundation
 /// glibc's `malloc_trim(0)`: returns free heap pages to the system. glibc keeps what a burst of
 /// builds needed in its per-thread arenas otherwise, for as long as the daemon runs. Looked up
 /// at run time because the Swift Glibc module does not export it.
-enum MemoryTrim {
+public enum MemoryTrim {
     private typealias Trim = @convention(c) (Int) -> Int32
 
     private static let trim: Trim? = {
@@ -11,7 +11,7 @@ enum MemoryTrim {
         return unsafeBitCast(symbol, to: Trim.self)
     }()
 
-    static func releaseFreeMemory() {
+    public static func releaseFreeMemory() {
         _ = trim?(0)
     }
 }
