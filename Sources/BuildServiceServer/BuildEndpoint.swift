@@ -50,6 +50,8 @@ struct BuildEndpoint: Sendable {
         } catch {
             return await sink.reject(error)
         }
+        // The build's task goes first: its process starts before this stream is set up.
+        await Task.yield()
         let heartbeat = sink.allowsNewEventTypes ? request.heartbeatSec.map { TimeAmount.seconds(Int64($0)) } : nil
         await BuildEventStream(registry: registry).follow(record, after: 0, heartbeat: heartbeat, sink: sink)
     }

@@ -96,8 +96,8 @@ public struct BuildExecutor: Sendable {
             }
         }
 
-        // Logged and announced before the spawn: once the process runs, the event loop should
-        // have little left to do, so it does not take the core from the child while it execs.
+        // Spawn first: the process starts up while we log and announce it.
+        let started = Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
         logger.info(
             "build started",
             metadata: [
@@ -108,7 +108,6 @@ public struct BuildExecutor: Sendable {
             ]
         )
         if !announced { record.post(.build(id: id, status: "started")) }
-        let started = Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
 
         var exit: BuildExit
         var outcome: Logger.Metadata = [:]

@@ -85,16 +85,16 @@ public struct BuildRunner: Sendable {
             close(stdout.write)
             throw error
         }
-        // The readers are in place before the process exists: once it does, the event loop
-        // has little left to do, so it does not take the core from the child while it execs.
-        let pipes = PipeRelay(stdout: stdout.read, stderr: stderr.read, on: eventLoop)
         let pid: pid_t
         do {
             pid = try spawn(plan, stdout: stdout.write, stderr: stderr.write)
         } catch {
-            pipes.closePipes()
+            close(stdout.read)
+            close(stderr.read)
             throw error
         }
+        // The readers come after the spawn: they are set up while the child execs.
+        let pipes = PipeRelay(stdout: stdout.read, stderr: stderr.read, on: eventLoop)
         let supervisor: BuildSupervisor
         do {
             supervisor = try BuildSupervisor(pid: pid, timeout: .seconds(plan.timeoutSec), killGrace: killGrace, eventLoop: eventLoop)
