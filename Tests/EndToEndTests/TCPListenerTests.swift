@@ -31,4 +31,55 @@ import Testing
         let response = try await daemon.curl(requestJSON(["command": "true"]))
         #expect(response.status == 200)
     }
+
+    /// A daemon without root (a developer's own, or one started with no capabilities) serves
+    /// HTTP too: no socket option it sets may need privileges (TCP_NODELAY once went out at the
+    /// socket level, as SO_DEBUG, which needs CAP_NET_ADMIN, and every connection was dropped).
+    @Test func aDaemonWithoutRootServesHTTP() async throws {
+        guard geteuid() == 0 else { return }  // the suite runs as root; as anyone else this is every test
+        let directory = try DaemonUnderTest.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        chmod(directory, 0o755)
+        try FileManager.default.createDirectory(atPath: directory + "/project", withIntermediateDirectories: true)
+        // A copy nobody can run, whatever the permissions of the directories above the build.
+        let binary = directory + "/build-service"
+        try FileManager.default.copyItem(atPath: TestProcess.binary("build-service"), toPath: binary)
+        let config = directory + "/config.toml"
+        try """
+        schema_version = "2"
+        [service.socket]
+        enabled = false
+        [service.http]
+        enabled = true
+        listen_addr = "127.0.0.1:0"
+        [build]
+        workspace_root = "\(directory)/workspaces"
+        [build.commands]
+        true = "/bin/true"
+        [[projects]]
+        id = "demo"
+        path_root = "\(directory)/project"
+        commands = ["true"]
+        """.write(toFile: config, atomically: false, encoding: .utf8)
+        chmod(config, 0o644)
+        let daemon = try TestProcess.start(
+            "/usr/bin/setpriv",
+            ["--reuid=nobody", "--regid=nogroup", "--clear-groups", binary, "--config", config],
+            outputDirectory: directory
+        )
+        defer { daemon.signal(SIGKILL) }
+        var port = 0
+        let listening = await eventually {
+            guard let range = daemon.stderrSoFar.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return false }
+            port = Int(daemon.stderrSoFar[range].split(separator: ":").last!)!
+            return true
+        }
+        #expect(listening, "\(daemon.stderrSoFar)")
+        let build = try await TestProcess.run(
+            "/usr/bin/curl",
+            ["-sS", "--data-binary", #"{"project_id":"demo","command":"true"}"#, "http://127.0.0.1:\(port)/v1/builds"],
+            outputDirectory: directory
+        )
+        #expect(build.stdoutText.contains(#""type":"exit","code":0"#), "\(build.stderrText) \(daemon.stderrSoFar)")
+    }
 }

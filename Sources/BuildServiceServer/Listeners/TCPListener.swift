@@ -62,7 +62,7 @@ enum TCPListener {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             // Room for a few output events in the kernel: fewer wake-ups on a busy stream.
             .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 20)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
