@@ -3,57 +3,68 @@ import BuildServiceProtocol
 import Foundation
 import NIOCore
 
-/// `POST /v1/builds` and the legacy one-line socket request: decode, authenticate, validate,
-/// then stream the build's events. Everything before `begin()` is answered with a refusal.
+/// `POST /v1/builds` and the legacy one-line socket request: decode, authenticate, validate
+/// and submit (`admit`), then stream the build's events (`stream`). A request refused before
+/// it was submitted is answered with the refusal.
 struct BuildEndpoint: Sendable {
     /// Projects and commands as of the last (re)load.
     let live: LiveSettings
     let registry: BuildRegistry
 
+    /// A submitted build and how its stream is to be followed.
+    struct Admission: Sendable {
+        let record: BuildRecord
+        let heartbeat: TimeAmount?
+    }
+
+    /// Everything before the stream, done at once on the connection's event loop: the build's
+    /// task is queued there before the connection's own, so its process starts first.
     /// - Parameters:
     ///   - headerToken: the bearer token from the Authorization header, if any.
     ///   - tokens: the listener's token check; `bodyTokenAllowed` lets `auth_token` stand in.
-    func handle(
+    ///   - allowsHeartbeats: whether the client's framing can carry `heartbeat` events.
+    func admit(
         body: ByteBuffer,
         headerToken: String?,
         tokens: TokenCheck,
         bodyTokenAllowed: Bool,
         origin: RequestOrigin,
         eventLoop: any EventLoop,
-        sink: some EventSink
-    ) async {
+        allowsHeartbeats: Bool
+    ) -> Result<Admission, ServiceError> {
         let request: BuildRequest
         do {
             request = try BuildRequest.decode(from: Data(body.readableBytesView))
         } catch {
             // An unauthenticated client learns nothing from validation: check the token first.
-            guard tokens.grant(for: headerToken) != nil else { return await sink.reject(Self.unauthorized) }
-            return await sink.reject(error)
+            guard tokens.grant(for: headerToken) != nil else { return .failure(Self.unauthorized) }
+            return .failure(error)
         }
         let presented = headerToken ?? (bodyTokenAllowed ? request.authToken : nil)
-        guard let grant = tokens.grant(for: presented) else { return await sink.reject(Self.unauthorized) }
+        guard let grant = tokens.grant(for: presented) else { return .failure(Self.unauthorized) }
         var origin = origin
         origin.tokenName = grant.tokenName
-
-        let plan: BuildPlan
-        do {
+        do throws(ServiceError) {
             // A scoped token learns nothing about projects outside its scope, not even whether they exist.
             try grant.check(project: request.projectID)
-            plan = try live.current.validator.plan(for: request)
-        } catch {
-            return await sink.reject(error)
-        }
-        let record: BuildRecord
-        do {
+            let plan = try live.current.validator.plan(for: request)
             // The same request_id from the same token within retain_sec: that build again.
-            record = try registry.submit(plan, origin: origin, owner: grant.owner, eventLoop: eventLoop).record
+            let record = try registry.submit(plan, origin: origin, owner: grant.owner, eventLoop: eventLoop).record
+            let heartbeat = allowsHeartbeats ? request.heartbeatSec.map { TimeAmount.seconds(Int64($0)) } : nil
+            return .success(Admission(record: record, heartbeat: heartbeat))
         } catch {
-            return await sink.reject(error)
+            return .failure(error)
         }
-        // The build's task goes first: its process starts before this stream is set up.
-        await Task.yield()
-        let heartbeat = sink.allowsNewEventTypes ? request.heartbeatSec.map { TimeAmount.seconds(Int64($0)) } : nil
-        await BuildEventStream(registry: registry).follow(record, after: 0, heartbeat: heartbeat, sink: sink)
+    }
+
+    /// Answers an admission: the refusal, or the build's events until its `exit`.
+    func stream(_ admission: Result<Admission, ServiceError>, to sink: some EventSink) async {
+        switch admission {
+        case .failure(let error):
+            await sink.reject(error)
+        case .success(let admitted):
+            await BuildEventStream(registry: registry).follow(admitted.record, after: 0, heartbeat: admitted.heartbeat, sink: sink)
+        }
     }
 
     static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")

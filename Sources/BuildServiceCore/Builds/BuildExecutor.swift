@@ -52,19 +52,12 @@ public struct BuildExecutor: Sendable {
         let id = record.id
         let eventLoop = record.eventLoop
         var plan = record.plan
-        var logger = self.logger
-        logger[metadataKey: LogKey.buildID] = .string(id)
-        logger[metadataKey: LogKey.project] = .string(plan.projectID)
-        if let requestID = plan.requestID { logger[metadataKey: LogKey.requestID] = .string(requestID) }
-        logger[metadataKey: LogKey.peer] = .string(origin.peer)
-        logger[metadataKey: LogKey.listener] = .string(origin.listener)
-        if let name = origin.tokenName { logger[metadataKey: LogKey.tokenName] = .string(name) }
         let clock = ContinuousClock()
         let start = clock.now
 
         if let reason = record.cancelReason {
             Self.finishCancelled(record, reason: reason)
-            logger.info("build cancelled before it started", metadata: [LogKey.reason: .string(reason.rawValue)])
+            auditLogger(record, origin).info("build cancelled before it started", metadata: [LogKey.reason: .string(reason.rawValue)])
             return nil
         }
         var announced = false
@@ -78,14 +71,14 @@ public struct BuildExecutor: Sendable {
                 removeWorkspace(of: plan, buildID: id, on: eventLoop)
                 if let reason = record.cancelReason {
                     Self.finishCancelled(record, reason: reason)
-                    logger.info("build cancelled", metadata: [LogKey.reason: .string(reason.rawValue)])
+                    auditLogger(record, origin).info("build cancelled", metadata: [LogKey.reason: .string(reason.rawValue)])
                     return nil
                 }
                 let timedOut = error.code == .timeout
                 record.post(.error(code: error.code.rawValue, message: error.message, pattern: nil))
                 let exit = BuildExit(code: timedOut ? 124 : 1, timedOut: timedOut)
                 record.finish(exit)
-                logger.info(
+                auditLogger(record, origin).info(
                     "build finished",
                     metadata: [
                         LogKey.error: .string(error.description), LogKey.exitCode: .stringConvertible(exit.code),
@@ -98,6 +91,7 @@ public struct BuildExecutor: Sendable {
 
         // Spawn first: the process starts up while we log and announce it.
         let started = Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
+        let logger = auditLogger(record, origin)
         logger.info(
             "build started",
             metadata: [
@@ -159,6 +153,19 @@ public struct BuildExecutor: Sendable {
         outcome[LogKey.duration] = .string(Self.seconds(clock.now - start))
         logger.info("build finished", metadata: outcome)
         return cleanup
+    }
+
+    /// The logger of a build's audit lines: the daemon's, with the build's id, project,
+    /// request id, peer, listener and token name.
+    private func auditLogger(_ record: BuildRecord, _ origin: RequestOrigin) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: LogKey.buildID] = .string(record.id)
+        logger[metadataKey: LogKey.project] = .string(record.plan.projectID)
+        if let requestID = record.plan.requestID { logger[metadataKey: LogKey.requestID] = .string(requestID) }
+        logger[metadataKey: LogKey.peer] = .string(origin.peer)
+        logger[metadataKey: LogKey.listener] = .string(origin.listener)
+        if let name = origin.tokenName { logger[metadataKey: LogKey.tokenName] = .string(name) }
+        return logger
     }
 
     static let shutdownError = BuildEvent.error(code: ErrorCode.shutdown.rawValue, message: "the build service is shutting down", pattern: nil)

@@ -330,20 +330,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         var origin = RequestOrigin(listener: listener.name, peer: Self.peer(context.channel))
         origin.artifactBaseURL = listener.artifactBase(host: head.headers.first(name: "Host"))
         origin.signArtifactURLs = listener.signArtifactURLs
-        let headerToken = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))
-        let tokens = listener.tokens
+        let admission = listener.endpoint.admit(
+            body: body,
+            headerToken: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")),
+            tokens: listener.tokens,
+            bodyTokenAllowed: listener.transport == .unix,
+            origin: origin,
+            eventLoop: context.eventLoop,
+            allowsHeartbeats: sink.allowsNewEventTypes
+        )
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        task = Task(executorPreference: EventLoopTaskExecutor(eventLoop)) {
-            await listener.endpoint.handle(
-                body: body,
-                headerToken: headerToken,
-                tokens: tokens,
-                bodyTokenAllowed: listener.transport == .unix,
-                origin: origin,
-                eventLoop: eventLoop,
-                sink: sink
-            )
+        task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
+            await listener.endpoint.stream(admission, to: sink)
             loopBound.eventLoop.execute {
                 loopBound.value.handler.responseEnded(context: loopBound.value.context, closeAfter: closeAfter)
             }

@@ -61,21 +61,20 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let sink = LegacyEventSink(channel: channel, sendTimeout: listener.sendTimeout)
         let listener = self.listener
         let origin = RequestOrigin(listener: listener.name, peer: "unix")
-        let eventLoop = context.eventLoop
-        task = Task(executorPreference: EventLoopTaskExecutor(eventLoop)) {
-            if let line {
-                await listener.endpoint.handle(
+        let admission =
+            line.map { line in
+                listener.endpoint.admit(
                     body: line,
                     headerToken: nil,
                     tokens: listener.tokens,
                     bodyTokenAllowed: true,
                     origin: origin,
-                    eventLoop: eventLoop,
-                    sink: sink
+                    eventLoop: context.eventLoop,
+                    allowsHeartbeats: sink.allowsNewEventTypes
                 )
-            } else {
-                await sink.reject(ServiceError(.payloadTooLarge, "request line is longer than \(ListenerContext.maxBodyBytes) bytes"))
-            }
+            } ?? .failure(ServiceError(.payloadTooLarge, "request line is longer than \(ListenerContext.maxBodyBytes) bytes"))
+        task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
+            await listener.endpoint.stream(admission, to: sink)
             try? await channel.close()
         }
     }
