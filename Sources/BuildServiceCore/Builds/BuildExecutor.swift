@@ -1,4 +1,4 @@
-import BuildServiceProtocol
+public import BuildServiceProtocol
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -47,8 +47,13 @@ public struct BuildExecutor: Sendable {
     /// `cancelled` with code 130.
     /// - Returns: after the `exit` event, a future that completes once no process of the build
     ///   is left (a grandchild ignoring SIGTERM can take up to the kill grace).
+    /// - Parameter prestarted: the process, when `startEarly` already started it.
     @discardableResult
-    public func execute(_ record: BuildRecord, origin: RequestOrigin) async -> EventLoopFuture<Void>? {
+    public func execute(
+        _ record: BuildRecord,
+        origin: RequestOrigin,
+        prestarted: Result<RunningBuild, ServiceError>? = nil
+    ) async -> EventLoopFuture<Void>? {
         let id = record.id
         let eventLoop = record.eventLoop
         var plan = record.plan
@@ -56,9 +61,10 @@ public struct BuildExecutor: Sendable {
         let start = clock.now
 
         if let reason = record.cancelReason {
+            let cleanup = try? prestarted?.get().cancel()
             Self.finishCancelled(record, reason: reason)
             auditLogger(record, origin).info("build cancelled before it started", metadata: [LogKey.reason: .string(reason.rawValue)])
-            return nil
+            return cleanup
         }
         var announced = false
         if let repo = plan.repo {
@@ -90,7 +96,7 @@ public struct BuildExecutor: Sendable {
         }
 
         // Spawn first: the process starts up while we log and announce it.
-        let started = Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
+        let started = prestarted ?? Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
         let logger = auditLogger(record, origin)
         logger.info(
             "build started",
@@ -153,6 +159,14 @@ public struct BuildExecutor: Sendable {
         outcome[LogKey.duration] = .string(Self.seconds(clock.now - start))
         logger.info("build finished", metadata: outcome)
         return cleanup
+    }
+
+    /// Starts a path project's process right away, in the caller's turn of the event loop
+    /// (`execute` does the rest): between a request and its process there is then no hop.
+    /// Repo projects check out first; nil for them.
+    func startEarly(_ record: BuildRecord) -> Result<RunningBuild, ServiceError>? {
+        guard record.plan.repo == nil, record.cancelReason == nil else { return nil }
+        return Result { () throws(ServiceError) in try runner.start(record.plan, on: record.eventLoop) }
     }
 
     /// The logger of a build's audit lines: the daemon's, with the build's id, project,

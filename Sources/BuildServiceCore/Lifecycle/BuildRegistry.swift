@@ -130,8 +130,8 @@ public final class BuildRegistry: Sendable {
             try Self.checkSameRequest(record.plan, plan)
             return (record, false)
         }
-        metrics.submitted(project: plan.projectID)
         if startsNow { run(record, origin: origin) }
+        metrics.submitted(project: plan.projectID)
         return (record, true)
     }
 
@@ -262,9 +262,12 @@ public final class BuildRegistry: Sendable {
     }
 
     private func run(_ record: BuildRecord, origin: RequestOrigin) {
+        // The process first (path projects): the build's task runs only once the caller's turn
+        // of the event loop is over.
+        let prestarted = executor.startEarly(record)
         let task = Task(executorPreference: EventLoopTaskExecutor(record.eventLoop)) { [self] in
             if record.cancelReason == nil { metrics.started(project: record.plan.projectID) }
-            let cleanup = await executor.execute(record, origin: origin)
+            let cleanup = await executor.execute(record, origin: origin, prestarted: prestarted)
             metrics.finished(record)
             // The slot is free once nothing of the build is left: for path projects the
             // next build shares its tree.

@@ -187,9 +187,12 @@ public struct RunningBuild: Sendable {
     fileprivate let drainGrace: Duration
 
     /// Tears the build down without relaying its output (its client left before it began).
-    public func cancel() {
+    /// - Returns: a future that completes once no process of the build is left.
+    @discardableResult
+    public func cancel() -> EventLoopFuture<Void> {
         supervisor.cancel()
         pipes.closePipes()
+        return supervisor.finished
     }
 
     /// Relays the output until the build ends.
