@@ -89,11 +89,16 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         } catch {
             throw ServiceError(.invalidRequest, "request body is not valid JSON")
         }
-        try request.rejectNULBytes()
-        if let heartbeat = request.heartbeatSec, !(1...3600).contains(heartbeat) {
+        try request.check()
+        return request
+    }
+
+    /// What decoding alone cannot say: no NUL in any string, a heartbeat within its range.
+    func check() throws(ServiceError) {
+        try rejectNULBytes()
+        if let heartbeat = heartbeatSec, !(1...3600).contains(heartbeat) {
             throw ServiceError(.invalidRequest, "field \"heartbeat_sec\" must be from 1 to 3600 seconds")
         }
-        return request
     }
 
     /// NUL cannot be passed to exec or the file system; a string carrying one is an attack or a bug.

@@ -34,7 +34,7 @@ struct BuildEndpoint: Sendable {
     ) -> Result<Admission, ServiceError> {
         let request: BuildRequest
         do {
-            request = try BuildRequest.decode(from: Data(body.readableBytesView))
+            request = try BuildRequest.decode(from: body)
         } catch {
             // An unauthenticated client learns nothing from validation: check the token first.
             guard tokens.grant(for: headerToken) != nil else { return .failure(Self.unauthorized) }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 
 @testable import BuildServiceProtocol
@@ -6,8 +7,13 @@ import Testing
 /// `BuildRequest.decode(from:)` turns every malformed body into `invalid_request` with a message
 /// that tells the client which field is wrong.
 struct BuildRequestDecodingTests {
+    /// Decodes `json` the way the daemon does (from a ByteBuffer, the plain form read in place)
+    /// and through JSONDecoder alone, and expects the same request or the same error from both.
     private static func decode(_ json: String) throws(ServiceError) -> BuildRequest {
-        try BuildRequest.decode(from: Data(json.utf8))
+        let general = Result { () throws(ServiceError) in try BuildRequest.decode(from: Data(json.utf8)) }
+        let daemon = Result { () throws(ServiceError) in try BuildRequest.decode(from: ByteBuffer(string: json)) }
+        #expect(daemon == general, "\(json)")
+        return try daemon.get()
     }
 
     /// The error `decode` throws for `json`, or nil when it decodes.
@@ -142,5 +148,77 @@ struct BuildRequestDecodingTests {
         body.append(contentsOf: [0xFF, 0xFE])
         body.append(contentsOf: Data(#""]}"#.utf8))
         #expect(throws: ServiceError.self) { try BuildRequest.decode(from: body) }
+    }
+
+    /// The plain form read in place gives what JSONDecoder gives, over many shapes of valid
+    /// requests; forms it does not read (escapes, repeated or unknown keys, fractions) are left
+    /// to JSONDecoder.
+    @Test func thePlainFormReadsLikeJSONDecoder() throws {
+        let values: [(String, [String])] = [
+            ("schema_version", [#""2""#, "null"]),
+            ("request_id", [#""r-1""#, #""ünï ✓""#, "null"]),
+            ("args", ["[]", #"["-j4","all"]"#, #"[ "a" , "b c" ]"#, "null"]),
+            ("cwd", [#""sub/dir""#, #""""#, "null"]),
+            ("timeout_sec", ["0", "30", "-5", "123456789012345678", "null"]),
+            ("ref", [#""main""#, "null"]),
+            ("auth_token", [#""t0k""#]),
+            ("heartbeat_sec", ["1", "3600", "null"]),
+        ]
+        for (index, (key, choices)) in values.enumerated() {
+            for value in choices {
+                for spacing in ["", " ", "\n\t "] {
+                    let body = "{\(spacing)\"project_id\":\(spacing)\"demo\",\"command\":\"make\",\(spacing)\"\(key)\"\(spacing):\(value)\(spacing)}"
+                    let plain = try #require(
+                        body.utf8.withContiguousStorageIfAvailable { BuildRequest.decodePlain(UnsafeRawBufferPointer($0)) } ?? nil,
+                        "\(index): \(body)"
+                    )
+                    #expect(plain == (try? JSONDecoder().decode(BuildRequest.self, from: Data(body.utf8))), "\(body)")
+                }
+            }
+        }
+        let others = [
+            #"{"project_id":"de\u006do","command":"make"}"#,
+            #"{"project_id":"demo","command":"make","command":"true"}"#,
+            #"{"project_id":"demo","command":"make","ref":null,"ref":"x"}"#,
+            #"{"project_id":"demo","command":"make","colour":"blue"}"#,
+            #"{"project_id":"demo","command":"make","timeout_sec":1.0}"#,
+            #"{"project_id":"demo","command":"make","timeout_sec":1e2}"#,
+            #"{"project_id":"demo","command":"make","timeout_sec":012}"#,
+            #"{"project_id":"demo","command":"make"} x"#,
+            #"{"project_id":"demo","command":"make",}"#,
+        ]
+        for body in others {
+            #expect(body.utf8.withContiguousStorageIfAvailable { BuildRequest.decodePlain(UnsafeRawBufferPointer($0)) } ?? nil == nil, "\(body)")
+            _ = Self.failure(body)  // whatever it is, both paths agree on it
+        }
+    }
+
+    /// Mangled bodies (bytes replaced, inserted, dropped) never crash the in-place reader, and
+    /// whatever it accepts, JSONDecoder reads the same way.
+    @Test func mangledBodiesNeverMakeThePlainReaderDisagree() {
+        let base = Array(#"{"project_id":"demo","command":"make","args":["-j4","all"],"timeout_sec":30,"cwd":null}"#.utf8)
+        let interesting: [UInt8] = Array(#"{}[]",:\ 0123456789-.enul"#.utf8) + [0x00, 0x0A, 0x80, 0xC3, 0xFF]
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return Int(state % UInt64(bound))
+        }
+        for _ in 0..<5000 {
+            var body = base
+            for _ in 0...next(3) {
+                let position = next(body.count + 1)
+                switch next(3) {
+                case 0 where position < body.count: body[position] = interesting[next(interesting.count)]
+                case 1: body.insert(interesting[next(interesting.count)], at: position)
+                default: if position < body.count { body.remove(at: position) }
+                }
+            }
+            let plain = body.withUnsafeBytes { BuildRequest.decodePlain($0) }
+            if let plain {
+                #expect(plain == (try? JSONDecoder().decode(BuildRequest.self, from: Data(body))), "\(String(decoding: body, as: UTF8.self))")
+            }
+        }
     }
 }
