@@ -38,3 +38,9 @@ struct Download {
         return Download(status: status, headers: head, body: FileManager.default.contents(atPath: bodyFile) ?? Data())
     }
 }
+
+/// Whether two downloads hold the same bytes. A Bool, not `==` inside `#expect`: on a mismatch
+/// swift-testing would diff the two collections, which for megabytes takes practically forever.
+func sameBytes(_ received: Data?, _ expected: Data) -> Bool {
+    received == expected
+}
