@@ -95,8 +95,14 @@ public struct BuildExecutor: Sendable {
             }
         }
 
-        // Spawn first: the process starts up while we log and announce it.
+        // Spawn first: the process starts up while we announce and log it.
         let started = prestarted ?? Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
+        if !announced {
+            record.post(.build(id: id, status: "started"))
+            // The readers send it before the audit line is written: the sooner the client has
+            // the response's head, the more of its work overlaps the build.
+            await Task.yield()
+        }
         let logger = auditLogger(record, origin)
         logger.info(
             "build started",
@@ -107,7 +113,6 @@ public struct BuildExecutor: Sendable {
                 LogKey.timeout: .stringConvertible(plan.timeoutSec),
             ]
         )
-        if !announced { record.post(.build(id: id, status: "started")) }
 
         var exit: BuildExit
         var outcome: Logger.Metadata = [:]
