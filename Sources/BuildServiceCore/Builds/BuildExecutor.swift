@@ -117,9 +117,11 @@ public struct BuildExecutor: Sendable {
         var exit: BuildExit
         var outcome: Logger.Metadata = [:]
         var cleanup: EventLoopFuture<Void>?
+        var ended: BuildRunResult?
         switch started {
         case .success(let build):
             let result = await relay(build, to: record)
+            ended = result
             if !result.cancelled { record.markProcessEnded() }
             exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
             if result.cancelled, let reason = record.cancelReason {
@@ -139,9 +141,6 @@ public struct BuildExecutor: Sendable {
                     outcome[LogKey.error] = .string(error.message)
                 }
             }
-            outcome[LogKey.timedOut] = .stringConvertible(result.timedOut)
-            outcome[LogKey.cancelled] = .stringConvertible(result.cancelled)
-            if case .signaled(let signal) = result.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
             cleanup = result.cleanup
         case .failure(let error):
             record.post(.error(code: error.code.rawValue, message: error.message, pattern: nil))
@@ -151,6 +150,11 @@ public struct BuildExecutor: Sendable {
         record.finish(exit)
         // The readers' turn first: the exit event leaves before the audit line is written.
         await Task.yield()
+        if let ended {
+            outcome[LogKey.timedOut] = .stringConvertible(ended.timedOut)
+            outcome[LogKey.cancelled] = .stringConvertible(ended.cancelled)
+            if case .signaled(let signal) = ended.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
+        }
         if plan.repo != nil {
             // The checkout goes once no process of the build can still be using it.
             let workspaceRemoval: @Sendable () -> Void = { [self, plan] in removeWorkspace(of: plan, buildID: id, on: eventLoop) }
