@@ -194,7 +194,10 @@ int bs_pidfd_group_signals_supported(void) {
 int bs_reap_pidfd(int pidfd) {
     siginfo_t info;
     memset(&info, 0, sizeof info);
-    return waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &info, WEXITED | WNOHANG);
+    if (waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &info, WEXITED | WNOHANG) < 0) return -1;
+    // WNOHANG on a process that has not exited yet succeeds without reaping anything.
+    if (info.si_pid == 0) { errno = EAGAIN; return -1; }
+    return 0;
 }
 
 int bs_set_pipe_size(int fd, int size) {

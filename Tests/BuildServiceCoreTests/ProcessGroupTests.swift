@@ -37,6 +37,17 @@ import Testing
         #expect(Self.waitUntilGone(member), "the member of the group survived SIGKILL to the group")
     }
 
+    /// Only pidfd groups reap their leader early.
+    @Test(.enabled(if: ProcessGroup.signalsThroughPidfd)) func aLeaderStillRunningIsNotReaped() throws {
+        let leader = try Self.spawnSessionLeader("exec sleep 60")
+        let group = ProcessGroup(leader: leader, throughPidfd: true)
+        #expect(!group.reapLeader())
+        group.signal(SIGKILL)
+        try Self.waitUntilExited(leader)
+        #expect(group.reapLeader())
+        group.close()
+    }
+
     /// `/bin/sh -c script` as the leader of a new session (and so of its own process group).
     private static func spawnSessionLeader(_ script: String) throws -> pid_t {
         var attributes = posix_spawnattr_t()

@@ -68,7 +68,8 @@ int bs_pidfd_signal_group(int pidfd, int signal_number);
 /// 1 when the kernel supports bs_pidfd_signal_group, else 0.
 int bs_pidfd_group_signals_supported(void);
 
-/// Reaps the terminated process behind `pidfd` without blocking. 0 or -1 (errno).
+/// Reaps the terminated process behind `pidfd` without blocking. 0 once reaped, else -1 (errno;
+/// EAGAIN while it has not exited).
 int bs_reap_pidfd(int pidfd);
 
 /// F_SETPIPE_SZ (Swift cannot see the constant). Returns the new size or -1.
