@@ -181,6 +181,29 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
+    /// `retained_event_bytes = 0` keeps only each finished build's exit: every build with large
+    /// output replays as `events_dropped` then its exit, and the daemon keeps serving (pruning
+    /// the list of such builds once crashed it).
+    @Test func withNothingRetainedEachFinishedBuildKeepsItsExit() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nretained_event_bytes = 0"
+        let daemon = try await DaemonUnderTest(options)
+        let body = requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c 300000"]])
+        var ids: [String] = []
+        for _ in 1...4 {
+            let response = try await daemon.curl(body)
+            #expect(stdoutText(try parseEvents(response.body)).utf8.count == 300_000)
+            ids.append(try #require(buildID(in: response.body)))
+        }
+        for id in ids {
+            let replay = try parseEvents(try await daemon.curl("", path: "/v1/builds/\(id)/events?after=0", method: "GET").body)
+            #expect(replay.map { $0["type"] as? String } == ["warning", "exit"], "\(id)")
+            #expect(replay.first?["code"] as? String == "events_dropped")
+        }
+        #expect(try await daemon.curl("", path: "/healthz", method: "GET").status == 200)
+        await daemon.stop()
+    }
+
     /// A build whose client vanished runs on for the re-attach grace (or not at all with 0),
     /// then is cancelled as "abandoned" and its processes are gone.
     @Test(arguments: [0, 3])

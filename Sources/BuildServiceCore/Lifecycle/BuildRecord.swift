@@ -142,7 +142,6 @@ public final class BuildRecord: Sendable {
         post(.exit(exit))
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             state.phase = .finished
-            state.log.compact()
             state.exit = exit
             state.finishedAt = Date()
             state.queuePosition = nil
@@ -276,6 +275,14 @@ public final class BuildRecord: Sendable {
     }
 
     // MARK: Retention
+
+    /// Once the build has finished: a small log's lines go into one buffer (see `EventLog.compact`).
+    /// Done when the build is put away, not as it finishes: the `exit` event goes out first.
+    func compactEvents() {
+        state.withLockedValue { state in
+            if state.phase == .finished { state.log.compact() }
+        }
+    }
 
     /// Memory its events take where they can be trimmed (see `EventLog.trimmableBytes`).
     var trimmableEventBytes: Int { state.withLockedValue { $0.log.trimmableBytes } }

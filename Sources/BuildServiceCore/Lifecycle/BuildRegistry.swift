@@ -311,6 +311,7 @@ public final class BuildRegistry: Sendable {
     private func retain(_ record: BuildRecord, at now: ContinuousClock.Instant, in state: inout State) -> Int {
         state.finished.append((record.id, now))
         // Small logs are compacted into one buffer: not counted, they go with retain_sec.
+        record.compactEvents()
         let bytes = record.trimmableEventBytes
         guard bytes > 0 else { return 0 }
         state.retainedBytes += bytes
@@ -321,36 +322,35 @@ public final class BuildRegistry: Sendable {
     /// Drops events of the oldest finished builds until those of all finished builds fit in
     /// `retained_event_bytes`: first events some reader was handed, then, if that is not
     /// enough, also events nobody read (a client that comes back for them is told how many
-    /// are gone). Every build keeps its `exit`.
+    /// are gone), but never while a reader is still streaming them. Every build keeps its `exit`.
     private func trimRetained(_ state: inout State) -> Int {
         let limit = state.limits.retainedEventBytes
         guard state.retainedBytes > limit else { return 0 }
         var freed = 0
-        for force in [false, true] {
-            var index = state.trimmable.startIndex
-            while state.retainedBytes > limit, index < state.trimmable.endIndex {
-                let id = state.trimmable[index]
-                guard let record = state.records[id] else {
-                    state.trimmable.remove(at: index)
-                    continue
+        for force in [false, true] where state.retainedBytes > limit {
+            // Rebuilt, not edited in place: the builds that can still give something back.
+            var kept = CircularBuffer<String>(initialCapacity: state.trimmable.count)
+            for id in state.trimmable {
+                guard let record = state.records[id] else { continue }  // expired
+                if state.retainedBytes > limit, !(force && record.readers > 0) {
+                    let released = record.releaseEvents(state.retainedBytes - limit, force: force)
+                    state.retainedBytes -= released
+                    freed += released
+                    // Still over after a forced release: this build is down to its exit.
+                    if force, state.retainedBytes > limit { continue }
                 }
-                let released = record.releaseEvents(state.retainedBytes - limit, force: force)
-                state.retainedBytes -= released
-                freed += released
-                if force, state.retainedBytes > limit {
-                    state.trimmable.remove(at: index)  // down to its exit: nothing more to take
-                } else {
-                    index = state.trimmable.index(after: index)
-                }
+                kept.append(id)
             }
+            state.trimmable = kept
         }
         return freed
     }
 
     /// Large event buffers were freed: their pages go back to the system now, not at the next
-    /// periodic trim (outside the lock: a trim walks the heap).
+    /// periodic trim; off the lock and off the event loop (a trim walks the heap).
     private static func returnMemory(ifFreed bytes: Int) {
-        if bytes >= 1024 * 1024 { MemoryTrim.releaseFreeMemory() }
+        guard bytes >= 1024 * 1024 else { return }
+        Task.detached { MemoryTrim.releaseFreeMemory() }
     }
 
     private func expire(_ state: inout State, now: ContinuousClock.Instant) {
@@ -363,5 +363,7 @@ public final class BuildRegistry: Sendable {
                 state.byRequest.removeValue(forKey: RequestKey(tokenDigest: record.owner.tokenDigest, requestID: requestID))
             }
         }
+        // Both lists are in the order builds finished: the expired are at the front.
+        while let id = state.trimmable.first, state.records[id] == nil { state.trimmable.removeFirst() }
     }
 }

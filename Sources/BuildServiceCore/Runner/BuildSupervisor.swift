@@ -133,6 +133,8 @@ final class BuildSupervisor: Sendable {
     private func checkGroup() {
         let group = self.group
         if group.canReapLeaderEarly {
+            // Retried: a leader held by a tracer cannot be reaped until it lets go.
+            if !teardown.value.reaped { teardown.value.reaped = group.reapLeader() }
             groupLooked(alive: teardown.value.reaped ? group.hasLiveMembers : nil)
             return
         }
@@ -156,10 +158,21 @@ final class BuildSupervisor: Sendable {
     private func finish() {
         teardown.value.finished = true
         teardown.value.killTask?.cancel()
-        if !teardown.value.reaped {
-            var code: Int32 = 0
-            var signal: Int32 = 0
-            _ = bs_wait_terminated(pid, 0, &code, &signal)
+        if !teardown.value.reaped, !group.reapLeader() {
+            // The /proc way keeps the exited leader as a zombie until now: reaped at once. A
+            // pidfd group's leader still unreapable is held by a tracer: waited for on a pool
+            // thread, never on the event loop.
+            let pid = self.pid
+            let wait: @Sendable () -> Void = {
+                var code: Int32 = 0
+                var signal: Int32 = 0
+                _ = bs_wait_terminated(pid, 0, &code, &signal)
+            }
+            if group.canReapLeaderEarly {
+                NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop, wait).whenComplete { _ in }
+            } else {
+                wait()
+            }
         }
         group.close()
         groupGone.succeed(())
