@@ -7,23 +7,13 @@ import Testing
     @Test func aSecondDaemonOnTheSamePortRefusesToStart() async throws {
         let daemon = try await DaemonUnderTest()
         let config = daemon.directory + "/second.toml"
-        try """
-        schema_version = "2"
-        [service.socket]
-        enabled = false
-        [service.http]
-        enabled = true
-        listen_addr = "127.0.0.1:\(daemon.port)"
-        [build]
-        workspace_root = "\(daemon.directory)/ws2"
-        allow_root_builds = true
-        [build.commands]
-        true = "/bin/true"
-        [[projects]]
-        id = "demo"
-        path_root = "\(daemon.projectRoot)"
-        commands = ["true"]
-        """.write(toFile: config, atomically: false, encoding: .utf8)
+        try Self.writeHTTPOnlyConfig(
+            to: config,
+            port: daemon.port,
+            workspaces: daemon.directory + "/ws2",
+            project: daemon.projectRoot,
+            extraBuildLines: "allow_root_builds = true"
+        )
         let second = try await TestProcess.run(TestProcess.binary("build-service"), ["--config", config], outputDirectory: daemon.directory)
         #expect(second.status != 0)
         #expect(second.stderrText.contains("address already in use"), "\(second.stderrText)")
@@ -45,22 +35,7 @@ import Testing
         let binary = directory + "/build-service"
         try FileManager.default.copyItem(atPath: TestProcess.binary("build-service"), toPath: binary)
         let config = directory + "/config.toml"
-        try """
-        schema_version = "2"
-        [service.socket]
-        enabled = false
-        [service.http]
-        enabled = true
-        listen_addr = "127.0.0.1:0"
-        [build]
-        workspace_root = "\(directory)/workspaces"
-        [build.commands]
-        true = "/bin/true"
-        [[projects]]
-        id = "demo"
-        path_root = "\(directory)/project"
-        commands = ["true"]
-        """.write(toFile: config, atomically: false, encoding: .utf8)
+        try Self.writeHTTPOnlyConfig(to: config, port: 0, workspaces: directory + "/workspaces", project: directory + "/project")
         chmod(config, 0o644)
         let daemon = try TestProcess.start(
             "/usr/bin/setpriv",
@@ -81,5 +56,26 @@ import Testing
             outputDirectory: directory
         )
         #expect(build.stdoutText.contains(#""type":"exit","code":0"#), "\(build.stderrText) \(daemon.stderrSoFar)")
+    }
+
+    /// A daemon config with only the HTTP listener on loopback and one path project allowed `true`.
+    private static func writeHTTPOnlyConfig(to path: String, port: Int, workspaces: String, project: String, extraBuildLines: String = "") throws {
+        try """
+        schema_version = "2"
+        [service.socket]
+        enabled = false
+        [service.http]
+        enabled = true
+        listen_addr = "127.0.0.1:\(port)"
+        [build]
+        workspace_root = "\(workspaces)"
+        \(extraBuildLines)
+        [build.commands]
+        true = "/bin/true"
+        [[projects]]
+        id = "demo"
+        path_root = "\(project)"
+        commands = ["true"]
+        """.write(toFile: path, atomically: false, encoding: .utf8)
     }
 }
