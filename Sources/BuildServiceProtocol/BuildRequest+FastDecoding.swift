@@ -29,71 +29,60 @@ private struct PlainJSONReader {
     let bytes: UnsafeRawBufferPointer
     var index = 0
 
-    private struct Fields {
-        var schemaVersion, requestID, projectID, command, cwd, ref, authToken: String?
-        var args: [String]?
-        var timeoutSec, heartbeatSec: Int?
-    }
-
-    private static let keys = [
-        "schema_version", "request_id", "project_id", "command", "args", "cwd", "timeout_sec", "ref", "auth_token",
-        "heartbeat_sec",
-    ]
-
     mutating func request() -> BuildRequest? {
-        var fields = Fields()
-        var seen = Set<Int>()
+        // Filled in as the keys come (their names are BuildRequest's own coding keys); the
+        // two required ones must have come by the end.
+        var request = BuildRequest(schemaVersion: nil, projectID: "", command: "")
+        var seen = Set<BuildRequest.CodingKeys>()
         skipWhitespace()
         guard take(UInt8(ascii: "{")) else { return nil }
         skipWhitespace()
         if !take(UInt8(ascii: "}")) {
             repeat {
                 skipWhitespace()
-                guard let key = string().flatMap({ Self.keys.firstIndex(of: $0) }), seen.insert(key).inserted else { return nil }
+                guard let key = string().flatMap(BuildRequest.CodingKeys.init(rawValue:)), seen.insert(key).inserted else { return nil }
                 skipWhitespace()
                 guard take(UInt8(ascii: ":")) else { return nil }
                 skipWhitespace()
-                guard read(key, into: &fields) else { return nil }
+                guard read(key, into: &request) else { return nil }
                 skipWhitespace()
             } while take(UInt8(ascii: ","))
             guard take(UInt8(ascii: "}")) else { return nil }
         }
         skipWhitespace()
-        guard index == bytes.count, let projectID = fields.projectID, let command = fields.command else { return nil }
-        return BuildRequest(
-            schemaVersion: fields.schemaVersion,
-            requestID: fields.requestID,
-            projectID: projectID,
-            command: command,
-            args: fields.args ?? [],
-            cwd: fields.cwd,
-            timeoutSec: fields.timeoutSec,
-            ref: fields.ref,
-            authToken: fields.authToken,
-            heartbeatSec: fields.heartbeatSec
-        )
+        guard index == bytes.count, seen.contains(.projectID), seen.contains(.command) else { return nil }
+        return request
     }
 
-    /// Reads the value of key number `key` (in `keys`) into `fields`.
-    private mutating func read(_ key: Int, into fields: inout Fields) -> Bool {
-        switch Self.keys[key] {
-        case "project_id": return readString(into: &fields.projectID, nullable: false)
-        case "command": return readString(into: &fields.command, nullable: false)
-        case "schema_version": return readString(into: &fields.schemaVersion, nullable: true)
-        case "request_id": return readString(into: &fields.requestID, nullable: true)
-        case "cwd": return readString(into: &fields.cwd, nullable: true)
-        case "ref": return readString(into: &fields.ref, nullable: true)
-        case "auth_token": return readString(into: &fields.authToken, nullable: true)
-        case "timeout_sec": return readInteger(into: &fields.timeoutSec)
-        case "heartbeat_sec": return readInteger(into: &fields.heartbeatSec)
-        default:  // args: null is no arguments
-            fields.args = takeNull() ? [] : stringArray()
-            return fields.args != nil
+    /// Reads the value of `key` into `request`.
+    private mutating func read(_ key: BuildRequest.CodingKeys, into request: inout BuildRequest) -> Bool {
+        switch key {
+        case .projectID: return readString(into: &request.projectID)
+        case .command: return readString(into: &request.command)
+        case .schemaVersion: return readString(into: &request.schemaVersion)
+        case .requestID: return readString(into: &request.requestID)
+        case .cwd: return readString(into: &request.cwd)
+        case .ref: return readString(into: &request.ref)
+        case .authToken: return readString(into: &request.authToken)
+        case .timeoutSec: return readInteger(into: &request.timeoutSec)
+        case .heartbeatSec: return readInteger(into: &request.heartbeatSec)
+        case .args:
+            // Null is no arguments.
+            guard let args = takeNull() ? [] : stringArray() else { return false }
+            request.args = args
+            return true
         }
     }
 
-    private mutating func readString(into value: inout String?, nullable: Bool) -> Bool {
-        if nullable, takeNull() { return true }
+    /// A required string: null is not one.
+    private mutating func readString(into value: inout String) -> Bool {
+        guard let string = string() else { return false }
+        value = string
+        return true
+    }
+
+    private mutating func readString(into value: inout String?) -> Bool {
+        if takeNull() { return true }
         value = string()
         return value != nil
     }

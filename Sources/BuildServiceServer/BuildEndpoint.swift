@@ -17,8 +17,8 @@ struct BuildEndpoint: Sendable {
         let heartbeat: TimeAmount?
     }
 
-    /// Everything before the stream, done at once on the connection's event loop: the build's
-    /// task is queued there before the connection's own, so its process starts first.
+    /// Everything before the stream, done at once on the connection's event loop: a path
+    /// project's process is started within it (`BuildRegistry.submit`), before any task exists.
     /// - Parameters:
     ///   - headerToken: the bearer token from the Authorization header, if any.
     ///   - tokens: the listener's token check; `bodyTokenAllowed` lets `auth_token` stand in.
