@@ -204,6 +204,26 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
+    /// A client still reading a build that has just finished gets every event although the
+    /// retention bound is 0: events are only dropped from finished builds nobody is reading.
+    @Test func aSlowClientOfAFinishedBuildStillGetsEverything() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nretained_event_bytes = 0"
+        let daemon = try await DaemonUnderTest(options)
+        let size = 4 << 20
+        // The build is over long before this client (2 MiB/s) has read its output.
+        let slow = try daemon.startBuild(
+            requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c \(size)"]]),
+            curlOptions: ["--limit-rate", "2M"]
+        )
+        #expect(await eventually { daemon.log.contains("build finished") })
+        let events = try parseEvents(await slow.wait().stdoutText)
+        #expect(!events.contains { $0["type"] as? String == "warning" })
+        #expect(stdoutText(events).utf8.count == size)
+        #expect(events.last?["type"] as? String == "exit")
+        await daemon.stop()
+    }
+
     /// A build whose client vanished runs on for the re-attach grace (or not at all with 0),
     /// then is cancelled as "abandoned" and its processes are gone.
     @Test(arguments: [0, 3])

@@ -6,8 +6,9 @@ extension DaemonUnderTest {
     /// Starts a streaming `POST /v1/builds` with curl in the background, for tests that act
     /// while the build runs. The body goes through stdin, so a marker in it is not in curl's
     /// command line.
-    func startBuild(_ body: String, headers: [String] = []) throws -> RunningProcess {
-        var arguments = ["-sS", "-N", "--data-binary", "@-"]
+    /// - Parameter curlOptions: more of curl's options (`--limit-rate` for a slow client).
+    func startBuild(_ body: String, headers: [String] = [], curlOptions: [String] = []) throws -> RunningProcess {
+        var arguments = ["-sS", "-N", "--data-binary", "@-"] + curlOptions
         if let tls { arguments += ["--cacert", tls.certificates.caPath] }
         for header in headers { arguments += ["-H", header] }
         arguments.append(httpBase + "/v1/builds")
