@@ -59,12 +59,11 @@ enum TCPListener {
             .serverChannelOption(.backlog, value: ListenerContext.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            // Room for a few output events in the kernel: fewer wake-ups on a busy stream.
-            .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 20)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // Accepted sockets inherit it from the listening one (it is also NIO's default there).
+            .serverChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try AcceptedConnection.configure(channel)
                     let pipeline = channel.pipeline.syncOperations
                     // Before TLS, so it also bounds a handshake that trickles in.
                     try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(60)))

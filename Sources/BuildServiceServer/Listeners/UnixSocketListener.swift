@@ -18,11 +18,9 @@ enum UnixSocketListener {
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: ListenerContext.backlog)
-                .childChannelOption(.allowRemoteHalfClosure, value: true)
-                // Room for a few output events in the kernel: fewer wake-ups on a busy stream.
-                .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 20)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try AcceptedConnection.configure(channel)
                         try channel.pipeline.syncOperations.addHandlers([
                             IdleStateHandler(readTimeout: .seconds(60)),
                             ProtocolSniffer(listener: listener),
