@@ -23,6 +23,7 @@ final class PipeRelay: @unchecked Sendable {
     private var paused: [ChannelHandlerContext] = []
     private var channels: [EventLoopFuture<any Channel>] = []
     private let fds: [Int32]
+    private static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144)
 
     /// Starts reading both pipes (taking ownership of the descriptors). Registration happens on
     /// the event loop in the background; nothing needs to wait for it.
@@ -33,10 +34,13 @@ final class PipeRelay: @unchecked Sendable {
             // 1 MiB (the unprivileged maximum): a chatty build blocks, and wakes us, less often.
             _ = bs_set_pipe_size(fd, 1 << 20)
             let channel = NIOPipeBootstrap(group: eventLoop)
-                .channelOption(.autoRead, value: false)
-                .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        // Set here, synchronously: as bootstrap options each would be applied
+                        // through a chain of futures, for every pipe of every build.
+                        guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+                        try options.setOption(.autoRead, value: false)
+                        try options.setOption(.recvAllocator, value: Self.recvAllocator)
                         try channel.pipeline.syncOperations.addHandler(PipeReader(relay: self, pipe: pipe))
                     }
                 }
