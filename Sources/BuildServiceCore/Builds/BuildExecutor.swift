@@ -249,6 +249,8 @@ public struct BuildExecutor: Sendable {
 
     private static func seconds(_ duration: Duration) -> String {
         let millis = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        return String(format: "%.3fs", Double(millis) / 1000)
+        // "1.234s", by hand: String(format:) goes through Foundation's formatter on every build.
+        let fraction = String(millis % 1000)
+        return "\(millis / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + "s"
     }
 }

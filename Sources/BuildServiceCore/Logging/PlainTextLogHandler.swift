@@ -23,15 +23,24 @@ public struct PlainTextLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(Self.timestamp()) \(event.level) \(event.message)"
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        // Built as bytes: every build logs two lines, on its client's event loop.
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        Self.appendTimestamp(to: &line)
+        line.append(0x20)
+        line.append(contentsOf: event.level.rawValue.utf8)
+        line.append(0x20)
+        line.append(contentsOf: event.message.description.utf8)
+        let merged = event.metadata.map { extra in metadata.merging(extra) { $1 } } ?? metadata
         for key in merged.keys.sorted() {
-            line += " \(key)=\(Self.format(merged[key]!))"
+            line.append(0x20)
+            line.append(contentsOf: key.utf8)
+            line.append(UInt8(ascii: "="))
+            line.append(contentsOf: Self.format(merged[key]!).utf8)
         }
-        line += "\n"
+        line.append(0x0A)
         if console {
-            var line = line
-            line.withUTF8 { bytes in
+            line.withUnsafeBufferPointer { bytes in
                 var offset = 0
                 while offset < bytes.count {
                     let written = Foundation.write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
@@ -79,18 +88,34 @@ public struct PlainTextLogHandler: LogHandler {
         return escaped + "\""
     }
 
-    private static func timestamp() -> String {
+    /// `2026-12-01T05:55:11.475Z`: UTC, milliseconds.
+    private static func appendTimestamp(to line: inout [UInt8]) {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         var parts = tm()
         var seconds = time.tv_sec
         gmtime_r(&seconds, &parts)
-        func padded(_ value: Int32, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                line.append(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
+                divisor /= 10
+            }
         }
-        return padded(parts.tm_year + 1900, 4) + "-" + padded(parts.tm_mon + 1, 2) + "-" + padded(parts.tm_mday, 2) + "T"
-            + padded(parts.tm_hour, 2) + ":" + padded(parts.tm_min, 2) + ":" + padded(parts.tm_sec, 2) + "."
-            + padded(Int32(time.tv_nsec / 1_000_000), 3) + "Z"
+        digits(Int(parts.tm_year) + 1900, 4)
+        line.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        line.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        line.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        line.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        line.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        line.append(UInt8(ascii: "."))
+        digits(Int(time.tv_nsec) / 1_000_000, 3)
+        line.append(UInt8(ascii: "Z"))
     }
 }

@@ -33,7 +33,11 @@ public final class RotatingLogFile: Sendable {
 
     /// Appends one line; rotates first if it would not fit.
     public func write(_ line: String) {
-        let bytes = Array(line.utf8)
+        write(Array(line.utf8))
+    }
+
+    /// Appends one line, already encoded; rotates first if it would not fit.
+    public func write(_ bytes: [UInt8]) {
         state.withLockedValue { state in
             if state.size > 0 && state.size + bytes.count > maxBytes {
                 rotate(&state)
