@@ -22,6 +22,8 @@ final class PipeRelay: @unchecked Sendable {
     private var waiter: CheckedContinuation<Chunk?, Never>?
     private var paused: [ChannelHandlerContext] = []
     private var channels: [EventLoopFuture<any Channel>] = []
+    /// The pending look of `closeWhenDrained`, cancelled once both pipes are done.
+    private var drainCheck: Scheduled<Void>?
     private let fds: [Int32]
     private static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144)
 
@@ -83,7 +85,13 @@ final class PipeRelay: @unchecked Sendable {
     /// After the main process exited: once `grace` has passed and nothing is left unread in the
     /// pipes, stop waiting for their end-of-file (whoever still holds them is not the build).
     func closeWhenDrained(after grace: TimeAmount) {
-        eventLoop.scheduleTask(in: grace) { self.closeIfDrained() }
+        guard eventLoop.inEventLoop else {
+            eventLoop.execute { self.closeWhenDrained(after: grace) }
+            return
+        }
+        // Usually both pipes are at end-of-file already: no timer to wake the loop for nothing.
+        guard openPipes > 0, !finished else { return }
+        drainCheck = eventLoop.scheduleTask(in: grace) { self.closeIfDrained() }
     }
 
     // MARK: on the event loop
@@ -97,7 +105,7 @@ final class PipeRelay: @unchecked Sendable {
         if unread == 0 {
             closePipes()
         } else {
-            eventLoop.scheduleTask(in: .milliseconds(20)) { self.closeIfDrained() }
+            drainCheck = eventLoop.scheduleTask(in: .milliseconds(20)) { self.closeIfDrained() }
         }
     }
 
@@ -133,6 +141,10 @@ final class PipeRelay: @unchecked Sendable {
 
     fileprivate func pipeEnded(_ pipe: OutputPipe) {
         open[pipe == .stdout ? 0 : 1] = false
+        if openPipes == 0 {
+            drainCheck?.cancel()
+            drainCheck = nil
+        }
         if openPipes == 0 && queue.isEmpty, let waiter {
             self.waiter = nil
             waiter.resume(returning: nil)
