@@ -146,20 +146,40 @@ def start_webhook(workdir):
     sys.exit("webhook did not start")
 
 
+def cpu_time_ns(pid):
+    """CPU time of all of a process's threads so far (its children not counted)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except FileNotFoundError:
+            pass  # a thread that just ended
+    return total
+
+
 def noop_latency(daemon, workdir, runs):
-    """Alternates the two servers request by request, so drift in the machine's speed hits both."""
+    """Alternates the two servers request by request, so drift in the machine's speed hits both.
+    Also prints each server's own CPU time per request: on two cores, the client competes with it."""
     body = json.dumps({"project_id": "bench", "command": "true"})
     hook, url = start_webhook(workdir)
     ours, theirs = [], []
+    ours_cpu, theirs_cpu = 0, 0
     try:
         for _ in range(runs):
+            before = cpu_time_ns(daemon.proc.pid)
             ours.append(timed(["curl", "-sS", "-N", "--data-binary", body, daemon.url]))
+            ours_cpu += cpu_time_ns(daemon.proc.pid) - before
+            before = cpu_time_ns(hook.pid)
             theirs.append(timed(["curl", "-sS", url]))
+            theirs_cpu += cpu_time_ns(hook.pid) - before
     finally:
         hook.kill()
     o, t = median_ms(ours), median_ms(theirs)
     print(f"no-op build over HTTP (curl, median of {runs}, interleaved): build-service {o:.2f} ms, webhook {t:.2f} ms, "
           f"ratio {o / t:.2f}x (target <= 1.0x)")
+    print(f"  server CPU per request (all threads, the build's process not counted): build-service "
+          f"{ours_cpu / runs / 1000:.0f} us, webhook {theirs_cpu / runs / 1000:.0f} us")
 
 
 def cli_latency(daemon, bindir, runs):
