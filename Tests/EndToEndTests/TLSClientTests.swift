@@ -80,8 +80,10 @@ import Testing
 
     @Test func twoHundredMebibytesArriveByteIdenticalOverHTTPS() async throws {
         let daemon = try await DaemonUnderTest(.init(tls: .init(certificates: certificates)))
-        // Lines of mixed lengths, quotes and backslashes, so JSON escaping is exercised too.
-        let producer = "i=0; while :; do i=$((i+1)); printf '%s \"q\" \\\\ %0*d\\n' line \"$((i % 97))\" \"$i\"; done | head -c 209715200"
+        // Lines of mixed lengths, quotes and backslashes, so JSON escaping is exercised too. The
+        // loop stops once `head` has gone, also where SIGPIPE is ignored: the run below inherits
+        // that from this test process (SwiftNIO ignores it process-wide once a socket is made).
+        let producer = "i=0; while :; do i=$((i+1)); printf '%s \"q\" \\\\ %0*d\\n' line \"$((i % 97))\" \"$i\" || break; done | head -c 209715200"
         let cli = TestProcess.binary("build-cli")
         let script = """
             set -e
