@@ -128,7 +128,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["BuildServiceProtocol"],
+            dependencies: ["BuildServiceProtocol", "BuildClient"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -47,6 +47,9 @@ public struct BuildServiceClient: Sendable {
         var request = request
         // The service recognises a resent request by it, should the answer be lost before the id arrived.
         if request.requestID == nil { request.requestID = "cli-" + Hex.encode(SecureRandom.bytes(12)) }
+        // Heartbeats often enough for `stallTimeout`: a quiet build is not a dead connection
+        // (and they keep proxies and NAT tables from cutting its stream).
+        request.heartbeatSec = min(request.heartbeatSec ?? heartbeatSec, heartbeatSec)
         let body: ByteBuffer
         do {
             body = ByteBuffer(bytes: try JSONEncoder().encode(request))

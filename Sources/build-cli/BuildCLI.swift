@@ -129,9 +129,7 @@ struct BuildCLI: AsyncParsableCommand {
             args: Array(command.dropFirst()),
             cwd: workingDirectory,
             timeoutSec: timeout,
-            ref: ref,
-            // Keeps proxies and NAT tables from cutting a quiet build's stream.
-            heartbeatSec: client.heartbeatSec
+            ref: ref
         )
         return (client, request)
     }
