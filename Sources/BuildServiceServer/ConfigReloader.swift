@@ -114,8 +114,10 @@ struct ConfigReloader: Sendable {
         {
             keys.append("build.run_as_user/run_as_group/environment")
         }
-        if old.build.workspaceRoot != new.build.workspaceRoot || old.build.gitPath != new.build.gitPath {
-            keys.append("build.workspace_root/git_path")
+        if old.build.workspaceRoot != new.build.workspaceRoot || old.build.gitPath != new.build.gitPath
+            || old.build.mirrorUser != new.build.mirrorUser
+        {
+            keys.append("build.workspace_root/git_path/mirror_user")
         }
         if old.sendTimeoutSec != new.sendTimeoutSec { keys.append("service.send_timeout_sec") }
         if old.artifacts.storageRoot != new.artifacts.storageRoot || old.artifacts.publicBaseURL != new.artifacts.publicBaseURL

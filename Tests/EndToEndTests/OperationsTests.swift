@@ -185,6 +185,21 @@ struct OperationsTests {
         await daemon.stop()
     }
 
+    /// Who runs git on the mirrors is fixed at startup: a reload that changes it says so
+    /// instead of being silently ignored.
+    @Test(.enabled(if: geteuid() == 0, "another mirror user needs a root daemon"))
+    func sighupReportsAMirrorUserChangeAsNeedingARestart() async throws {
+        let daemon = try await DaemonUnderTest()
+        let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "allow_root_builds = true\n", with: "allow_root_builds = true\nmirror_user = \"daemon\"\n")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reloaded") })
+        #expect(daemon.log.contains("take effect only after a restart"))
+        #expect(daemon.log.contains("mirror_user"))
+        await daemon.stop()
+    }
+
     /// /healthz answers without a token on both listeners: status ok, the version, and an
     /// uptime in seconds that grows.
     @Test func healthzSaysOkWithVersionAndUptimeWithoutAToken() async throws {
