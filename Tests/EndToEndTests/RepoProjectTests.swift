@@ -226,6 +226,34 @@ import Testing
         #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: builds)) ?? ["?"]).isEmpty })
     }
 
+    /// A spare that cannot be handed over (a hard-linked file, which the hand-over refuses to
+    /// give away) is removed, not left in `spares/` half the build user's, half the mirror
+    /// user's, where neither could empty it; the build runs on a fresh checkout instead.
+    @Test(.enabled(if: getuid() == 0, "switching users needs root"))
+    func aSpareThatCannotBeHandedOverIsRemoved() async throws {
+        var options = asNobodyOptions()
+        options.lifecycle += "\nmirror_user = \"daemon\""
+        let daemon = try await DaemonUnderTest(options)
+        let first = try await daemon.curl(requestJSON(["project_id": "repo", "command": "sh", "args": ["-c", "cat version.txt"]]))
+        #expect(stdout(try parseEvents(first.body)) == "two\n", "\(first.body)")
+        let spares = daemon.directory + "/workspaces/spares"
+        #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: spares)) ?? []).count == 1 })
+        let spare = spares + "/" + (try FileManager.default.contentsOfDirectory(atPath: spares)[0])
+        // Ready once its checkout is written and no git, find or touch works on it any more.
+        #expect(await eventually { FileManager.default.fileExists(atPath: spare + "/version.txt") })
+        #expect(await eventually { processes(matching: spare).isEmpty })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await eventually { processes(matching: spare).isEmpty })
+        try "linked\n".write(toFile: spare + "/linked", atomically: false, encoding: .utf8)
+        #expect(link(spare + "/linked", spare + "/linked-too") == 0)
+        let second = try await daemon.curl(
+            requestJSON(["project_id": "repo", "command": "sh", "args": ["-c", "cat version.txt; ls linked 2>/dev/null; true"]])
+        )
+        #expect(stdout(try parseEvents(second.body)) == "two\n", "\(second.body)")
+        #expect(await eventually { !FileManager.default.fileExists(atPath: spare) }, "the refused spare is still in spares/")
+        await daemon.stop()
+    }
+
     /// Builds as nobody; the repo project may also run `sh`.
     private func asNobodyOptions() -> DaemonUnderTest.Options {
         var options = DaemonUnderTest.Options()

@@ -295,10 +295,14 @@ public struct RepoWorkspaces: Sendable {
     /// `builds/`. Done before the rename, while no build can reach the tree. False (and the
     /// spare removed) if that fails.
     private func handOver(_ spare: String, to workspace: String, eventLoop: any EventLoop) async -> Bool {
-        let identity = self.identity
+        let (identity, mirrorIdentity) = (self.identity, self.mirrorIdentity)
         let done = try? await NIOThreadPool.singleton.runIfActive { () -> Bool in
-            if identity.switchesIdentity, bs_chown_tree(spare, identity.uid, identity.gid) != 0 { return false }
-            return rename(spare, workspace) == 0
+            guard identity.switchesIdentity else { return rename(spare, workspace) == 0 }
+            if bs_chown_tree(spare, identity.uid, identity.gid) == 0, rename(spare, workspace) == 0 { return true }
+            // What was handed over goes back (the walk stops where it stopped before), so that
+            // the mirror user can remove the tree: it could not empty the build user's directories.
+            _ = bs_chown_tree(spare, mirrorIdentity.uid, mirrorIdentity.gid)
+            return false
         }
         if done == true { return true }
         await removeSpare(spare, eventLoop: eventLoop)
