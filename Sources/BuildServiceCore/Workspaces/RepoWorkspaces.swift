@@ -401,7 +401,8 @@ public struct RepoWorkspaces: Sendable {
             eventLoop: eventLoop
         )
         guard clone.succeeded, rename(temporary, mirror) == 0 else {
-            _ = try? await NIOThreadPool.singleton.runIfActive { try? FileManager.default.removeItem(atPath: temporary) }
+            // The mirror user's tree, removed with its rights: the daemon does not walk it.
+            await removeSpare(temporary, eventLoop: eventLoop)
             return clone
         }
         return clone
