@@ -22,21 +22,4 @@ public enum JSONText {
             orNonASCII ? 1 : 0
         )
     }
-
-    static func writeEscape(_ byte: UInt8, to buffer: inout ByteBuffer) {
-        switch byte {
-        case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-        case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-        case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-        case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-        case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-        case 0x08: buffer.writeStaticString("\\b")
-        case 0x0C: buffer.writeStaticString("\\f")
-        default:
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
-            buffer.writeStaticString("\\u00")
-            buffer.writeInteger(hex[Int(byte >> 4)])
-            buffer.writeInteger(hex[Int(byte & 0x0F)])
-        }
-    }
 }
