@@ -10,7 +10,9 @@ final class OutputEvents: Sendable {
     /// The event line for one chunk (empty when the chunk only began a character).
     func line(_ pipe: OutputPipe, _ chunk: ByteBuffer) -> ByteBuffer {
         var line = ByteBuffer()
-        line.reserveCapacity(chunk.readableBytes + 64)
+        // The event's framing plus the room `JSONText.writeLossyUTF8String` asks for, so the
+        // line is allocated once (a smaller guess was grown, and copied, for many chunk sizes).
+        line.reserveCapacity(chunk.readableBytes + chunk.readableBytes / 8 + 64)
         decoders.withLockedValue { decoders in
             switch pipe {
             case .stdout: OutputLine.write(.stdout, chunk: chunk, decoder: &decoders.stdout, to: &line)
