@@ -83,7 +83,7 @@ struct EventLog {
     mutating func compact() {
         guard bytes <= Self.compactedAtMost, lines.count > 1 else { return }
         var joined = ByteBuffer()
-        joined.reserveCapacity(bytes)
+        joined.reserveCapacity(lines.reduce(0) { $0 + $1.readableBytes })
         var lengths: [Int] = []
         lengths.reserveCapacity(lines.count)
         for var line in lines {
