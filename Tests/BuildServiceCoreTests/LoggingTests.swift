@@ -47,7 +47,7 @@ struct LoggingTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = try RotatingLogFile(directory: directory, maxBytes: 200, maxFiles: 3)
         for index in 0..<20 {
-            file.write("line \(index) " + String(repeating: "x", count: 40) + "\n")
+            file.write(Array(("line \(index) " + String(repeating: "x", count: 40) + "\n").utf8))
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
         #expect(names == ["build-service.log", "build-service.log.1", "build-service.log.2"])

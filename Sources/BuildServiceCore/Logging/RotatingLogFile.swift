@@ -31,12 +31,7 @@ public final class RotatingLogFile: Sendable {
         _ = state.withLockedValue { close($0.fd) }
     }
 
-    /// Appends one line; rotates first if it would not fit.
-    public func write(_ line: String) {
-        write(Array(line.utf8))
-    }
-
-    /// Appends one line, already encoded; rotates first if it would not fit.
+    /// Appends one line (UTF-8, with its newline); rotates first if it would not fit.
     public func write(_ bytes: [UInt8]) {
         state.withLockedValue { state in
             if state.size > 0 && state.size + bytes.count > maxBytes {
