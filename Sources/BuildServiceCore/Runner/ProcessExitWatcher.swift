@@ -4,8 +4,9 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Reports when build processes exit, for all builds from one thread: an epoll set of pidfds.
-/// The process is left unreaped (a zombie), so its pid, which is also its process group's id,
-/// cannot be reused while the group is being torn down.
+/// It only looks; reaping is the supervisor's (`ProcessGroup`): at once where the group is named
+/// by a pidfd, else only once the group is gone, so that the pid (the group's id) cannot be
+/// reused while the group is torn down.
 final class ProcessExitWatcher: Sendable {
     static let shared = ProcessExitWatcher()
 
