@@ -123,15 +123,17 @@ public struct RepoWorkspaces: Sendable {
     /// Removes what `builds/` holds at startup (checkouts a crash left, old mirrors), with the
     /// build user's rights as `remove(buildID:)` does, and what `spares/` holds, with the
     /// mirror user's.
-    /// - Returns: how many entries were removed.
+    /// - Returns: how many entries of `builds/` were removed.
     public func removeLeftovers(eventLoop: any EventLoop) async -> Int {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: buildsDirectory)) ?? []
-        for entry in entries { await removeTree(buildsDirectory + "/" + entry, eventLoop: eventLoop) }
+        var removed = 0
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: buildsDirectory)) ?? [] {
+            if await removeTree(buildsDirectory + "/" + entry, eventLoop: eventLoop) == nil { removed += 1 }
+        }
         // Spares of an earlier run: the commit they are at may be long gone from the mirror.
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: sparesDirectory)) ?? [] {
             await removeSpare(sparesDirectory + "/" + entry, eventLoop: eventLoop)
         }
-        return entries.count
+        return removed
     }
 
     /// Writes a git config file of the daemon's (0644), replacing whatever is at that name
