@@ -350,7 +350,7 @@ public final class BuildRegistry: Sendable {
     /// periodic trim; off the lock and off the event loop (a trim walks the heap).
     private static func returnMemory(ifFreed bytes: Int) {
         guard bytes >= 1024 * 1024 else { return }
-        Task.detached { MemoryTrim.releaseFreeMemory() }
+        MemoryTrim.releaseFreeMemorySoon()
     }
 
     private func expire(_ state: inout State, now: ContinuousClock.Instant) {
