@@ -241,7 +241,7 @@ public struct BuildExecutor: Sendable {
         let result = await build.relay { pipe, bytes in
             let line = events.line(pipe, bytes)
             guard line.readableBytes > 0 else { return }
-            await record.append(line)
+            await record.append(consume line)
         }
         for tail in events.remainder() { await record.append(tail) }
         return result

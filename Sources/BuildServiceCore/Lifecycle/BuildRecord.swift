@@ -93,7 +93,7 @@ public final class BuildRecord: Sendable {
                 }
             }
             _ = state.log.makeRoom(for: line.capacity, deliveredThrough: state.deliveredThrough, force: state.cancelReason != nil)
-            state.log.append(line)
+            state.log.append(&line)
             return Self.takeWaiters(&state)
         }
         for waiter in waiters { waiter.resume() }
@@ -101,7 +101,9 @@ public final class BuildRecord: Sendable {
 
     /// Appends an output line (one event), waiting while the log is full of events no reader
     /// has been handed yet. Never waits once the build is cancelled or its task is.
-    public func append(_ line: ByteBuffer) async {
+    public func append(_ line: consuming ByteBuffer) async {
+        // Owned here, so the log can stamp it without copying it.
+        var line = consume line
         while true {
             let appended = state.withLockedValue { state -> [CheckedContinuation<Void, Never>]? in
                 guard state.phase != .finished else { return [] }
@@ -109,7 +111,7 @@ public final class BuildRecord: Sendable {
                 guard state.log.makeRoom(for: line.capacity, deliveredThrough: state.deliveredThrough, force: force) else {
                     return nil
                 }
-                state.log.append(line)
+                state.log.append(&line)
                 return Self.takeWaiters(&state)
             }
             if let waiters = appended {

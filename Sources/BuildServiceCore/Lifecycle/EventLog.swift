@@ -65,10 +65,11 @@ struct EventLog {
     }
 
     /// Stamps `line` (one event ending in `}\n`) with the next sequence number and keeps it;
-    /// call `makeRoom` first. Returns the number.
+    /// call `makeRoom` first. Returns the number. Stamped where the caller holds it: a line
+    /// nobody else references is written in place (a copy would have been stamped, which cost
+    /// a copy of every output chunk).
     @discardableResult
-    mutating func append(_ line: ByteBuffer) -> Int {
-        var line = line
+    mutating func append(_ line: inout ByteBuffer) -> Int {
         let seq = lastSeq + 1
         EventSequence.stamp(&line, seq: seq)
         bytes += line.capacity
