@@ -279,6 +279,8 @@ public final class BuildRegistry: Sendable {
 
     private func ended(_ record: BuildRecord) {
         let now = ContinuousClock.now
+        // Outside the registry's lock: up to 64 KiB copied, while submissions would wait.
+        record.compactEvents()
         let (start, freed) = state.withLockedValue { state in
             state.running -= 1
             state.runningByProject[record.plan.projectID, default: 1] -= 1
@@ -301,17 +303,18 @@ public final class BuildRegistry: Sendable {
         guard removed else { return }
         BuildExecutor.finishCancelled(record, reason: reason)
         metrics.finished(record)
+        record.compactEvents()
         Self.returnMemory(ifFreed: state.withLockedValue { retain(record, at: now, in: &$0) })
     }
 
     // MARK: Retention
 
-    /// A build finished: kept for `retain_sec`, its events counted against
-    /// `retained_event_bytes`. Returns the bytes of events dropped to stay within it.
+    /// A build finished (and its events compacted, see `BuildRecord.compactEvents`): kept for
+    /// `retain_sec`, its events counted against `retained_event_bytes`. Returns the bytes of
+    /// events dropped to stay within it.
     private func retain(_ record: BuildRecord, at now: ContinuousClock.Instant, in state: inout State) -> Int {
         state.finished.append((record.id, now))
-        // Small logs are compacted into one buffer: not counted, they go with retain_sec.
-        record.compactEvents()
+        // Small logs, compacted into one buffer, are not counted: they go with retain_sec.
         let bytes = record.trimmableEventBytes
         guard bytes > 0 else { return 0 }
         state.retainedBytes += bytes
