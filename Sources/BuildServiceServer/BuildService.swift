@@ -36,36 +36,19 @@ public final class BuildService: Service {
         self.logger = logger
         self.group = group
         let identity = try RunAsIdentity.resolve(user: config.build.runAsUser, group: config.build.runAsGroup)
-        let environment = BuildRunner.buildEnvironment(
-            allow: config.build.environmentAllow,
-            daemonEnvironment: ProcessInfo.processInfo.environment,
-            identity: identity
-        )
-        self.runner = BuildRunner(identity: identity, environment: environment)
+        self.runner = BuildRunner(identity: identity, environmentAllow: config.build.environmentAllow)
         if config.projects.contains(where: { $0.kind == .repo }) {
             // Mirrors are not the build user's: git that updates them runs as `mirror_user` (the
             // daemon's own user by default), so no build can reach into them.
-            let daemonIdentity = try RunAsIdentity.resolve(user: config.build.mirrorUser, group: nil)
             let mirrorRunner = BuildRunner(
-                identity: daemonIdentity,
-                environment: BuildRunner.buildEnvironment(
-                    allow: config.build.environmentAllow,
-                    daemonEnvironment: ProcessInfo.processInfo.environment,
-                    identity: daemonIdentity
-                ),
+                identity: try RunAsIdentity.resolve(user: config.build.mirrorUser, group: nil),
+                environmentAllow: config.build.environmentAllow,
                 active: runner.active,
                 // Readable by the build user whatever the daemon's umask (systemd's is 0077):
                 // checkouts borrow the mirror's objects.
                 fileCreationMask: 0o022
             )
-            workspaces = RepoWorkspaces(
-                root: config.build.workspaceRoot,
-                runner: runner,
-                mirrorRunner: mirrorRunner,
-                gitPath: config.build.gitPath,
-                identity: identity,
-                mirrorIdentity: daemonIdentity
-            )
+            workspaces = RepoWorkspaces(root: config.build.workspaceRoot, runner: runner, mirrorRunner: mirrorRunner, gitPath: config.build.gitPath)
         } else {
             workspaces = nil
         }

@@ -54,6 +54,13 @@ public struct BuildRunner: Sendable {
         self.active = active
     }
 
+    /// A runner whose processes run as `identity`, with those of the daemon's environment
+    /// variables that `allow` names (see `buildEnvironment`).
+    public init(identity: RunAsIdentity, environmentAllow allow: [String], active: ActiveBuilds = ActiveBuilds(), fileCreationMask: UInt32? = nil) {
+        let environment = Self.buildEnvironment(allow: allow, daemonEnvironment: ProcessInfo.processInfo.environment, identity: identity)
+        self.init(identity: identity, environment: environment, active: active, fileCreationMask: fileCreationMask)
+    }
+
     /// The environment a build gets: only allowlisted names, taken from `daemonEnvironment`,
     /// with HOME, USER and LOGNAME from the run-as user.
     public static func buildEnvironment(

@@ -22,7 +22,8 @@ public struct RepoWorkspaces: Sendable {
     /// Runs git on the mirrors, as the daemon's own user.
     let mirrorRunner: BuildRunner
     let gitPath: String
-    let identity: RunAsIdentity
+    /// Who builds run as (and own the checkouts).
+    var identity: RunAsIdentity { runner.identity }
     private let mirrors = MirrorUpdates()
     private let spares = SpareCheckouts()
 
@@ -36,22 +37,13 @@ public struct RepoWorkspaces: Sendable {
     static let mirrorUpdateLimit: Duration = .seconds(3600)
 
     /// Who owns the mirrors and spares (`build.mirror_user`, else the daemon's user).
-    let mirrorIdentity: RunAsIdentity
+    var mirrorIdentity: RunAsIdentity { mirrorRunner.identity }
 
-    public init(
-        root: String,
-        runner: BuildRunner,
-        mirrorRunner: BuildRunner,
-        gitPath: String,
-        identity: RunAsIdentity,
-        mirrorIdentity: RunAsIdentity
-    ) {
+    public init(root: String, runner: BuildRunner, mirrorRunner: BuildRunner, gitPath: String) {
         self.root = root
         self.runner = runner
         self.mirrorRunner = mirrorRunner
-        self.mirrorIdentity = mirrorIdentity
         self.gitPath = gitPath
-        self.identity = identity
     }
 
     var mirrorsDirectory: String { root + "/mirrors" }
