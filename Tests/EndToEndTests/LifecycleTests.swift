@@ -181,6 +181,44 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
+    /// Lowering `retained_event_bytes` with SIGHUP applies at once to builds already finished,
+    /// not only to the next one: the gauge drops within the new bound, and the older build's
+    /// events replay as `events_dropped` then its exit.
+    @Test func aLowerRetentionBoundTakesEffectOnReload() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nretained_event_bytes = \(64 << 20)"
+        let daemon = try await DaemonUnderTest(options)
+        let size = 1 << 20
+        let body = requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c \(size)"]])
+        var ids: [String] = []
+        for _ in 1...2 {
+            let response = try await daemon.curl(body)
+            #expect(stdoutText(try parseEvents(response.body)).utf8.count == size)
+            ids.append(try #require(buildID(in: response.body)))
+        }
+        func retained() async throws -> Double {
+            try #require(
+                metricValue(metricSamples(try await daemon.curl("", path: "/metrics", method: "GET").body), "build_service_retained_event_bytes")
+            )
+        }
+        let before = try await retained()
+        #expect(before >= Double(2 * size), "\(before)")
+
+        let limit = 3 << 20  // room for one of the two (each holds about 2 MiB of buffers)
+        let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "retained_event_bytes = \(64 << 20)", with: "retained_event_bytes = \(limit)")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reloaded") })
+        #expect(try await retained() <= Double(limit))
+        let oldest = try parseEvents(try await daemon.curl("", path: "/v1/builds/\(ids[0])/events?after=0", method: "GET").body)
+        #expect(oldest.first?["code"] as? String == "events_dropped")
+        #expect(oldest.last?["type"] as? String == "exit")
+        let newest = try await daemon.curl("", path: "/v1/builds/\(ids[1])/events?after=0", method: "GET")
+        #expect(stdoutText(try parseEvents(newest.body)).utf8.count == size)
+        await daemon.stop()
+    }
+
     /// `retained_event_bytes = 0` keeps only each finished build's exit: every build with large
     /// output replays as `events_dropped` then its exit, and the daemon keeps serving (pruning
     /// the list of such builds once crashed it).
