@@ -200,6 +200,42 @@ struct OperationsTests {
         await daemon.stop()
     }
 
+    /// A token removed by a reload while a request's body is still arriving does not start a
+    /// build: the token is checked against the tokens in force when the request is complete.
+    @Test func aTokenRevokedWhileItsBodyTricklesInIsRefused() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTokens = ["keep-token-1", "gone-token-2"]
+        let daemon = try await DaemonUnderTest(options)
+        let body = Array(requestJSON(["command": "sh", "args": ["-c", "echo ran"]]).utf8)
+        let connection = try socketConnect(port: daemon.port)
+        defer { close(connection) }
+        let head = Array(
+            ("POST /v1/builds HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer gone-token-2\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n").utf8
+        )
+        let firstPart = head + body.prefix(5)
+        #expect(write(connection, firstPart, firstPart.count) == firstPart.count)
+
+        let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: #", "gone-token-2""#, with: "").write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reloaded") })
+
+        let rest = Array(body.dropFirst(5))
+        #expect(write(connection, rest, rest.count) == rest.count)
+        var answer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(connection, &chunk, chunk.count)
+            guard count > 0 else { break }
+            answer += chunk.prefix(count)
+        }
+        let response = String(decoding: answer, as: UTF8.self)
+        #expect(response.hasPrefix("HTTP/1.1 401"), "\(response.prefix(200))")
+        #expect(!response.contains("ran"))
+        await daemon.stop()
+    }
+
     /// /healthz answers without a token on both listeners: status ok, the version, and an
     /// uptime in seconds that grows.
     @Test func healthzSaysOkWithVersionAndUptimeWithoutAToken() async throws {
