@@ -363,17 +363,20 @@ public struct RepoWorkspaces: Sendable {
     }
 
     /// Removes a tree the build user owns, with that user's rights (see `remove(buildID:)`).
-    /// Directories a build made read-only are opened up first (`chmod -R u+rwX`, which does not
-    /// follow links), or `rm` could not empty them.
+    /// Directories a build made read-only are opened up (`chmod -R u+rwX`, which does not follow
+    /// links) and the removal tried again only if `rm` could not empty them: one process for
+    /// the usual checkout.
     /// - Returns: rm's complaint when something is left, or nil.
     @discardableResult
     private func removeTree(_ path: String, eventLoop: any EventLoop) async -> String? {
         let deadline = ContinuousClock.now + .seconds(600)
-        for (tool, arguments) in [("/bin/chmod", ["-R", "u+rwX", "--", path]), ("/bin/rm", ["-rf", "--", path])] {
-            let outcome = await run(tool, arguments, in: buildsDirectory, deadline: deadline, eventLoop: eventLoop, stream: nil, environment: [])
-            if tool == "/bin/rm", !outcome.succeeded { return Self.lastLine(outcome.output) }
+        func asBuildUser(_ tool: String, _ arguments: [String]) async -> HelperOutcome {
+            await run(tool, arguments, in: buildsDirectory, deadline: deadline, eventLoop: eventLoop, stream: nil, environment: [])
         }
-        return nil
+        if await asBuildUser("/bin/rm", ["-rf", "--", path]).succeeded { return nil }
+        _ = await asBuildUser("/bin/chmod", ["-R", "u+rwX", "--", path])
+        let again = await asBuildUser("/bin/rm", ["-rf", "--", path])
+        return again.succeeded ? nil : Self.lastLine(again.output)
     }
 
     /// Clones or fetches the mirror, as the daemon.
