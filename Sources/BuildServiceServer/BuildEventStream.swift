@@ -4,15 +4,15 @@ import NIOCore
 
 /// Follows one build's events into one client's stream: first those after `after` that are
 /// still held (with a `warning` for any that are not), then the live ones until `exit`.
-/// While it follows, the build counts this client as attached; when the client goes away the
-/// registry's re-attach grace starts.
+/// While it follows, the build counts this client as attached and keeps the events it has not
+/// sent yet; when the client goes away the registry's re-attach grace starts.
 struct BuildEventStream {
     let registry: BuildRegistry
 
     /// - Parameter heartbeat: when set, a `heartbeat` event is sent after this long without one.
     func follow(_ record: BuildRecord, after: Int, heartbeat: TimeAmount?, sink: some EventSink) async {
-        record.attach()
-        defer { registry.readerLeft(record) }
+        let reader = record.attach(after: after)
+        defer { registry.readerLeft(record, reader: reader) }
         do {
             try await sink.begin()
             var cursor = after
@@ -34,7 +34,7 @@ struct BuildEventStream {
                 // Delivered once the kernel has the bytes, not while they wait in our buffers: a
                 // client that vanishes meanwhile gets them again when it re-attaches.
                 let through = cursor
-                lastWrite?.whenSuccess { record.delivered(through: through) }
+                lastWrite?.whenSuccess { record.delivered(through: through, by: reader) }
                 registry.metrics.streamed(bytes: sent)
                 if batch.complete { break }
                 guard batch.lines.isEmpty, batch.missing == 0 else { continue }

@@ -262,6 +262,40 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
+    /// Two clients follow one running build, one of them slowly: the build goes at the slower
+    /// one's pace, and neither misses an event (none is dropped while an attached reader still
+    /// needs it, however far the other has got).
+    @Test func aSecondSlowerReaderOfARunningBuildMissesNothing() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nevent_buffer_bytes = 262144"
+        let daemon = try await DaemonUnderTest(options)
+        let size = 3 << 20
+        let script = DaemonUnderTest.gatedScript("gate") + "; yes 0123456789abcdef | head -c \(size)"
+        let fast = try daemon.startBuild(requestJSON(["command": "sh", "args": ["-c", script]]))
+        #expect(await eventually { buildID(in: fast.stdoutSoFar) != nil })
+        let id = try #require(buildID(in: fast.stdoutSoFar))
+        let slow = try TestProcess.start(
+            "/usr/bin/curl",
+            ["-sS", "-N", "--limit-rate", "3M", daemon.httpBase + "/v1/builds/\(id)/events?after=0"],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { slow.stdoutSoFar.contains(#""type":"build""#) })
+        daemon.openGate("gate")
+        for reader in [slow, fast] {
+            let stream = await reader.wait().stdoutText
+            let events = try parseEvents(stream)
+            #expect(!events.contains { $0["type"] as? String == "warning" }, "\(events.filter { $0["type"] as? String == "warning" })")
+            #expect(isContiguous(sequenceNumbers(stream)))
+            let expected = "gate open\n" + String(repeating: "0123456789abcdef\n", count: size / 17) + "0123456789abcdef\n".prefix(size % 17)
+            // A Bool: a failed comparison of two 3 MiB strings would be diffed for minutes.
+            let complete = stdoutText(events) == expected
+            #expect(complete)
+            #expect(events.last?["type"] as? String == "exit")
+            #expect(events.last?["code"] as? Int == 0)
+        }
+        await daemon.stop()
+    }
+
     /// A build whose client vanished runs on for the re-attach grace (or not at all with 0),
     /// then is cancelled as "abandoned" and its processes are gone.
     @Test(arguments: [0, 3])

@@ -34,8 +34,9 @@ public enum CancelReason: String, Sendable {
 /// outlive any one connection. The build's producer (`BuildExecutor`) appends events; any
 /// number of readers (the submitting connection, re-attaching clients) follow them.
 ///
-/// Output moves at the pace of the readers: `append` waits while the log is full of events no
-/// reader has been handed yet, which leaves the build blocked on its pipe. Control events
+/// Output moves at the pace of the slowest reader: `append` waits while the log is full of
+/// events some attached reader has not handed to its socket yet, which leaves the build blocked
+/// on its pipe. Control events
 /// (`build`, `error`, `exit`) never wait and never push out undelivered output: they may take
 /// the log a little over its budget instead.
 public final class BuildRecord: Sendable {
@@ -56,7 +57,8 @@ public final class BuildRecord: Sendable {
         var log: EventLog
         /// The highest sequence number some reader has handed to its socket.
         var deliveredThrough = 0
-        var readers = 0
+        /// What each attached reader has handed to its socket, by the number `attach` gave it.
+        var positions: [Int: Int] = [:]
         /// How many readers ever attached.
         var attachments = 0
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
@@ -66,6 +68,11 @@ public final class BuildRecord: Sendable {
         /// The build's process has ended (its exit is being reported): too late to cancel.
         var processEnded = false
         var onCancel: (@Sendable (CancelReason) -> Void)?
+
+        /// Events through this number may be dropped to make room: every attached reader has
+        /// them. With nobody attached, the furthest any reader got: a client that re-attaches
+        /// says what it has, and nobody may hold the build up for good.
+        var droppableThrough: Int { positions.values.min() ?? deliveredThrough }
     }
 
     public init(id: String, plan: BuildPlan, owner: BuildOwner, eventBufferBytes: Int, eventLoop: any EventLoop) {
@@ -92,7 +99,7 @@ public final class BuildRecord: Sendable {
                     state.startedAt = Date()
                 }
             }
-            _ = state.log.makeRoom(for: line.capacity, deliveredThrough: state.deliveredThrough, force: state.cancelReason != nil)
+            _ = state.log.makeRoom(for: line.capacity, deliveredThrough: state.droppableThrough, force: state.cancelReason != nil)
             state.log.append(&line)
             return Self.takeWaiters(&state)
         }
@@ -108,7 +115,7 @@ public final class BuildRecord: Sendable {
             let appended = state.withLockedValue { state -> [CheckedContinuation<Void, Never>]? in
                 guard state.phase != .finished else { return [] }
                 let force = state.cancelReason != nil || Task.isCancelled
-                guard state.log.makeRoom(for: line.capacity, deliveredThrough: state.deliveredThrough, force: force) else {
+                guard state.log.makeRoom(for: line.capacity, deliveredThrough: state.droppableThrough, force: force) else {
                     return nil
                 }
                 state.log.append(&line)
@@ -122,7 +129,7 @@ public final class BuildRecord: Sendable {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = state.withLockedValue { state -> Bool in
                         // Delivered or cancelled meanwhile: try again without waiting.
-                        let full = !state.log.makeRoom(for: line.capacity, deliveredThrough: state.deliveredThrough, force: false)
+                        let full = !state.log.makeRoom(for: line.capacity, deliveredThrough: state.droppableThrough, force: false)
                         guard full, state.cancelReason == nil, !Task.isCancelled else { return true }
                         state.producer = continuation
                         return false
@@ -200,23 +207,32 @@ public final class BuildRecord: Sendable {
 
     // MARK: Readers
 
-    /// A reader starts following the build.
-    public func attach() {
+    /// A reader that has everything through `seq` starts following the build. Until it leaves,
+    /// no event it has not handed to its socket is dropped to make room (the build waits).
+    /// - Returns: the reader's number, for `delivered` and `detach`.
+    public func attach(after seq: Int) -> Int {
         state.withLockedValue { state in
-            state.readers += 1
             state.attachments += 1
+            state.positions[state.attachments] = max(0, min(seq, state.log.lastSeq))
+            return state.attachments
         }
     }
 
-    /// A reader stopped following; returns how many are left and how many ever attached.
-    public func detach() -> (remaining: Int, attachments: Int) {
-        state.withLockedValue { state in
-            state.readers -= 1
-            return (state.readers, state.attachments)
+    /// A reader stopped following; returns how many are left and how many ever attached. The
+    /// build no longer waits for it.
+    public func detach(_ reader: Int) -> (remaining: Int, attachments: Int) {
+        let (left, producer) = state.withLockedValue { state in
+            state.positions.removeValue(forKey: reader)
+            let producer = state.producer
+            state.producer = nil
+            return ((state.positions.count, state.attachments), producer)
         }
+        // It may have been the slowest: the producer looks again.
+        producer?.resume()
+        return left
     }
 
-    public var readers: Int { state.withLockedValue { $0.readers } }
+    public var readers: Int { state.withLockedValue { $0.positions.count } }
     public var attachments: Int { state.withLockedValue { $0.attachments } }
 
     /// What a reader that has everything through `seq` gets next (see `EventLog.read`), and
@@ -236,12 +252,15 @@ public final class BuildRecord: Sendable {
         }
     }
 
-    /// The reader handed everything through `seq` to its socket: those events may be dropped
-    /// when room is needed, and a producer waiting for room may go on.
-    public func delivered(through seq: Int) {
+    /// `reader` handed everything through `seq` to its socket: once every attached reader has,
+    /// those events may be dropped when room is needed, and a producer waiting for room may go on.
+    public func delivered(through seq: Int, by reader: Int) {
         let producer = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
-            guard seq > state.deliveredThrough else { return nil }
-            state.deliveredThrough = seq
+            guard let position = state.positions[reader], seq > position else { return nil }
+            let before = state.droppableThrough
+            state.positions[reader] = seq
+            state.deliveredThrough = max(state.deliveredThrough, seq)
+            guard state.droppableThrough > before else { return nil }
             let producer = state.producer
             state.producer = nil
             return producer
@@ -294,7 +313,7 @@ public final class BuildRecord: Sendable {
     func releaseEvents(_ target: Int, force: Bool) -> Int {
         state.withLockedValue { state in
             guard state.phase == .finished else { return 0 }
-            return state.log.release(target, deliveredThrough: state.deliveredThrough, force: force)
+            return state.log.release(target, deliveredThrough: state.droppableThrough, force: force)
         }
     }
 

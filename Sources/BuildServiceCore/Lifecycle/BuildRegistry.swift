@@ -178,10 +178,10 @@ public final class BuildRegistry: Sendable {
         state.withLockedValue { $0.retainedBytes }
     }
 
-    /// A reader of `record` went away. Once nobody follows an unfinished build, it is cancelled
-    /// unless somebody re-attaches within `build.reattach_grace_sec`.
-    public func readerLeft(_ record: BuildRecord) {
-        let (remaining, attachments) = record.detach()
+    /// A reader of `record` (its number from `attach`) went away. Once nobody follows an
+    /// unfinished build, it is cancelled unless somebody re-attaches within `build.reattach_grace_sec`.
+    public func readerLeft(_ record: BuildRecord, reader: Int) {
+        let (remaining, attachments) = record.detach(reader)
         guard remaining == 0, record.snapshot.phase != .finished else { return }
         let grace = state.withLockedValue { $0.limits.reattachGraceSec }
         guard grace > 0 else {

@@ -1,5 +1,5 @@
 import BuildServiceProtocol
-public import NIOCore
+import NIOCore
 
 /// A build's events as NDJSON lines, each stamped with its sequence number (1, 2, 3…), kept for
 /// clients that re-attach. Bounded by `budget` bytes of memory (what the lines' buffers hold,
