@@ -3,8 +3,10 @@ import Testing
 
 /// Repo projects: a local repository made by the test (branches, tags, commits), one mirror,
 /// a disposable checkout per build at the requested ref, refs that cannot become options.
-@Suite struct RepoProjectTests {
+@Suite final class RepoProjectTests: Sendable {
     let daemon: DaemonUnderTest
+    /// Holds the source repository; removed with the test.
+    let base: String
     let source: String
     /// Commit ids: the first (tag v1) and the main branch's head.
     let first: String
@@ -13,7 +15,7 @@ import Testing
     init() async throws {
         var template = Array("/tmp/bs-repo-XXXXXX".utf8CString)
         guard let pointer = mkdtemp(&template) else { throw DaemonError("mkdtemp failed") }
-        let base = String(cString: pointer)
+        base = String(cString: pointer)
         chmod(base, 0o755)
         source = base + "/source"
         let script = """
@@ -54,6 +56,10 @@ import Testing
             commands = ["make"]
             """
         daemon = try await DaemonUnderTest(options)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: base)
     }
 
     private static func git(_ arguments: [String], in directory: String, base: String) async throws -> String {

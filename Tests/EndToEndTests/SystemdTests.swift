@@ -6,6 +6,7 @@ import Testing
     /// `systemd-analyze verify` accepts the shipped unit (binary paths pointed at this build).
     @Test func theUnitFileVerifies() async throws {
         let directory = try DaemonUnderTest.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let unitPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("systemd/build-service.service").path
         let unit = try String(contentsOfFile: unitPath, encoding: .utf8).replacingOccurrences(
@@ -28,6 +29,7 @@ import Testing
     /// STOPPING=1 when asked to stop.
     @Test func notifiesReadyReloadingAndStopping() async throws {
         let directory = try DaemonUnderTest.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let socket = directory + "/notify.sock"
         // A stand-in for systemd: prints every datagram until STOPPING=1.
         let listener = try TestProcess.start(
