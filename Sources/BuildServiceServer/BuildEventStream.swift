@@ -16,6 +16,8 @@ struct BuildEventStream {
         do {
             try await sink.begin()
             var cursor = after
+            /// The newest line's write, until the kernel has it.
+            var pending: EventLoopFuture<Void>?
             while !Task.isCancelled {
                 let batch = record.read(after: cursor)
                 var sent = 0
@@ -35,9 +37,16 @@ struct BuildEventStream {
                 // client that vanishes meanwhile gets them again when it re-attaches.
                 let through = cursor
                 lastWrite?.whenSuccess { record.delivered(through: through, by: reader) }
+                pending = lastWrite ?? pending
                 registry.metrics.streamed(bytes: sent)
                 if batch.complete { break }
                 guard batch.lines.isEmpty, batch.missing == 0 else { continue }
+                // Lines not yet with the kernel hold the build back (they are not delivered):
+                // waiting for new events, this client would not be timed out for them.
+                if let write = pending, (record.position(of: reader) ?? cursor) < cursor {
+                    try await sink.settle(write)
+                    pending = nil
+                }
                 await record.waitForEvents(after: cursor, wakeAfter: heartbeat)
                 if heartbeat != nil, !Task.isCancelled, record.snapshot.lastSeq == cursor {
                     var line = BuildEvent.heartbeat.line

@@ -16,6 +16,10 @@ protocol EventSink: Sendable {
     /// (`exit`) leaves together with the end of the response.
     @discardableResult
     func send(_ line: ByteBuffer, isLast: Bool) async throws -> EventLoopFuture<Void>
+    /// Waits until `write` has been handed to the kernel, no longer than the send timeout (then
+    /// the client is disconnected): for a reader about to wait for more events while lines it
+    /// sent still sit in our buffers, which the build may be waiting for.
+    func settle(_ write: EventLoopFuture<Void>) async throws
     /// The stream is complete.
     func finish() async
 }

@@ -59,9 +59,29 @@ struct TeardownTests {
         options.sendTimeoutSec = 1
         let daemon = try await DaemonUnderTest(options)
         let marker = uniqueMarker()
-        let body = requestJSON(["command": "sh", "args": ["-c", "yes \(marker)"]])
-        // Sends the request (read from stdin, so the marker is not in its command line), then
-        // never reads: the socket buffers fill and our writes stall.
+        try await expectDisconnectedAndEnded(daemon, marker: marker, buildArguments: ["-c", "yes \(marker)"])
+    }
+
+    /// The same with the smallest event buffer and output in blocks just under NIO's write
+    /// buffer mark: a block the kernel did not take yet fills the buffer and the build waits for
+    /// it, while the socket never looks full to us. The client is still timed out, so the build
+    /// does not wait forever.
+    @Test func clientThatStopsReadingIsDisconnectedEvenWhenItsLinesFitOurBuffers() async throws {
+        var options = DaemonUnderTest.Options()
+        options.sendTimeoutSec = 1
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nevent_buffer_bytes = 65536"
+        let daemon = try await DaemonUnderTest(options)
+        let marker = uniqueMarker()
+        let producer = "import os, time\nwhile True:\n    os.write(1, b'x' * 60000)\n    time.sleep(0.02)"
+        try await expectDisconnectedAndEnded(daemon, marker: marker, buildArguments: ["-c", "python3 -c \"$0\" \(marker)", producer])
+    }
+
+    /// Starts `sh buildArguments` (whose processes carry `marker`) from a client that sends the
+    /// request and never reads (the body goes through stdin, so the marker is not in the
+    /// client's command line): the socket buffers fill and our writes stall. Expects the build's
+    /// processes gone and the build cancelled, then stops the daemon.
+    private func expectDisconnectedAndEnded(_ daemon: DaemonUnderTest, marker: String, buildArguments: [String]) async throws {
+        let body = requestJSON(["command": "sh", "args": buildArguments])
         let script = """
             import socket, sys, time
             s = socket.create_connection(("127.0.0.1", \(daemon.port)))
@@ -70,14 +90,9 @@ struct TeardownTests {
             s.sendall(b"POST /v1/builds HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
             time.sleep(60)
             """
-        let client = try TestProcess.start(
-            "/usr/bin/python3",
-            ["-c", script],
-            stdin: Data(body.utf8),
-            outputDirectory: daemon.directory
-        )
-        #expect(await eventually { !processes(matching: "yes \(marker)").isEmpty })
-        #expect(await eventually(within: .seconds(15)) { processes(matching: "yes \(marker)").isEmpty })
+        let client = try TestProcess.start("/usr/bin/python3", ["-c", script], stdin: Data(body.utf8), outputDirectory: daemon.directory)
+        #expect(await eventually { !processes(matching: marker).isEmpty })
+        #expect(await eventually(within: .seconds(15)) { processes(matching: marker).isEmpty })
         #expect(await eventually { daemon.log.contains("build.cancelled=true") })
         client.signal(SIGKILL)
         _ = await client.wait()

@@ -211,11 +211,24 @@ public final class BuildRecord: Sendable {
     /// no event it has not handed to its socket is dropped to make room (the build waits).
     /// - Returns: the reader's number, for `delivered` and `detach`.
     public func attach(after seq: Int) -> Int {
-        state.withLockedValue { state in
+        let (reader, producer) = state.withLockedValue { state in
+            let before = state.droppableThrough
             state.attachments += 1
             state.positions[state.attachments] = max(0, min(seq, state.log.lastSeq))
-            return state.attachments
+            // A client back for the newest events may have more than the last one's writes
+            // said: the producer waiting for room looks again.
+            guard state.droppableThrough > before else { return (state.attachments, nil as CheckedContinuation<Void, Never>?) }
+            let producer = state.producer
+            state.producer = nil
+            return (state.attachments, producer)
         }
+        producer?.resume()
+        return reader
+    }
+
+    /// What `reader` has handed to its socket, if it is attached.
+    public func position(of reader: Int) -> Int? {
+        state.withLockedValue { $0.positions[reader] }
     }
 
     /// A reader stopped following; returns how many are left and how many ever attached. The

@@ -52,6 +52,10 @@ struct HTTPResponseSink: EventSink {
         return written
     }
 
+    func settle(_ write: EventLoopFuture<Void>) async throws {
+        try await SendDeadline.awaitCompletion(write, on: channel, timeout: sendTimeout)
+    }
+
     func finish() async {
         guard !ended.withLockedValue({ $0 }) else { return }
         let done: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.end(nil))

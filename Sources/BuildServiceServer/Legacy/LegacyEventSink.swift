@@ -25,5 +25,9 @@ struct LegacyEventSink: EventSink {
         return written
     }
 
+    func settle(_ write: EventLoopFuture<Void>) async throws {
+        try await SendDeadline.awaitCompletion(write, on: channel, timeout: sendTimeout)
+    }
+
     func finish() async {}
 }
