@@ -262,6 +262,37 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
+    /// A finished build's events are not trimmed while a client still reads them; once that
+    /// client is gone they are, at once, not when the next build finishes.
+    @Test func eventsHeldForAReaderAreTrimmedWhenItLeaves() async throws {
+        var options = DaemonUnderTest.Options()
+        let limit = 1 << 20
+        options.lifecycle =
+            "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nevent_buffer_bytes = \(32 << 20)\nretained_event_bytes = \(limit)"
+        let daemon = try await DaemonUnderTest(options)
+        // Done long before this client (1 MiB/s) has read its output.
+        let slow = try daemon.startBuild(
+            requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c \(8 << 20)"]]),
+            curlOptions: ["--limit-rate", "1M"]
+        )
+        #expect(await eventually { daemon.log.contains("build finished") })
+        func retained() async throws -> Double {
+            try #require(
+                metricValue(metricSamples(try await daemon.curl("", path: "/metrics", method: "GET").body), "build_service_retained_event_bytes")
+            )
+        }
+        #expect(try await retained() > Double(limit))
+        slow.signal(SIGKILL)
+        _ = await slow.wait()
+        var trimmed = false
+        for _ in 0..<100 where !trimmed {
+            trimmed = try await retained() <= Double(limit)
+            if !trimmed { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(trimmed)
+        await daemon.stop()
+    }
+
     /// Two clients follow one running build, one of them slowly: the build goes at the slower
     /// one's pace, and neither misses an event (none is dropped while an attached reader still
     /// needs it, however far the other has got).
@@ -269,14 +300,14 @@ struct LifecycleTests {
         var options = DaemonUnderTest.Options()
         options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nevent_buffer_bytes = 262144"
         let daemon = try await DaemonUnderTest(options)
-        let size = 3 << 20
+        let size = 4 << 20
         let script = DaemonUnderTest.gatedScript("gate") + "; yes 0123456789abcdef | head -c \(size)"
         let fast = try daemon.startBuild(requestJSON(["command": "sh", "args": ["-c", script]]))
         #expect(await eventually { buildID(in: fast.stdoutSoFar) != nil })
         let id = try #require(buildID(in: fast.stdoutSoFar))
         let slow = try TestProcess.start(
             "/usr/bin/curl",
-            ["-sS", "-N", "--limit-rate", "3M", daemon.httpBase + "/v1/builds/\(id)/events?after=0"],
+            ["-sS", "-N", "--limit-rate", "4M", daemon.httpBase + "/v1/builds/\(id)/events?after=0"],
             outputDirectory: daemon.directory
         )
         #expect(await eventually { slow.stdoutSoFar.contains(#""type":"build""#) })

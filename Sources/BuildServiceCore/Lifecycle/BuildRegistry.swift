@@ -182,7 +182,12 @@ public final class BuildRegistry: Sendable {
     /// unfinished build, it is cancelled unless somebody re-attaches within `build.reattach_grace_sec`.
     public func readerLeft(_ record: BuildRecord, reader: Int) {
         let (remaining, attachments) = record.detach(reader)
-        guard remaining == 0, record.snapshot.phase != .finished else { return }
+        guard remaining == 0 else { return }
+        guard record.snapshot.phase != .finished else {
+            // It held back the trimming of the finished builds' events (see `trimRetained`).
+            Self.returnMemory(ifFreed: state.withLockedValue { trimRetained(&$0) })
+            return
+        }
         let grace = state.withLockedValue { $0.limits.reattachGraceSec }
         guard grace > 0 else {
             record.cancel(.abandoned)
