@@ -340,3 +340,7 @@ int bs_chown_tree(const char *path, uid_t uid, gid_t gid) {
     }
     return chown_directory(root, uid, gid, 0);
 }
+
+int bs_name_thread(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}

@@ -123,6 +123,18 @@ struct OperationsTests {
 
     /// SIGHUP applies an edited config without a restart: a new project builds, the replaced
     /// token is refused and its replacement accepted.
+    /// `top -H` and /proc name the thread that watches for build exits, not after whichever
+    /// thread happened to start it.
+    @Test func theExitWatcherThreadHasItsOwnName() async throws {
+        let daemon = try await DaemonUnderTest()
+        #expect(try await daemon.curl(requestJSON(["command": "true"])).status == 200)
+        let pid = try #require(daemon.pid)
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8) }
+        #expect(names.filter { $0 == "build-exits\n" }.count == 1, "\(names)")
+        await daemon.stop()
+    }
+
     @Test func sighupAppliesAnEditedConfig() async throws {
         let daemon = try await daemonWithOldToken()
         let before = try await daemon.curl(build, headers: oldToken)

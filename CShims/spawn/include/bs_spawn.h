@@ -94,6 +94,9 @@ int bs_unix_socket_accepts(const char *path);
 /// Like bs_exited_already, for the process behind `pidfd` (exact even after pid reuse).
 int bs_exited_pidfd(int pidfd, int *exit_code, int *signal_number);
 
+/// Names the calling thread for the kernel (`top -H`, /proc/…/comm): at most 15 bytes. 0 or an errno.
+int bs_name_thread(const char *name);
+
 /// Bytes waiting to be read from a pipe, or -1.
 int bs_bytes_readable(int fd);
 

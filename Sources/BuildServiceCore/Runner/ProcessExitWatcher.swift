@@ -23,9 +23,7 @@ final class ProcessExitWatcher: Sendable {
         watcher = bs_exit_watcher_create()
         // Without an epoll instance every watch() throws (and builds fail to start); no thread.
         guard watcher >= 0 else { return }
-        let thread = Thread { [self] in self.run() }
-        thread.name = "build-exit-watcher"
-        thread.start()
+        Thread { [self] in self.run() }.start()
     }
 
     /// Completes on `eventLoop` once `pid` has exited (still unreaped).
@@ -45,6 +43,9 @@ final class ProcessExitWatcher: Sendable {
     }
 
     private func run() {
+        // Foundation's `Thread.name` does not reach the kernel here: `top -H` would show it
+        // under the name of the thread that started it.
+        _ = bs_name_thread("build-exits")
         var ready = [Int32](repeating: -1, count: 64)
         while true {
             let count = bs_exit_watcher_wait(watcher, &ready, Int32(ready.count))

@@ -175,6 +175,9 @@ final class DaemonUnderTest: @unchecked Sendable {
 
     var log: String { running?.stderrSoFar ?? "" }
 
+    /// The daemon's process id while it runs.
+    var pid: Int32? { running?.pid }
+
     /// Sends `signal` to the daemon (SIGHUP to reload).
     func signal(_ signal: Int32) {
         running?.signal(signal)
