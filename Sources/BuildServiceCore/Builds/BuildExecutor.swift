@@ -116,7 +116,6 @@ public struct BuildExecutor: Sendable {
 
         var exit: BuildExit
         var outcome: Logger.Metadata = [:]
-        var cleanup: EventLoopFuture<Void>?
         var ended: BuildRunResult?
         switch started {
         case .success(let build):
@@ -132,7 +131,7 @@ public struct BuildExecutor: Sendable {
                 do {
                     // Nothing of the build may still run while its files are collected: a
                     // leftover process could otherwise swap a checked path for a symlink.
-                    try? await result.cleanup.get()
+                    try? await result.lookForLeftovers().get()
                     exit.artifacts = try await artifacts.publish(buildID: id, plan: plan, origin: origin)
                     outcome[LogKey.artifacts] = .stringConvertible(exit.artifacts.count)
                 } catch {
@@ -141,15 +140,16 @@ public struct BuildExecutor: Sendable {
                     outcome[LogKey.error] = .string(error.message)
                 }
             }
-            cleanup = result.cleanup
         case .failure(let error):
             record.post(.error(code: error.code.rawValue, message: error.message, pattern: nil))
             exit = BuildExit(code: 1)
             outcome[LogKey.error] = .string(error.description)
         }
         record.finish(exit)
-        // The readers' turn first: the exit event leaves before the audit line is written.
+        // The readers' turn first: the exit event leaves before the audit line is written, and
+        // before the build's group is looked at.
         await Task.yield()
+        let cleanup = ended?.lookForLeftovers()
         if let ended {
             outcome[LogKey.timedOut] = .stringConvertible(ended.timedOut)
             outcome[LogKey.cancelled] = .stringConvertible(ended.cancelled)

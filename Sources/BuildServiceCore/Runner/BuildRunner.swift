@@ -11,12 +11,18 @@ public struct BuildRunResult: Sendable {
     public var timedOut: Bool
     /// Torn down because the client went away or the build was cancelled.
     public var cancelled: Bool
-    /// Completes when no process of the build's group is left (a grandchild that traps
-    /// SIGTERM may hold this up to the kill grace after the `exit` event went out).
-    public var cleanup: EventLoopFuture<Void>
+    fileprivate let supervisor: BuildSupervisor
 
     /// The code reported in the `exit` event: 124 on timeout, else the process's.
     public var exitCode: Int { timedOut ? 124 : termination.exitCode }
+
+    /// Looks for processes of the build's group left behind and tears them down: call it once
+    /// the build's `exit` event is out (the look waits for nobody; it happens shortly after the
+    /// exit anyway). Completes when no process of the group is left (a grandchild that traps
+    /// SIGTERM may hold this up to the kill grace).
+    public func lookForLeftovers() -> EventLoopFuture<Void> {
+        supervisor.lookForLeftovers()
+    }
 }
 
 /// Runs one planned build: spawns the allowed executable in its own session, relays its output
@@ -29,6 +35,9 @@ public struct BuildRunner: Sendable {
     /// `environment` as `NAME=value` strings for execve, built once: it is the same for every build.
     private let environmentStrings: [String]
     public let killGrace: Duration
+    /// How soon after a build's main process exited its group is looked at for leftovers when
+    /// its owner does not ask first (`BuildRunResult.lookForLeftovers`).
+    public let leftoverLookDelay: Duration
     /// How long to wait for the pipes to close after the main process exited, before giving up
     /// on a straggler that still holds them (its output so far is still relayed).
     public let drainGrace: Duration
@@ -42,6 +51,7 @@ public struct BuildRunner: Sendable {
         environment: [String: String],
         active: ActiveBuilds = ActiveBuilds(),
         killGrace: Duration = .seconds(5),
+        leftoverLookDelay: Duration = .milliseconds(50),
         drainGrace: Duration = .milliseconds(250),
         fileCreationMask: UInt32? = nil
     ) {
@@ -50,6 +60,7 @@ public struct BuildRunner: Sendable {
         self.environment = environment
         self.environmentStrings = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         self.killGrace = killGrace
+        self.leftoverLookDelay = leftoverLookDelay
         self.drainGrace = drainGrace
         self.active = active
     }
@@ -104,7 +115,13 @@ public struct BuildRunner: Sendable {
         let pipes = PipeRelay(stdout: stdout.read, stderr: stderr.read, on: eventLoop)
         let supervisor: BuildSupervisor
         do {
-            supervisor = try BuildSupervisor(pid: pid, timeout: .seconds(plan.timeoutSec), killGrace: killGrace, eventLoop: eventLoop)
+            supervisor = try BuildSupervisor(
+                pid: pid,
+                timeout: .seconds(plan.timeoutSec),
+                killGrace: killGrace,
+                lookAfterExit: leftoverLookDelay,
+                eventLoop: eventLoop
+            )
         } catch {
             kill(-pid, SIGKILL)
             var code: Int32 = 0
@@ -223,7 +240,7 @@ public struct RunningBuild: Sendable {
             termination: termination,
             timedOut: supervisor.timedOut,
             cancelled: supervisor.cancelled,
-            cleanup: supervisor.finished
+            supervisor: supervisor
         )
     }
 

@@ -485,6 +485,7 @@ public struct RepoWorkspaces: Sendable {
             }
             try await stream?(bytes)
         }
+        _ = result.lookForLeftovers()
         let output = captured.withLockedValue { String(buffer: $0) }
         return HelperOutcome(succeeded: result.exitCode == 0 && !result.timedOut, timedOut: result.timedOut, output: output)
     }
