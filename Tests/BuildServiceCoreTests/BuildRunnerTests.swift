@@ -9,6 +9,7 @@ import Testing
 /// the build's owner asks (once the `exit` event is out), and shortly after the exit when nobody
 /// asks. Real processes.
 struct BuildRunnerTests {
+    /// Runs `sh -c script`; the script writes the pid of the member it leaves behind to `member`.
     private func run(_ script: String, lookingAfter delay: Duration) async throws -> (result: BuildRunResult, member: pid_t) {
         let directory = try TemporaryDirectory()
         let identity = try RunAsIdentity.resolve(user: nil, group: nil)
@@ -19,7 +20,7 @@ struct BuildRunnerTests {
             requestID: nil,
             commandName: "sh",
             executable: "/bin/sh",
-            arguments: ["-c", script + " >/dev/null 2>&1 & echo $! > member"],
+            arguments: ["-c", script],
             projectRoot: directory.path,
             workingDirectory: directory.path,
             timeoutSec: 60,
@@ -37,10 +38,12 @@ struct BuildRunnerTests {
         return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
     }
 
-    /// The member does not hold the build's pipes, so the build's output ends with its main
-    /// process, well before the look that happens anyway.
+    /// A member that does not hold the build's output, which ends before the main process
+    /// exits: nothing is torn down before the owner asks.
+    private let outputEndsFirst = "sleep 60 >/dev/null 2>&1 & echo $! > member; exec >&- 2>&-; sleep 0.2"
+
     @Test func aMemberLeftBehindIsTornDownWhenTheOwnerLooks() async throws {
-        let (result, member) = try await run("sleep 60", lookingAfter: .seconds(600))
+        let (result, member) = try await run(outputEndsFirst, lookingAfter: .seconds(600))
         #expect(result.exitCode == 0)
         #expect(!gone(member))
         _ = result.lookForLeftovers()
@@ -54,8 +57,16 @@ struct BuildRunnerTests {
         return gone(pid)
     }
 
+    /// A member that keeps the build's output open holds up its `exit` event: it is torn down
+    /// as soon as the main process has exited, without waiting for anyone to ask.
+    @Test func aMemberHoldingTheOutputIsTornDownAtTheExit() async throws {
+        let (result, member) = try await run("sleep 60 & echo $! > member", lookingAfter: .seconds(600))
+        #expect(result.exitCode == 0)
+        #expect(await goes(member))
+    }
+
     @Test func aMemberLeftBehindIsTornDownWhenNobodyLooks() async throws {
-        let (result, member) = try await run("sleep 60", lookingAfter: .milliseconds(50))
+        let (result, member) = try await run(outputEndsFirst, lookingAfter: .milliseconds(50))
         #expect(result.exitCode == 0)
         #expect(await goes(member))
     }

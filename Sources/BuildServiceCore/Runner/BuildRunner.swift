@@ -253,7 +253,12 @@ public struct RunningBuild: Sendable {
         let grace = TimeAmount.nanoseconds(
             drainGrace.components.seconds * 1_000_000_000 + drainGrace.components.attoseconds / 1_000_000_000
         )
-        supervisor.terminated.whenSuccess { _ in pipes.closeWhenDrained(after: grace) }
+        let supervisor = self.supervisor
+        supervisor.terminated.whenSuccess { _ in
+            // Output still open at the exit: a process of the build's group may hold the pipes,
+            // and the `exit` event waits for them. Its group is looked at now, not after.
+            if pipes.closeWhenDrained(after: grace) { _ = supervisor.lookForLeftovers() }
+        }
         do {
             while let chunk = await pipes.next() {
                 try await onOutput(chunk.pipe, chunk.bytes)

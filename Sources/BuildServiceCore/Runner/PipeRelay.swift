@@ -84,14 +84,14 @@ final class PipeRelay: @unchecked Sendable {
 
     /// After the main process exited: once `grace` has passed and nothing is left unread in the
     /// pipes, stop waiting for their end-of-file (whoever still holds them is not the build).
-    func closeWhenDrained(after grace: TimeAmount) {
-        guard eventLoop.inEventLoop else {
-            eventLoop.execute { self.closeWhenDrained(after: grace) }
-            return
-        }
+    /// On the event loop only.
+    /// - Returns: whether a pipe was still open (something else holds it).
+    func closeWhenDrained(after grace: TimeAmount) -> Bool {
+        eventLoop.preconditionInEventLoop()
         // Usually both pipes are at end-of-file already: no timer to wake the loop for nothing.
-        guard openPipes > 0, !finished else { return }
+        guard openPipes > 0, !finished else { return false }
         drainCheck = eventLoop.scheduleTask(in: grace) { self.closeIfDrained() }
+        return true
     }
 
     // MARK: on the event loop
