@@ -10,11 +10,14 @@ import Testing
 /// asks. Real processes.
 struct BuildRunnerTests {
     /// Runs `sh -c script`; the script writes the pid of the member it leaves behind to `member`.
-    private func run(_ script: String, lookingAfter delay: Duration) async throws -> (result: BuildRunResult, member: pid_t) {
+    /// - Parameter throughPidfd: how the group is named (see `ProcessGroupTests`).
+    private func run(_ script: String, lookingAfter delay: Duration, throughPidfd: Bool) async throws -> (
+        result: BuildRunResult, member: pid_t
+    ) {
         let directory = try TemporaryDirectory()
         let identity = try RunAsIdentity.resolve(user: nil, group: nil)
         let environment = BuildRunner.buildEnvironment(allow: ["PATH"], daemonEnvironment: ProcessInfo.processInfo.environment, identity: identity)
-        let runner = BuildRunner(identity: identity, environment: environment, leftoverLookDelay: delay)
+        let runner = BuildRunner(identity: identity, environment: environment, leftoverLookDelay: delay, groupsThroughPidfd: throughPidfd)
         let plan = BuildPlan(
             projectID: "demo",
             requestID: nil,
@@ -42,8 +45,9 @@ struct BuildRunnerTests {
     /// exits: nothing is torn down before the owner asks.
     private let outputEndsFirst = "sleep 60 >/dev/null 2>&1 & echo $! > member; exec >&- 2>&-; sleep 0.2"
 
-    @Test func aMemberLeftBehindIsTornDownWhenTheOwnerLooks() async throws {
-        let (result, member) = try await run(outputEndsFirst, lookingAfter: .seconds(600))
+    @Test(arguments: ProcessGroupTests.ways)
+    func aMemberLeftBehindIsTornDownWhenTheOwnerLooks(throughPidfd: Bool) async throws {
+        let (result, member) = try await run(outputEndsFirst, lookingAfter: .seconds(600), throughPidfd: throughPidfd)
         #expect(result.exitCode == 0)
         #expect(!gone(member))
         _ = result.lookForLeftovers()
@@ -59,14 +63,16 @@ struct BuildRunnerTests {
 
     /// A member that keeps the build's output open holds up its `exit` event: it is torn down
     /// as soon as the main process has exited, without waiting for anyone to ask.
-    @Test func aMemberHoldingTheOutputIsTornDownAtTheExit() async throws {
-        let (result, member) = try await run("sleep 60 & echo $! > member", lookingAfter: .seconds(600))
+    @Test(arguments: ProcessGroupTests.ways)
+    func aMemberHoldingTheOutputIsTornDownAtTheExit(throughPidfd: Bool) async throws {
+        let (result, member) = try await run("sleep 60 & echo $! > member", lookingAfter: .seconds(600), throughPidfd: throughPidfd)
         #expect(result.exitCode == 0)
         #expect(await goes(member))
     }
 
-    @Test func aMemberLeftBehindIsTornDownWhenNobodyLooks() async throws {
-        let (result, member) = try await run(outputEndsFirst, lookingAfter: .milliseconds(50))
+    @Test(arguments: ProcessGroupTests.ways)
+    func aMemberLeftBehindIsTornDownWhenNobodyLooks(throughPidfd: Bool) async throws {
+        let (result, member) = try await run(outputEndsFirst, lookingAfter: .milliseconds(50), throughPidfd: throughPidfd)
         #expect(result.exitCode == 0)
         #expect(await goes(member))
     }

@@ -38,6 +38,9 @@ public struct BuildRunner: Sendable {
     /// How soon after a build's main process exited its group is looked at for leftovers when
     /// its owner does not ask first (`BuildRunResult.lookForLeftovers`).
     public let leftoverLookDelay: Duration
+    /// Whether build groups are named by a pidfd (by default where the kernel can; see
+    /// `ProcessGroup`). Tests run the other way too.
+    let groupsThroughPidfd: Bool
     /// How long to wait for the pipes to close after the main process exited, before giving up
     /// on a straggler that still holds them (its output so far is still relayed).
     public let drainGrace: Duration
@@ -52,6 +55,7 @@ public struct BuildRunner: Sendable {
         active: ActiveBuilds = ActiveBuilds(),
         killGrace: Duration = .seconds(5),
         leftoverLookDelay: Duration = .milliseconds(50),
+        groupsThroughPidfd: Bool? = nil,
         drainGrace: Duration = .milliseconds(250),
         fileCreationMask: UInt32? = nil
     ) {
@@ -61,6 +65,7 @@ public struct BuildRunner: Sendable {
         self.environmentStrings = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         self.killGrace = killGrace
         self.leftoverLookDelay = leftoverLookDelay
+        self.groupsThroughPidfd = groupsThroughPidfd ?? ProcessGroup.signalsThroughPidfd
         self.drainGrace = drainGrace
         self.active = active
     }
@@ -120,6 +125,7 @@ public struct BuildRunner: Sendable {
                 timeout: .seconds(plan.timeoutSec),
                 killGrace: killGrace,
                 lookAfterExit: leftoverLookDelay,
+                groupThroughPidfd: groupsThroughPidfd,
                 eventLoop: eventLoop
             )
         } catch {

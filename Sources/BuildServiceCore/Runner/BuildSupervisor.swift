@@ -48,14 +48,21 @@ final class BuildSupervisor: Sendable {
     }
 
     /// - Throws: when the kernel cannot watch the process (the caller then kills it).
-    init(pid: pid_t, timeout: Duration, killGrace: Duration, lookAfterExit: Duration, eventLoop: any EventLoop) throws {
+    init(
+        pid: pid_t,
+        timeout: Duration,
+        killGrace: Duration,
+        lookAfterExit: Duration,
+        groupThroughPidfd: Bool,
+        eventLoop: any EventLoop
+    ) throws {
         self.pid = pid
         self.timeout = timeout
         self.killGrace = killGrace
         self.lookAfterExit = Self.timeAmount(lookAfterExit)
         self.eventLoop = eventLoop
         self.watched = try ProcessExitWatcher.shared.watch(pid: pid, on: eventLoop)
-        self.group = ProcessGroup(leader: pid)
+        self.group = ProcessGroup(leader: pid, throughPidfd: groupThroughPidfd)
         self.mainExit = eventLoop.makePromise()
         self.groupGone = eventLoop.makePromise()
         self.teardown = NIOLoopBoundBox.makeBoxSendingValue(Teardown(), eventLoop: eventLoop)
