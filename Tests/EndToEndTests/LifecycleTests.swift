@@ -6,6 +6,13 @@ import Testing
 @Suite(.serialized)
 struct LifecycleTests {
     /// Each status a stream's `build` events carry: "queued 2", "queued 1", "started".
+    /// The `build_service_retained_event_bytes` gauge.
+    private func retainedEventBytes(_ daemon: DaemonUnderTest) async throws -> Double {
+        try #require(
+            metricValue(metricSamples(try await daemon.curl("", path: "/metrics", method: "GET").body), "build_service_retained_event_bytes")
+        )
+    }
+
     private func statuses(_ events: [EventLine]) -> [String] {
         events.filter { $0["type"] as? String == "build" }.map { event in
             [event["status"] as? String, (event["position"] as? Int).map { String($0) }].compactMap { $0 }.joined(separator: " ")
@@ -196,12 +203,7 @@ struct LifecycleTests {
             #expect(stdoutText(try parseEvents(response.body)).utf8.count == size)
             ids.append(try #require(buildID(in: response.body)))
         }
-        func retained() async throws -> Double {
-            try #require(
-                metricValue(metricSamples(try await daemon.curl("", path: "/metrics", method: "GET").body), "build_service_retained_event_bytes")
-            )
-        }
-        let before = try await retained()
+        let before = try await retainedEventBytes(daemon)
         #expect(before >= Double(2 * size), "\(before)")
 
         let limit = 3 << 20  // room for one of the two (each holds about 2 MiB of buffers)
@@ -210,7 +212,7 @@ struct LifecycleTests {
             .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
         #expect(await eventually { daemon.log.contains("config reloaded") })
-        #expect(try await retained() <= Double(limit))
+        #expect(try await retainedEventBytes(daemon) <= Double(limit))
         let oldest = try parseEvents(try await daemon.curl("", path: "/v1/builds/\(ids[0])/events?after=0", method: "GET").body)
         #expect(oldest.first?["code"] as? String == "events_dropped")
         #expect(oldest.last?["type"] as? String == "exit")
@@ -276,17 +278,12 @@ struct LifecycleTests {
             curlOptions: ["--limit-rate", "1M"]
         )
         #expect(await eventually { daemon.log.contains("build finished") })
-        func retained() async throws -> Double {
-            try #require(
-                metricValue(metricSamples(try await daemon.curl("", path: "/metrics", method: "GET").body), "build_service_retained_event_bytes")
-            )
-        }
-        #expect(try await retained() > Double(limit))
+        #expect(try await retainedEventBytes(daemon) > Double(limit))
         slow.signal(SIGKILL)
         _ = await slow.wait()
         var trimmed = false
         for _ in 0..<100 where !trimmed {
-            trimmed = try await retained() <= Double(limit)
+            trimmed = try await retainedEventBytes(daemon) <= Double(limit)
             if !trimmed { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(trimmed)
