@@ -36,9 +36,8 @@ public enum CancelReason: String, Sendable {
 ///
 /// Output moves at the pace of the slowest reader: `append` waits while the log is full of
 /// events some attached reader has not handed to its socket yet, which leaves the build blocked
-/// on its pipe. Control events
-/// (`build`, `error`, `exit`) never wait and never push out undelivered output: they may take
-/// the log a little over its budget instead.
+/// on its pipe. Control events (`build`, `error`, `exit`) never wait and never push out
+/// undelivered output: they may take the log a little over its budget instead.
 public final class BuildRecord: Sendable {
     public let id: String
     public let plan: BuildPlan
