@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -12,7 +13,7 @@ struct BuildRunnerTests {
     /// Runs `sh -c script`; the script writes the pid of the member it leaves behind to `member`.
     /// - Parameter throughPidfd: how the group is named (see `ProcessGroupTests`).
     private func run(_ script: String, lookingAfter delay: Duration, throughPidfd: Bool) async throws -> (
-        result: BuildRunResult, member: pid_t
+        result: BuildRunResult, member: pid_t, build: RunningBuild
     ) {
         let directory = try TemporaryDirectory()
         let identity = try RunAsIdentity.resolve(user: nil, group: nil)
@@ -32,7 +33,7 @@ struct BuildRunnerTests {
         let build = try runner.start(plan, on: MultiThreadedEventLoopGroup.singleton.next())
         let result = await build.relay { _, _ in }
         let text = try String(contentsOfFile: directory.path + "/member", encoding: .utf8)
-        return (result, try #require(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))))
+        return (result, try #require(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))), build)
     }
 
     /// No such process, or only its zombie (its new parent has not reaped it yet).
@@ -47,7 +48,7 @@ struct BuildRunnerTests {
 
     @Test(arguments: ProcessGroupTests.ways)
     func aMemberLeftBehindIsTornDownWhenTheOwnerLooks(throughPidfd: Bool) async throws {
-        let (result, member) = try await run(outputEndsFirst, lookingAfter: .seconds(600), throughPidfd: throughPidfd)
+        let (result, member, _) = try await run(outputEndsFirst, lookingAfter: .seconds(600), throughPidfd: throughPidfd)
         #expect(result.exitCode == 0)
         #expect(!gone(member))
         _ = result.lookForLeftovers()
@@ -65,14 +66,31 @@ struct BuildRunnerTests {
     /// as soon as the main process has exited, without waiting for anyone to ask.
     @Test(arguments: ProcessGroupTests.ways)
     func aMemberHoldingTheOutputIsTornDownAtTheExit(throughPidfd: Bool) async throws {
-        let (result, member) = try await run("sleep 60 & echo $! > member", lookingAfter: .seconds(600), throughPidfd: throughPidfd)
+        let (result, member, _) = try await run("sleep 60 & echo $! > member", lookingAfter: .seconds(600), throughPidfd: throughPidfd)
         #expect(result.exitCode == 0)
         #expect(await goes(member))
     }
 
+    /// Cancelled after its exit but before anyone looked (the client left as the exit came).
+    @Test(arguments: ProcessGroupTests.ways)
+    func aMemberLeftBehindIsTornDownWhenTheBuildIsCancelledAfterItsExit(throughPidfd: Bool) async throws {
+        let (result, member, build) = try await run(outputEndsFirst, lookingAfter: .seconds(600), throughPidfd: throughPidfd)
+        #expect(result.exitCode == 0)
+        #expect(!gone(member))
+        let finished = NIOLockedValueBox(false)
+        build.cancel().whenComplete { _ in finished.withLockedValue { $0 = true } }
+        #expect(await goes(member))
+        // …and the build counts as done: nothing of it is left, its leader is reaped. (Within
+        // the kill grace twice over at worst, where an orphan's zombie waits for its reaper.)
+        for _ in 0..<1500 where !finished.withLockedValue({ $0 }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(finished.withLockedValue { $0 })
+    }
+
     @Test(arguments: ProcessGroupTests.ways)
     func aMemberLeftBehindIsTornDownWhenNobodyLooks(throughPidfd: Bool) async throws {
-        let (result, member) = try await run(outputEndsFirst, lookingAfter: .milliseconds(50), throughPidfd: throughPidfd)
+        let (result, member, _) = try await run(outputEndsFirst, lookingAfter: .milliseconds(50), throughPidfd: throughPidfd)
         #expect(result.exitCode == 0)
         #expect(await goes(member))
     }
