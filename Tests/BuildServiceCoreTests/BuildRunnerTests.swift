@@ -36,12 +36,6 @@ struct BuildRunnerTests {
         return (result, try #require(pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))), build)
     }
 
-    /// No such process, or only its zombie (its new parent has not reaped it yet).
-    private func gone(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
-        return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
-    }
-
     /// A member that does not hold the build's output, which ends before the main process
     /// exits: nothing is torn down before the owner asks.
     private let outputEndsFirst = "sleep 60 >/dev/null 2>&1 & echo $! > member; exec >&- 2>&-; sleep 0.2"
@@ -50,16 +44,16 @@ struct BuildRunnerTests {
     func aMemberLeftBehindIsTornDownWhenTheOwnerLooks(throughPidfd: Bool) async throws {
         let (result, member, _) = try await run(outputEndsFirst, lookingAfter: .seconds(600), throughPidfd: throughPidfd)
         #expect(result.exitCode == 0)
-        #expect(!gone(member))
+        #expect(!isGone(member))
         _ = result.lookForLeftovers()
         #expect(await goes(member))
     }
 
     private func goes(_ pid: pid_t) async -> Bool {
-        for _ in 0..<500 where !gone(pid) {
+        for _ in 0..<500 where !isGone(pid) {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        return gone(pid)
+        return isGone(pid)
     }
 
     /// A member that keeps the build's output open holds up its `exit` event: it is torn down
@@ -76,7 +70,7 @@ struct BuildRunnerTests {
     func aMemberLeftBehindIsTornDownWhenTheBuildIsCancelledAfterItsExit(throughPidfd: Bool) async throws {
         let (result, member, build) = try await run(outputEndsFirst, lookingAfter: .seconds(600), throughPidfd: throughPidfd)
         #expect(result.exitCode == 0)
-        #expect(!gone(member))
+        #expect(!isGone(member))
         let finished = NIOLockedValueBox(false)
         build.cancel().whenComplete { _ in finished.withLockedValue { $0 = true } }
         #expect(await goes(member))

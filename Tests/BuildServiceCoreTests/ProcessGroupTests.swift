@@ -73,10 +73,7 @@ import Testing
     /// Whether `pid` is gone or a zombie within 5 s (an orphan's zombie waits for init).
     private static func waitUntilGone(_ pid: pid_t) -> Bool {
         for _ in 0..<250 {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                let state = stat.split(separator: ")").last?.split(separator: " ").first
-            else { return true }
-            if state == "Z" { return true }
+            if isGone(pid) { return true }
             usleep(20_000)
         }
         return false

@@ -157,7 +157,7 @@ struct LifecycleTests {
     @Test func finishedBuildsShareOneBoundOnTheirEvents() async throws {
         var options = DaemonUnderTest.Options()
         let limit = 4 << 20
-        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nretained_event_bytes = \(limit)"
+        options.lifecycle += "\nretained_event_bytes = \(limit)"
         let daemon = try await DaemonUnderTest(options)
         let size = 1 << 20
         let body = requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c \(size)"]])
@@ -182,8 +182,7 @@ struct LifecycleTests {
         let newest = try await daemon.curl("", path: "/v1/builds/\(ids[5])/events?after=0", method: "GET")
         #expect(stdoutText(try parseEvents(newest.body)).utf8.count == size)
 
-        let metrics = metricSamples(try await daemon.curl("", path: "/metrics", method: "GET").body)
-        let retained = try #require(metricValue(metrics, "build_service_retained_event_bytes"))
+        let retained = try await retainedEventBytes(daemon)
         #expect(retained > 0 && retained <= Double(limit))
         await daemon.stop()
     }
@@ -193,7 +192,7 @@ struct LifecycleTests {
     /// events replay as `events_dropped` then its exit.
     @Test func aLowerRetentionBoundTakesEffectOnReload() async throws {
         var options = DaemonUnderTest.Options()
-        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nretained_event_bytes = \(64 << 20)"
+        options.lifecycle += "\nretained_event_bytes = \(64 << 20)"
         let daemon = try await DaemonUnderTest(options)
         let size = 1 << 20
         let body = requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c \(size)"]])
@@ -226,7 +225,7 @@ struct LifecycleTests {
     /// the list of such builds once crashed it).
     @Test func withNothingRetainedEachFinishedBuildKeepsItsExit() async throws {
         var options = DaemonUnderTest.Options()
-        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nretained_event_bytes = 0"
+        options.lifecycle += "\nretained_event_bytes = 0"
         let daemon = try await DaemonUnderTest(options)
         let body = requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c 300000"]])
         var ids: [String] = []
@@ -248,7 +247,7 @@ struct LifecycleTests {
     /// retention bound is 0: events are only dropped from finished builds nobody is reading.
     @Test func aSlowClientOfAFinishedBuildStillGetsEverything() async throws {
         var options = DaemonUnderTest.Options()
-        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nretained_event_bytes = 0"
+        options.lifecycle += "\nretained_event_bytes = 0"
         let daemon = try await DaemonUnderTest(options)
         let size = 4 << 20
         // The build is over long before this client (2 MiB/s) has read its output.
@@ -269,8 +268,7 @@ struct LifecycleTests {
     @Test func eventsHeldForAReaderAreTrimmedWhenItLeaves() async throws {
         var options = DaemonUnderTest.Options()
         let limit = 1 << 20
-        options.lifecycle =
-            "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nevent_buffer_bytes = \(32 << 20)\nretained_event_bytes = \(limit)"
+        options.lifecycle += "\nevent_buffer_bytes = \(32 << 20)\nretained_event_bytes = \(limit)"
         let daemon = try await DaemonUnderTest(options)
         // Done long before this client (1 MiB/s) has read its output.
         let slow = try daemon.startBuild(
@@ -281,12 +279,7 @@ struct LifecycleTests {
         #expect(try await retainedEventBytes(daemon) > Double(limit))
         slow.signal(SIGKILL)
         _ = await slow.wait()
-        var trimmed = false
-        for _ in 0..<100 where !trimmed {
-            trimmed = try await retainedEventBytes(daemon) <= Double(limit)
-            if !trimmed { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(trimmed)
+        #expect(try await eventuallyAsync(within: .seconds(5)) { try await retainedEventBytes(daemon) <= Double(limit) })
         await daemon.stop()
     }
 
@@ -295,7 +288,7 @@ struct LifecycleTests {
     /// needs it, however far the other has got).
     @Test func aSecondSlowerReaderOfARunningBuildMissesNothing() async throws {
         var options = DaemonUnderTest.Options()
-        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nevent_buffer_bytes = 262144"
+        options.lifecycle += "\nevent_buffer_bytes = 262144"
         let daemon = try await DaemonUnderTest(options)
         let size = 4 << 20
         let script = DaemonUnderTest.gatedScript("gate") + "; yes 0123456789abcdef | head -c \(size)"

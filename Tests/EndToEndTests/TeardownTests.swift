@@ -69,7 +69,7 @@ struct TeardownTests {
     @Test func clientThatStopsReadingIsDisconnectedEvenWhenItsLinesFitOurBuffers() async throws {
         var options = DaemonUnderTest.Options()
         options.sendTimeoutSec = 1
-        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2\nevent_buffer_bytes = 65536"
+        options.lifecycle += "\nevent_buffer_bytes = 65536"
         let daemon = try await DaemonUnderTest(options)
         let marker = uniqueMarker()
         let producer = "import os, time\nwhile True:\n    os.write(1, b'x' * 60000)\n    time.sleep(0.02)"
