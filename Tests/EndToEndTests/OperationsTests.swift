@@ -121,8 +121,6 @@ struct OperationsTests {
         return try await DaemonUnderTest(options)
     }
 
-    /// SIGHUP applies an edited config without a restart: a new project builds, the replaced
-    /// token is refused and its replacement accepted.
     /// `top -H` and /proc name the thread that watches for build exits, not after whichever
     /// thread happened to start it.
     @Test func theExitWatcherThreadHasItsOwnName() async throws {
@@ -135,6 +133,8 @@ struct OperationsTests {
         await daemon.stop()
     }
 
+    /// SIGHUP applies an edited config without a restart: a new project builds, the replaced
+    /// token is refused and its replacement accepted.
     @Test func sighupAppliesAnEditedConfig() async throws {
         let daemon = try await daemonWithOldToken()
         let before = try await daemon.curl(build, headers: oldToken)
