@@ -235,14 +235,7 @@ struct OperationsTests {
 
         let rest = Array(body.dropFirst(5))
         #expect(write(connection, rest, rest.count) == rest.count)
-        var answer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(connection, &chunk, chunk.count)
-            guard count > 0 else { break }
-            answer += chunk.prefix(count)
-        }
-        let response = String(decoding: answer, as: UTF8.self)
+        let response = String(decoding: readUntilClosed(connection, timeoutSec: 30).bytes, as: UTF8.self)
         #expect(response.hasPrefix("HTTP/1.1 401"), "\(response.prefix(200))")
         #expect(!response.contains("ran"))
         await daemon.stop()

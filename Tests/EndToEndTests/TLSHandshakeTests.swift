@@ -126,19 +126,9 @@ import Testing
         #expect(response.status == 200)
         #expect(try parseEvents(response.body).last?["code"] as? Int == 0)
         // The garbage connection got an alert (or nothing) and was closed by the daemon.
-        var buffer = [UInt8](repeating: 0, count: 512)
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(garbage, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var total = 0
-        while true {
-            let count = read(garbage, &buffer, buffer.count)
-            if count <= 0 {
-                #expect(count == 0 || errno == ECONNRESET, "the daemon left the garbage connection open")
-                break
-            }
-            total += count
-        }
-        #expect(total < 512)
+        let (alert, closed) = readUntilClosed(garbage, timeoutSec: 5)
+        #expect(closed, "the daemon left the garbage connection open")
+        #expect(alert.count < 512)
         #expect(daemon.log.contains("TLS connection failed"))
     }
 }
@@ -148,28 +138,8 @@ extension TLSHandshakeTests {
         // Connected, silent: the 10 s handshake timeout closes it (the idle limit is 60 s).
         let silent = try socketConnect(port: daemon.port)
         defer { close(silent) }
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
-        setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var byte: UInt8 = 0
-        let count = read(silent, &byte, 1)
-        #expect(count == 0, "expected the daemon to close the connection")
+        let (received, closed) = readUntilClosed(silent, timeoutSec: 30)
+        #expect(closed && received.isEmpty, "expected the daemon to close the connection")
         #expect(await eventually { daemon.log.contains("tls=handshakeTimeout") })
     }
-}
-
-/// A blocking TCP connection to 127.0.0.1:port.
-func socketConnect(port: Int) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard connected == 0 else {
-        close(fd)
-        throw DaemonError("cannot connect to port \(port)")
-    }
-    return fd
 }
