@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 // The child is started with clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does: it
 // shares the daemon's memory and the calling thread sleeps until it has exec'd or exited, so
@@ -60,7 +61,21 @@ static int run_child(void *argument) {
     if (dup2(context->devnull, 0) < 0 || dup2(request->stdout_fd, 1) < 0 || dup2(request->stderr_fd, 2) < 0) {
         fail(context, BS_SPAWN_STAGE_STDIO);
     }
-    close_range(3, ~0U, 0);
+    // Everything else the daemon has open is closed; the validated working directory stays
+    // until the fchdir below (it is close-on-exec).
+    int keep = request->cwd_fd;
+    if (keep >= 3) {
+        if (keep > 3) close_range(3, (unsigned)keep - 1, 0);
+        close_range((unsigned)keep + 1, ~0U, 0);
+    } else {
+        close_range(3, ~0U, 0);
+    }
+
+    for (size_t index = 0; index < request->limit_count; index++) {
+        // Raw prlimit64: glibc's setrlimit is a plain wrapper too, but this states it.
+        struct { unsigned long long soft, hard; } limit = {request->limit_values[index], request->limit_values[index]};
+        if (syscall(SYS_prlimit64, 0, request->limit_resources[index], &limit, NULL) < 0) fail(context, BS_SPAWN_STAGE_LIMITS);
+    }
 
     if (request->change_ids) {
         if (syscall(SYS_setgroups, request->group_count, request->groups) < 0 ||
@@ -70,7 +85,8 @@ static int run_child(void *argument) {
         }
     }
     if (request->umask_bits >= 0) umask((mode_t)request->umask_bits);
-    if (chdir(request->cwd) < 0) fail(context, BS_SPAWN_STAGE_CHDIR);
+    // As the build's user: a directory it may not enter fails here, as chdir would.
+    if (keep >= 0 ? fchdir(keep) < 0 : chdir(request->cwd) < 0) fail(context, BS_SPAWN_STAGE_CHDIR);
 
     execve(request->path, request->argv, request->envp);
     return fail(context, BS_SPAWN_STAGE_EXEC);
@@ -274,7 +290,60 @@ int bs_exited_pidfd(int pidfd, int *exit_code, int *signal_number) {
     return 1;
 }
 
+int bs_exited_pidfd_usage(int pidfd, int *exit_code, int *signal_number, bs_resources *usage) {
+    // The raw system call has a fifth argument glibc's waitid hides: the rusage of the process
+    // and of the children it waited for. With WNOWAIT the kernel fills it and leaves the zombie.
+    siginfo_t info;
+    struct rusage used;
+    memset(&info, 0, sizeof info);
+    memset(&used, 0, sizeof used);
+    if (syscall(SYS_waitid, 3 /* P_PIDFD */, pidfd, &info, WEXITED | WNOWAIT | WNOHANG, &used) < 0) return -1;
+    if (info.si_pid == 0) return 0;
+    *exit_code = -1;
+    *signal_number = -1;
+    if (info.si_code == CLD_EXITED) {
+        *exit_code = info.si_status;
+    } else {
+        *signal_number = info.si_status;
+    }
+    usage->user_sec = (double)used.ru_utime.tv_sec + (double)used.ru_utime.tv_usec / 1e6;
+    usage->system_sec = (double)used.ru_stime.tv_sec + (double)used.ru_stime.tv_usec / 1e6;
+    usage->max_rss_kib = used.ru_maxrss;
+    return 1;
+}
+
+int bs_open_directory_path(const char *path) {
+    return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+int bs_peer_credentials(int socket, uid_t *uid, gid_t *gid, pid_t *pid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &length) < 0) return -1;
+    *uid = credentials.uid;
+    *gid = credentials.gid;
+    *pid = credentials.pid;
+    return 0;
+}
+
 #include <linux/openat2.h>
+
+int bs_open_path_beneath(int directory, const char *path, int require_directory) {
+    // O_PATH opens nothing for reading (a FIFO cannot block it, a device is not touched); the
+    // kernel refuses any resolution that leaves `directory`, by `..` or by a symlink.
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_CLOEXEC | (require_directory ? O_DIRECTORY : 0);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    int fd;
+    // EAGAIN: a rename somewhere raced the walk and the kernel asks to try again; a build
+    // renaming in a loop must not hold the caller here, so a few tries only.
+    int tries = 0;
+    do {
+        fd = (int)syscall(SYS_openat2, directory, path, &how, sizeof how);
+    } while (fd < 0 && errno == EAGAIN && ++tries < 16);
+    return fd;
+}
 
 int bs_open_beneath_nofollow(int directory, const char *path) {
     // One system call instead of an openat per component, and the kernel guarantees what

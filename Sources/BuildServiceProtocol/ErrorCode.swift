@@ -55,6 +55,8 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let eventsDropped = ErrorCode("events_dropped")
     /// Added by this implementation: the service failed for a reason of its own.
     public static let internalError = ErrorCode("internal_error")
+    /// An argument the command's policy refuses (make variables, targets, `-j`, `args` patterns).
+    public static let argumentNotAllowed = ErrorCode("argument_not_allowed")
 }
 
 /// A request the service refuses, with the code and message the client sees.

@@ -36,7 +36,7 @@ public final class BuildService: Service {
         self.logger = logger
         self.group = group
         let identity = try RunAsIdentity.resolve(user: config.build.runAsUser, group: config.build.runAsGroup)
-        self.runner = BuildRunner(identity: identity, environmentAllow: config.build.environmentAllow)
+        self.runner = BuildRunner(identity: identity, environmentAllow: config.build.environmentAllow, limits: config.build.limits)
         if config.projects.contains(where: { $0.kind == .repo }) {
             // Mirrors are not the build user's: git that updates them runs as `mirror_user` (the
             // daemon's own user by default), so no build can reach into them.

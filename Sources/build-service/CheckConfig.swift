@@ -46,6 +46,7 @@ struct CheckConfig: AsyncParsableCommand {
                 "  project      \(project.id) (\(project.kind.rawValue) \(project.pathRoot ?? project.repoURL ?? "")\(project.kind == .repo ? " at \(project.repoRef ?? "HEAD")" : "")) commands: \(project.commands.joined(separator: ", "))"
             )
         }
+        lines += config.warnings.map { "warning: " + $0 }
         if geteuid() == 0 && config.build.runAsUser == nil {
             // Only reachable with allow_root_builds = true: without it the config is refused.
             lines.append("warning: builds run as root (build.allow_root_builds = true); set build.run_as_user to run them unprivileged")

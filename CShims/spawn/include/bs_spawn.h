@@ -9,7 +9,8 @@ typedef struct {
     const char *path;           ///< absolute path of the executable (never looked up in PATH)
     char *const *argv;          ///< NULL-terminated; argv[0] included
     char *const *envp;          ///< NULL-terminated, the complete environment
-    const char *cwd;            ///< directory to chdir into before exec
+    const char *cwd;            ///< directory to chdir into before exec, when cwd_fd is -1
+    int cwd_fd;                 ///< >= 0: a directory descriptor to fchdir into instead (the one validated)
     int stdout_fd;              ///< becomes fd 1
     int stderr_fd;              ///< becomes fd 2
     int change_ids;             ///< non-zero: setgroups/setgid/setuid below before exec
@@ -18,7 +19,16 @@ typedef struct {
     const gid_t *groups;
     size_t group_count;
     int umask_bits;             ///< >= 0: the child's umask; -1 keeps the daemon's
+    const int *limit_resources; ///< RLIMIT_* numbers set (soft = hard) before the ids change
+    const unsigned long long *limit_values;
+    size_t limit_count;
 } bs_spawn_request;
+
+/// The RLIMIT_* numbers (Swift cannot see glibc's enum values under their names).
+enum {
+    BS_RLIMIT_CPU = 0, BS_RLIMIT_FSIZE = 1, BS_RLIMIT_CORE = 4, BS_RLIMIT_NPROC = 6,
+    BS_RLIMIT_NOFILE = 7, BS_RLIMIT_AS = 9,
+};
 
 /// Which step in the child failed, reported with the errno of that step.
 typedef enum {
@@ -27,6 +37,7 @@ typedef enum {
     BS_SPAWN_STAGE_SETSID,
     BS_SPAWN_STAGE_STDIO,
     BS_SPAWN_STAGE_IDS,
+    BS_SPAWN_STAGE_LIMITS,
     BS_SPAWN_STAGE_CHDIR,
     BS_SPAWN_STAGE_EXEC,
 } bs_spawn_stage;
@@ -93,6 +104,27 @@ int bs_unix_socket_accepts(const char *path);
 
 /// Like bs_exited_already, for the process behind `pidfd` (exact even after pid reuse).
 int bs_exited_pidfd(int pidfd, int *exit_code, int *signal_number);
+
+/// What a terminated process and the children it waited for used (from waitid's rusage).
+typedef struct {
+    double user_sec;
+    double system_sec;
+    long max_rss_kib;
+} bs_resources;
+
+/// Like bs_exited_pidfd (the process stays unreaped), also reporting its resource use.
+int bs_exited_pidfd_usage(int pidfd, int *exit_code, int *signal_number, bs_resources *usage);
+
+/// openat2(directory, path, O_PATH [| O_DIRECTORY], RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS):
+/// a handle on what `path` names, symlinks followed only while they stay beneath `directory`.
+/// -1 with errno: EXDEV for an escape, ENOENT, ENOTDIR, ELOOP, ENOSYS before Linux 5.6.
+int bs_open_path_beneath(int directory, const char *path, int require_directory);
+
+/// open(path, O_PATH | O_DIRECTORY | O_CLOEXEC): a handle on a directory that reads nothing.
+int bs_open_directory_path(const char *path);
+
+/// The uid, gid and pid of the process at the other end of a Unix socket (SO_PEERCRED). 0 or -1.
+int bs_peer_credentials(int socket, uid_t *uid, gid_t *gid, pid_t *pid);
 
 /// Names the calling thread for the kernel (`top -H`, /proc/…/comm): at most 15 bytes. 0 or an errno.
 int bs_name_thread(const char *name);

@@ -173,9 +173,16 @@ public struct BuildExecutor: Sendable {
     /// Starts a path project's process right away, in the caller's turn of the event loop
     /// (`execute` does the rest): between a request and its process there is then no hop.
     /// Repo projects check out first; nil for them.
-    func startEarly(_ record: BuildRecord) -> Result<RunningBuild, ServiceError>? {
+    /// - Parameter revalidatingPaths: resolve the working directory and make's paths again
+    ///   first (a queued build: the tree may have changed since it was submitted); a request
+    ///   that no longer passes fails the build with the code it would have got at submit time.
+    func startEarly(_ record: BuildRecord, revalidatingPaths: Bool) -> Result<RunningBuild, ServiceError>? {
         guard record.plan.repo == nil, record.cancelReason == nil else { return nil }
-        return Result { () throws(ServiceError) in try runner.start(record.plan, on: record.eventLoop) }
+        return Result { () throws(ServiceError) in
+            var plan = record.plan
+            if revalidatingPaths { try RequestValidator.resolvePaths(&plan, root: plan.projectRoot) }
+            return try runner.start(plan, on: record.eventLoop)
+        }
     }
 
     /// The logger of a build's audit lines: the daemon's, with the build's id, project,

@@ -28,7 +28,14 @@ import TOMLKit
 ///                   max_concurrent int (CPUs); max_queued int 100; event_buffer_bytes int 8 MiB;
 ///                   retain_sec int 3600; retained_event_bytes int 8 MiB; reattach_grace_sec int 30;
 ///                   shutdown_grace_sec int 30
-/// [build.commands]  NAME = "/absolute/path"
+/// [build.commands]  NAME = "/absolute/path" (any arguments; make gets make's policy), or
+///                   NAME = { path = "/absolute/path", args = ["pattern", …] } (each argument must
+///                   match a pattern: `*` any run, `?` one character, `\\` escapes)
+/// [build.limits]    nofile, nproc, cpu_sec, as_bytes, fsize_bytes int (unset: the daemon's);
+///                   core_bytes int 0 (setrlimit on each build; nproc counts the run-as user's processes)
+/// [build.make]      allowed_variables [string] [] (command-line variables a request may set);
+///                   allowed_targets [pattern] (any plain relative name); max_jobs int (CPUs × 2);
+///                   allow_space_in_values bool false
 /// [build.timeouts]  default_sec int 600; max_sec int 3600
 /// [build.environment] allow [string] ["PATH", "LANG", "LC_ALL"]
 /// [artifacts]       storage_root string "/var/lib/build-service/artifacts"; public_base_url string;
@@ -36,6 +43,7 @@ import TOMLKit
 ///                   signing_key_file string (<storage_root>/.signing-key); url_ttl_sec int 3600
 /// [[projects]]      id string; type "path"|"repo"; path_root; repo_url; repo_ref; repo_subdir;
 ///                   commands [string]; artifacts [string] []; max_concurrent int (path 1, repo unlimited)
+/// [projects.make]   allowed_variables [string], allowed_targets [pattern]: replace build.make's lists
 /// [logging]         level "info"; directory string; max_bytes int 10 MiB; max_files int 5; console bool true
 /// ```
 extension ServiceConfig {
@@ -281,7 +289,46 @@ extension ServiceConfig {
         build.reattachGraceSec = try table.int("reattach_grace_sec") ?? build.reattachGraceSec
         build.shutdownGraceSec = try table.int("shutdown_grace_sec") ?? build.shutdownGraceSec
         if let commands = try table.table("commands") {
-            build.commands = try commands.stringMap()
+            for name in commands.keys {
+                switch try commands.stringOrTable(name) {
+                case .string(let path):
+                    build.commands[name] = path
+                case .table(let entry):
+                    guard let path = try entry.string("path") else {
+                        throw ConfigError(key: entry.keyPath("path"), "missing; a command table needs the executable's absolute path")
+                    }
+                    build.commands[name] = path
+                    if let patterns = try entry.stringArray("args") {
+                        build.commandArgumentPatterns[name] = try patterns.enumerated().map { index, text in
+                            try parsePattern(text, key: "\(entry.keyPath("args"))[\(index)]")
+                        }
+                    }
+                    try entry.rejectUnknownKeys()
+                case nil:
+                    continue
+                }
+            }
+        }
+        if let limits = try table.table("limits") {
+            func limit(_ key: String) throws -> UInt64? {
+                guard let value = try limits.int(key) else { return nil }
+                guard value >= 0 else { throw ConfigError(key: limits.keyPath(key), "must be 0 or a positive number") }
+                return UInt64(value)
+            }
+            build.limits.nofile = try limit("nofile")
+            build.limits.nproc = try limit("nproc")
+            build.limits.cpuSec = try limit("cpu_sec")
+            build.limits.asBytes = try limit("as_bytes")
+            build.limits.fsizeBytes = try limit("fsize_bytes")
+            build.limits.coreBytes = try limit("core_bytes") ?? 0
+            try limits.rejectUnknownKeys()
+        }
+        if let make = try table.table("make") {
+            build.make.allowedVariables = try make.stringArray("allowed_variables") ?? []
+            build.make.allowedTargets = try make.stringArray("allowed_targets")
+            build.make.maxJobs = try make.int("max_jobs") ?? build.make.maxJobs
+            build.make.allowSpaceInValues = try make.bool("allow_space_in_values") ?? false
+            try make.rejectUnknownKeys()
         }
         if let timeouts = try table.table("timeouts") {
             build.defaultTimeoutSec = try timeouts.int("default_sec") ?? build.defaultTimeoutSec
@@ -326,10 +373,27 @@ extension ServiceConfig {
             repoSubdir: try table.string("repo_subdir"),
             commands: try table.stringArray("commands") ?? [],
             artifacts: try table.stringArray("artifacts") ?? [],
-            maxConcurrent: try table.int("max_concurrent")
+            maxConcurrent: try table.int("max_concurrent"),
+            make: try table.table("make").map(parseProjectMake) ?? ProjectMakePolicy()
         )
         try table.rejectUnknownKeys()
         return project
+    }
+
+    private static func parseProjectMake(_ table: TOMLTableReader) throws -> ProjectMakePolicy {
+        var make = ProjectMakePolicy()
+        make.allowedVariables = try table.stringArray("allowed_variables")
+        make.allowedTargets = try table.stringArray("allowed_targets")
+        try table.rejectUnknownKeys()
+        return make
+    }
+
+    static func parsePattern(_ text: String, key: String) throws(ConfigError) -> ArgumentPattern {
+        do {
+            return try ArgumentPattern(text)
+        } catch {
+            throw ConfigError(key: key, "\"\(text)\" is not a pattern: it \(error.message)")
+        }
     }
 
     private static func parseLogging(_ table: TOMLTableReader) throws -> LoggingSettings {

@@ -107,6 +107,10 @@ extension ServiceConfig {
                 throw ConfigError(key: key, "\"\(path)\" does not exist or is not an executable file")
             }
         }
+        try validateMakePolicy(variables: build.make.allowedVariables, targets: build.make.allowedTargets, key: "build.make")
+        guard build.make.maxJobs > 0 else {
+            throw ConfigError(key: "build.make.max_jobs", "must be a positive number of jobs")
+        }
         guard build.defaultTimeoutSec > 0 else {
             throw ConfigError(key: "build.timeouts.default_sec", "must be a positive number of seconds")
         }
@@ -183,6 +187,33 @@ extension ServiceConfig {
         }
     }
 
+    /// Variable names a request could be allowed to set, and target patterns that parse.
+    private func validateMakePolicy(variables: [String], targets: [String]?, key: String) throws(ConfigError) {
+        for (index, name) in variables.enumerated() where !MakePolicy.isAllowableName(name) {
+            let why =
+                MakePolicy.reservedVariables.contains(name)
+                ? "\(name) changes how make itself works (shell, flags, makefiles) and cannot be allowed"
+                : "\"\(name)\" is not a variable name (letters, digits and _, not starting with a digit)"
+            throw ConfigError(key: "\(key).allowed_variables[\(index)]", why)
+        }
+        for (index, pattern) in (targets ?? []).enumerated() {
+            _ = try Self.parsePattern(pattern, key: "\(key).allowed_targets[\(index)]")
+        }
+    }
+
+    /// Things a valid config allows that an operator should know about (printed by
+    /// `check-config` and logged at startup).
+    public var warnings: [String] {
+        var warnings: [String] = []
+        for (name, path) in build.commands.sorted(by: { $0.key < $1.key }) where build.commandArgumentPatterns[name] == nil {
+            guard !RequestValidator.isMake(command: name, executable: path) else { continue }
+            warnings.append(
+                "build.commands.\(name) accepts any arguments (paths outside the project included); write it as { path = \"\(path)\", args = [...] } to limit them"
+            )
+        }
+        return warnings
+    }
+
     private func validateProjects() throws(ConfigError) {
         var seen: Set<String> = []
         for (index, project) in projects.enumerated() {
@@ -241,6 +272,7 @@ extension ServiceConfig {
             for (commandIndex, command) in project.commands.enumerated() where build.commands[command] == nil {
                 throw ConfigError(key: "\(key).commands[\(commandIndex)]", "\"\(command)\" is not defined in build.commands")
             }
+            try validateMakePolicy(variables: project.make.allowedVariables ?? [], targets: project.make.allowedTargets, key: "\(key).make")
             for (patternIndex, pattern) in project.artifacts.enumerated() {
                 do {
                     _ = try ArtifactPattern(pattern)

@@ -123,6 +123,12 @@ public struct BuildSettings: Sendable {
     public var mirrorUser: String?
     /// Allowed command names mapped to absolute executable paths.
     public var commands: [String: String] = [:]
+    /// For commands written as tables with `args`: the patterns every argument must match.
+    public var commandArgumentPatterns: [String: [ArgumentPattern]] = [:]
+    /// `[build.make]`: what requests may say to make.
+    public var make = MakePolicy()
+    /// `[build.limits]`: resource limits of every build's processes.
+    public var limits = BuildLimits()
     public var defaultTimeoutSec = 600
     public var maxTimeoutSec = 3600
     /// Names of daemon environment variables passed through to builds.
@@ -183,6 +189,8 @@ public struct ProjectConfig: Sendable {
     /// Builds of this project running at once; `nil` is the default: 1 for `path` projects
     /// (their builds share one tree), unlimited up to `build.max_concurrent` for `repo` ones.
     public var maxConcurrent: Int?
+    /// `make` table: lists that replace `build.make`'s for this project.
+    public var make = ProjectMakePolicy()
 
     /// The effective per-project limit (`Int.max` for unlimited).
     public var concurrencyLimit: Int { maxConcurrent ?? (kind == .path ? 1 : .max) }
@@ -191,6 +199,14 @@ public struct ProjectConfig: Sendable {
     public var artifactPatterns: [ArtifactPattern] {
         artifacts.compactMap { try? ArtifactPattern($0) }
     }
+}
+
+/// A project's `make` table: each list given replaces the global one in `build.make`.
+public struct ProjectMakePolicy: Sendable {
+    public var allowedVariables: [String]?
+    public var allowedTargets: [String]?
+
+    public init() {}
 }
 
 /// `[logging]`.

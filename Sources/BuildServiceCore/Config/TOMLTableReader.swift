@@ -99,14 +99,15 @@ final class TOMLTableReader {
         }
     }
 
-    /// Every key of a free-form table whose values must all be strings (`build.commands`).
-    func stringMap() throws -> [String: String] {
-        var map: [String: String] = [:]
-        for key in table.keys {
-            guard let string = try string(key) else { continue }
-            map[key] = string
-        }
-        return map
+    /// The keys of a free-form table (`build.commands`), sorted.
+    var keys: [String] { table.keys.sorted() }
+
+    /// A value that may be a string or a table (`build.commands.<name>`).
+    func stringOrTable(_ key: String) throws -> StringOrTable? {
+        guard let value = value(key) else { return nil }
+        if let string = value.string { return .string(string) }
+        if let table = value.table { return .table(TOMLTableReader(table, path: keyPath(key))) }
+        throw mismatch(key, expected: "a string or a table", got: value)
     }
 
     /// Throws for the first key in the table that was never read (sorted, so the message is stable).

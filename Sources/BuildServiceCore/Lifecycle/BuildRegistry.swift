@@ -77,7 +77,7 @@ public final class BuildRegistry: Sendable {
             state.limits = limits
             return (takeStartable(&state), trimRetained(&state))
         }
-        for (record, origin) in start { run(record, origin: origin) }
+        for (record, origin) in start { run(record, origin: origin, afterQueue: true) }
         Self.returnMemory(ifFreed: freed)
     }
 
@@ -130,7 +130,7 @@ public final class BuildRegistry: Sendable {
             try Self.checkSameRequest(record.plan, plan)
             return (record, false)
         }
-        if startsNow { run(record, origin: origin) }
+        if startsNow { run(record, origin: origin, afterQueue: false) }
         metrics.submitted(project: plan.projectID)
         return (record, true)
     }
@@ -140,7 +140,7 @@ public final class BuildRegistry: Sendable {
     private static func checkSameRequest(_ earlier: BuildPlan, _ now: BuildPlan) throws(ServiceError) {
         let same =
             earlier.projectID == now.projectID && earlier.commandName == now.commandName && earlier.arguments == now.arguments
-            && (earlier.repo?.requestedCwd ?? earlier.workingDirectory) == (now.repo?.requestedCwd ?? now.workingDirectory)
+            && earlier.requestedCwd == now.requestedCwd
             && earlier.repo?.ref == now.repo?.ref
         guard same else {
             throw ServiceError(
@@ -266,10 +266,12 @@ public final class BuildRegistry: Sendable {
         }
     }
 
-    private func run(_ record: BuildRecord, origin: RequestOrigin) {
+    /// - Parameter afterQueue: the build waited in the queue, so its paths are resolved again
+    ///   against the tree as it is now (a build that ran meanwhile may have changed it).
+    private func run(_ record: BuildRecord, origin: RequestOrigin, afterQueue: Bool) {
         // The process first (path projects): the build's task runs only once the caller's turn
         // of the event loop is over.
-        let prestarted = executor.startEarly(record)
+        let prestarted = executor.startEarly(record, revalidatingPaths: afterQueue)
         let task = Task(executorPreference: EventLoopTaskExecutor(record.eventLoop)) { [self] in
             if record.cancelReason == nil { metrics.started(project: record.plan.projectID) }
             let cleanup = await executor.execute(record, origin: origin, prestarted: prestarted)
@@ -292,7 +294,7 @@ public final class BuildRegistry: Sendable {
             let freed = retain(record, at: now, in: &state)
             return (takeStartable(&state), freed)
         }
-        for (next, origin) in start { run(next, origin: origin) }
+        for (next, origin) in start { run(next, origin: origin, afterQueue: true) }
         Self.returnMemory(ifFreed: freed)
     }
 

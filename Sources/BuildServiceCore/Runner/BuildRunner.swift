@@ -48,6 +48,8 @@ public struct BuildRunner: Sendable {
     public let active: ActiveBuilds
     /// The umask its processes start with; `nil` keeps the daemon's.
     public let fileCreationMask: UInt32?
+    /// `[build.limits]`, set on every build's main process (its children inherit them).
+    public let limits: BuildLimits
 
     public init(
         identity: RunAsIdentity,
@@ -57,9 +59,11 @@ public struct BuildRunner: Sendable {
         leftoverLookDelay: Duration = .milliseconds(50),
         groupsThroughPidfd: Bool? = nil,
         drainGrace: Duration = .milliseconds(250),
-        fileCreationMask: UInt32? = nil
+        fileCreationMask: UInt32? = nil,
+        limits: BuildLimits = BuildLimits()
     ) {
         self.fileCreationMask = fileCreationMask
+        self.limits = limits
         self.identity = identity
         self.environment = environment
         self.environmentStrings = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -72,9 +76,15 @@ public struct BuildRunner: Sendable {
 
     /// A runner whose processes run as `identity`, with those of the daemon's environment
     /// variables that `allow` names (see `buildEnvironment`).
-    public init(identity: RunAsIdentity, environmentAllow allow: [String], active: ActiveBuilds = ActiveBuilds(), fileCreationMask: UInt32? = nil) {
+    public init(
+        identity: RunAsIdentity,
+        environmentAllow allow: [String],
+        active: ActiveBuilds = ActiveBuilds(),
+        fileCreationMask: UInt32? = nil,
+        limits: BuildLimits = BuildLimits()
+    ) {
         let environment = Self.buildEnvironment(allow: allow, daemonEnvironment: ProcessInfo.processInfo.environment, identity: identity)
-        self.init(identity: identity, environment: environment, active: active, fileCreationMask: fileCreationMask)
+        self.init(identity: identity, environment: environment, active: active, fileCreationMask: fileCreationMask, limits: limits)
     }
 
     /// The environment a build gets: only allowlisted names, taken from `daemonEnvironment`,
@@ -165,26 +175,39 @@ public struct BuildRunner: Sendable {
         var failure: Int32 = 0
         let identity = self.identity
         let fileCreationMask = self.fileCreationMask
+        let limits = self.limits.resources
+        let resources = limits.map(\.resource)
+        let values = limits.map(\.value)
+        // The handle is held until the child has exec'd (vfork: bs_spawn returns after that).
+        let directory = plan.workingDirectoryHandle
         let pid = CStringArray.with(argv) { argvPointer in
             CStringArray.with(envp) { envpPointer in
                 plan.executable.withCString { path in
                     plan.workingDirectory.withCString { cwd in
                         identity.supplementaryGroups.withUnsafeBufferPointer { groups in
-                            var request = bs_spawn_request(
-                                path: path,
-                                argv: argvPointer,
-                                envp: envpPointer,
-                                cwd: cwd,
-                                stdout_fd: stdout,
-                                stderr_fd: stderr,
-                                change_ids: identity.switchesIdentity ? 1 : 0,
-                                uid: identity.uid,
-                                gid: identity.gid,
-                                groups: groups.baseAddress,
-                                group_count: groups.count,
-                                umask_bits: fileCreationMask.map { Int32($0) } ?? -1
-                            )
-                            return bs_spawn(&request, &stage, &failure)
+                            resources.withUnsafeBufferPointer { resources in
+                                values.withUnsafeBufferPointer { values in
+                                    var request = bs_spawn_request(
+                                        path: path,
+                                        argv: argvPointer,
+                                        envp: envpPointer,
+                                        cwd: cwd,
+                                        cwd_fd: directory?.descriptor ?? -1,
+                                        stdout_fd: stdout,
+                                        stderr_fd: stderr,
+                                        change_ids: identity.switchesIdentity ? 1 : 0,
+                                        uid: identity.uid,
+                                        gid: identity.gid,
+                                        groups: groups.baseAddress,
+                                        group_count: groups.count,
+                                        umask_bits: fileCreationMask.map { Int32($0) } ?? -1,
+                                        limit_resources: resources.baseAddress,
+                                        limit_values: values.baseAddress,
+                                        limit_count: resources.count
+                                    )
+                                    return withExtendedLifetime(directory) { bs_spawn(&request, &stage, &failure) }
+                                }
+                            }
                         }
                     }
                 }
@@ -204,6 +227,7 @@ public struct BuildRunner: Sendable {
         case BS_SPAWN_STAGE_SETSID: "setsid"
         case BS_SPAWN_STAGE_STDIO: "redirecting stdio"
         case BS_SPAWN_STAGE_IDS: "switching to the run-as user"
+        case BS_SPAWN_STAGE_LIMITS: "setting the build's resource limits"
         case BS_SPAWN_STAGE_CHDIR: "changing to the working directory"
         default: "exec"
         }

@@ -6,8 +6,6 @@ public struct RepoSource: Sendable {
     /// The requested `ref`, else the project's `repo_ref`, else `HEAD` (the default branch).
     public var ref: String
     public var subdir: String?
-    /// The request's `cwd`, resolved against the checkout later.
-    public var requestedCwd: String?
 }
 
 /// A request that passed validation: everything the runner needs, already resolved.
@@ -22,6 +20,12 @@ public struct BuildPlan: Sendable {
     /// Canonical project root and working directory (inside the root).
     public var projectRoot: String
     public var workingDirectory: String
+    /// The working directory, open: the build starts in it (`fchdir`), so the directory that
+    /// was checked is the one it runs in. Nil only before the paths are resolved.
+    public var workingDirectoryHandle: OpenDirectory?
+    /// The request's `cwd` and make's path options as written, for `RequestValidator.resolvePaths`.
+    public var requestedCwd: String?
+    public var makePaths: [ArgumentPolicy.PathArgument] = []
     public var timeoutSec: Int
     /// Notes for the client that do not stop the build (e.g. a clamped timeout).
     public var warnings: [BuildEvent]

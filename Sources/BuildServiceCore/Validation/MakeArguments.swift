@@ -1,132 +1,193 @@
-import Foundation
-
-/// Finds the arguments of a `make` command line that name directories or files make will read,
-/// in every spelling GNU make accepts: `-C DIR`, `-CDIR`, clustered flags (`-sC DIR`),
-/// `--directory DIR`, `--directory=DIR`, unambiguous prefixes (`--dir=DIR`), and the same for
-/// `-f`/`--file`/`--makefile` and `-I`/`--include-dir`, and makefiles named in a command-line
-/// `MAKEFILES=` assignment. It also reports what can bring in make code from the request itself
-/// (`--eval`/`-E`, `MAKEFLAGS=`/`MFLAGS=` assignments), which the validator refuses.
+/// Reads a `make` command line the way GNU make 4.3/4.4's own parser does, word by word, so
+/// that the argument policy judges what make will actually do with each word: options in every
+/// spelling make accepts (`-C DIR`, `-CDIR`, clustered flags `-sC DIR`, `--directory DIR`,
+/// `--directory=DIR`, unambiguous prefixes `--dir=DIR`), `-j`/`-l` with their count in the same
+/// or the next word, variable assignments, and targets. See `reference/MAKE-ARGUMENTS.md`.
 public enum MakeArguments {
-    /// A path-valued option found on the command line.
-    public struct PathOption: Equatable, Sendable {
-        public enum Kind: Sendable {
-            case directory, makefile, includeDirectory
-            /// Make code or make options given as a value: refused outright.
-            case code
-        }
-        public var kind: Kind
-        /// How the user wrote the option, for error messages.
-        public var spelling: String
-        public var value: String
+    /// One thing make reads from the command line.
+    public enum Word: Equatable, Sendable {
+        /// An option that only switches make's behaviour (`-k`, `--trace`, `-Oline`).
+        case flag(spelling: String)
+        /// An option naming a file or directory (`-C`, `-f`, `-I`, `-o`, `-W` and their long forms).
+        case path(PathKind, spelling: String, value: String)
+        /// `-j`/`--jobs`, with its count if it has one (none: unlimited).
+        case jobs(spelling: String, value: String?)
+        /// `-l`/`--load-average`/`--max-load`, with its limit if it has one.
+        case loadLimit(spelling: String, value: String?)
+        /// An option that passes make code or make's internal state (`--eval`, `-E`,
+        /// `--jobserver-*`), unknown to make, or missing its value: never allowed.
+        case refused(spelling: String, reason: String)
+        /// `NAME=value` and the other assignment operators (`:=`, `::=`, `:::=`, `+=`, `?=`, `!=`).
+        case assignment(name: String, operator: String, value: String, spelling: String)
+        case target(String)
     }
 
-    /// Short options whose argument is required (attached or the next word).
-    private static let shortWithValue: Set<Character> = ["C", "f", "I", "o", "W", "E"]
-    /// Short options whose argument is optional and only ever attached (`-j4`, `-l2`, `-Oline`).
-    private static let shortWithOptionalValue: Set<Character> = ["j", "l", "O"]
-    private enum LongValue { case none, required, optional }
-    /// GNU make 4.3/4.4's long options and whether they take a value.
-    private static let longOptions: [String: LongValue] = [
-        "always-make": .none, "assume-new": .required, "assume-old": .required, "check-symlink-times": .none,
-        "debug": .optional, "directory": .required, "dry-run": .none, "environment-overrides": .none,
-        "eval": .required, "file": .required, "ignore-errors": .none, "include-dir": .required, "jobs": .optional,
-        "jobserver-auth": .required, "jobserver-fds": .required, "jobserver-style": .required, "just-print": .none,
-        "keep-going": .none, "load-average": .optional, "makefile": .required, "max-load": .optional,
-        "new-file": .required, "no-builtin-rules": .none, "no-builtin-variables": .none, "no-keep-going": .none,
-        "no-print-directory": .none, "no-silent": .none, "old-file": .required, "output-sync": .optional,
-        "print-data-base": .none, "print-directory": .none, "question": .none, "quiet": .none, "recon": .none,
-        "shuffle": .optional, "silent": .none, "stop": .none, "touch": .none, "trace": .none, "version": .none,
-        "warn-undefined-variables": .none, "what-if": .required, "help": .none,
-    ]
-    private static let longPathKinds: [String: PathOption.Kind] = [
-        "directory": .directory, "file": .makefile, "makefile": .makefile, "include-dir": .includeDirectory,
-        "eval": .code,
-    ]
-
-    /// The options `name` can stand for: itself when it is an exact name, else every option it
-    /// abbreviates (make rejects an ambiguous abbreviation, so treating it as all of them is safe).
-    private static func candidates(for name: String) -> [String] {
-        if longOptions[name] != nil { return [name] }
-        guard !name.isEmpty else { return [] }
-        return longOptions.keys.filter { $0.hasPrefix(name) }.sorted()
+    public enum PathKind: Sendable {
+        /// `-C`: make changes into it, each relative to the previous.
+        case directory
+        /// `-f`: read as the makefile.
+        case makefile
+        /// `-I`: searched by `include`.
+        case includeDirectory
+        /// `-o`/`-W` and their long forms: a file treated as old or new.
+        case fileName
     }
 
-    /// Every path option in `arguments`, in order.
-    public static func pathOptions(in arguments: [String]) -> [PathOption] {
-        var found: [PathOption] = []
+    /// Short options without a value.
+    private static let shortFlags: Set<Character> = [
+        "b", "B", "d", "e", "h", "i", "k", "L", "m", "n", "p", "q", "r", "R", "s", "S", "t", "v", "w",
+    ]
+    private static let shortPaths: [Character: PathKind] = ["C": .directory, "f": .makefile, "I": .includeDirectory, "o": .fileName, "W": .fileName]
+
+    private enum LongOption {
+        case flag
+        /// A value that is only ever attached (`--debug=a`).
+        case optionalAttached
+        case jobs
+        case load
+        case path(PathKind)
+        case refused(String)
+    }
+
+    /// GNU make 4.3/4.4's long options.
+    private static let longOptions: [String: LongOption] = [
+        "always-make": .flag, "check-symlink-times": .flag, "dry-run": .flag, "environment-overrides": .flag,
+        "ignore-errors": .flag, "just-print": .flag, "keep-going": .flag, "no-builtin-rules": .flag,
+        "no-builtin-variables": .flag, "no-keep-going": .flag, "no-print-directory": .flag, "no-silent": .flag,
+        "print-data-base": .flag, "print-directory": .flag, "question": .flag, "quiet": .flag, "recon": .flag,
+        "silent": .flag, "stop": .flag, "touch": .flag, "trace": .flag, "version": .flag,
+        "warn-undefined-variables": .flag, "help": .flag,
+        "debug": .optionalAttached, "output-sync": .optionalAttached, "shuffle": .optionalAttached,
+        "jobs": .jobs, "load-average": .load, "max-load": .load,
+        "directory": .path(.directory), "file": .path(.makefile), "makefile": .path(.makefile),
+        "include-dir": .path(.includeDirectory), "assume-new": .path(.fileName), "assume-old": .path(.fileName),
+        "new-file": .path(.fileName), "old-file": .path(.fileName), "what-if": .path(.fileName),
+        "eval": .refused("it evaluates its value as makefile text"),
+        "jobserver-auth": .refused("it is make's internal state between a make and its sub-makes"),
+        "jobserver-fds": .refused("it is make's internal state between a make and its sub-makes"),
+        "jobserver-style": .refused("it is make's internal state between a make and its sub-makes"),
+    ]
+
+    /// The long option `name` stands for: itself, or the one option it is an unambiguous
+    /// prefix of (getopt's rule); nil when unknown or ambiguous (make refuses both).
+    private static func longOption(_ name: String) -> (name: String, option: LongOption)? {
+        if let exact = longOptions[name] { return (name, exact) }
+        guard !name.isEmpty else { return nil }
+        let matches = longOptions.filter { $0.key.hasPrefix(name) }
+        return matches.count == 1 ? matches.first.map { ($0.key, $0.value) } : nil
+    }
+
+    /// Every word of `arguments`, as make reads them.
+    public static func parse(_ arguments: [String]) -> [Word] {
+        var words: [Word] = []
         var index = 0
         var optionsEnded = false
+        /// make takes the next word as `-j`/`-l`'s count only when it starts with a digit.
+        func numericNext() -> String? {
+            guard index < arguments.count, let first = arguments[index].first, first.isASCII, first.isNumber else { return nil }
+            index += 1
+            return arguments[index - 1]
+        }
+        func next() -> String? {
+            guard index < arguments.count else { return nil }
+            index += 1
+            return arguments[index - 1]
+        }
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
-            if argument == "--" {
+            if !optionsEnded, argument == "--" {
                 optionsEnded = true
-                continue
-            }
-            if optionsEnded || !argument.hasPrefix("-") {
-                // After `--` only targets and variable assignments remain; make reads both.
-                found += assignmentOptions(argument)
+            } else if optionsEnded || !argument.hasPrefix("-") || argument == "-" {
+                words.append(nonOption(argument))
             } else if argument.hasPrefix("--") {
                 let body = argument.dropFirst(2)
                 let name = String(body.prefix { $0 != "=" })
                 let attached = body.contains("=") ? String(body.drop { $0 != "=" }.dropFirst()) : nil
-                // A prefix of a path option is read as that option: make either expands it to
-                // that option or rejects it as ambiguous, so checking it is always safe.
-                let options = candidates(for: name)
-                let pathKind = options.lazy.compactMap { longPathKinds[$0] }.first
-                let takesNext = attached == nil && options.contains { longOptions[$0] == .required }
-                var value = attached
-                if takesNext, index < arguments.count {
-                    value = arguments[index]
-                    index += 1
+                guard let (fullName, option) = longOption(name) else {
+                    words.append(.refused(spelling: argument, reason: "make knows no such option (or the abbreviation is ambiguous)"))
+                    continue
                 }
-                if let pathKind, let value {
-                    found.append(PathOption(kind: pathKind, spelling: argument, value: value))
-                }
-            } else if argument.hasPrefix("-"), argument.count > 1 {
-                var flags = Substring(argument.dropFirst())
-                while let flag = flags.first {
-                    flags = flags.dropFirst()
-                    if shortWithOptionalValue.contains(flag) { break }
-                    guard shortWithValue.contains(flag) else { continue }
-                    var value: String? = flags.isEmpty ? nil : String(flags)
-                    if value == nil, index < arguments.count {
-                        value = arguments[index]
-                        index += 1
+                switch option {
+                case .flag:
+                    words.append(attached == nil ? .flag(spelling: argument) : .refused(spelling: argument, reason: "--\(fullName) takes no value"))
+                case .optionalAttached:
+                    words.append(.flag(spelling: argument))
+                case .jobs:
+                    words.append(.jobs(spelling: argument, value: attached ?? numericNext()))
+                case .load:
+                    words.append(.loadLimit(spelling: argument, value: attached ?? numericNext()))
+                case .path(let kind):
+                    if let value = attached ?? next() {
+                        words.append(.path(kind, spelling: argument, value: value))
+                    } else {
+                        words.append(.refused(spelling: argument, reason: "it needs a value"))
                     }
-                    let kind: PathOption.Kind? =
-                        switch flag {
-                        case "C": .directory
-                        case "f": .makefile
-                        case "I": .includeDirectory
-                        case "E": .code
-                        default: nil
-                        }
-                    if let kind, let value {
-                        found.append(PathOption(kind: kind, spelling: "-\(flag)", value: value))
-                    }
-                    break
+                case .refused(let reason):
+                    if attached == nil { _ = next() }
+                    words.append(.refused(spelling: argument, reason: reason))
                 }
+            } else {
+                shortCluster(argument, into: &words, numericNext: numericNext, next: next)
             }
         }
-        return found
+        return words
     }
 
-    /// `MAKEFILES=a.mk b.mk` makes make read those files first; `MAKEFLAGS=`/`MFLAGS=` carry
-    /// options. Any assignment operator counts (`=`, `:=`, `::=`, `+=`, `?=`, `!=`).
-    private static func assignmentOptions(_ argument: String) -> [PathOption] {
-        guard let equals = argument.firstIndex(of: "=") else { return [] }
-        let name = argument[..<equals].trimmingCharacters(in: CharacterSet(charactersIn: ":+?! \t"))
-        let value = String(argument[argument.index(after: equals)...])
-        switch name {
-        case "MAKEFILES":
-            return value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map {
-                PathOption(kind: .makefile, spelling: "MAKEFILES=", value: String($0))
+    /// `-sk`, `-sC dir`, `-j4`, `-Oline`: flags up to the first option that takes a value,
+    /// which takes the rest of the word (or the next word).
+    private static func shortCluster(
+        _ argument: String,
+        into words: inout [Word],
+        numericNext: () -> String?,
+        next: () -> String?
+    ) {
+        var flags = Substring(argument.dropFirst())
+        while let flag = flags.first {
+            flags = flags.dropFirst()
+            let rest = flags.isEmpty ? nil : String(flags)
+            if shortFlags.contains(flag) {
+                words.append(.flag(spelling: "-\(flag)"))
+                continue
             }
-        case "MAKEFLAGS", "MFLAGS":
-            return [PathOption(kind: .code, spelling: "\(name)=", value: value)]
-        default:
-            return []
+            switch flag {
+            case "j": words.append(.jobs(spelling: "-j", value: rest ?? numericNext()))
+            case "l": words.append(.loadLimit(spelling: "-l", value: rest ?? numericNext()))
+            case "O": words.append(.flag(spelling: "-O" + (rest ?? "")))
+            case "E":
+                if rest == nil { _ = next() }
+                words.append(.refused(spelling: "-E", reason: "it evaluates its value as makefile text"))
+            default:
+                if let kind = shortPaths[flag] {
+                    if let value = rest ?? next() {
+                        words.append(.path(kind, spelling: "-\(flag)", value: value))
+                    } else {
+                        words.append(.refused(spelling: "-\(flag)", reason: "it needs a value"))
+                    }
+                } else {
+                    words.append(.refused(spelling: "-\(flag)", reason: "make knows no such option"))
+                }
+            }
+            return
         }
+    }
+
+    /// A word that is not an option: an assignment when make would read one (the first `=`
+    /// ends the name, with the operator's other characters before it), else a target.
+    private static func nonOption(_ word: String) -> Word {
+        guard let equals = word.firstIndex(of: "=") else { return .target(word) }
+        var nameEnd = equals
+        var operatorText = "="
+        for marker in [":::", "::", ":", "+", "?", "!"] where word[..<equals].hasSuffix(marker) {
+            nameEnd = word.index(equals, offsetBy: -marker.count)
+            operatorText = marker + "="
+            break
+        }
+        return .assignment(
+            name: String(word[..<nameEnd]),
+            operator: operatorText,
+            value: String(word[word.index(after: equals)...]),
+            spelling: word
+        )
     }
 }

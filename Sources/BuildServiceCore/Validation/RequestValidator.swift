@@ -1,5 +1,4 @@
 public import BuildServiceProtocol
-import Foundation
 
 /// Checks a build request against the configuration before anything runs. Every field is
 /// treated as hostile: the result only names commands from the allowlist and paths inside the
@@ -50,39 +49,65 @@ public struct RequestValidator: Sendable {
             warnings: warnings,
             artifactPatterns: project.artifactPatterns
         )
-        let isMake = Self.isMake(command: request.command, executable: executable)
+        let paths = try argumentPolicy(command: request.command, executable: executable, project: project).check(request.args)
+        plan.makePaths = paths
+        plan.requestedCwd = request.cwd
         if project.kind == .repo {
             if let ref = request.ref, let problem = GitRef.problem(with: ref) {
                 throw ServiceError(.invalidRef, problem)
             }
-            if isMake { try Self.refuseMakeCode(MakeArguments.pathOptions(in: request.args)) }
             // The root exists only once the build's checkout does: paths are checked then.
             plan.repo = RepoSource(
                 url: project.repoURL ?? "",
                 ref: request.ref ?? project.repoRef ?? "HEAD",
-                subdir: project.repoSubdir,
-                requestedCwd: request.cwd
+                subdir: project.repoSubdir
             )
             return plan
         }
-        let root = try projectRoot(project)
-        plan.projectRoot = root
-        plan.workingDirectory = try Self.workingDirectory(request.cwd, root: root)
-        if isMake {
-            try Self.checkMakeArguments(request.args, workingDirectory: plan.workingDirectory, root: root)
+        guard let configured = project.pathRoot, let tree = ProjectTree.open(root: configured) else {
+            throw ServiceError(.pathRootInvalid, "the root directory of project \"\(project.id)\" is missing on this host")
         }
+        try Self.resolvePaths(&plan, in: tree)
         return plan
     }
 
-    /// Repo projects, once checked out at `root`: the working directory and make's path
-    /// arguments, with the same rules as for path projects.
-    /// - Throws: `ServiceError` (`invalid_path`) naming the offending value.
-    public static func resolvePaths(_ plan: inout BuildPlan, root: String) throws(ServiceError) {
-        plan.projectRoot = root
-        plan.workingDirectory = try workingDirectory(plan.repo?.requestedCwd, root: root)
-        if isMake(command: plan.commandName, executable: plan.executable) {
-            try checkMakeArguments(plan.arguments, workingDirectory: plan.workingDirectory, root: root)
+    /// The argument policy of `command` in `project`: its `args` patterns, and make's policy
+    /// with the project's lists where it has its own.
+    func argumentPolicy(command: String, executable: String, project: ProjectConfig) -> ArgumentPolicy {
+        var policy = ArgumentPolicy(commandName: command, patterns: config.build.commandArgumentPatterns[command])
+        guard Self.isMake(command: command, executable: executable) else { return policy }
+        var make = config.build.make
+        if let variables = project.make.allowedVariables {
+            make.allowedVariables = variables
+            policy.variablesKey = "make.allowed_variables of project \"\(project.id)\""
         }
+        if let targets = project.make.allowedTargets {
+            make.allowedTargets = targets
+            policy.targetsKey = "make.allowed_targets of project \"\(project.id)\""
+        }
+        policy.make = make
+        return policy
+    }
+
+    /// Resolves the plan's working directory and make's path options beneath `tree`: at submit
+    /// time for path projects, once checked out for repo projects, and again when a queued
+    /// build starts (the tree may have changed meanwhile).
+    /// - Throws: `ServiceError` (`invalid_path`) naming the offending value.
+    public static func resolvePaths(_ plan: inout BuildPlan, in tree: ProjectTree) throws(ServiceError) {
+        let resolved = try PathResolution.resolve(cwd: plan.requestedCwd, makePaths: plan.makePaths, in: tree)
+        plan.projectRoot = tree.root
+        plan.workingDirectory = resolved.absolutePath
+        plan.workingDirectoryHandle = resolved.handle
+    }
+
+    /// Resolves the paths of a plan whose root is a directory on disk (a checkout, or a path
+    /// project's root again before a queued build starts).
+    /// - Throws: `path_root_invalid` when the root is gone, `invalid_path` as `resolvePaths(_:in:)`.
+    public static func resolvePaths(_ plan: inout BuildPlan, root: String) throws(ServiceError) {
+        guard let tree = ProjectTree.open(root: root) else {
+            throw ServiceError(.pathRootInvalid, "the root directory of project \"\(plan.projectID)\" is missing on this host")
+        }
+        try resolvePaths(&plan, in: tree)
     }
 
     private func timeoutSec(_ requested: Int?, warnings: inout [BuildEvent]) throws(ServiceError) -> Int {
@@ -100,60 +125,6 @@ public struct RequestValidator: Sendable {
             return config.build.maxTimeoutSec
         }
         return requested
-    }
-
-    private func projectRoot(_ project: ProjectConfig) throws(ServiceError) -> String {
-        guard let configured = project.pathRoot, let root = ContainedPath.realpath(configured) else {
-            throw ServiceError(.pathRootInvalid, "the root directory of project \"\(project.id)\" is missing on this host")
-        }
-        return root
-    }
-
-    private static func workingDirectory(_ cwd: String?, root: String) throws(ServiceError) -> String {
-        guard let cwd, !cwd.isEmpty else { return root }
-        let resolved = ContainedPath.resolve(cwd, relativeTo: root)
-        guard ContainedPath.isInside(resolved, root: root) else {
-            throw ServiceError(.invalidPath, "cwd \"\(Self.quoted(cwd))\" resolves outside the project root")
-        }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ServiceError(.invalidPath, "cwd \"\(Self.quoted(cwd))\" is not an existing directory in the project")
-        }
-        return resolved
-    }
-
-    /// make reads every `-C` relative to the previous one, and makefiles and include
-    /// directories relative to the final directory.
-    private static func checkMakeArguments(_ arguments: [String], workingDirectory: String, root: String) throws(ServiceError) {
-        let options = MakeArguments.pathOptions(in: arguments)
-        try refuseMakeCode(options)
-        var directory = workingDirectory
-        for option in options where option.kind == .directory {
-            directory = ContainedPath.resolve(option.value, relativeTo: directory)
-            try requireInside(directory, root: root, option: option)
-        }
-        for option in options where option.kind == .makefile || option.kind == .includeDirectory {
-            try requireInside(ContainedPath.resolve(option.value, relativeTo: directory), root: root, option: option)
-        }
-    }
-
-    /// `--eval`, `-E` and `MAKEFLAGS=` bring make code in from the request itself.
-    private static func refuseMakeCode(_ options: [MakeArguments.PathOption]) throws(ServiceError) {
-        if let code = options.first(where: { $0.kind == .code }) {
-            throw ServiceError(
-                .invalidRequest,
-                "make argument \(Self.quoted(code.spelling)) is not allowed: it passes make code or options in a value"
-            )
-        }
-    }
-
-    private static func requireInside(_ path: String, root: String, option: MakeArguments.PathOption) throws(ServiceError) {
-        guard ContainedPath.isInside(path, root: root) else {
-            throw ServiceError(
-                .invalidPath,
-                "make argument \(Self.quoted(option.spelling)) \"\(Self.quoted(option.value))\" resolves outside the project root"
-            )
-        }
     }
 
     static func isMake(command: String, executable: String) -> Bool {

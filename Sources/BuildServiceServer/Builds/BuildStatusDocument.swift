@@ -47,7 +47,7 @@ struct BuildStatusDocument: Encodable {
         project = plan.projectID
         command = plan.commandName
         args = plan.arguments
-        cwd = plan.repo?.requestedCwd ?? Self.relative(plan.workingDirectory, to: plan.projectRoot)
+        cwd = plan.repo != nil ? plan.requestedCwd : Self.relative(plan.workingDirectory, to: plan.projectRoot)
         ref = plan.repo?.ref
         requestID = plan.requestID
         tokenName = record.owner.tokenName

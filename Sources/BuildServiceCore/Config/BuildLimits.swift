@@ -1,0 +1,30 @@
+import CBuildServiceSpawn
+
+/// `[build.limits]`: resource limits (soft = hard) set on every build's process before it
+/// runs; the processes it starts inherit them. Each is optional; unset keeps the daemon's.
+public struct BuildLimits: Sendable, Equatable {
+    /// Open files per process (`RLIMIT_NOFILE`).
+    public var nofile: UInt64?
+    /// Processes of the build's *user*, counted over all of that user's processes
+    /// (`RLIMIT_NPROC`): with a shared `run_as_user`, other builds count too.
+    public var nproc: UInt64?
+    /// CPU seconds per process (`RLIMIT_CPU`): SIGXCPU at the limit, SIGKILL a second later.
+    public var cpuSec: UInt64?
+    /// Address space per process in bytes (`RLIMIT_AS`).
+    public var asBytes: UInt64?
+    /// Largest file a process may write (`RLIMIT_FSIZE`): SIGXFSZ beyond it.
+    public var fsizeBytes: UInt64?
+    /// Core dump size (`RLIMIT_CORE`); 0 by default: a crashing compiler leaves no core in the tree.
+    public var coreBytes: UInt64? = 0
+
+    public init() {}
+
+    /// The limits that are set, as `RLIMIT_*` numbers and values.
+    var resources: [(resource: Int32, value: UInt64)] {
+        let all: [(Int32, UInt64?)] = [
+            (Int32(BS_RLIMIT_NOFILE), nofile), (Int32(BS_RLIMIT_NPROC), nproc), (Int32(BS_RLIMIT_CPU), cpuSec),
+            (Int32(BS_RLIMIT_AS), asBytes), (Int32(BS_RLIMIT_FSIZE), fsizeBytes), (Int32(BS_RLIMIT_CORE), coreBytes),
+        ]
+        return all.compactMap { resource, value in value.map { (resource, $0) } }
+    }
+}

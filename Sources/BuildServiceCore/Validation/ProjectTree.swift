@@ -1,0 +1,85 @@
+import CBuildServiceSpawn
+import Foundation
+
+/// A directory held open (`O_PATH`), so that the directory that was checked is the one used:
+/// a build is started in it with `fchdir`, whatever has been renamed or swapped for a symlink
+/// since. Closed when the last reference goes.
+public final class OpenDirectory: Sendable {
+    public let descriptor: Int32
+
+    init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    /// Where the directory is now, as the kernel names it (for logs and the status document).
+    public var path: String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/fd/\(descriptor)", &buffer, buffer.count - 1)
+        guard length > 0 else { return nil }
+        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A project's root, opened once, and paths resolved beneath it by the kernel
+/// (`openat2` with `RESOLVE_BENEATH`): a `..` or a symlink that would leave the root fails the
+/// lookup itself, so no string check can be fooled by a missing component, a `~` or a race.
+public struct ProjectTree: Sendable {
+    /// The canonical path of the root (for logs, artifacts and absolute request paths).
+    public let root: String
+    public let handle: OpenDirectory
+
+    /// What a path names, seen from the root.
+    public enum Lookup: Sendable {
+        case inside(OpenDirectory)
+        /// Resolving it leaves the root (`..`, an absolute or escaping symlink, a magic link).
+        case outside
+        /// Some component does not exist (or is not a directory where one is needed).
+        case missing
+    }
+
+    /// Opens the root directory.
+    /// - Returns: nil when it does not exist or is not a directory.
+    public static func open(root path: String) -> ProjectTree? {
+        guard let canonical = ContainedPath.realpath(path) else { return nil }
+        let descriptor = bs_open_directory_path(canonical)
+        guard descriptor >= 0 else { return nil }
+        return ProjectTree(root: canonical, handle: OpenDirectory(descriptor: descriptor))
+    }
+
+    /// `path` (relative to `base`, a path relative to the root; or absolute) as a path relative
+    /// to the root, for the kernel to resolve. Absolute paths name the root or something below
+    /// it by their canonical form; anything else is nil (outside).
+    public func relative(_ path: String, from base: String = ".") -> String? {
+        guard path.hasPrefix("/") else { return base == "." ? path : base + "/" + path }
+        let canonical = ContainedPath.resolve(path, relativeTo: "/")
+        if canonical == root { return "." }
+        guard root == "/" || canonical.hasPrefix(root + "/") else { return nil }
+        return String(canonical.dropFirst(root == "/" ? 1 : root.count + 1))
+    }
+
+    /// Resolves `relativePath` beneath the root.
+    public func lookUp(_ relativePath: String, directory: Bool) -> Lookup {
+        let descriptor = relativePath.withCString { bs_open_path_beneath(handle.descriptor, $0, directory ? 1 : 0) }
+        if descriptor >= 0 { return .inside(OpenDirectory(descriptor: descriptor)) }
+        switch errno {
+        case ENOENT, ENOTDIR: return .missing
+        default: return .outside  // EXDEV, ELOOP, EACCES, ENAMETOOLONG…: never treated as inside
+        }
+    }
+
+    /// Whether a file may be named by `relativePath`: it resolves beneath the root, or it does
+    /// not exist yet but its parent directory does (what make would create lands in the root).
+    public func allowsFile(_ relativePath: String) -> Lookup {
+        let found = lookUp(relativePath, directory: false)
+        guard case .missing = found else { return found }
+        let trimmed = relativePath.hasSuffix("/") ? String(relativePath.dropLast()) : relativePath
+        guard let slash = trimmed.lastIndex(of: "/") else { return lookUp(".", directory: true) }
+        let last = trimmed[trimmed.index(after: slash)...]
+        guard last != ".." && last != "." else { return .missing }
+        return lookUp(String(trimmed[..<slash]), directory: true)
+    }
+}
