@@ -73,7 +73,7 @@ static int run_child(void *argument) {
 
     for (size_t index = 0; index < request->limit_count; index++) {
         // Raw prlimit64: glibc's setrlimit is a plain wrapper too, but this states it.
-        struct { unsigned long long soft, hard; } limit = {request->limit_values[index], request->limit_values[index]};
+        struct { unsigned long long soft, hard; } limit = {request->limit_soft[index], request->limit_hard[index]};
         if (syscall(SYS_prlimit64, 0, request->limit_resources[index], &limit, NULL) < 0) fail(context, BS_SPAWN_STAGE_LIMITS);
     }
 
@@ -290,22 +290,15 @@ int bs_exited_pidfd(int pidfd, int *exit_code, int *signal_number) {
     return 1;
 }
 
-int bs_exited_pidfd_usage(int pidfd, int *exit_code, int *signal_number, bs_resources *usage) {
+int bs_terminated_usage(pid_t pid, bs_resources *usage) {
     // The raw system call has a fifth argument glibc's waitid hides: the rusage of the process
     // and of the children it waited for. With WNOWAIT the kernel fills it and leaves the zombie.
     siginfo_t info;
     struct rusage used;
     memset(&info, 0, sizeof info);
     memset(&used, 0, sizeof used);
-    if (syscall(SYS_waitid, 3 /* P_PIDFD */, pidfd, &info, WEXITED | WNOWAIT | WNOHANG, &used) < 0) return -1;
+    if (syscall(SYS_waitid, P_PID, pid, &info, WEXITED | WNOWAIT | WNOHANG, &used) < 0) return -1;
     if (info.si_pid == 0) return 0;
-    *exit_code = -1;
-    *signal_number = -1;
-    if (info.si_code == CLD_EXITED) {
-        *exit_code = info.si_status;
-    } else {
-        *signal_number = info.si_status;
-    }
     usage->user_sec = (double)used.ru_utime.tv_sec + (double)used.ru_utime.tv_usec / 1e6;
     usage->system_sec = (double)used.ru_stime.tv_sec + (double)used.ru_stime.tv_usec / 1e6;
     usage->max_rss_kib = used.ru_maxrss;

@@ -35,9 +35,10 @@ private struct WireEvent: Decodable {
     var cancelled: Bool?
     var position: Int?
     var artifacts: [ArtifactInfo]?
+    var resources: ResourceUsage?
 
     enum CodingKeys: String, CodingKey {
-        case type, id, status, data, message, pattern, code, artifacts, cancelled, position
+        case type, id, status, data, message, pattern, code, artifacts, cancelled, position, resources
         case timedOut = "timed_out"
     }
 
@@ -53,6 +54,7 @@ private struct WireEvent: Decodable {
         cancelled = try container.decodeIfPresent(Bool.self, forKey: .cancelled)
         position = try container.decodeIfPresent(Int.self, forKey: .position)
         artifacts = try container.decodeIfPresent([ArtifactInfo].self, forKey: .artifacts)
+        resources = try container.decodeIfPresent(ResourceUsage.self, forKey: .resources)
         if type == "exit" {
             intCode = try container.decodeIfPresent(Int.self, forKey: .code)
         } else {
@@ -78,7 +80,8 @@ private struct WireEvent: Decodable {
                     code: try required(intCode, "code"),
                     timedOut: timedOut ?? false,
                     artifacts: artifacts ?? [],
-                    cancelled: cancelled ?? false
+                    cancelled: cancelled ?? false,
+                    resources: resources
                 )
             )
         default: return nil

@@ -56,6 +56,15 @@ extension BuildEvent {
                 buffer.writeStaticString("}")
             }
             buffer.writeStaticString("]")
+            if let used = exit.resources {
+                buffer.writeStaticString(",\"resources\":{\"cpu_user_sec\":")
+                buffer.writeString(ResourceUsage.seconds(used.cpuUserSec))
+                buffer.writeStaticString(",\"cpu_system_sec\":")
+                buffer.writeString(ResourceUsage.seconds(used.cpuSystemSec))
+                buffer.writeStaticString(",\"max_rss_kib\":")
+                buffer.writeString(String(used.maxRSSKiB))
+                buffer.writeStaticString("}")
+            }
         case .heartbeat:
             buffer.writeStaticString("{\"type\":\"heartbeat\"")
         }

@@ -19,8 +19,9 @@ typedef struct {
     const gid_t *groups;
     size_t group_count;
     int umask_bits;             ///< >= 0: the child's umask; -1 keeps the daemon's
-    const int *limit_resources; ///< RLIMIT_* numbers set (soft = hard) before the ids change
-    const unsigned long long *limit_values;
+    const int *limit_resources; ///< RLIMIT_* numbers set before the ids change, with
+    const unsigned long long *limit_soft;  ///< their soft and
+    const unsigned long long *limit_hard;  ///< hard limits
     size_t limit_count;
 } bs_spawn_request;
 
@@ -112,8 +113,9 @@ typedef struct {
     long max_rss_kib;
 } bs_resources;
 
-/// Like bs_exited_pidfd (the process stays unreaped), also reporting its resource use.
-int bs_exited_pidfd_usage(int pidfd, int *exit_code, int *signal_number, bs_resources *usage);
+/// What the terminated, still unreaped child `pid` used. 1 when filled, 0 when it has not
+/// terminated, -1 on error.
+int bs_terminated_usage(pid_t pid, bs_resources *usage);
 
 /// openat2(directory, path, O_PATH [| O_DIRECTORY], RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS):
 /// a handle on what `path` names, symlinks followed only while they stay beneath `directory`.

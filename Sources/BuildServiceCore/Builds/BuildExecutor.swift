@@ -122,10 +122,11 @@ public struct BuildExecutor: Sendable {
             let result = await relay(build, to: record)
             ended = result
             if !result.cancelled { record.markProcessEnded() }
-            exit = BuildExit(code: result.exitCode, timedOut: result.timedOut)
+            exit = BuildExit(code: result.exitCode, timedOut: result.timedOut, resources: result.resources)
             if result.cancelled, let reason = record.cancelReason {
                 if reason == .shutdown { record.post(Self.shutdownError) }
                 exit = .cancelled
+                exit.resources = result.resources
                 outcome[LogKey.reason] = .string(reason.rawValue)
             } else if exit.code == 0, !result.timedOut, !plan.artifactPatterns.isEmpty, let artifacts {
                 do {

@@ -1,7 +1,9 @@
 import CBuildServiceSpawn
 
-/// `[build.limits]`: resource limits (soft = hard) set on every build's process before it
-/// runs; the processes it starts inherit them. Each is optional; unset keeps the daemon's.
+/// `[build.limits]`: resource limits set on every build's process before it runs; the
+/// processes it starts inherit them. Each is optional; unset keeps the daemon's. Soft and hard
+/// limit are the same (a build cannot raise them), except CPU time: the hard limit is a second
+/// above, so a process gets SIGXCPU first (which it may catch to report) and SIGKILL after.
 public struct BuildLimits: Sendable, Equatable {
     /// Open files per process (`RLIMIT_NOFILE`).
     public var nofile: UInt64?
@@ -19,12 +21,14 @@ public struct BuildLimits: Sendable, Equatable {
 
     public init() {}
 
-    /// The limits that are set, as `RLIMIT_*` numbers and values.
-    var resources: [(resource: Int32, value: UInt64)] {
+    /// The limits that are set, as `RLIMIT_*` numbers with soft and hard values.
+    var resources: [(resource: Int32, soft: UInt64, hard: UInt64)] {
         let all: [(Int32, UInt64?)] = [
             (Int32(BS_RLIMIT_NOFILE), nofile), (Int32(BS_RLIMIT_NPROC), nproc), (Int32(BS_RLIMIT_CPU), cpuSec),
             (Int32(BS_RLIMIT_AS), asBytes), (Int32(BS_RLIMIT_FSIZE), fsizeBytes), (Int32(BS_RLIMIT_CORE), coreBytes),
         ]
-        return all.compactMap { resource, value in value.map { (resource, $0) } }
+        return all.compactMap { resource, value in
+            value.map { (resource, $0, resource == Int32(BS_RLIMIT_CPU) ? $0 + 1 : $0) }
+        }
     }
 }

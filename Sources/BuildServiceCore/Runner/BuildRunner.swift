@@ -15,6 +15,8 @@ public struct BuildRunResult: Sendable {
 
     /// The code reported in the `exit` event: 124 on timeout, else the process's.
     public var exitCode: Int { timedOut ? 124 : termination.exitCode }
+    /// What the build's main process and the processes it waited for used.
+    public var resources: ResourceUsage? { supervisor.resources }
 
     /// Looks for processes of the build's group left behind and tears them down: call it once
     /// the build's `exit` event is out (the look waits for nobody; it happens shortly after the
@@ -177,7 +179,8 @@ public struct BuildRunner: Sendable {
         let fileCreationMask = self.fileCreationMask
         let limits = self.limits.resources
         let resources = limits.map(\.resource)
-        let values = limits.map(\.value)
+        let softValues = limits.map(\.soft)
+        let hardValues = limits.map(\.hard)
         // The handle is held until the child has exec'd (vfork: bs_spawn returns after that).
         let directory = plan.workingDirectoryHandle
         let pid = CStringArray.with(argv) { argvPointer in
@@ -186,26 +189,29 @@ public struct BuildRunner: Sendable {
                     plan.workingDirectory.withCString { cwd in
                         identity.supplementaryGroups.withUnsafeBufferPointer { groups in
                             resources.withUnsafeBufferPointer { resources in
-                                values.withUnsafeBufferPointer { values in
-                                    var request = bs_spawn_request(
-                                        path: path,
-                                        argv: argvPointer,
-                                        envp: envpPointer,
-                                        cwd: cwd,
-                                        cwd_fd: directory?.descriptor ?? -1,
-                                        stdout_fd: stdout,
-                                        stderr_fd: stderr,
-                                        change_ids: identity.switchesIdentity ? 1 : 0,
-                                        uid: identity.uid,
-                                        gid: identity.gid,
-                                        groups: groups.baseAddress,
-                                        group_count: groups.count,
-                                        umask_bits: fileCreationMask.map { Int32($0) } ?? -1,
-                                        limit_resources: resources.baseAddress,
-                                        limit_values: values.baseAddress,
-                                        limit_count: resources.count
-                                    )
-                                    return withExtendedLifetime(directory) { bs_spawn(&request, &stage, &failure) }
+                                softValues.withUnsafeBufferPointer { soft in
+                                    hardValues.withUnsafeBufferPointer { hard in
+                                        var request = bs_spawn_request(
+                                            path: path,
+                                            argv: argvPointer,
+                                            envp: envpPointer,
+                                            cwd: cwd,
+                                            cwd_fd: directory?.descriptor ?? -1,
+                                            stdout_fd: stdout,
+                                            stderr_fd: stderr,
+                                            change_ids: identity.switchesIdentity ? 1 : 0,
+                                            uid: identity.uid,
+                                            gid: identity.gid,
+                                            groups: groups.baseAddress,
+                                            group_count: groups.count,
+                                            umask_bits: fileCreationMask.map { Int32($0) } ?? -1,
+                                            limit_resources: resources.baseAddress,
+                                            limit_soft: soft.baseAddress,
+                                            limit_hard: hard.baseAddress,
+                                            limit_count: resources.count
+                                        )
+                                        return withExtendedLifetime(directory) { bs_spawn(&request, &stage, &failure) }
+                                    }
                                 }
                             }
                         }

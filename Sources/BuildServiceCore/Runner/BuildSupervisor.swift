@@ -1,3 +1,4 @@
+import BuildServiceProtocol
 import CBuildServiceSpawn
 import Foundation
 import NIOConcurrencyHelpers
@@ -30,6 +31,7 @@ final class BuildSupervisor: Sendable {
         var timedOut = false
         var cancelled = false
         var termination: ProcessTermination?
+        var resources: ResourceUsage?
     }
 
     private struct Teardown {
@@ -118,7 +120,15 @@ final class BuildSupervisor: Sendable {
         guard !teardown.value.exited else { return }
         teardown.value.exited = true
         teardown.value.timeoutTask?.cancel()
-        flags.withLockedValue { $0.termination = termination }
+        // The leader is still unreaped here: the kernel still has its rusage (one system call).
+        var used = bs_resources()
+        let resources =
+            bs_terminated_usage(pid, &used) == 1
+            ? ResourceUsage(cpuUserSec: used.user_sec, cpuSystemSec: used.system_sec, maxRSSKiB: used.max_rss_kib) : nil
+        flags.withLockedValue {
+            $0.termination = termination
+            $0.resources = resources
+        }
         mainExit.succeed(termination)
         // Reaping the leader and looking at its group cost the build's `exit` event ~10 µs when
         // done here, before the event is written: the build's owner asks once it is out
@@ -157,6 +167,8 @@ final class BuildSupervisor: Sendable {
 
     var timedOut: Bool { flags.withLockedValue { $0.timedOut } }
     var cancelled: Bool { flags.withLockedValue { $0.cancelled } }
+    /// What the main process (and the children it waited for) used, once it has exited.
+    var resources: ResourceUsage? { flags.withLockedValue { $0.resources } }
 
     private func beginTeardown() {
         guard !teardown.value.signalled else { return }

@@ -22,11 +22,12 @@ struct BuildStatusDocument: Encodable {
     var cancelled: Bool
     var cancelReason: String?
     var artifacts: [ArtifactInfo]
+    var resources: ResourceUsage?
     /// The seq of the newest event: `…/events?after=` this is live output only.
     var lastSeq: Int
 
     enum CodingKeys: String, CodingKey {
-        case id, state, project, command, args, cwd, ref, artifacts, cancelled
+        case id, state, project, command, args, cwd, ref, artifacts, cancelled, resources
         case requestID = "request_id"
         case tokenName = "token_name"
         case queuePosition = "queue_position"
@@ -60,6 +61,7 @@ struct BuildStatusDocument: Encodable {
         cancelled = snapshot.exit?.cancelled ?? (snapshot.cancelReason != nil)
         cancelReason = snapshot.cancelReason?.rawValue
         artifacts = snapshot.exit?.artifacts ?? []
+        resources = snapshot.exit?.resources
         lastSeq = snapshot.lastSeq
     }
 
@@ -84,6 +86,7 @@ struct BuildStatusDocument: Encodable {
         try container.encode(cancelled, forKey: .cancelled)
         try container.encode(cancelReason, forKey: .cancelReason)
         try container.encode(artifacts, forKey: .artifacts)
+        try container.encode(resources, forKey: .resources)
         try container.encode(lastSeq, forKey: .lastSeq)
     }
 

@@ -31,6 +31,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         var demoMaxConcurrent = 16
         /// More environment for the daemon (NOTIFY_SOCKET…).
         var environment: [String: String] = [:]
+        /// More `[build.*]` tables (`[build.make]`, `[build.limits]`), as TOML.
+        var buildTables = ""
     }
 
     struct TLSOptions {
@@ -123,6 +125,7 @@ final class DaemonUnderTest: @unchecked Sendable {
             max_sec = \(options.maxTimeoutSec)
             [build.environment]
             allow = \(list(options.environmentAllow))
+            \(options.buildTables)
             [artifacts]
             storage_root = "\(storageRoot)"
             \(options.artifactSettings)
@@ -275,6 +278,10 @@ final class DaemonUnderTest: @unchecked Sendable {
         \t@exit 7
         where:
         \t@pwd
+        show:
+        \t@echo "V=$(V)"
+        compile:
+        \t@$(CC) --version
 
         """.write(toFile: root + "/Makefile", atomically: false, encoding: .utf8)
         try "here:\n\t@echo sub-makefile $$(pwd)\n".write(toFile: root + "/sub/Makefile", atomically: false, encoding: .utf8)

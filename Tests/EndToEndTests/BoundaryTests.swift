@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// The boundary against a hostile client, end to end with the real make: each attack is first
+/// shown to work on make itself (so the test means something), then sent to the daemon, which
+/// must refuse it before anything runs; the legitimate request next to it still works.
+@Suite(.serialized)
+struct BoundaryTests {
+    /// Attacks through make's own argument language; `MARKER` is replaced by a path outside
+    /// the project that must never appear.
+    static let makeCodeAttacks: [[String]] = [
+        ["X:=$(shell touch MARKER)"],
+        ["X::=$(shell touch MARKER)"],
+        ["X!=touch MARKER"],
+        ["$(shell touch MARKER)X=1"],
+        ["compile", "CC=touch MARKER;"],
+        ["where", "SHELL=/usr/bin/touch", ".SHELLFLAGS=MARKER"],
+        ["--eval=$(shell touch MARKER)"],
+        ["show", "V=$(shell touch MARKER)"],
+    ]
+
+    private static func code(of response: (status: Int, body: String, headers: String)) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])?["code"] as? String
+    }
+
+    @Test func makeCodeInTheArgumentsRunsNothing() async throws {
+        let daemon = try await DaemonUnderTest(DaemonUnderTest.Options(buildTables: "[build.make]\nallowed_variables = [\"V\"]"))
+        for (index, attack) in Self.makeCodeAttacks.enumerated() {
+            let marker = "\(daemon.directory)/pwned-\(index)"
+            let args = attack.map { $0.replacingOccurrences(of: "MARKER", with: marker) }
+            // The real make runs it.
+            _ = try await TestProcess.run("/usr/bin/make", ["-s"] + args, currentDirectory: daemon.projectRoot, outputDirectory: daemon.directory)
+            #expect(FileManager.default.fileExists(atPath: marker), "make itself should run \(args)")
+            try? FileManager.default.removeItem(atPath: marker)
+            // The daemon refuses it.
+            let response = try await daemon.curl(requestJSON(["command": "make", "args": args]))
+            #expect(response.status == 400, "\(args): \(response.body)")
+            #expect(Self.code(of: response) == "argument_not_allowed", "\(args): \(response.body)")
+            #expect(!FileManager.default.fileExists(atPath: marker), "\(args) ran through the daemon")
+        }
+        // An allowed variable with a plain value reaches the recipe.
+        let allowed = try await daemon.cli(["--project", "demo", "make", "show", "V=1"])
+        #expect(allowed.status == 0)
+        #expect(allowed.stdoutText == "V=1\n", "\(allowed.stderrText)")
+        await daemon.stop()
+    }
+
+    @Test func tildePathsAreRefusedWhereMakeWouldLeaveTheProject() async throws {
+        let daemon = try await DaemonUnderTest()
+        // make itself enters /usr/bin for -C ~bin.
+        let real = try await TestProcess.run(
+            "/usr/bin/make",
+            ["-C", "~bin", "-n", "nothing"],
+            currentDirectory: daemon.projectRoot,
+            outputDirectory: daemon.directory
+        )
+        #expect(real.stdoutText.contains("/usr/bin") || real.stderrText.contains("/usr/bin"), "\(real.stdoutText) \(real.stderrText)")
+        for args in [["-C", "~bin", "where"], ["--directory=~bin", "where"], ["-f", "~root/Makefile"], ["-I~", "all"], ["-W~/x", "all"]] {
+            let response = try await daemon.curl(requestJSON(["command": "make", "args": args]))
+            #expect(response.status == 400, "\(args)")
+            #expect(Self.code(of: response) == "invalid_path", "\(args): \(response.body)")
+        }
+        await daemon.stop()
+    }
+
+    @Test func cwdCannotLeaveThroughASymlinkBehindAMissingComponent() async throws {
+        let daemon = try await DaemonUnderTest()
+        try FileManager.default.createSymbolicLink(atPath: daemon.projectRoot + "/esc", withDestinationPath: "/")
+        try FileManager.default.createSymbolicLink(atPath: daemon.projectRoot + "/inside", withDestinationPath: "sub")
+        for cwd in ["zz/../esc/tmp", "zz/../esc", "esc", "sub/../esc/usr"] {
+            let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "pwd"], "cwd": cwd]))
+            #expect(response.status == 400, "\(cwd): \(response.body)")
+            #expect(Self.code(of: response) == "invalid_path", "\(cwd): \(response.body)")
+        }
+        // A symlink that stays inside is fine: the build runs in the directory it names.
+        let inside = try await daemon.cli(["--project", "demo", "--cwd", "inside", "sh", "-c", "pwd -P"])
+        #expect(inside.stdoutText == "\(daemon.projectRoot)/sub\n", "\(inside.stderrText)")
+        await daemon.stop()
+    }
+
+    @Test func aQueuedBuildIsCheckedAgainstTheTreeAsItIsWhenItStarts() async throws {
+        var options = DaemonUnderTest.Options()
+        options.demoMaxConcurrent = 1
+        let daemon = try await DaemonUnderTest(options)
+        let victim = daemon.projectRoot + "/victim"
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: false)
+        try "where:\n\t@pwd\n".write(toFile: victim + "/Makefile", atomically: false, encoding: .utf8)
+        // The first build holds the project and, while the second waits, swaps the directory
+        // the second was validated against for a symlink out of the project.
+        async let first = daemon.curl(requestJSON(["command": "sh", "args": ["-c", "sleep 1; rm -rf victim; ln -s /tmp victim"]]))
+        try await Task.sleep(for: .milliseconds(300))
+        let second = try await daemon.curl(requestJSON(["command": "make", "args": ["-C", "victim", "where"]]))
+        #expect(try await first.status == 200)
+        let events = try parseEvents(second.body)
+        #expect(events.contains { $0["type"] as? String == "build" && $0["status"] as? String == "queued" }, "\(second.body)")
+        #expect(events.contains { $0["type"] as? String == "error" && $0["code"] as? String == "invalid_path" }, "\(second.body)")
+        #expect(events.last?["type"] as? String == "exit" && events.last?["code"] as? Int == 1, "\(second.body)")
+        #expect(!second.body.contains("\"data\":\"/tmp"), "make ran in the swapped-in directory: \(second.body)")
+        await daemon.stop()
+    }
+
+    @Test func buildLimitsApplyAndTheExitCarriesWhatTheBuildUsed() async throws {
+        let daemon = try await DaemonUnderTest(
+            DaemonUnderTest.Options(buildTables: "[build.limits]\nnofile = 64\ncpu_sec = 1\nfsize_bytes = 4096")
+        )
+        let limits = try await daemon.cli(["--project", "demo", "sh", "-c", "ulimit -n; ulimit -c; ulimit -t"])
+        #expect(limits.stdoutText == "64\n0\n1\n", "\(limits.stderrText)")
+        // Over its CPU limit the kernel stops a process with SIGXCPU: 128 + 24.
+        let spinning = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "while :; do :; done"]]))
+        let exit = try #require(try parseEvents(spinning.body).last)
+        #expect(exit["code"] as? Int == 128 + Int(SIGXCPU), "\(spinning.body)")
+        let resources = try #require(exit["resources"] as? [String: Any], "\(spinning.body)")
+        let cpu = (resources["cpu_user_sec"] as? Double ?? 0) + (resources["cpu_system_sec"] as? Double ?? 0)
+        // The spinning shell used about its limit, a no-op build a few milliseconds.
+        #expect(cpu > 0.5, "\(resources)")
+        #expect((resources["max_rss_kib"] as? Int ?? 0) > 0, "\(resources)")
+        // Writing past fsize_bytes: SIGXFSZ (128 + 25), nothing bigger than the limit left.
+        let writer = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "head -c 10000 /dev/zero > big.bin"]]))
+        #expect(try parseEvents(writer.body).last?["code"] as? Int == 1 || writer.body.contains("\"code\":153"), "\(writer.body)")
+        let size = (try? FileManager.default.attributesOfItem(atPath: daemon.projectRoot + "/big.bin")[.size] as? Int) ?? 0
+        #expect(size <= 4096)
+        await daemon.stop()
+    }
+}
