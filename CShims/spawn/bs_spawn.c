@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <assert.h>
 
 // The child is started with clone(CLONE_VM | CLONE_VFORK), as glibc's posix_spawn does: it
 // shares the daemon's memory and the calling thread sleeps until it has exec'd or exited, so
@@ -305,18 +306,11 @@ int bs_terminated_usage(pid_t pid, bs_resources *usage) {
     return 1;
 }
 
+static_assert(sizeof(bs_peer_credentials) == sizeof(struct ucred), "bs_peer_credentials mirrors struct ucred");
+static_assert(BS_SO_PEERCRED == SO_PEERCRED, "SO_PEERCRED");
+
 int bs_open_directory_path(const char *path) {
     return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-}
-
-int bs_peer_credentials(int socket, uid_t *uid, gid_t *gid, pid_t *pid) {
-    struct ucred credentials;
-    socklen_t length = sizeof credentials;
-    if (getsockopt(socket, SOL_SOCKET, SO_PEERCRED, &credentials, &length) < 0) return -1;
-    *uid = credentials.uid;
-    *gid = credentials.gid;
-    *pid = credentials.pid;
-    return 0;
 }
 
 #include <linux/openat2.h>

@@ -10,6 +10,8 @@ struct BuildEndpoint: Sendable {
     /// Projects and commands as of the last (re)load.
     let live: LiveSettings
     let registry: BuildRegistry
+    /// Where refused requests are logged (rate-limited).
+    let refusals: RefusalLog
 
     /// A submitted build and how its stream is to be followed.
     struct Admission: Sendable {
@@ -24,6 +26,30 @@ struct BuildEndpoint: Sendable {
     ///   - tokens: the listener's token check; `bodyTokenAllowed` lets `auth_token` stand in.
     ///   - allowsHeartbeats: whether the client's framing can carry `heartbeat` events.
     func admit(
+        body: ByteBuffer,
+        headerToken: String?,
+        tokens: TokenCheck,
+        bodyTokenAllowed: Bool,
+        origin: RequestOrigin,
+        eventLoop: any EventLoop,
+        allowsHeartbeats: Bool
+    ) -> Result<Admission, ServiceError> {
+        let admission = decideAdmission(
+            body: body,
+            headerToken: headerToken,
+            tokens: tokens,
+            bodyTokenAllowed: bodyTokenAllowed,
+            origin: origin,
+            eventLoop: eventLoop,
+            allowsHeartbeats: allowsHeartbeats
+        )
+        if case .failure(let error) = admission, error.code != .shutdown, error.code != .queueFull {
+            refusals.refused(code: error.code.rawValue, message: error.message, peer: origin.peer, listener: origin.listener)
+        }
+        return admission
+    }
+
+    private func decideAdmission(
         body: ByteBuffer,
         headerToken: String?,
         tokens: TokenCheck,

@@ -99,7 +99,7 @@ public final class BuildService: Service {
             limits: BuildRegistry.Limits(config: config),
             metrics: metrics
         )
-        let endpoint = BuildEndpoint(live: live, registry: registry)
+        let endpoint = BuildEndpoint(live: live, registry: registry, refusals: RefusalLog(logger: logger))
         let downloads = ArtifactDownloads(store: store, signer: signer)
         let signURLs = config.http.auth.required
         let health = DaemonHealth(version: BuildServiceVersion.text)

@@ -76,3 +76,16 @@ import Testing
         }
     }
 }
+
+extension TokenAuthTests {
+    /// /metrics names every project: a token scoped to some of them gets 403 there, and
+    /// learns nothing of the others; an unscoped token reads it.
+    @Test func metricsAreNotShownToATokenScopedToProjects() async throws {
+        let scoped = try await daemon.curl("", path: "/metrics", method: "GET", headers: ["Authorization: Bearer \(Self.scopedToken)"])
+        #expect(scoped.status == 403, "\(scoped.body)")
+        #expect(scoped.body.contains("forbidden_project") && !scoped.body.contains("demo"), "\(scoped.body)")
+        let unscoped = try await daemon.curl("", path: "/metrics", method: "GET", headers: ["Authorization: Bearer admin-token-5c1d"])
+        #expect(unscoped.status == 200)
+        #expect(unscoped.body.contains("build_service_"), "\(unscoped.body.prefix(200))")
+    }
+}

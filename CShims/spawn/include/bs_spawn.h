@@ -125,8 +125,16 @@ int bs_open_path_beneath(int directory, const char *path, int require_directory)
 /// open(path, O_PATH | O_DIRECTORY | O_CLOEXEC): a handle on a directory that reads nothing.
 int bs_open_directory_path(const char *path);
 
-/// The uid, gid and pid of the process at the other end of a Unix socket (SO_PEERCRED). 0 or -1.
-int bs_peer_credentials(int socket, uid_t *uid, gid_t *gid, pid_t *pid);
+/// `struct ucred` as SO_PEERCRED fills it (glibc shows it only under _GNU_SOURCE, which Swift's
+/// view of the headers lacks).
+typedef struct {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+} bs_peer_credentials;
+
+/// SO_PEERCRED's option number.
+static const int BS_SO_PEERCRED = 17;
 
 /// Names the calling thread for the kernel (`top -H`, /proc/…/comm): at most 15 bytes. 0 or an errno.
 int bs_name_thread(const char *name);

@@ -104,15 +104,15 @@ public struct BuildExecutor: Sendable {
             await Task.yield()
         }
         let logger = auditLogger(record, origin)
-        logger.info(
-            "build started",
-            metadata: [
-                LogKey.command: .string(plan.commandName),
-                LogKey.args: .array(plan.arguments.map { .string($0) }),
-                LogKey.cwd: .string(plan.workingDirectory),
-                LogKey.timeout: .stringConvertible(plan.timeoutSec),
-            ]
-        )
+        let arguments = AuditText.arguments(plan.arguments)
+        var startLine: Logger.Metadata = [
+            LogKey.command: .string(plan.commandName),
+            LogKey.args: arguments.value,
+            LogKey.cwd: .string(plan.workingDirectory),
+            LogKey.timeout: .stringConvertible(plan.timeoutSec),
+        ]
+        if let fullBytes = arguments.fullBytes { startLine[LogKey.argsBytes] = .stringConvertible(fullBytes) }
+        logger.info("build started", metadata: startLine)
 
         var exit: BuildExit
         var outcome: Logger.Metadata = [:]

@@ -19,6 +19,11 @@ public enum LogKey {
     public static let tls = "tls"
     public static let artifacts = "build.artifacts"
     public static let reason = "reason"
+    public static let code = "code"
+    /// Refusals left out of the log since the last one written (rate limit).
+    public static let suppressed = "suppressed"
+    /// The length of the arguments when the audit line shows only their start.
+    public static let argsBytes = "build.args_bytes"
     public static let error = "error"
     public static let path = "path"
     public static let address = "address"

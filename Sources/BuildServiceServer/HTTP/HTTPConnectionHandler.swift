@@ -203,9 +203,16 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // right away, before routing: a client without a token learns nothing, not even which
         // routes exist.
         let bodyMayCarryToken = listener.transport == .unix && route == .builds && head.method == .POST
-        if !bodyMayCarryToken, grant(for: head) == nil {
+        let grant = bodyMayCarryToken ? nil : grant(for: head)
+        if !bodyMayCarryToken, grant == nil {
             listener.operations.metrics.authFailed(listener: listener.name)
             return (BuildEndpoint.unauthorized, nil)
+        }
+        // Every project's series are in /metrics: a token limited to some projects may not
+        // read the others' names and counts.
+        if route == .metrics, let grant, grant.projects != nil, !grant.admin {
+            let who = grant.tokenName.map { "token \"\($0)\"" } ?? "this token"
+            return (ServiceError(.forbiddenProject, "\(who) is limited to some projects and /metrics covers all of them; use an unscoped or admin token"), nil)
         }
         guard route != .unknown else { return (ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))"), nil) }
         if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > ListenerContext.maxBodyBytes {
@@ -327,7 +334,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             sendTimeout: listener.sendTimeout
         )
         let listener = self.listener
-        var origin = RequestOrigin(listener: listener.name, peer: Self.peer(context.channel))
+        var origin = RequestOrigin(listener: listener.name, peer: PeerDescription.of(context.channel))
         origin.artifactBaseURL = listener.artifactBase(host: head.headers.first(name: "Host"))
         origin.signArtifactURLs = listener.signArtifactURLs
         let admission = listener.endpoint.admit(
@@ -448,12 +455,6 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private static func tooLarge(_ limit: Int) -> ServiceError {
         ServiceError(.payloadTooLarge, "request body is larger than \(limit) bytes")
-    }
-
-    static func peer(_ channel: any Channel) -> String {
-        guard let address = channel.remoteAddress else { return "unix" }
-        if case .unixDomainSocket = address { return "unix" }
-        return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
     }
 
     static func shortened(_ text: String) -> String {

@@ -60,7 +60,7 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let channel = context.channel
         let sink = LegacyEventSink(channel: channel, sendTimeout: listener.sendTimeout)
         let listener = self.listener
-        let origin = RequestOrigin(listener: listener.name, peer: "unix")
+        let origin = RequestOrigin(listener: listener.name, peer: PeerDescription.of(context.channel))
         let admission =
             line.map { line in
                 listener.endpoint.admit(

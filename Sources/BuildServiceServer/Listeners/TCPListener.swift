@@ -77,7 +77,7 @@ enum TCPListener {
     }
 
     private static func tlsHandler(_ context: TLSContext, channel: any Channel, listener: ListenerContext, logger: Logger) -> TLSHandler {
-        let peer = HTTPConnectionHandler.peer(channel)
+        let peer = PeerDescription.of(channel)
         let metrics = listener.operations.metrics
         return TLSHandler(context: context, handshakeTimeout: .seconds(10)) { error, duringHandshake in
             if duringHandshake { metrics.tlsHandshakeFailed() }
