@@ -134,6 +134,9 @@ struct RequestValidatorTests {
             (["--directory=~root"], "~root"),
             (["-f", "~/x.mk"], "~/x.mk"),
             (["-I~"], "~"),
+            (["-I", "missing-dir"], "missing-dir"),
+            (["out/passwd"], "out/passwd"),
+            (["-C", "/proc/self/cwd"], "/proc/self/cwd"),
         ]
     )
     func makeArgumentEscapingTheRootIsRejectedNamingIt(args: [String], value: String) throws {
@@ -169,6 +172,9 @@ struct RequestValidatorTests {
             (["-l"], "-l"),
             (["--no-such-option"], "--no-such-option"),
             (["--jobserver-auth=3,4"], "--jobserver-auth"),
+            (["-f", "x;id;y.mk"], "-f"),
+            (["-I", "x|id"], "-I"),
+            (["V@=1"], "V@=1"),
         ]
     )
     func makeArgumentsOutsideThePolicyAreRefusedNamingThem(args: [String], spelling: String) throws {
@@ -186,7 +192,7 @@ struct RequestValidatorTests {
     }
 
     @Test func makeArgumentsAreCheckedFromTheRequestedCwd() throws {
-        #expect(try validator.plan(for: request(args: ["-C", ".."], cwd: "sub")).workingDirectory == "\(project.path)/sub")
+        #expect(try validator.plan(for: request(args: ["-C", ".."], cwd: "sub")).workingDirectory == project.path)
         let error = try #require(failure(request(args: ["-C", "../.."], cwd: "sub")))
         #expect(error.code == .invalidPath)
     }
@@ -210,7 +216,22 @@ struct RequestValidatorTests {
         #expect(plan.arguments == args)
         #expect(plan.commandName == "make")
         #expect(plan.executable == "/usr/bin/make")
-        #expect(plan.workingDirectory == project.path)
+        #expect(plan.workingDirectory.hasPrefix(project.path))
+    }
+
+    /// make gets a command line written from the checked words: no -C (the build starts in
+    /// the directory the last one names), -I canonical and absolute.
+    @Test func makeIsGivenTheResolvedCommandLine() throws {
+        let changed = try validator.plan(for: request(args: ["-C", "inner", "-sk", "all"]))
+        #expect(changed.workingDirectory == "\(project.path)/sub")
+        #expect(changed.executedArguments == ["-s", "-k", "all"])
+        let loud = try validator.plan(for: request(args: ["-C", "sub", "-j", "2", "all"]))
+        #expect(loud.executedArguments == ["-w", "-j2", "all"])
+        let include = try validator.plan(for: request(args: ["-I", "inner", "--what-if=x.c", "--assume-old=y"]))
+        #expect(include.executedArguments == ["-I", "\(project.path)/sub", "-W", "x.c", "-o", "y"])
+        #expect(include.arguments == ["-I", "inner", "--what-if=x.c", "--assume-old=y"])
+        let plain = try validator.plan(for: request(command: "sh", args: ["-c", "true"]))
+        #expect(plain.executedArguments == nil)
     }
 
     @Test func argumentsOfANonMakeCommandAreNotReadAsMakeOptions() throws {

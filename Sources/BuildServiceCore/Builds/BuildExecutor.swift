@@ -97,6 +97,8 @@ public struct BuildExecutor: Sendable {
 
         // Spawn first: the process starts up while we announce and log it.
         let started = prestarted ?? Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
+        // The process has its working directory now: the record keeps no descriptor for its retention.
+        record.plan.workingDirectoryHandle?.close()
         if !announced {
             record.post(.build(id: id, status: "started"))
             // The readers send it before the audit line is written: the sooner the client has
@@ -203,6 +205,7 @@ public struct BuildExecutor: Sendable {
 
     /// Ends a build that was cancelled before its process ran (or while git worked for it).
     public static func finishCancelled(_ record: BuildRecord, reason: CancelReason) {
+        record.plan.workingDirectoryHandle?.close()
         if reason == .shutdown { record.post(shutdownError) }
         record.finish(.cancelled)
     }

@@ -121,7 +121,10 @@ public struct BuildRunner: Sendable {
             throw error
         }
         let pid: pid_t
-        do {
+        do throws(ServiceError) {
+            if let directory = plan.workingDirectoryHandle, directory.descriptor < 0 {
+                throw ServiceError(.spawnFailed, "the build's working directory was already released")
+            }
             pid = try spawn(plan, stdout: stdout.write, stderr: stderr.write)
         } catch {
             close(stdout.read)
@@ -171,7 +174,7 @@ public struct BuildRunner: Sendable {
             close(stdout)
             close(stderr)
         }
-        let argv = [plan.commandName] + plan.arguments
+        let argv = [plan.commandName] + (plan.executedArguments ?? plan.arguments)
         let envp = environmentStrings + plan.extraEnvironment
         var stage = BS_SPAWN_STAGE_NONE
         var failure: Int32 = 0

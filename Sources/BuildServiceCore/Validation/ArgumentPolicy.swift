@@ -5,7 +5,8 @@ public import BuildServiceProtocol
 /// must match one of its patterns. For make, on top of that, every word is read as make reads
 /// it (`MakeArguments`): variables only by name from the allowed list and with safe values,
 /// targets from the allowed patterns (or safe names), `-j`/`-l` with a number, no make code.
-/// Path-valued options are returned for `PathResolution` to resolve beneath the project root.
+/// make's accepted words are returned for `PathResolution` to resolve beneath the project root
+/// and to write make's command line from.
 public struct ArgumentPolicy: Sendable {
     public var commandName: String
     /// `build.commands.<name>.args`, when the command has the table form.
@@ -22,23 +23,17 @@ public struct ArgumentPolicy: Sendable {
         self.make = make
     }
 
-    /// A path-valued make option, to be resolved beneath the root.
-    public struct PathArgument: Sendable, Equatable {
-        public var kind: MakeArguments.PathKind
-        public var spelling: String
-        public var value: String
-    }
-
-    /// Characters a make variable's value or a target may hold: nothing a shell or make reads
-    /// as anything but a plain word (no `$`, quotes, `;&|<>()`, backquote, backslash, `#`, `~`,
-    /// globs or whitespace).
+    /// Characters a make variable's value, a target or a path may hold: nothing a shell or make
+    /// reads as anything but a plain word (no `$`, quotes, `;&|<>()`, backquote, backslash, `#`,
+    /// `~`, `@`, globs or whitespace). make pastes all of them into shell command lines unquoted:
+    /// values through variables, targets and missing makefiles as `$@`, `-I` through MAKEFLAGS.
     static func isSafe(_ text: String, allowingSpace: Bool = false) -> Bool {
         text.utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 true
             case UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: ","), UInt8(ascii: "/"), UInt8(ascii: ":"),
-                UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "@"), UInt8(ascii: "%"):
+                UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "%"):
                 true
             case UInt8(ascii: " "): allowingSpace
             default: false
@@ -46,10 +41,10 @@ public struct ArgumentPolicy: Sendable {
         }
     }
 
-    /// Checks `arguments` and returns make's path-valued options, in order.
+    /// Checks `arguments` and, for make, returns its words (all of them allowed), in order.
     /// - Throws: `ServiceError` `argument_not_allowed` (or `invalid_path` for a `~` path)
     ///   naming the argument and the key that would allow it.
-    public func check(_ arguments: [String]) throws(ServiceError) -> [PathArgument] {
+    public func check(_ arguments: [String]) throws(ServiceError) -> [MakeArguments.Word] {
         if let patterns {
             for (position, argument) in arguments.enumerated() where !patterns.contains(where: { $0.matches(argument) }) {
                 throw ServiceError(
@@ -59,12 +54,12 @@ public struct ArgumentPolicy: Sendable {
             }
         }
         guard let make else { return [] }
-        var paths: [PathArgument] = []
-        for word in MakeArguments.parse(arguments) {
+        let words = MakeArguments.parse(arguments)
+        for word in words {
             switch word {
             case .flag:
                 continue
-            case .path(let kind, let spelling, let value):
+            case .path(_, let spelling, let value):
                 if value.hasPrefix("~") {
                     throw ServiceError(
                         .invalidPath,
@@ -72,7 +67,9 @@ public struct ArgumentPolicy: Sendable {
                     )
                 }
                 if value.isEmpty { throw ServiceError(.invalidPath, "make argument \(Self.quoted(spelling)) has an empty path") }
-                paths.append(PathArgument(kind: kind, spelling: spelling, value: value))
+                guard Self.isSafe(value) else {
+                    throw refusal(spelling, "the path may only hold letters, digits and _-.,/:=+% (make pastes it into shell commands)")
+                }
             case .jobs(let spelling, let value):
                 guard let value, let jobs = Int(value), value.utf8.allSatisfy({ (48...57).contains($0) }), (1...make.maxJobs).contains(jobs) else {
                     throw refusal(
@@ -90,7 +87,7 @@ public struct ArgumentPolicy: Sendable {
                 try checkTarget(target, policy: make)
             }
         }
-        return paths
+        return words
     }
 
     private func checkAssignment(name: String, operator assignment: String, value: String, spelling: String, policy: MakePolicy) throws(ServiceError)
@@ -108,7 +105,7 @@ public struct ArgumentPolicy: Sendable {
         }
         guard Self.isSafe(value, allowingSpace: policy.allowSpaceInValues) else {
             let space = policy.allowSpaceInValues ? "" : ", spaces (build.make.allow_space_in_values)"
-            throw refusal(spelling, "the value of \(name) may only hold letters, digits and _-.,/:=+@% (no $, quotes, shell characters\(space))")
+            throw refusal(spelling, "the value of \(name) may only hold letters, digits and _-.,/:=+% (no $, quotes, shell characters\(space))")
         }
     }
 
@@ -117,7 +114,7 @@ public struct ArgumentPolicy: Sendable {
             !target.isEmpty && Self.isSafe(target) && !target.hasPrefix("-") && !target.hasPrefix("/")
             && !target.split(separator: "/").contains("..")
         guard plain else {
-            throw refusal(target, "a target may only be a relative name of letters, digits and _-.,/:+@% (make pastes it into recipes as $@)")
+            throw refusal(target, "a target may only be a relative name of letters, digits and _-.,/:+% (make pastes it into recipes as $@)")
         }
         if let allowed = policy.allowedTargets, !allowed.contains(where: { (try? ArgumentPattern($0))?.matches(target) == true }) {
             throw refusal(target, "the target is not in \(targetsKey)")

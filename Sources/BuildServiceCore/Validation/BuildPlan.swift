@@ -23,9 +23,13 @@ public struct BuildPlan: Sendable {
     /// The working directory, open: the build starts in it (`fchdir`), so the directory that
     /// was checked is the one it runs in. Nil only before the paths are resolved.
     public var workingDirectoryHandle: OpenDirectory?
-    /// The request's `cwd` and make's path options as written, for `RequestValidator.resolvePaths`.
+    /// The request's `cwd` and make's words as the policy accepted them, for
+    /// `RequestValidator.resolvePaths` (nil when the command is not make).
     public var requestedCwd: String?
-    public var makePaths: [ArgumentPolicy.PathArgument] = []
+    public var makeWords: [MakeArguments.Word]?
+    /// The command line the process gets when it differs from the request's (make's, written
+    /// from the checked words: see `PathResolution`).
+    public var executedArguments: [String]?
     public var timeoutSec: Int
     /// Notes for the client that do not stop the build (e.g. a clamped timeout).
     public var warnings: [BuildEvent]

@@ -1,73 +1,117 @@
 public import BuildServiceProtocol
 
-/// Resolves a request's `cwd` and make's path-valued options beneath the project root, by
-/// descriptor (`ProjectTree`): the working directory comes back open, for the build to be
-/// started in with `fchdir`. Run at submit time and again when a queued build starts.
+/// Resolves a request's `cwd` and make's paths beneath the project root, by descriptor
+/// (`ProjectTree`), and writes the command line make gets. Run at submit time and again when a
+/// queued build starts.
+///
+/// make is never handed a name it would resolve differently from what was checked:
+/// - `-C` options are not passed on: the build starts (`fchdir`) in the directory the last
+///   one names, opened here, and `-w` stands in for them (make prints "Entering directory"
+///   for `-C` unless told not to), so a directory swapped for a symlink after the check
+///   cannot take make elsewhere;
+/// - `-I` becomes the canonical absolute path of an existing directory: sub-makes get it in
+///   MAKEFLAGS and would resolve a relative one from their own directory;
+/// - `-f`, `-o`, `-W` and targets must resolve beneath the root from that directory (or name a
+///   file not there yet whose directory is); make opens them by name, so they rely on nothing
+///   else writing the tree while the build starts (see the README's security notes).
 public enum PathResolution {
     /// The resolved working directory: open, and as a path for logs.
     public struct WorkingDirectory: Sendable {
         public var handle: OpenDirectory
-        /// Relative to the root ("." for the root itself).
-        public var relativePath: String
         public var absolutePath: String
+        /// make's command line, when the command is make.
+        public var makeArguments: [String]?
     }
 
+    /// - Parameter makeWords: make's words as `ArgumentPolicy.check` accepted them; nil when
+    ///   the command is not make.
     /// - Throws: `ServiceError` `invalid_path` naming the field or argument.
-    public static func resolve(cwd: String?, makePaths: [ArgumentPolicy.PathArgument], in tree: ProjectTree) throws(ServiceError) -> WorkingDirectory
-    {
-        let relativeCwd: String
-        let handle: OpenDirectory
+    public static func resolve(cwd: String?, makeWords: [MakeArguments.Word]?, in tree: ProjectTree) throws(ServiceError) -> WorkingDirectory {
+        var directory = "."
+        var handle = tree.handle
         if let cwd, !cwd.isEmpty {
-            guard let relative = tree.relative(cwd) else {
-                throw ServiceError(.invalidPath, "cwd \"\(RequestValidator.quoted(cwd))\" resolves outside the project root")
-            }
-            switch tree.lookUp(relative, directory: true) {
-            case .inside(let opened):
-                handle = opened
-            case .outside:
-                throw ServiceError(.invalidPath, "cwd \"\(RequestValidator.quoted(cwd))\" resolves outside the project root")
-            case .missing:
-                throw ServiceError(.invalidPath, "cwd \"\(RequestValidator.quoted(cwd))\" is not an existing directory in the project")
-            }
-            relativeCwd = relative
-        } else {
-            relativeCwd = "."
-            handle = tree.handle
+            let field = "cwd \"\(RequestValidator.quoted(cwd))\""
+            (directory, handle) = try openDirectory(cwd, from: ".", in: tree, naming: field)
         }
-        try checkMakePaths(makePaths, from: relativeCwd, in: tree)
-        return WorkingDirectory(handle: handle, relativePath: relativeCwd, absolutePath: handle.path ?? tree.root)
+        guard let makeWords else {
+            return WorkingDirectory(handle: handle, absolutePath: handle.path ?? tree.root, makeArguments: nil)
+        }
+        var changesDirectory = false
+        for case .path(.directory, let spelling, let value) in makeWords {
+            (directory, handle) = try openDirectory(value, from: directory, in: tree, naming: named(spelling, value))
+            changesDirectory = true
+        }
+        var arguments: [String] = []
+        var quiet = false
+        for word in makeWords {
+            switch word {
+            case .flag(let spelling):
+                arguments.append(spelling)
+                if ["-s", "--silent", "--quiet", "--no-print-directory"].contains(spelling)
+                    || (spelling.hasPrefix("--") && ["silent", "quiet", "no-print-directory"].contains { $0.hasPrefix(spelling.dropFirst(2)) })
+                {
+                    quiet = true
+                }
+            case .path(.directory, _, _):
+                continue
+            case .path(.includeDirectory, let spelling, let value):
+                let (_, opened) = try openDirectory(value, from: directory, in: tree, naming: named(spelling, value))
+                guard let canonical = opened.path, ArgumentPolicy.isSafe(canonical) else {
+                    throw ServiceError(
+                        .invalidPath,
+                        "make argument \(named(spelling, value)) names a directory whose real path has characters make would pass to sub-makes unquoted"
+                    )
+                }
+                arguments += ["-I", canonical]
+            case .path(let kind, let spelling, let value):
+                try requireFile(value, from: directory, in: tree, naming: named(spelling, value))
+                let letter = kind == .makefile ? "-f" : (spelling == "-o" || spelling.contains("old") ? "-o" : "-W")
+                arguments += [letter, value]
+            case .jobs(_, let value):
+                arguments.append("-j" + (value ?? ""))
+            case .loadLimit(_, let value):
+                arguments.append("-l" + (value ?? ""))
+            case .assignment(_, _, _, let spelling):
+                arguments.append(spelling)
+            case .target(let target):
+                try requireFile(target, from: directory, in: tree, naming: "target \"\(RequestValidator.quoted(target))\"")
+                arguments.append(target)
+            case .refused:
+                continue  // never here: the policy refused the request
+            }
+        }
+        if changesDirectory && !quiet { arguments.insert("-w", at: 0) }
+        return WorkingDirectory(handle: handle, absolutePath: handle.path ?? tree.root, makeArguments: arguments)
     }
 
-    /// make reads every `-C` relative to the previous one, and files and include directories
-    /// relative to the final directory: the joined path, resolved from the root, is what make
-    /// will reach (the kernel applies `..` to the resolved directory, as make's chdir does).
-    private static func checkMakePaths(_ paths: [ArgumentPolicy.PathArgument], from cwd: String, in tree: ProjectTree) throws(ServiceError) {
-        var directory = cwd
-        for path in paths where path.kind == .directory {
-            guard let joined = tree.relative(path.value, from: directory) else { throw outside(path) }
-            switch tree.lookUp(joined, directory: true) {
-            case .inside: directory = joined
-            case .outside: throw outside(path)
-            case .missing:
-                throw ServiceError(.invalidPath, "make argument \(spelled(path)) names no directory in the project")
-            }
-        }
-        for path in paths where path.kind != .directory {
-            guard let joined = tree.relative(path.value, from: directory) else { throw outside(path) }
-            switch tree.allowsFile(joined) {
-            case .inside: continue
-            case .outside: throw outside(path)
-            case .missing:
-                throw ServiceError(.invalidPath, "make argument \(spelled(path)) names a path whose directory is not in the project")
-            }
+    private static func openDirectory(
+        _ path: String,
+        from base: String,
+        in tree: ProjectTree,
+        naming name: String
+    ) throws(ServiceError) -> (String, OpenDirectory) {
+        guard let relative = tree.relative(path, from: base) else { throw outside(name) }
+        switch tree.lookUp(relative, directory: true) {
+        case .inside(let opened): return (relative, opened)
+        case .outside: throw outside(name)
+        case .missing: throw ServiceError(.invalidPath, "\(name) is not an existing directory in the project")
         }
     }
 
-    private static func spelled(_ path: ArgumentPolicy.PathArgument) -> String {
-        "\"\(RequestValidator.quoted(path.spelling))\" \"\(RequestValidator.quoted(path.value))\""
+    private static func requireFile(_ path: String, from base: String, in tree: ProjectTree, naming name: String) throws(ServiceError) {
+        guard let relative = tree.relative(path, from: base) else { throw outside(name) }
+        switch tree.allowsFile(relative) {
+        case .inside: return
+        case .outside: throw outside(name)
+        case .missing: throw ServiceError(.invalidPath, "\(name) names a path whose directory is not in the project")
+        }
     }
 
-    private static func outside(_ path: ArgumentPolicy.PathArgument) -> ServiceError {
-        ServiceError(.invalidPath, "make argument \(spelled(path)) resolves outside the project root")
+    private static func named(_ spelling: String, _ value: String) -> String {
+        "make argument \"\(RequestValidator.quoted(spelling))\" \"\(RequestValidator.quoted(value))\""
+    }
+
+    private static func outside(_ name: String) -> ServiceError {
+        ServiceError(.invalidPath, "\(name) resolves outside the project root")
     }
 }

@@ -1,18 +1,32 @@
 import CBuildServiceSpawn
 import Foundation
+import NIOConcurrencyHelpers
 
 /// A directory held open (`O_PATH`), so that the directory that was checked is the one used:
 /// a build is started in it with `fchdir`, whatever has been renamed or swapped for a symlink
-/// since. Closed when the last reference goes.
+/// since. Closed by `close()` once the build has started (a finished build is retained for a
+/// while and must not hold a descriptor all that time), or when the last reference goes.
 public final class OpenDirectory: Sendable {
-    public let descriptor: Int32
+    private let state: NIOLockedValueBox<Int32>
 
     init(descriptor: Int32) {
-        self.descriptor = descriptor
+        state = NIOLockedValueBox(descriptor)
+    }
+
+    /// The descriptor, or -1 once closed.
+    public var descriptor: Int32 { state.withLockedValue { $0 } }
+
+    /// Closes the descriptor (again: nothing).
+    public func close() {
+        let descriptor = state.withLockedValue { descriptor in
+            defer { descriptor = -1 }
+            return descriptor
+        }
+        if descriptor >= 0 { Foundation.close(descriptor) }
     }
 
     deinit {
-        close(descriptor)
+        close()
     }
 
     /// Where the directory is now, as the kernel names it (for logs and the status document).
@@ -30,6 +44,8 @@ public final class OpenDirectory: Sendable {
 public struct ProjectTree: Sendable {
     /// The canonical path of the root (for logs, artifacts and absolute request paths).
     public let root: String
+    /// The root as the config names it (absolute request paths may start with either).
+    public let configuredRoot: String
     public let handle: OpenDirectory
 
     /// What a path names, seen from the root.
@@ -47,18 +63,25 @@ public struct ProjectTree: Sendable {
         guard let canonical = ContainedPath.realpath(path) else { return nil }
         let descriptor = bs_open_directory_path(canonical)
         guard descriptor >= 0 else { return nil }
-        return ProjectTree(root: canonical, handle: OpenDirectory(descriptor: descriptor))
+        let configured = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+        return ProjectTree(root: canonical, configuredRoot: configured, handle: OpenDirectory(descriptor: descriptor))
     }
 
     /// `path` (relative to `base`, a path relative to the root; or absolute) as a path relative
-    /// to the root, for the kernel to resolve. Absolute paths name the root or something below
-    /// it by their canonical form; anything else is nil (outside).
+    /// to the root, for the kernel to resolve beneath it. An absolute path must start with the
+    /// root as configured or as canonical (`/srv/p/sub`); nothing outside is looked at by the
+    /// daemon (its own /proc/self, say, is not the build's). Anything else is nil (outside).
     public func relative(_ path: String, from base: String = ".") -> String? {
         guard path.hasPrefix("/") else { return base == "." ? path : base + "/" + path }
-        let canonical = ContainedPath.resolve(path, relativeTo: "/")
-        if canonical == root { return "." }
-        guard root == "/" || canonical.hasPrefix(root + "/") else { return nil }
-        return String(canonical.dropFirst(root == "/" ? 1 : root.count + 1))
+        for prefix in Set([root, configuredRoot]) {
+            if path == prefix { return "." }
+            let withSlash = prefix == "/" ? "/" : prefix + "/"
+            if path.hasPrefix(withSlash) {
+                let rest = path.dropFirst(withSlash.count)
+                return rest.isEmpty ? "." : String(rest)
+            }
+        }
+        return nil
     }
 
     /// Resolves `relativePath` beneath the root.

@@ -49,8 +49,9 @@ public struct RequestValidator: Sendable {
             warnings: warnings,
             artifactPatterns: project.artifactPatterns
         )
-        let paths = try argumentPolicy(command: request.command, executable: executable, project: project).check(request.args)
-        plan.makePaths = paths
+        let policy = argumentPolicy(command: request.command, executable: executable, project: project)
+        let words = try policy.check(request.args)
+        plan.makeWords = policy.make == nil ? nil : words
         plan.requestedCwd = request.cwd
         if project.kind == .repo {
             if let ref = request.ref, let problem = GitRef.problem(with: ref) {
@@ -94,10 +95,11 @@ public struct RequestValidator: Sendable {
     /// build starts (the tree may have changed meanwhile).
     /// - Throws: `ServiceError` (`invalid_path`) naming the offending value.
     public static func resolvePaths(_ plan: inout BuildPlan, in tree: ProjectTree) throws(ServiceError) {
-        let resolved = try PathResolution.resolve(cwd: plan.requestedCwd, makePaths: plan.makePaths, in: tree)
+        let resolved = try PathResolution.resolve(cwd: plan.requestedCwd, makeWords: plan.makeWords, in: tree)
         plan.projectRoot = tree.root
         plan.workingDirectory = resolved.absolutePath
         plan.workingDirectoryHandle = resolved.handle
+        plan.executedArguments = resolved.makeArguments
     }
 
     /// Resolves the paths of a plan whose root is a directory on disk (a checkout, or a path

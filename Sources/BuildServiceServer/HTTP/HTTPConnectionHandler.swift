@@ -212,7 +212,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // read the others' names and counts.
         if route == .metrics, let grant, grant.projects != nil, !grant.admin {
             let who = grant.tokenName.map { "token \"\($0)\"" } ?? "this token"
-            return (ServiceError(.forbiddenProject, "\(who) is limited to some projects and /metrics covers all of them; use an unscoped or admin token"), nil)
+            return (
+                ServiceError(.forbiddenProject, "\(who) is limited to some projects and /metrics covers all of them; use an unscoped or admin token"),
+                nil
+            )
         }
         guard route != .unknown else { return (ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))"), nil) }
         if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > ListenerContext.maxBodyBytes {

@@ -282,6 +282,10 @@ final class DaemonUnderTest: @unchecked Sendable {
         \t@echo "V=$(V)"
         compile:
         \t@$(CC) --version
+        flags:
+        \t@echo $(MAKEFLAGS)
+        %.txt:
+        \t@echo made $@ > $@
 
         """.write(toFile: root + "/Makefile", atomically: false, encoding: .utf8)
         try "here:\n\t@echo sub-makefile $$(pwd)\n".write(toFile: root + "/sub/Makefile", atomically: false, encoding: .utf8)
