@@ -56,6 +56,15 @@ struct ConfigReloader: Sendable {
             return
         }
         let old = live.current.config
+        let unworkable = Self.changesNeedingARestart(from: old, to: config)
+        guard unworkable.isEmpty else {
+            // Accepting it would leave every affected build failing: keep what works.
+            logger.error(
+                "config reload refused: it needs a restart; the running config is kept",
+                metadata: ["needs_restart": .array(unworkable.map { .string($0) })]
+            )
+            return
+        }
         let needRestart = Self.restartOnlyChanges(from: old, to: config)
         if tls != nil, config.http.tls.enabled {
             // First, so that a broken certificate leaves everything as it was.
@@ -96,6 +105,20 @@ struct ConfigReloader: Sendable {
         }
     }
 
+    /// Changes whose builds would fail until a restart, because what they need is set up at
+    /// start only: the checkout workspaces of the first repo project, the artifact store and
+    /// signing key of the first artifact patterns. A reload with one of them is refused whole.
+    static func changesNeedingARestart(from old: ServiceConfig, to new: ServiceConfig) -> [String] {
+        var changes: [String] = []
+        if !old.projects.contains(where: { $0.kind == .repo }), let added = new.projects.first(where: { $0.kind == .repo }) {
+            changes.append("the first repo project (\(added.id)): repo workspaces are set up at start")
+        }
+        if !old.projects.contains(where: { !$0.artifacts.isEmpty }), let added = new.projects.first(where: { !$0.artifacts.isEmpty }) {
+            changes.append("the first artifact patterns (project \(added.id)): the artifact store and URL signing key are set up at start")
+        }
+        return changes
+    }
+
     /// Settings a running daemon cannot change: its listeners, who builds run as, its directories.
     static func restartOnlyChanges(from old: ServiceConfig, to new: ServiceConfig) -> [String] {
         var keys: [String] = []
@@ -120,6 +143,7 @@ struct ConfigReloader: Sendable {
             keys.append("build.workspace_root/git_path/mirror_user")
         }
         if old.sendTimeoutSec != new.sendTimeoutSec { keys.append("service.send_timeout_sec") }
+        if old.build.limits != new.build.limits { keys.append("build.limits") }
         if old.artifacts.storageRoot != new.artifacts.storageRoot || old.artifacts.publicBaseURL != new.artifacts.publicBaseURL
             || old.artifacts.ttlSec != new.artifacts.ttlSec || old.artifacts.maxBytes != new.artifacts.maxBytes
             || old.artifacts.gcIntervalSec != new.artifacts.gcIntervalSec || old.artifacts.signingKeyFile != new.artifacts.signingKeyFile

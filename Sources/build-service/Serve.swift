@@ -24,6 +24,7 @@ struct Serve: AsyncParsableCommand {
         if geteuid() == 0 && config.build.runAsUser == nil {
             logger.warning("builds run as root: set build.run_as_user to run them as an unprivileged user")
         }
+        for warning in config.warnings { logger.warning("config warning", metadata: [LogKey.reason: .string(warning)]) }
         let service: BuildService
         do {
             service = try BuildService(config: config, configPath: options.path, logger: logger, group: MultiThreadedEventLoopGroup.singleton)

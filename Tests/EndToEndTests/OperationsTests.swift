@@ -177,6 +177,26 @@ struct OperationsTests {
         await daemon.stop()
     }
 
+    /// A reload that would leave builds failing until a restart (the first artifact patterns:
+    /// the store and signing key are set up at start) is refused whole: builds go on under the
+    /// running config, and the log says what needs a restart.
+    @Test func sighupThatCannotTakeEffectIsRefusedAndTheRunningConfigKept() async throws {
+        let daemon = try await DaemonUnderTest()
+        let text = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "artifacts = []", with: #"artifacts = ["out.txt"]"#)
+            .replacingOccurrences(of: "default_sec = 60", with: "default_sec = 61")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reload refused") })
+        #expect(daemon.log.contains("the first artifact patterns"))
+        #expect(!daemon.log.contains("config reloaded"))
+        let build = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "exit 0"]]))
+        let events = try parseEvents(build.body)
+        #expect(events.last?["code"] as? Int == 0, "\(build.body)")
+        #expect(daemon.log.contains("build.timeout_sec=60"))
+        await daemon.stop()
+    }
+
     /// A reload that moves a listener applies the rest and says the listener needs a restart;
     /// the daemon keeps listening where it was.
     @Test func sighupReportsListenerChangesAsNeedingARestart() async throws {
