@@ -207,7 +207,8 @@ struct OperationsTests {
             .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
         #expect(await eventually { daemon.log.contains("config reloaded") })
-        #expect(daemon.log.contains("take effect only after a restart"))
+        // Written just after "config reloaded": waited for too.
+        #expect(await eventually { daemon.log.contains("take effect only after a restart") })
         #expect(daemon.log.contains("service.http"))
         let stillServing = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "exit 0"]]))
         #expect(stillServing.status == 200)
@@ -227,7 +228,8 @@ struct OperationsTests {
             .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
         #expect(await eventually { daemon.log.contains("config reloaded") })
-        #expect(daemon.log.contains("take effect only after a restart"))
+        // Written just after "config reloaded": waited for too.
+        #expect(await eventually { daemon.log.contains("take effect only after a restart") })
         #expect(daemon.log.contains("mirror_user"))
         await daemon.stop()
     }
