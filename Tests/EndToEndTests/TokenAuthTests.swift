@@ -89,3 +89,14 @@ extension TokenAuthTests {
         #expect(unscoped.body.contains("build_service_"), "\(unscoped.body.prefix(200))")
     }
 }
+
+extension TokenAuthTests {
+    /// A refused request leaves an audit line with the peer and the reason, never the token.
+    @Test func refusalsAreLoggedWithThePeerAndNeverTheToken() async throws {
+        let response = try await daemon.curl("", path: "/v1/builds", method: "GET", headers: ["Authorization: Bearer wrong-token-3e9a"])
+        #expect(response.status == 401)
+        #expect(await eventually { daemon.log.contains("request refused") && daemon.log.contains("code=unauthorized") })
+        #expect(daemon.log.contains("peer=127.0.0.1:"), "\(daemon.log)")
+        #expect(!daemon.log.contains("wrong-token-3e9a"))
+    }
+}

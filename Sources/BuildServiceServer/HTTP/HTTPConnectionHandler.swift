@@ -123,6 +123,14 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch (part, state) {
         case (.head(let head), .idle):
             if let (refusal, allow) = refusalBeforeBody(head) {
+                if refusal.code == .unauthorized || refusal.code == .forbiddenProject {
+                    listener.endpoint.refusals.refused(
+                        code: refusal.code.rawValue,
+                        message: "\(head.method) \(Self.shortened(String(Self.path(of: head)))): \(refusal.message)",
+                        peer: PeerDescription.of(context.channel),
+                        listener: listener.name
+                    )
+                }
                 state = .discarding
                 respondAndClose(context: context, error: refusal, version: head.version, allow: allow)
             } else {
