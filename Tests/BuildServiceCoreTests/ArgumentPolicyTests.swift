@@ -107,6 +107,28 @@ struct ArgumentPolicyTests {
         #expect(failure(["/etc/passwd", "sub/x"], command: "cp")?.code == .argumentNotAllowed)
     }
 
+    /// A malformed pattern or a variable that can never be allowed fails the config, naming its key.
+    @Test func badPolicySettingsAreConfigErrorsNamingTheKey() throws {
+        var text = ConfigText(projectRoot: project.path)
+        text.commands = #"sh = { path = "/bin/sh", args = ["-c", "ends in \\"] }"#
+        text.projects = ["id = \"demo\"\npath_root = \"\(project.path)\"\ncommands = [\"sh\"]"]
+        #expect(throws: ConfigError.self) { try ServiceConfig.parse(toml: text.text) }
+        do {
+            _ = try ServiceConfig.parse(toml: text.text)
+        } catch {
+            #expect(error.description.contains("build.commands.sh.args[1]"), "\(error)")
+        }
+        var reserved = ConfigText(projectRoot: project.path)
+        reserved.build = "allow_root_builds = true\n[build.make]\nallowed_variables = [\"V\", \"SHELL\"]"
+        let config = try ServiceConfig.parse(toml: reserved.text)
+        do {
+            try config.validate()
+            Issue.record("SHELL was accepted in allowed_variables")
+        } catch {
+            #expect(error.description.contains("build.make.allowed_variables[1]"), "\(error)")
+        }
+    }
+
     // MARK: Generated vectors against a model
 
     /// One generated piece of a command line and whether the policy above must accept it. The

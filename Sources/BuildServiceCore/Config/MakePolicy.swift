@@ -7,9 +7,9 @@ public struct MakePolicy: Sendable, Equatable {
     /// Variables a request may set on make's command line (`V=1`); their values are limited to
     /// `ArgumentPolicy.safeValueCharacters`.
     public var allowedVariables: [String] = []
-    /// Patterns (`ArgumentPattern`) a target must match; nil: any target made of safe characters
-    /// that does not start with `-`, `/` or `~` and has no `..` component.
-    public var allowedTargets: [String]?
+    /// Patterns a target must match; nil: any target made of safe characters that does not
+    /// start with `-` or `/` and has no `..` component.
+    public var allowedTargets: [ArgumentPattern]?
     /// The highest `-j` a request may ask for.
     public var maxJobs = ProcessInfo.processInfo.activeProcessorCount * 2
     /// Lets values of allowed variables contain spaces (`CFLAGS=-O2 -g`).

@@ -298,11 +298,7 @@ extension ServiceConfig {
                         throw ConfigError(key: entry.keyPath("path"), "missing; a command table needs the executable's absolute path")
                     }
                     build.commands[name] = path
-                    if let patterns = try entry.stringArray("args") {
-                        build.commandArgumentPatterns[name] = try patterns.enumerated().map { index, text in
-                            try parsePattern(text, key: "\(entry.keyPath("args"))[\(index)]")
-                        }
-                    }
+                    build.commandArgumentPatterns[name] = try parsePatterns(entry, "args")
                     try entry.rejectUnknownKeys()
                 case nil:
                     continue
@@ -325,7 +321,7 @@ extension ServiceConfig {
         }
         if let make = try table.table("make") {
             build.make.allowedVariables = try make.stringArray("allowed_variables") ?? []
-            build.make.allowedTargets = try make.stringArray("allowed_targets")
+            build.make.allowedTargets = try parsePatterns(make, "allowed_targets")
             build.make.maxJobs = try make.int("max_jobs") ?? build.make.maxJobs
             build.make.allowSpaceInValues = try make.bool("allow_space_in_values") ?? false
             try make.rejectUnknownKeys()
@@ -383,16 +379,19 @@ extension ServiceConfig {
     private static func parseProjectMake(_ table: TOMLTableReader) throws -> ProjectMakePolicy {
         var make = ProjectMakePolicy()
         make.allowedVariables = try table.stringArray("allowed_variables")
-        make.allowedTargets = try table.stringArray("allowed_targets")
+        make.allowedTargets = try parsePatterns(table, "allowed_targets")
         try table.rejectUnknownKeys()
         return make
     }
 
-    static func parsePattern(_ text: String, key: String) throws(ConfigError) -> ArgumentPattern {
-        do {
-            return try ArgumentPattern(text)
-        } catch {
-            throw ConfigError(key: key, "\"\(text)\" is not a pattern: it \(error.message)")
+    /// A list of `ArgumentPattern`s, each checked here so a malformed one names its key.
+    private static func parsePatterns(_ table: TOMLTableReader, _ key: String) throws -> [ArgumentPattern]? {
+        try table.stringArray(key)?.enumerated().map { index, text in
+            do throws(ArgumentPattern.PatternError) {
+                return try ArgumentPattern(text)
+            } catch {
+                throw ConfigError(key: "\(table.keyPath(key))[\(index)]", "\"\(text)\" is not a pattern: it \(error.message)")
+            }
         }
     }
 

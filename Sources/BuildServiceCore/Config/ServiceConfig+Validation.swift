@@ -107,7 +107,7 @@ extension ServiceConfig {
                 throw ConfigError(key: key, "\"\(path)\" does not exist or is not an executable file")
             }
         }
-        try validateMakePolicy(variables: build.make.allowedVariables, targets: build.make.allowedTargets, key: "build.make")
+        try validateMakeVariables(build.make.allowedVariables, key: "build.make")
         guard build.make.maxJobs > 0 else {
             throw ConfigError(key: "build.make.max_jobs", "must be a positive number of jobs")
         }
@@ -187,17 +187,14 @@ extension ServiceConfig {
         }
     }
 
-    /// Variable names a request could be allowed to set, and target patterns that parse.
-    private func validateMakePolicy(variables: [String], targets: [String]?, key: String) throws(ConfigError) {
+    /// Variable names a request could be allowed to set (target patterns are checked as they are read).
+    private func validateMakeVariables(_ variables: [String], key: String) throws(ConfigError) {
         for (index, name) in variables.enumerated() where !MakePolicy.isAllowableName(name) {
             let why =
                 MakePolicy.reservedVariables.contains(name)
                 ? "\(name) changes how make itself works (shell, flags, makefiles) and cannot be allowed"
                 : "\"\(name)\" is not a variable name (letters, digits and _, not starting with a digit)"
             throw ConfigError(key: "\(key).allowed_variables[\(index)]", why)
-        }
-        for (index, pattern) in (targets ?? []).enumerated() {
-            _ = try Self.parsePattern(pattern, key: "\(key).allowed_targets[\(index)]")
         }
     }
 
@@ -272,7 +269,7 @@ extension ServiceConfig {
             for (commandIndex, command) in project.commands.enumerated() where build.commands[command] == nil {
                 throw ConfigError(key: "\(key).commands[\(commandIndex)]", "\"\(command)\" is not defined in build.commands")
             }
-            try validateMakePolicy(variables: project.make.allowedVariables ?? [], targets: project.make.allowedTargets, key: "\(key).make")
+            try validateMakeVariables(project.make.allowedVariables ?? [], key: "\(key).make")
             for (patternIndex, pattern) in project.artifacts.enumerated() {
                 do {
                     _ = try ArtifactPattern(pattern)

@@ -204,7 +204,7 @@ public struct ProjectConfig: Sendable {
 /// A project's `make` table: each list given replaces the global one in `build.make`.
 public struct ProjectMakePolicy: Sendable {
     public var allowedVariables: [String]?
-    public var allowedTargets: [String]?
+    public var allowedTargets: [ArgumentPattern]?
 
     public init() {}
 }

@@ -116,7 +116,7 @@ public struct ArgumentPolicy: Sendable {
         guard plain else {
             throw refusal(target, "a target may only be a relative name of letters, digits and _-.,/:+% (make pastes it into recipes as $@)")
         }
-        if let allowed = policy.allowedTargets, !allowed.contains(where: { (try? ArgumentPattern($0))?.matches(target) == true }) {
+        if let allowed = policy.allowedTargets, !allowed.contains(where: { $0.matches(target) }) {
             throw refusal(target, "the target is not in \(targetsKey)")
         }
     }
