@@ -35,8 +35,16 @@ struct BoundaryTests {
         for (index, attack) in Self.makeCodeAttacks.enumerated() {
             let marker = "\(daemon.directory)/pwned-\(index).txt"
             let args = attack.map { $0.replacingOccurrences(of: "MARKER", with: marker) }
-            // The real make runs it.
-            _ = try await TestProcess.run("/usr/bin/make", ["-s"] + args, currentDirectory: daemon.projectRoot, outputDirectory: daemon.directory)
+            // The real make runs it. SHELL is set because make runs a `$(shell)` met while it
+            // reads its command line with the environment's SHELL (its default is not set yet),
+            // and CI's environment has none.
+            _ = try await TestProcess.run(
+                "/usr/bin/make",
+                ["-s"] + args,
+                environment: ["PATH": "/usr/bin:/bin", "SHELL": "/bin/sh"],
+                currentDirectory: daemon.projectRoot,
+                outputDirectory: daemon.directory
+            )
             #expect(FileManager.default.fileExists(atPath: marker), "make itself should run \(args)")
             try? FileManager.default.removeItem(atPath: marker)
             // The daemon refuses it.
