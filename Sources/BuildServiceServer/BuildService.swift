@@ -89,7 +89,7 @@ public final class BuildService: Service {
         let removed = store.removeLeftovers()
         if removed > 0 { logger.notice("removed unfinished artifact sets", metadata: ["count": .stringConvertible(removed)]) }
         let publisher = ArtifactPublisher(
-            collector: ArtifactCollector(store: store, maxBytes: config.artifacts.maxBytes),
+            collector: ArtifactCollector(store: store, maxBytes: config.artifacts.maxBytes, reader: ArtifactReader(identity: runner.identity)),
             signer: signer,
             publicBaseURL: config.artifacts.publicBaseURL
         )

@@ -4,17 +4,21 @@ import Foundation
 import ZIPFoundation
 
 /// Collects a successful build's artifacts into the store: every pattern must match; every
-/// match must really (after symlinks) be inside the project root; files are copied with their
-/// SHA-256 computed on the way, directories stored as `<path>.zip`. All or nothing: the set is
-/// assembled in a staging directory and published only when complete.
+/// match must really (after symlinks) be inside the project root and readable by the build's
+/// user (`ArtifactTree`); files are copied with their SHA-256 computed on the way, directories
+/// stored as `<path>.zip`. All or nothing: the set is assembled in a staging directory and
+/// published only when complete.
 public struct ArtifactCollector: Sendable {
     public let store: ArtifactStore
     /// The store's size limit; one build's set larger than this is refused.
     public let maxBytes: Int
+    /// The build's user, when it is not the daemon's own.
+    public let reader: ArtifactReader?
 
-    public init(store: ArtifactStore, maxBytes: Int) {
+    public init(store: ArtifactStore, maxBytes: Int, reader: ArtifactReader? = nil) {
         self.store = store
         self.maxBytes = maxBytes
+        self.reader = reader
     }
 
     /// Blocking file I/O: run it off the event loop.
@@ -29,13 +33,15 @@ public struct ArtifactCollector: Sendable {
         guard let root = ContainedPath.realpath(projectRoot) else {
             throw .failed("the project root \(projectRoot) is gone")
         }
-        var names: [String] = []
+        let tree = try ArtifactTree(root: root, reader: reader)
+        // Each name with the first pattern that matched it (error messages name the pattern).
+        var patternOf: [String: String] = [:]
         for pattern in patterns {
-            let matches = pattern.matches(under: root)
+            let matches = try pattern.matches(in: tree)
             guard !matches.isEmpty else { throw .globMiss(pattern.text) }
-            names += matches
+            for name in matches where patternOf[name] == nil { patternOf[name] = pattern.text }
         }
-        names = Array(Set(names)).sorted()
+        let names = patternOf.keys.sorted()
 
         let staging = store.stagingDirectory(buildID)
         do {
@@ -48,7 +54,7 @@ public struct ArtifactCollector: Sendable {
             var artifacts: [StoredArtifact] = []
             var total = 0
             for name in names {
-                let artifact = try storeOne(name, root: root, staging: staging, budget: maxBytes - total)
+                let artifact = try storeOne(name, pattern: patternOf[name]!, tree: tree, staging: staging, budget: maxBytes - total)
                 total += artifact.size
                 guard total <= maxBytes else {
                     throw .failed("the artifacts add up to more than artifacts.max_bytes (\(maxBytes) bytes)")
@@ -70,27 +76,29 @@ public struct ArtifactCollector: Sendable {
         }
     }
 
-    private func storeOne(_ name: String, root: String, staging: String, budget: Int) throws(ArtifactCollectionError) -> StoredArtifact {
+    private func storeOne(
+        _ name: String,
+        pattern: String,
+        tree: ArtifactTree,
+        staging: String,
+        budget: Int
+    ) throws(ArtifactCollectionError) -> StoredArtifact {
         // What the name is, judged through a descriptor opened beneath the root.
-        let probe = try Self.openBeneath(name, root: root)
-        var info = stat()
-        let statted = fstat(probe, &info)
-        close(probe)
-        guard statted == 0 else { throw .failed("artifact \"\(name)\" cannot be read") }
+        let info = try Self.status(of: name, pattern: pattern, in: tree)
         let storedName: String
         let size: Int
         let sha256: String
         if info.st_mode & S_IFMT == S_IFDIR {
             storedName = name + ".zip"
             try createDirectories(for: storedName, in: staging)
-            try zip(directory: name, root: root, to: staging + "/" + storedName, budget: budget)
+            try zip(directory: name, pattern: pattern, tree: tree, to: staging + "/" + storedName, budget: budget)
             (size, sha256) = try Self.sizeAndDigest(of: staging + "/" + storedName, name: storedName)
         } else if info.st_mode & S_IFMT == S_IFREG {
             storedName = name
             try createDirectories(for: storedName, in: staging)
-            (size, sha256) = try copy(name, beneath: root, to: staging + "/" + storedName, budget: budget)
+            (size, sha256) = try copy(name, pattern: pattern, tree: tree, to: staging + "/" + storedName, budget: budget)
         } else {
-            throw .failed("artifact \"\(name)\" is neither a file nor a directory")
+            throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is neither a file nor a directory")
         }
         return StoredArtifact(
             name: storedName,
@@ -99,6 +107,16 @@ public struct ArtifactCollector: Sendable {
             contentType: ContentType.forName(storedName),
             modified: Int(info.st_mtim.tv_sec)
         )
+    }
+
+    private static func status(of name: String, pattern: String, in tree: ArtifactTree) throws(ArtifactCollectionError) -> stat {
+        guard let descriptor = try tree.open(name, pattern: pattern) else {
+            throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is gone")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") cannot be read") }
+        return info
     }
 
     private func createDirectories(for name: String, in staging: String) throws(ArtifactCollectionError) {
@@ -114,17 +132,23 @@ public struct ArtifactCollector: Sendable {
     /// size and SHA-256, computed on the way (one read of the data, not two).
     private func copy(
         _ name: String,
-        beneath root: String,
+        pattern: String,
+        tree: ArtifactTree,
         to target: String,
         budget: Int
     ) throws(ArtifactCollectionError) -> (Int, String) {
         // Opened relative to the root by the kernel's rules: whatever the path has become since
         // it was checked, the file opened is inside the root (and a FIFO cannot block us).
-        let input = try Self.openBeneath(name, root: root)
+        guard let input = try tree.open(name, pattern: pattern) else {
+            throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is gone")
+        }
         defer { close(input) }
         var info = stat()
         guard fstat(input, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw .failed("artifact \"\(name)\" is not a regular file")
+            throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is not a regular file")
+        }
+        guard tree.may(.read, info) else {
+            throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is not readable by the build's user")
         }
         // Checked before a byte is copied (a sparse 50 TB file is refused, not written out),
         // and the copy stops at the size it had: a file still growing cannot run on.
@@ -163,38 +187,19 @@ public struct ArtifactCollector: Sendable {
     /// A zip of the directory (entries relative to it, permissions kept). The zip is made from
     /// a copy in the staging area, which no build can touch, and every file of that copy is
     /// opened beneath the project root by the kernel: whatever a leftover process does to the
-    /// tree meanwhile, nothing from outside the root gets in. FIFOs and devices are refused.
-    private func zip(directory name: String, root: String, to target: String, budget: Int) throws(ArtifactCollectionError) {
+    /// tree meanwhile, nothing from outside the root gets in. FIFOs and devices are refused, and
+    /// so is a directory the build's user could not list.
+    private func zip(
+        directory name: String,
+        pattern: String,
+        tree: ArtifactTree,
+        to target: String,
+        budget: Int
+    ) throws(ArtifactCollectionError) {
         let source = (target as NSString).deletingLastPathComponent + "/.zip-source-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: source) }
-        do {
-            try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        } catch {
-            throw .failed("cannot stage artifact directory \"\(name)\" (\(error.localizedDescription))")
-        }
         var remaining = budget
-        // Names come from a walk of the tree; each is then opened beneath the root, so a name
-        // that has become a symlink to elsewhere is refused or resolves inside.
-        // The walk starts at the resolved directory (a matched symlink to a directory inside the
-        // root is walked, not stored empty); symlinks below it are not descended into.
-        let start = ContainedPath.realpath(root + "/" + name).flatMap { ContainedPath.isInside($0, root: root) ? $0 : nil } ?? root + "/" + name
-        let entries = (FileManager.default.enumerator(atPath: start)?.allObjects as? [String]) ?? []
-        for entry in entries.sorted() {
-            let relative = name + "/" + entry
-            switch try Self.kind(of: relative, beneath: root) {
-            case S_IFDIR:
-                do {
-                    try FileManager.default.createDirectory(atPath: source + "/" + entry, withIntermediateDirectories: true)
-                } catch {
-                    throw .failed("cannot stage artifact directory \"\(relative)\"")
-                }
-            case S_IFREG:
-                let (size, _) = try copy(relative, beneath: root, to: source + "/" + entry, budget: remaining)
-                remaining -= size
-            default:
-                throw .failed("artifact \"\(relative)\" is not a regular file or directory")
-            }
-        }
+        try stage(name, pattern: pattern, tree: tree, into: source, remaining: &remaining)
         do {
             try FileManager.default.zipItem(
                 at: URL(fileURLWithPath: source),
@@ -207,33 +212,50 @@ public struct ArtifactCollector: Sendable {
         }
     }
 
-    /// The file type of `relative`, opened beneath `root` (symlinks followed only inside it).
-    private static func kind(of relative: String, beneath root: String) throws(ArtifactCollectionError) -> mode_t {
-        let descriptor = try openBeneath(relative, root: root)
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw .failed("artifact \"\(relative)\" cannot be read") }
-        return info.st_mode & S_IFMT
+    /// Copies directory `relative` of the tree to `target`, and what is below it. A matched
+    /// symlink to a directory inside the root is walked; symlinks below it are not descended
+    /// into (a directory they name is stored empty), so a loop cannot hold the walk.
+    private func stage(
+        _ relative: String,
+        pattern: String,
+        tree: ArtifactTree,
+        into target: String,
+        remaining: inout Int
+    ) throws(ArtifactCollectionError) {
+        try makeStagingDirectory(target, for: relative)
+        guard let names = try tree.entries(of: relative, pattern: pattern) else {
+            throw .failed("artifact directory \"\(relative)\" (pattern \"\(pattern)\") cannot be listed by the build's user")
+        }
+        for name in names {
+            let path = relative + "/" + name
+            var kind = try tree.kind(of: name, in: relative, following: false, pattern: pattern)
+            if kind == .symlink {
+                kind = try tree.kind(of: name, in: relative, following: true, pattern: pattern)
+                if kind == .directory {
+                    try makeStagingDirectory(target + "/" + name, for: path)
+                    continue
+                }
+            }
+            switch kind {
+            case .directory:
+                try stage(path, pattern: pattern, tree: tree, into: target + "/" + name, remaining: &remaining)
+            case .file:
+                let (size, _) = try copy(path, pattern: pattern, tree: tree, to: target + "/" + name, budget: remaining)
+                remaining -= size
+            case nil:
+                throw .failed("artifact \"\(path)\" (pattern \"\(pattern)\") is gone")
+            default:
+                throw .failed("artifact \"\(path)\" (pattern \"\(pattern)\") is not a regular file or directory")
+            }
+        }
     }
 
-    /// openat2 beneath the root (O_NONBLOCK: a FIFO cannot block the open).
-    private static func openBeneath(_ relative: String, root: String) throws(ArtifactCollectionError) -> Int32 {
-        let rootDirectory = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard rootDirectory >= 0 else { throw .failed("the project root \(root) cannot be opened") }
-        defer { close(rootDirectory) }
-        var descriptor = bs_open_beneath(rootDirectory, relative)
-        // RESOLVE_BENEATH answers EAGAIN when a rename elsewhere races a ".." in the path.
-        for _ in 0..<8 where descriptor < 0 && errno == EAGAIN {
-            descriptor = bs_open_beneath(rootDirectory, relative)
+    private func makeStagingDirectory(_ target: String, for relative: String) throws(ArtifactCollectionError) {
+        do {
+            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        } catch {
+            throw .failed("cannot stage artifact directory \"\(relative)\"")
         }
-        guard descriptor >= 0 else {
-            if errno == EXDEV || errno == ELOOP { throw .failed("artifact \"\(relative)\" leads outside the project root") }
-            if errno == ENOSYS || errno == EPERM {
-                throw .failed("artifact \"\(relative)\" cannot be opened safely: this kernel lacks openat2 (Linux 5.6+)")
-            }
-            throw .failed("artifact \"\(relative)\" cannot be read (\(String(cString: strerror(errno))))")
-        }
-        return descriptor
     }
 
     static func sizeAndDigest(of path: String, name: String) throws(ArtifactCollectionError) -> (Int, String) {

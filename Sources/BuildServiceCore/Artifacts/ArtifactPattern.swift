@@ -23,50 +23,52 @@ public struct ArtifactPattern: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// Every path under `root` (relative, `/`-separated) that the pattern matches, files and
-    /// directories, sorted. Symlinks are reported as found; the caller checks where they lead.
-    func matches(under root: String) -> [String] {
+    /// Every path in `tree` (relative, `/`-separated) that the pattern matches, files and
+    /// directories, sorted, as the build's user would have found them: only directories it
+    /// could list are listed, and a directory reached through a symlink must stay in the root.
+    /// Matched symlinks are reported as found; opening them later checks where they lead.
+    /// - Throws: when a directory on the way leads outside the root (naming the pattern).
+    func matches(in tree: ArtifactTree) throws(ArtifactCollectionError) -> [String] {
         var found: Set<String> = []
-        expand(directory: root, relative: "", remaining: segments[...], into: &found)
+        try expand(tree, directory: ".", remaining: segments[...], into: &found)
         return found.sorted()
     }
 
-    private func expand(directory: String, relative: String, remaining: ArraySlice<String>, into found: inout Set<String>) {
+    private func expand(
+        _ tree: ArtifactTree,
+        directory: String,
+        remaining: ArraySlice<String>,
+        into found: inout Set<String>
+    ) throws(ArtifactCollectionError) {
         guard let segment = remaining.first else { return }
         let rest = remaining.dropFirst()
         if segment == "**" {
             // Zero directories…
             if rest.isEmpty {
-                if !relative.isEmpty { found.insert(relative) }
+                if directory != "." { found.insert(directory) }
             } else {
-                expand(directory: directory, relative: relative, remaining: rest, into: &found)
+                try expand(tree, directory: directory, remaining: rest, into: &found)
             }
-            // …or one more, then `**` again.
-            for name in Self.entries(of: directory) where !name.hasPrefix(".") {
-                let path = directory + "/" + name
-                guard Self.isRealDirectory(path) else { continue }
-                expand(directory: path, relative: Self.join(relative, name), remaining: remaining, into: &found)
+            // …or one more (a real one: `**` follows no symlink), then `**` again.
+            for name in try tree.entries(of: directory, pattern: text) ?? [] where !name.hasPrefix(".") {
+                guard try tree.kind(of: name, in: directory, following: false, pattern: text) == .directory else { continue }
+                try expand(tree, directory: Self.join(directory, name), remaining: remaining, into: &found)
             }
             return
         }
         let names: [String]
         if Self.hasWildcard(segment) {
-            names = Self.entries(of: directory).filter { fnmatch(segment, $0, FNM_PERIOD) == 0 }
+            names = (try tree.entries(of: directory, pattern: text) ?? []).filter { fnmatch(segment, $0, FNM_PERIOD) == 0 }
         } else {
-            var info = stat()
-            names = lstat(directory + "/" + segment, &info) == 0 ? [segment] : []
+            names = try tree.kind(of: segment, in: directory, following: false, pattern: text) == nil ? [] : [segment]
         }
         for name in names {
-            let path = directory + "/" + name
-            let relativePath = Self.join(relative, name)
+            let path = Self.join(directory, name)
             if rest.isEmpty {
-                found.insert(relativePath)
-            } else {
-                var info = stat()
-                // A literal or matched directory may be a symlink; where it leads is checked later.
-                if stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
-                    expand(directory: path, relative: relativePath, remaining: rest, into: &found)
-                }
+                found.insert(path)
+            } else if try tree.kind(of: name, in: directory, following: true, pattern: text) == .directory {
+                // A literal or matched directory may be a symlink: followed while it stays in the root.
+                try expand(tree, directory: path, remaining: rest, into: &found)
             }
         }
     }
@@ -75,17 +77,8 @@ public struct ArtifactPattern: Sendable, Equatable, CustomStringConvertible {
         segment.contains { $0 == "*" || $0 == "?" || $0 == "[" }
     }
 
-    private static func join(_ relative: String, _ name: String) -> String {
-        relative.isEmpty ? name : relative + "/" + name
-    }
-
-    private static func isRealDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
-    }
-
-    private static func entries(of directory: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    private static func join(_ directory: String, _ name: String) -> String {
+        directory == "." ? name : directory + "/" + name
     }
 }
 
