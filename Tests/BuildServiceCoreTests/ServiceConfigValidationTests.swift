@@ -148,6 +148,12 @@ struct ServiceConfigValidationTests {
         Self.expectFailure(config, key: "projects[0].path_root")
         config.projects[0] = "id = \"demo\"\ntype = \"repo\"\nrepo_url = \"--config=x\"\ncommands = [\"make\"]"
         Self.expectFailure(config, key: "projects[0].repo_url")
+        config.projects[0] = repo + "\nallowed_refs = [\"refs/pull/*/head\", \"refs/changes/*\"]"
+        #expect(try Self.load(config).project(id: "demo")?.allowedRefs == ["refs/pull/*/head", "refs/changes/*"])
+        for bad in ["pull/*/head", "refs/*/*", "refs/a b", "refs/x..y", "refs/"] {
+            config.projects[0] = repo + "\nallowed_refs = [\"\(bad)\"]"
+            Self.expectFailure(config, key: "projects[0].allowed_refs")
+        }
     }
 
     @Test(.enabled(if: geteuid() == 0, "the refusal applies to a root daemon"))

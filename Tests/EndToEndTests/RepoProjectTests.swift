@@ -11,6 +11,8 @@ import Testing
     /// Commit ids: the first (tag v1) and the main branch's head.
     let first: String
     let head: String
+    /// A commit only refs/pull/8/head reaches (a forge's pull request from a fork).
+    let pullRequest: String
 
     init() async throws {
         var template = Array("/tmp/bs-repo-XXXXXX".utf8CString)
@@ -29,11 +31,14 @@ import Testing
             echo two > version.txt && git commit -q -am two
             git checkout -q -b feature && echo feature > version.txt && git commit -q -am feature && git checkout -q main
             git update-ref refs/pull/7/head feature
+            git checkout -q --detach && echo pr > version.txt && git commit -q -am pr
+            git update-ref refs/pull/8/head HEAD && git checkout -q main
             """
         let made = try await TestProcess.run("/bin/sh", ["-c", script], outputDirectory: base)
         guard made.status == 0 else { throw DaemonError("making the repository failed: \(made.stderrText)") }
         first = try await Self.git(["rev-parse", "v1"], in: source, base: base)
         head = try await Self.git(["rev-parse", "main"], in: source, base: base)
+        pullRequest = try await Self.git(["rev-parse", "refs/pull/8/head"], in: source, base: base)
         var options = DaemonUnderTest.Options(defaultTimeoutSec: 20)
         options.extraProjects = """
             [[projects]]
@@ -53,6 +58,12 @@ import Testing
             type = "repo"
             repo_url = "\(source)"
             repo_subdir = "escape"
+            commands = ["make"]
+            [[projects]]
+            id = "repo-prs"
+            type = "repo"
+            repo_url = "\(source)"
+            allowed_refs = ["refs/pull/*/head"]
             commands = ["make"]
             """
         daemon = try await DaemonUnderTest(options)
@@ -119,6 +130,57 @@ import Testing
         #expect((error["message"] as? String)?.contains(ref) == true)
         #expect(result.events.last?["code"] as? Int == 1)
         #expect(await eventually { checkouts.isEmpty })
+    }
+
+    private func refs(inMirror project: String) async throws -> [String] {
+        let mirror = daemon.directory + "/workspaces/mirrors/\(project).git"
+        let listed = try await Self.git(["--git-dir=\(mirror)", "for-each-ref", "--format=%(refname)"], in: base, base: base)
+        return listed.split(separator: "\n").map(String.init)
+    }
+
+    private func expectRefused(_ ref: String, naming commit: String, project: String = "repo") async throws {
+        let result = try await build(["ref": ref, "project_id": project])
+        let error = try #require(result.events.first { $0["type"] as? String == "error" }, "\(ref): \(result.events)")
+        #expect(error["code"] as? String == "repo_checkout_failed")
+        #expect((error["message"] as? String)?.contains(commit) == true, "\(error)")
+        #expect(result.events.last?["code"] as? Int == 1)
+        #expect(!stdout(result.events).contains("version"), "\(ref) was built: \(result.events)")
+    }
+
+    @Test func aCommitThatOnlyAPullRequestReachesIsNotBuiltByItsID() async throws {
+        // git itself would check it out of a `clone --mirror` of the source.
+        for ref in [pullRequest, String(pullRequest.prefix(10))] {
+            try await expectRefused(ref, naming: pullRequest)
+        }
+        // The mirror took branches and tags only.
+        #expect(try await refs(inMirror: "repo").allSatisfy { $0.hasPrefix("refs/heads/") || $0.hasPrefix("refs/tags/") })
+        #expect(await eventually { checkouts.isEmpty })
+    }
+
+    @Test func allowedRefsLetPullRequestsBuildByNameAndByID() async throws {
+        for ref in ["pull/8/head", "refs/pull/8/head", pullRequest] {
+            let result = try await build(["ref": ref, "project_id": "repo-prs"])
+            #expect(stdout(result.events).hasPrefix("version pr in "), "\(ref): \(result.events)")
+        }
+        #expect(try await refs(inMirror: "repo-prs").contains("refs/pull/8/head"))
+    }
+
+    @Test func aCommitWhoseBranchIsGoneIsNotBuiltThoughTheMirrorStillHoldsIt() async throws {
+        _ = try await Self.git(["branch", "doomed", pullRequest], in: source, base: base)
+        let before = try await build(["ref": "doomed"])
+        #expect(stdout(before.events).hasPrefix("version pr in "), "\(before.events)")
+        _ = try await Self.git(["branch", "-D", "doomed"], in: source, base: base)
+        try await expectRefused(pullRequest, naming: pullRequest)
+    }
+
+    @Test func aMirrorAnEarlierVersionClonedWithEveryRefIsTrimmed() async throws {
+        // What `clone --mirror` left: the forge's pull requests too.
+        let mirror = daemon.directory + "/workspaces/mirrors/repo.git"
+        let cloned = try await TestProcess.run("/usr/bin/git", ["clone", "-q", "--mirror", source, mirror], outputDirectory: base)
+        #expect(cloned.status == 0, "\(cloned.stderrText)")
+        #expect(try await refs(inMirror: "repo").contains("refs/pull/8/head"))
+        try await expectRefused(pullRequest, naming: pullRequest)
+        #expect(!(try await refs(inMirror: "repo").contains { $0.hasPrefix("refs/pull/") }))
     }
 
     @Test func repoSubdirIsTheRootAndMayNotLeadOutThroughASymlink() async throws {

@@ -41,7 +41,7 @@ import TOMLKit
 /// [artifacts]       storage_root string "/var/lib/build-service/artifacts"; public_base_url string;
 ///                   ttl_sec int 86400; gc_interval_sec int 3600; max_bytes int 10 GiB;
 ///                   signing_key_file string (<storage_root>/.signing-key); url_ttl_sec int 3600
-/// [[projects]]      id string; type "path"|"repo"; path_root; repo_url; repo_ref; repo_subdir;
+/// [[projects]]      id string; type "path"|"repo"; path_root; repo_url; repo_ref; repo_subdir; allowed_refs [ref pattern];
 ///                   commands [string]; artifacts [string] []; max_concurrent int (path 1, repo unlimited)
 /// [projects.make]   allowed_variables [string], allowed_targets [pattern]: replace build.make's lists
 /// [logging]         level "info"; directory string; max_bytes int 10 MiB; max_files int 5; console bool true
@@ -367,6 +367,7 @@ extension ServiceConfig {
             repoURL: try table.string("repo_url"),
             repoRef: try table.string("repo_ref"),
             repoSubdir: try table.string("repo_subdir"),
+            allowedRefs: try table.stringArray("allowed_refs") ?? [],
             commands: try table.stringArray("commands") ?? [],
             artifacts: try table.stringArray("artifacts") ?? [],
             maxConcurrent: try table.int("max_concurrent"),

@@ -240,6 +240,9 @@ extension ServiceConfig {
                 where field.value != nil {
                     throw ConfigError(key: "\(key).\(field.key)", "only \"repo\" projects take \(field.key)")
                 }
+                if !project.allowedRefs.isEmpty {
+                    throw ConfigError(key: "\(key).allowed_refs", "only \"repo\" projects take allowed_refs")
+                }
             case .repo:
                 guard let url = project.repoURL, !url.isEmpty else {
                     throw ConfigError(key: "\(key).repo_url", "missing; a \"repo\" project needs repo_url")
@@ -249,6 +252,9 @@ extension ServiceConfig {
                 }
                 if let ref = project.repoRef, GitRef.problem(with: ref) != nil {
                     throw ConfigError(key: "\(key).repo_ref", GitRef.problem(with: ref)!)
+                }
+                for pattern in project.allowedRefs {
+                    if let problem = MirrorRefs.problem(with: pattern) { throw ConfigError(key: "\(key).allowed_refs", problem) }
                 }
                 if let subdir = project.repoSubdir, subdir.hasPrefix("/") || subdir.split(separator: "/").contains("..") {
                     throw ConfigError(key: "\(key).repo_subdir", "\"\(subdir)\" must be a relative path inside the checkout")

@@ -182,6 +182,9 @@ public struct ProjectConfig: Sendable {
     public var repoURL: String?
     public var repoRef: String?
     public var repoSubdir: String?
+    /// Refs beyond branches and tags that the mirror fetches and whose commits may be built
+    /// (`allowed_refs`, full names or one-`*` patterns: `refs/pull/*/head`).
+    public var allowedRefs: [String] = []
     /// Command names (keys of `build.commands`) this project may run.
     public var commands: [String]
     /// Artifact glob patterns, relative to the project root.

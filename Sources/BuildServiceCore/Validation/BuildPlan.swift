@@ -6,6 +6,8 @@ public struct RepoSource: Sendable {
     /// The requested `ref`, else the project's `repo_ref`, else `HEAD` (the default branch).
     public var ref: String
     public var subdir: String?
+    /// The refs its mirror keeps and builds may reach (`allowed_refs`).
+    public var refs = MirrorRefs()
 }
 
 /// A request that passed validation: everything the runner needs, already resolved.

@@ -61,7 +61,8 @@ public struct RequestValidator: Sendable {
             plan.repo = RepoSource(
                 url: project.repoURL ?? "",
                 ref: request.ref ?? project.repoRef ?? "HEAD",
-                subdir: project.repoSubdir
+                subdir: project.repoSubdir,
+                refs: MirrorRefs(allowedPatterns: project.allowedRefs)
             )
             return plan
         }

@@ -156,7 +156,14 @@ public struct RepoWorkspaces: Sendable {
         // The shared update has a deadline of its own: one client's short timeout must not
         // fail every build waiting on the same fetch.
         let shared = await mirrors.task(projectID) {
-            await self.updateMirror(mirror, url: repo.url, projectID: projectID, deadline: .now + Self.mirrorUpdateLimit, eventLoop: eventLoop)
+            await self.updateMirror(
+                mirror,
+                url: repo.url,
+                refs: repo.refs,
+                projectID: projectID,
+                deadline: .now + Self.mirrorUpdateLimit,
+                eventLoop: eventLoop
+            )
         }
         guard let update = await MirrorUpdates.outcome(of: shared, until: deadline) else {
             throw ServiceError(.timeout, "the build's time ran out while fetching \(repo.url)")
@@ -166,22 +173,7 @@ public struct RepoWorkspaces: Sendable {
             if update.timedOut { throw ServiceError(.timeout, "the build's time ran out while fetching \(repo.url)") }
             throw ServiceError(.repoCloneFailed, "cannot fetch \(repo.url): \(Self.lastLine(update.output))")
         }
-        // Resolved in the mirror, as a branch, a tag or a commit id only (a mirror also holds
-        // refs such as a forge's pull/*/head, which are none of those); what gets checked out
-        // is the plain commit id, which cannot be read as anything else.
-        var commit: String?
-        for candidate in Self.resolutionCandidates(repo.ref) where commit == nil {
-            let resolve = await mirrorGit(
-                ["--git-dir=\(mirror)", "rev-parse", "--verify", "--quiet", "--end-of-options", candidate + "^{commit}"],
-                deadline: deadline,
-                eventLoop: eventLoop
-            )
-            let output = resolve.output.trimmingCharacters(in: .whitespacesAndNewlines)
-            if resolve.succeeded, output.count == 40, output.allSatisfy(\.isHexDigit) { commit = output }
-        }
-        guard let commit else {
-            throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a branch, tag or commit in \(repo.url)")
-        }
+        let commit = try await resolve(repo, in: mirror, deadline: deadline, eventLoop: eventLoop)
         let workspace = buildsDirectory + "/" + buildID
         if let spare = await spares.take(projectID), await handOver(spare, to: workspace, eventLoop: eventLoop) {
             // A ready checkout: only the files that differ from its commit get written below.
@@ -202,17 +194,17 @@ public struct RepoWorkspaces: Sendable {
                 "cannot check out \"\(repo.ref)\" (\(commit)): \(Self.lastLine(checkout.output))"
             )
         }
-        guard let checkoutRoot = ContainedPath.realpath(workspace) else {
+        guard let checkout = ProjectTree.open(root: workspace) else {
             throw ServiceError(.workspaceCreateFailed, "the checkout of build \(buildID) disappeared")
         }
-        guard let subdir = repo.subdir, !subdir.isEmpty else { return checkoutRoot }
-        guard let resolved = ContainedPath.realpath(checkoutRoot + "/" + subdir), ContainedPath.isInside(resolved, root: checkoutRoot) else {
+        defer { checkout.handle.close() }
+        guard let subdir = repo.subdir, !subdir.isEmpty else { return checkout.root }
+        // Resolved beneath the checkout by the kernel: a committed symlink may lead elsewhere
+        // in the checkout, never out of it.
+        guard case .inside(let directory) = checkout.lookUp(subdir, directory: true), let resolved = directory.path else {
             throw ServiceError(.repoSubdirInvalid, "repo_subdir \"\(subdir)\" is not a directory inside the checkout")
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ServiceError(.repoSubdirInvalid, "repo_subdir \"\(subdir)\" is not a directory inside the checkout")
-        }
+        directory.close()
         return resolved
     }
 
@@ -343,12 +335,53 @@ public struct RepoWorkspaces: Sendable {
         )
     }
 
-    /// What a ref may mean, in order: the default branch (`HEAD`), a branch, a tag, a commit id.
-    static func resolutionCandidates(_ ref: String) -> [String] {
-        if ref == "HEAD" { return ["HEAD"] }
-        var candidates = ["refs/heads/" + ref, "refs/tags/" + ref]
-        if (4...40).contains(ref.count), ref.allSatisfy(\.isHexDigit) { candidates.append(ref) }
-        return candidates
+    /// The commit `repo.ref` names in the mirror: a branch, a tag, an allowed ref, or a commit
+    /// id that one of those reaches (a mirror keeps objects whose ref is gone, and a commit id
+    /// must not reach them). What gets checked out is the plain id, which cannot be read as
+    /// anything else.
+    /// - Throws: `repo_checkout_failed` naming the ref.
+    private func resolve(
+        _ repo: RepoSource,
+        in mirror: String,
+        deadline: ContinuousClock.Instant,
+        eventLoop: any EventLoop
+    ) async throws(ServiceError) -> String {
+        var unreachable: String?
+        for candidate in repo.refs.candidates(repo.ref) {
+            let name: String
+            switch candidate {
+            case .ref(let ref): name = ref
+            case .commitID(let id): name = id
+            }
+            let resolved = await mirrorGit(
+                ["--git-dir=\(mirror)", "rev-parse", "--verify", "--quiet", "--end-of-options", name + "^{commit}"],
+                deadline: deadline,
+                eventLoop: eventLoop
+            )
+            let commit = resolved.output.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard resolved.succeeded, commit.count == 40, commit.allSatisfy(\.isHexDigit) else { continue }
+            if case .commitID = candidate {
+                let containing = await mirrorGit(
+                    ["--git-dir=\(mirror)", "for-each-ref", "--contains", commit, "--format=%(refname)", "--end-of-options"]
+                        + repo.refs.listingPrefixes,
+                    deadline: deadline,
+                    eventLoop: eventLoop
+                )
+                guard containing.succeeded, containing.output.split(separator: "\n").contains(where: { repo.refs.keeps(String($0)) }) else {
+                    unreachable = commit
+                    continue
+                }
+            }
+            return commit
+        }
+        if let unreachable {
+            throw ServiceError(
+                .repoCheckoutFailed,
+                "commit \(unreachable) (ref \"\(repo.ref)\") is on no branch or tag of \(repo.url)"
+                    + (repo.refs.allowedPatterns.isEmpty ? "" : " nor on a ref that allowed_refs names")
+            )
+        }
+        throw ServiceError(.repoCheckoutFailed, "ref \"\(repo.ref)\" does not name a branch, tag or commit in \(repo.url)")
     }
 
     /// Removes a build's checkout (after its processes are gone).
@@ -380,29 +413,44 @@ public struct RepoWorkspaces: Sendable {
     }
 
     /// Clones or fetches the mirror, as the daemon.
+    /// Brings the mirror up to date: branches, tags and `allowed_refs` only, each under its own
+    /// name, pruned when gone upstream; any other ref (a mirror from an earlier version was a
+    /// `clone --mirror`, with a forge's pull requests) is deleted.
     private func updateMirror(
         _ mirror: String,
         url: String,
+        refs: MirrorRefs,
         projectID: String,
         deadline: ContinuousClock.Instant,
         eventLoop: any EventLoop
     ) async -> HelperOutcome {
+        let fetch = ["--git-dir=\(mirror)", "fetch", "--prune", "--quiet", "--", url] + refs.refspecs
         if FileManager.default.fileExists(atPath: mirror) {
-            return await mirrorGit(["--git-dir=\(mirror)", "fetch", "--prune", "--quiet"], deadline: deadline, eventLoop: eventLoop)
+            let fetched = await mirrorGit(fetch, deadline: deadline, eventLoop: eventLoop)
+            if fetched.succeeded { await dropRefsNotKept(in: mirror, refs: refs, deadline: deadline, eventLoop: eventLoop) }
+            return fetched
         }
         // Cloned beside, then renamed: a failed or interrupted clone never looks like a mirror.
+        // A bare clone takes branches and tags (and the remote's default branch as HEAD).
         let temporary = mirrorsDirectory + "/.\(projectID).git.\(UInt32.random(in: 0...UInt32.max))"
-        let clone = await mirrorGit(
-            ["clone", "--mirror", "--quiet", "--", url, temporary],
-            deadline: deadline,
-            eventLoop: eventLoop
-        )
+        var clone = await mirrorGit(["clone", "--bare", "--quiet", "--", url, temporary], deadline: deadline, eventLoop: eventLoop)
+        if clone.succeeded, !refs.allowedPatterns.isEmpty {
+            clone = await mirrorGit(["--git-dir=\(temporary)"] + fetch.dropFirst(), deadline: deadline, eventLoop: eventLoop)
+        }
         guard clone.succeeded, rename(temporary, mirror) == 0 else {
             // The mirror user's tree, removed with its rights: the daemon does not walk it.
             await removeSpare(temporary, eventLoop: eventLoop)
             return clone
         }
         return clone
+    }
+
+    private func dropRefsNotKept(in mirror: String, refs: MirrorRefs, deadline: ContinuousClock.Instant, eventLoop: any EventLoop) async {
+        let listed = await mirrorGit(["--git-dir=\(mirror)", "for-each-ref", "--format=%(refname)"], deadline: deadline, eventLoop: eventLoop)
+        guard listed.succeeded else { return }
+        for ref in listed.output.split(separator: "\n").map(String.init) where !refs.keeps(ref) {
+            _ = await mirrorGit(["--git-dir=\(mirror)", "update-ref", "--no-deref", "-d", ref], deadline: deadline, eventLoop: eventLoop)
+        }
     }
 
     /// git on a mirror: the daemon's user and config (see `mirrorConfig`).
