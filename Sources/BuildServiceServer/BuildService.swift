@@ -71,12 +71,64 @@ public final class BuildService: Service {
         }
     }
 
+    /// Kills the process groups of builds an earlier run recorded and could not tear down
+    /// (it was killed with SIGKILL, say), and records this run's from now on.
+    /// - Returns: groups that outlived SIGKILL for a few seconds; their projects are held.
+    private func endLeftoverBuilds() async -> [ProcessGroupLedger.Leftover] {
+        guard let ledger = ProcessGroupLedger.open(workspaceRoot: config.build.workspaceRoot) else {
+            logger.warning(
+                "cannot record running builds; builds a crash leaves running will not be ended at the next start",
+                metadata: ["directory": .string(config.build.workspaceRoot + "/running")]
+            )
+            return []
+        }
+        let leftovers = ledger.takeLeftovers()
+        for leftover in leftovers {
+            logger.warning(
+                "ending a build an earlier run left running",
+                metadata: [
+                    "pgid": .stringConvertible(leftover.pgid), LogKey.project: .string(leftover.project),
+                    LogKey.command: .string(leftover.command),
+                ]
+            )
+        }
+        let stuck = await ProcessGroupLedger.end(leftovers)
+        for leftover in stuck {
+            logger.error(
+                "processes of an earlier run's build survive SIGKILL; the project's builds wait until they are gone",
+                metadata: ["pgid": .stringConvertible(leftover.pgid), LogKey.project: .string(leftover.project)]
+            )
+        }
+        runner.active.record(in: ledger)
+        return stuck
+    }
+
+    /// Lets the held projects' builds start once their leftover groups are gone.
+    private func releaseWhenGone(_ stuck: [ProcessGroupLedger.Leftover], registry: BuildRegistry) {
+        let logger = self.logger
+        Task {
+            var waiting = stuck
+            while !waiting.isEmpty {
+                // A process in uninterruptible sleep gives no event to wait for: looked at again.
+                try? await Task.sleep(for: .seconds(1))
+                let gone = waiting.filter { !ProcessGroupLedger.stillHasProcesses($0) }
+                waiting.removeAll { !ProcessGroupLedger.stillHasProcesses($0) }
+                for project in Set(gone.map(\.project)) where !waiting.contains(where: { $0.project == project }) {
+                    logger.notice("an earlier run's leftover processes are gone", metadata: [LogKey.project: .string(project)])
+                    registry.release(project)
+                }
+            }
+        }
+    }
+
     public func run() async throws {
         // Trapped first: a reload asked for as soon as the daemon is up is not lost.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         // Trapped now too (the graceful-shutdown signal is the first of them): a second one
         // sent right after shutdown began must not go unnoticed.
         let stops = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // Before any checkout is removed or project handed out: what a killed run left running.
+        let stuck = await endLeftoverBuilds()
         if let workspaces {
             do {
                 try workspaces.prepare()
@@ -99,6 +151,8 @@ public final class BuildService: Service {
             limits: BuildRegistry.Limits(config: config),
             metrics: metrics
         )
+        for project in Set(stuck.map(\.project)) { registry.hold(project) }
+        if !stuck.isEmpty { releaseWhenGone(stuck, registry: registry) }
         let endpoint = BuildEndpoint(live: live, registry: registry, refusals: RefusalLog(logger: logger))
         let downloads = ArtifactDownloads(store: store, signer: signer)
         let signURLs = config.http.auth.required

@@ -57,6 +57,8 @@ public final class BuildRegistry: Sendable {
         var queue: [Queued] = []
         var running = 0
         var runningByProject: [String: Int] = [:]
+        /// Projects whose tree processes of an earlier run still hold (see `hold`).
+        var held: Set<String> = []
         var accepting = true
     }
 
@@ -79,6 +81,20 @@ public final class BuildRegistry: Sendable {
         }
         for (record, origin) in start { run(record, origin: origin, afterQueue: true) }
         Self.returnMemory(ifFreed: freed)
+    }
+
+    /// No build of `project` starts until `release`: processes an earlier run left in its tree
+    /// could not be ended yet. Its builds queue meanwhile.
+    public func hold(_ project: String) {
+        state.withLockedValue { _ = $0.held.insert(project) }
+    }
+
+    public func release(_ project: String) {
+        let start = state.withLockedValue { state in
+            state.held.remove(project)
+            return takeStartable(&state)
+        }
+        for (record, origin) in start { run(record, origin: origin, afterQueue: true) }
     }
 
     /// Admits a build: starts it if a slot is free, else queues it. A `request_id` the same
@@ -228,7 +244,7 @@ public final class BuildRegistry: Sendable {
     // MARK: Slots
 
     private func hasSlot(for project: String, in state: State) -> Bool {
-        state.running < state.limits.maxConcurrent
+        state.running < state.limits.maxConcurrent && !state.held.contains(project)
             && state.runningByProject[project, default: 0] < state.limits.projectLimits[project, default: .max]
     }
 

@@ -151,7 +151,7 @@ public struct BuildRunner: Sendable {
             pipes.closePipes()
             throw ServiceError(.spawnFailed, "cannot supervise the build process: \(error)")
         }
-        guard active.insert(supervisor) else {
+        guard active.insert(supervisor, pgid: pid, project: plan.projectID, command: plan.commandName) else {
             supervisor.start()
             supervisor.cancel()
             pipes.closePipes()

@@ -1,0 +1,110 @@
+import Foundation
+
+/// A file per running process group under `<workspace_root>/running/`, so that a daemon killed
+/// with SIGKILL (or crashing) leaves a record of the builds it could not tear down, and the next
+/// one can end them before it hands their projects out again. Each record holds the group id,
+/// the leader's start time (so a recycled pid is never taken for the old leader) and the boot id
+/// (after a reboot nothing is left).
+public struct ProcessGroupLedger: Sendable {
+    public let directory: String
+
+    struct Entry: Codable, Equatable {
+        var pgid: Int32
+        /// Clock ticks since boot, field 22 of /proc/<pid>/stat.
+        var leaderStart: UInt64
+        var bootID: String
+        var project: String
+        var command: String
+    }
+
+    /// A group an earlier run left.
+    public struct Leftover: Sendable {
+        public var pgid: Int32
+        public var project: String
+        public var command: String
+    }
+
+    /// Creates the directory (the daemon's only, 0700).
+    /// - Returns: nil when it cannot be created (the caller logs it; builds still run).
+    public static func open(workspaceRoot: String) -> ProcessGroupLedger? {
+        let directory = workspaceRoot + "/running"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            return nil
+        }
+        chmod(directory, 0o700)
+        return ProcessGroupLedger(directory: directory)
+    }
+
+    /// Records a group whose leader was just spawned (written before the build's output is read).
+    func record(pgid: pid_t, project: String, command: String) {
+        guard let start = Self.startTime(of: pgid), let boot = Self.bootID else { return }
+        let entry = Entry(pgid: pgid, leaderStart: start, bootID: boot, project: project, command: command)
+        guard let data = try? JSONEncoder().encode(entry) else { return }
+        let path = directory + "/\(pgid)"
+        let temporary = path + ".new"
+        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else { return }
+        rename(temporary, path)
+    }
+
+    /// Forgets a group once none of its processes is left.
+    func remove(pgid: pid_t) {
+        unlink(directory + "/\(pgid)")
+    }
+
+    /// The groups an earlier run recorded that may still have processes, their records removed
+    /// (a record from before a reboot, or whose pid now belongs to another process, is only
+    /// removed).
+    public func takeLeftovers() -> [Leftover] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var leftovers: [Leftover] = []
+        for name in names {
+            let path = directory + "/" + name
+            defer { unlink(path) }
+            guard let data = FileManager.default.contents(atPath: path), let entry = try? JSONDecoder().decode(Entry.self, from: data),
+                entry.bootID == Self.bootID, entry.pgid > 1
+            else { continue }
+            // While any process of a group lives, its id is not handed to a new process: a live
+            // pid with another start time means the group is gone and the number reused.
+            if let start = Self.startTime(of: entry.pgid), start != entry.leaderStart { continue }
+            guard kill(-entry.pgid, 0) == 0 || errno == EPERM else { continue }
+            leftovers.append(Leftover(pgid: entry.pgid, project: entry.project, command: entry.command))
+        }
+        return leftovers
+    }
+
+    /// Kills what is left of each group, waiting up to `patience` for each to go.
+    /// - Returns: the groups that still have processes (stuck in the kernel, say).
+    public static func end(_ leftovers: [Leftover], patience: Duration = .seconds(5)) async -> [Leftover] {
+        for leftover in leftovers {
+            kill(-leftover.pgid, SIGCONT)
+            kill(-leftover.pgid, SIGKILL)
+        }
+        let deadline = ContinuousClock.now + patience
+        var alive = leftovers
+        while !alive.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+            alive = alive.filter { stillHasProcesses($0) }
+        }
+        return alive
+    }
+
+    public static func stillHasProcesses(_ leftover: Leftover) -> Bool {
+        kill(-leftover.pgid, 0) == 0 || errno == EPERM
+    }
+
+    static var bootID: String? {
+        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Field 22 of /proc/<pid>/stat (after the parenthesised command name, which may hold spaces).
+    static func startTime(of pid: pid_t) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+/// A daemon killed with SIGKILL cannot tear its builds down: the next one ends them (from the
+/// ledger under `workspace_root/running`) before it hands their project out again.
+@Suite struct CrashRecoveryTests {
+    /// Alive and not a zombie (an orphan's parent may be slow to reap it).
+    private static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            return false
+        }
+        return !stat[stat.index(after: close)...].hasPrefix(" Z")
+    }
+
+    @Test func buildsAKilledDaemonLeftAreEndedAtTheNextStartAndTheNextBuildRunsAlone() async throws {
+        let daemon = try await DaemonUnderTest()
+        let pidFile = daemon.directory + "/pids"
+        // The build's shell and a grandchild, each writing its pid; neither ends by itself.
+        let script = "sleep 300 & echo $! >> \(pidFile); echo $$ >> \(pidFile); wait"
+        let client = try daemon.startBuild(requestJSON(["command": "sh", "args": ["-c", script]]))
+        var pids: [Int32] = []
+        #expect(
+            await eventually {
+                pids = ((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+                return pids.count == 2
+            }
+        )
+        daemon.signal(SIGKILL)
+        await daemon.stop()
+        _ = await client.wait()
+        // What the kill left: the build runs on, with no daemon and no timeout.
+        #expect(pids.allSatisfy(Self.isAlive), "\(pids)")
+        let ledger = daemon.directory + "/workspaces/running"
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: ledger)) ?? []).count == 1)
+
+        try await daemon.start()
+        #expect(await eventually { !pids.contains(where: Self.isAlive) }, "\(pids) outlived the restart")
+        #expect(daemon.log.contains("ending a build an earlier run left running"), "\(daemon.log)")
+        // The next build of the project runs alone, and its group leaves no record behind.
+        let next = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "pgrep -f 'slee[p] 300' | wc -l"]]))
+        let events = try parseEvents(next.body)
+        #expect(events.filter { $0["type"] as? String == "stdout" }.compactMap { $0["data"] as? String }.joined() == "0\n", "\(events)")
+        #expect(events.last?["code"] as? Int == 0)
+        #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: ledger)) ?? ["?"]).isEmpty })
+        for pid in pids where Self.isAlive(pid) { kill(pid, SIGKILL) }
+        await daemon.stop()
+    }
+}
