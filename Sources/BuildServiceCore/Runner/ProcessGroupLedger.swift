@@ -38,14 +38,17 @@ public struct ProcessGroupLedger: Sendable {
     }
 
     /// Records a group whose leader was just spawned (written before the build's output is read).
+    /// Plain system calls, no sync: it is on every build's way, and it only has to survive the
+    /// daemon, not the machine (after a reboot the record is void anyway).
     func record(pgid: pid_t, project: String, command: String) {
         guard let start = Self.startTime(of: pgid), let boot = Self.bootID else { return }
         let entry = Entry(pgid: pgid, leaderStart: start, bootID: boot, project: project, command: command)
         guard let data = try? JSONEncoder().encode(entry) else { return }
-        let path = directory + "/\(pgid)"
-        let temporary = path + ".new"
-        guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else { return }
-        rename(temporary, path)
+        // A record cut short by a crash fails to decode and is ignored: the window is a write.
+        let file = Glibc.open(directory + "/\(pgid)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard file >= 0 else { return }
+        _ = data.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
+        close(file)
     }
 
     /// Forgets a group once none of its processes is left.
@@ -94,15 +97,20 @@ public struct ProcessGroupLedger: Sendable {
         kill(-leftover.pgid, 0) == 0 || errno == EPERM
     }
 
-    static var bootID: String? {
-        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    /// Read once: it changes only with a reboot.
+    static let bootID: String? = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+        .trimmingCharacters(in: .whitespacesAndNewlines)
 
     /// Field 22 of /proc/<pid>/stat (after the parenthesised command name, which may hold spaces).
     static func startTime(of pid: pid_t) -> UInt64? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return nil }
+        let file = Glibc.open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard file >= 0 else { return nil }
+        defer { close(file) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = buffer.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[..<count], as: UTF8.self)
+        guard let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 19 else { return nil }
         return UInt64(fields[19])
