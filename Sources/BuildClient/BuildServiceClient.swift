@@ -45,8 +45,10 @@ public struct BuildServiceClient: Sendable {
         onEvent: (BuildEvent) throws -> Void
     ) async throws(ClientError) -> BuildExit {
         var request = request
-        // The service recognises a resent request by it, should the answer be lost before the id arrived.
-        if request.requestID == nil { request.requestID = "cli-" + Hex.encode(SecureRandom.bytes(12)) }
+        // The service recognises a resent request by it, should the answer be lost before the id
+        // arrived, and keeps the build for a while should the connection break (request_id
+        // stays the user's label).
+        if request.idempotencyKey == nil { request.idempotencyKey = "cli-" + Hex.encode(SecureRandom.bytes(12)) }
         // Heartbeats often enough for `stallTimeout`: a quiet build is not a dead connection
         // (and they keep proxies and NAT tables from cutting its stream).
         request.heartbeatSec = min(request.heartbeatSec ?? heartbeatSec, heartbeatSec)

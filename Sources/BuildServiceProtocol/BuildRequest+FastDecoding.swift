@@ -61,6 +61,7 @@ private struct PlainJSONReader {
         case .command: return readString(into: &request.command)
         case .schemaVersion: return readString(into: &request.schemaVersion)
         case .requestID: return readString(into: &request.requestID)
+        case .idempotencyKey: return readString(into: &request.idempotencyKey)
         case .cwd: return readString(into: &request.cwd)
         case .ref: return readString(into: &request.ref)
         case .authToken: return readString(into: &request.authToken)

@@ -4,7 +4,12 @@ public import Foundation
 /// Decoding checks only the shape; what the values may be is the daemon's validation.
 public struct BuildRequest: Sendable, Equatable, Codable {
     public var schemaVersion: String?
+    /// A free label (logged, echoed in the status document); never deduplicated.
     public var requestID: String?
+    /// The same key from the same token while the build is held gives that build again instead
+    /// of a new one (the HTTP header `Idempotency-Key` says the same); a build with a key waits
+    /// `build.reattach_grace_sec` for its client to come back.
+    public var idempotencyKey: String?
     public var projectID: String
     public var command: String
     public var args: [String]
@@ -19,6 +24,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
     public init(
         schemaVersion: String? = "2",
         requestID: String? = nil,
+        idempotencyKey: String? = nil,
         projectID: String,
         command: String,
         args: [String] = [],
@@ -30,6 +36,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
     ) {
         self.schemaVersion = schemaVersion
         self.requestID = requestID
+        self.idempotencyKey = idempotencyKey
         self.projectID = projectID
         self.command = command
         self.args = args
@@ -43,6 +50,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
         case requestID = "request_id"
+        case idempotencyKey = "idempotency_key"
         case projectID = "project_id"
         case command, args, cwd, ref
         case timeoutSec = "timeout_sec"
@@ -54,6 +62,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         schemaVersion = try container.decodeIfPresent(String.self, forKey: .schemaVersion)
         requestID = try container.decodeIfPresent(String.self, forKey: .requestID)
+        idempotencyKey = try container.decodeIfPresent(String.self, forKey: .idempotencyKey)
         projectID = try container.decode(String.self, forKey: .projectID)
         command = try container.decode(String.self, forKey: .command)
         args = try container.decodeIfPresent([String].self, forKey: .args) ?? []
@@ -68,6 +77,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encodeIfPresent(schemaVersion, forKey: .schemaVersion)
         try container.encodeIfPresent(requestID, forKey: .requestID)
+        try container.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
         try container.encode(projectID, forKey: .projectID)
         try container.encode(command, forKey: .command)
         try container.encode(args, forKey: .args)
@@ -104,7 +114,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
     /// NUL cannot be passed to exec or the file system; a string carrying one is an attack or a bug.
     private func rejectNULBytes() throws(ServiceError) {
         var fields: [(String, String?)] = [
-            ("schema_version", schemaVersion), ("request_id", requestID), ("project_id", projectID),
+            ("schema_version", schemaVersion), ("request_id", requestID), ("idempotency_key", idempotencyKey), ("project_id", projectID),
             ("command", command), ("cwd", cwd), ("ref", ref), ("auth_token", authToken),
         ]
         fields += args.enumerated().map { ("args[\($0.offset)]", $0.element) }

@@ -47,7 +47,7 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     /// Added by this implementation: no build with this id (or none this token may see) (HTTP 404).
     public static let buildNotFound = ErrorCode("build_not_found")
     /// Added by this implementation: a `request_id` reused for a different request (HTTP 409).
-    public static let requestIDConflict = ErrorCode("request_id_conflict")
+    public static let idempotencyKeyConflict = ErrorCode("idempotency_key_conflict")
     /// Added by this implementation: `DELETE` of a build that has already ended (HTTP 409).
     public static let buildFinished = ErrorCode("build_finished")
     /// Added by this implementation: a re-attaching client missed events the daemon no longer holds
@@ -76,7 +76,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
         switch code {
         case .projectNotFound, .notFound, .buildNotFound: 404
         case .queueFull: 429
-        case .buildFinished, .requestIDConflict: 409
+        case .buildFinished, .idempotencyKeyConflict: 409
         case .commandNotAllowed, .commandUnknown, .forbiddenProject, .forbiddenSignature: 403
         case .unauthorized: 401
         case .payloadTooLarge: 413

@@ -23,11 +23,15 @@ struct BuildEndpoint: Sendable {
     /// project's process is started within it (`BuildRegistry.submit`), before any task exists.
     /// - Parameters:
     ///   - headerToken: the bearer token from the Authorization header, if any.
+    ///   - idempotencyHeader: the `Idempotency-Key` header, if any (same as the body's field).
+    ///   - canComeBack: whether the client's framing lets it re-attach (not the legacy one).
     ///   - tokens: the listener's token check; `bodyTokenAllowed` lets `auth_token` stand in.
     ///   - allowsHeartbeats: whether the client's framing can carry `heartbeat` events.
     func admit(
         body: ByteBuffer,
         headerToken: String?,
+        idempotencyHeader: String?,
+        canComeBack: Bool,
         tokens: TokenCheck,
         bodyTokenAllowed: Bool,
         origin: RequestOrigin,
@@ -37,6 +41,8 @@ struct BuildEndpoint: Sendable {
         let admission = decideAdmission(
             body: body,
             headerToken: headerToken,
+            idempotencyHeader: idempotencyHeader,
+            canComeBack: canComeBack,
             tokens: tokens,
             bodyTokenAllowed: bodyTokenAllowed,
             origin: origin,
@@ -52,13 +58,15 @@ struct BuildEndpoint: Sendable {
     private func decideAdmission(
         body: ByteBuffer,
         headerToken: String?,
+        idempotencyHeader: String?,
+        canComeBack: Bool,
         tokens: TokenCheck,
         bodyTokenAllowed: Bool,
         origin: RequestOrigin,
         eventLoop: any EventLoop,
         allowsHeartbeats: Bool
     ) -> Result<Admission, ServiceError> {
-        let request: BuildRequest
+        var request: BuildRequest
         do {
             request = try BuildRequest.decode(from: body)
         } catch {
@@ -73,8 +81,15 @@ struct BuildEndpoint: Sendable {
         do throws(ServiceError) {
             // A scoped token learns nothing about projects outside its scope, not even whether they exist.
             try grant.check(project: request.projectID)
-            let plan = try live.current.validator.plan(for: request)
-            // The same request_id from the same token within retain_sec: that build again.
+            if let header = idempotencyHeader {
+                guard request.idempotencyKey == nil || request.idempotencyKey == header else {
+                    throw ServiceError(.invalidRequest, "the Idempotency-Key header and the idempotency_key field differ; send one of them")
+                }
+                request.idempotencyKey = header
+            }
+            var plan = try live.current.validator.plan(for: request)
+            plan.resumable = canComeBack && plan.idempotencyKey != nil
+            // The same idempotency key from the same token within retain_sec: that build again.
             let record = try registry.submit(plan, origin: origin, owner: grant.owner, eventLoop: eventLoop).record
             let heartbeat = allowsHeartbeats ? request.heartbeatSec.map { TimeAmount.seconds(Int64($0)) } : nil
             return .success(Admission(record: record, heartbeat: heartbeat))

@@ -18,6 +18,8 @@ struct BuildEventStream {
             var cursor = after
             /// The newest line's write, until the kernel has it.
             var pending: EventLoopFuture<Void>?
+            /// Whether anything (the response head at least) has left.
+            var flushed = false
             while !Task.isCancelled {
                 let batch = record.read(after: cursor)
                 var sent = 0
@@ -38,6 +40,7 @@ struct BuildEventStream {
                 let through = cursor
                 lastWrite?.whenSuccess { record.delivered(through: through, by: reader) }
                 pending = lastWrite ?? pending
+                flushed = flushed || lastWrite != nil || batch.missing > 0
                 registry.metrics.streamed(bytes: sent)
                 if batch.complete { break }
                 guard batch.lines.isEmpty, batch.missing == 0 else { continue }
@@ -46,6 +49,11 @@ struct BuildEventStream {
                 if let write = pending, (record.position(of: reader) ?? cursor) < cursor {
                     try await sink.settle(write)
                     pending = nil
+                }
+                if !flushed {
+                    // A silent build: the head goes now, not with its next event.
+                    sink.flush()
+                    flushed = true
                 }
                 await record.waitForEvents(after: cursor, wakeAfter: heartbeat)
                 if heartbeat != nil, !Task.isCancelled, record.snapshot.lastSeq == cursor {

@@ -9,8 +9,11 @@ protocol EventSink: Sendable {
     var allowsNewEventTypes: Bool { get }
     /// The request is refused before anything started.
     func reject(_ error: ServiceError) async
-    /// The build is accepted; events follow.
+    /// The build is accepted; events follow. What `begin` writes may wait for the first event.
     func begin() async throws
+    /// Sends what `begin` wrote now: no event is there yet, and the client must know it is
+    /// attached rather than hung (a re-attach to a silent build).
+    func flush()
     /// One NDJSON line; returns once the socket may take more (backpressure), with the write,
     /// which completes when the line has been handed to the kernel. The last line of a stream
     /// (`exit`) leaves together with the end of the response.

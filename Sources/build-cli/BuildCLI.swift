@@ -69,9 +69,18 @@ struct BuildCLI: AsyncParsableCommand {
 
     @Option(
         name: .customLong("request-id"),
-        help: "Request id: the same id again (same token, within the service's retain_sec) re-attaches to that build instead of starting another."
+        help: "A label for the build, logged and shown in its status; never makes two requests one."
     )
     var requestID: String?
+
+    @Option(
+        name: .customLong("idempotency-key"),
+        help: """
+            The same key again (same token, within the service's retain_sec) gives that build \
+            instead of starting another. One is made up when not given.
+            """
+    )
+    var idempotencyKey: String?
 
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
     var command: [String] = []
@@ -124,6 +133,7 @@ struct BuildCLI: AsyncParsableCommand {
         let client = try makeClient(environment: environment)
         let request = BuildRequest(
             requestID: requestID,
+            idempotencyKey: idempotencyKey,
             projectID: projectID,
             command: name,
             args: Array(command.dropFirst()),

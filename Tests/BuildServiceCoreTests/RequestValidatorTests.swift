@@ -319,18 +319,26 @@ struct RequestValidatorTests {
         #expect(try validator.plan(for: build).projectID == "demo")
     }
 
-    @Test(arguments: ["has space", String(repeating: "a", count: 200), "", "tab\there", "ünicode"])
+    @Test(arguments: [String(repeating: "a", count: 257), "", "tab\there", "line\nbreak", "\u{7f}"])
     func malformedRequestIdIsInvalidRequest(requestID: String) throws {
         var build = request()
         build.requestID = requestID
         let error = try #require(failure(build))
         #expect(error.code == .invalidRequest)
         #expect(error.message.contains("request_id"))
+        build.requestID = nil
+        build.idempotencyKey = requestID
+        #expect(try #require(failure(build)).message.contains("idempotency_key"))
     }
 
-    @Test func wellFormedRequestIdIsCarriedIntoThePlan() throws {
+    /// What the original accepted: any printable text up to 256 bytes.
+    @Test(arguments: ["has space", "ünicode", "make all #3", String(repeating: "r", count: 256)])
+    func printableRequestIdsAndKeysAreCarriedIntoThePlan(label: String) throws {
         var build = request()
-        build.requestID = String(repeating: "r", count: 128)
-        #expect(try validator.plan(for: build).requestID == String(repeating: "r", count: 128))
+        build.requestID = label
+        build.idempotencyKey = label
+        let plan = try validator.plan(for: build)
+        #expect(plan.requestID == label)
+        #expect(plan.idempotencyKey == label)
     }
 }

@@ -111,7 +111,8 @@ struct LifecycleTests {
             DaemonUnderTest.gatedScript("gate") + " >/dev/null",
             "for i in 6 7 8 9 10; do echo line $i; sleep 0.1; done",
         ].joined(separator: "; ")
-        let body = requestJSON(["command": "sh", "args": ["-c", script]])
+        // The idempotency key says the client can come back for its build.
+        let body = requestJSON(["command": "sh", "args": ["-c", script], "idempotency_key": "reattach-\(uniqueMarker())"])
         let first = try await daemon.submitAndHangUp(body, afterStdoutEvents: 3)
         #expect(first.status == 0, "\(first.stderrText)")
         let before = try parseEvents(first.stdoutText)
@@ -317,15 +318,16 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
-    /// A build whose client vanished runs on for the re-attach grace (or not at all with 0),
-    /// then is cancelled as "abandoned" and its processes are gone.
+    /// A build whose client vanished, and said it could come back (an idempotency key), runs on
+    /// for the re-attach grace (or not at all with 0), then is cancelled as "abandoned" and its
+    /// processes are gone.
     @Test(arguments: [0, 3])
     func anAbandonedBuildIsCancelledWhenTheGraceRunsOut(graceSec: Int) async throws {
         var options = DaemonUnderTest.Options()
         options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = \(graceSec)\nshutdown_grace_sec = 2"
         let daemon = try await DaemonUnderTest(options)
         let marker = uniqueMarker()
-        let client = try daemon.startBuild(requestJSON(["command": "sleep", "args": [marker]]))
+        let client = try daemon.startBuild(requestJSON(["command": "sleep", "args": [marker]]), headers: ["Idempotency-Key: key-\(marker)"])
         #expect(await eventually { client.stdoutSoFar.contains(#""status":"started""#) })
         let id = try #require(buildID(in: client.stdoutSoFar))
         client.signal(SIGKILL)
@@ -348,16 +350,86 @@ struct LifecycleTests {
         await daemon.stop()
     }
 
-    /// Sending the same request (same request_id) again, during or after the build, gets that
-    /// build's id and events: the build ran once.
-    @Test func repeatingARequestIDGivesTheSameBuildWhichRunsOnce() async throws {
+    /// Without an idempotency key, or on the legacy framing (whose clients cannot come back), a
+    /// client that goes away cancels its build at once, as Ctrl-C on a local make would, so the
+    /// next build of the project does not wait behind it; with a key it waits out the grace.
+    @Test func onlyABuildWithAnIdempotencyKeyWaitsForItsClient() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 30\nshutdown_grace_sec = 2"
+        let daemon = try await DaemonUnderTest(options)
+        let (plain, legacy, keyed) = (uniqueMarker(), uniqueMarker(), uniqueMarker())
+        let clients = [
+            try daemon.startBuild(requestJSON(["command": "sleep", "args": [plain], "request_id": "label"])),
+            try TestProcess.start(
+                "/usr/bin/socat",
+                ["-t", "30", "-", "UNIX-CONNECT:\(daemon.socketPath)"],
+                stdin: Data((requestJSON(["command": "sleep", "args": [legacy], "idempotency_key": "k-\(legacy)"]) + "\n").utf8),
+                outputDirectory: daemon.directory
+            ),
+            try daemon.startBuild(requestJSON(["command": "sleep", "args": [keyed], "idempotency_key": "k-\(keyed)"])),
+        ]
+        for marker in [plain, legacy, keyed] {
+            #expect(await eventually { !processes(matching: "sleep \(marker)").isEmpty }, "\(marker) did not start")
+        }
+        for client in clients {
+            client.signal(SIGKILL)
+            _ = await client.wait()
+        }
+        #expect(await eventually(within: .seconds(5)) { processes(matching: "sleep \(plain)").isEmpty }, "a label is no way back")
+        #expect(await eventually(within: .seconds(5)) { processes(matching: "sleep \(legacy)").isEmpty }, "the legacy framing has no way back")
+        #expect(!processes(matching: "sleep \(keyed)").isEmpty, "a keyed build waits for its client")
+        await daemon.stop()
+    }
+
+    /// A re-attach to a build that prints nothing gets its response head at once: the client
+    /// can tell "attached" from "hung".
+    @Test func aReattachToASilentBuildIsAnsweredAtOnce() async throws {
+        let daemon = try await DaemonUnderTest()
+        let marker = uniqueMarker()
+        let first = try daemon.startBuild(requestJSON(["command": "sleep", "args": [marker], "idempotency_key": "k-\(marker)"]))
+        #expect(await eventually { first.stdoutSoFar.contains(#""status":"started""#) })
+        let id = try #require(buildID(in: first.stdoutSoFar))
+        let headers = daemon.directory + "/reattach-headers"
+        let reattach = try await TestProcess.run(
+            "/usr/bin/curl",
+            ["-sS", "-N", "-m", "2", "-D", headers, daemon.httpBase + "/v1/builds/\(id)/events?after=1"],
+            outputDirectory: daemon.directory
+        )
+        #expect(reattach.status == 28, "curl timed out waiting for events, not for the head: \(reattach.stderrText)")
+        let head = (try? String(contentsOfFile: headers, encoding: .utf8)) ?? ""
+        #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+        #expect(head.contains("application/x-ndjson"))
+        first.signal(SIGKILL)
+        await daemon.stop()
+    }
+
+    /// The original's clients reuse request_id freely: each request is a build of its own.
+    @Test func aReusedRequestIDRunsAgain() async throws {
+        let daemon = try await DaemonUnderTest()
+        let body = requestJSON(["command": "sh", "args": ["-c", "echo run >> runs.txt"], "request_id": "make all"])
+        let first = try await daemon.curl(body)
+        let second = try await daemon.legacy(body)
+        #expect(buildID(in: first.body) != nil)
+        #expect(buildID(in: first.body) != buildID(in: second.stdoutText))
+        #expect(try String(contentsOfFile: daemon.projectRoot + "/runs.txt", encoding: .utf8) == "run\nrun\n")
+        let status = try await daemon.json("/v1/builds/\(try #require(buildID(in: first.body)))")
+        #expect(status.object["request_id"] as? String == "make all")
+        await daemon.stop()
+    }
+
+    /// Sending the same request with the same idempotency key (field or header) again, during
+    /// or after the build, gets that build's id and events: the build ran once.
+    @Test func repeatingAnIdempotencyKeyGivesTheSameBuildWhichRunsOnce() async throws {
         let daemon = try await DaemonUnderTest()
         let script = "echo run >> runs.txt; sleep 1; echo done"
-        let requestID = "deploy-\(uniqueMarker())"
-        let body = requestJSON(["command": "sh", "args": ["-c", script], "request_id": requestID])
+        let key = "deploy-\(uniqueMarker())"
+        let body = requestJSON(["command": "sh", "args": ["-c", script], "idempotency_key": key])
         let first = try daemon.startBuild(body)
         #expect(await eventually { first.stdoutSoFar.contains(#""status":"started""#) })
-        let whileRunning = try await daemon.curl(body)
+        let whileRunning = try await daemon.curl(
+            requestJSON(["command": "sh", "args": ["-c", script]]),
+            headers: ["Idempotency-Key: \(key)"]
+        )
         let original = await first.wait().stdoutText
         let afterwards = try await daemon.curl(body)
         #expect(buildID(in: original)?.hasPrefix("bld_") == true)
@@ -368,12 +440,12 @@ struct LifecycleTests {
         #expect(stdoutText(try parseEvents(original)) == "done\n")
         let runs = daemon.projectRoot + "/runs.txt"
         #expect(try String(contentsOfFile: runs, encoding: .utf8) == "run\n")
-        // The same request_id with a different request is refused, not answered with the old build.
-        let conflicting = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "echo other"], "request_id": requestID]))
+        // The same key with a different request is refused, not answered with the old build.
+        let conflicting = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "echo other"], "idempotency_key": key]))
         #expect(conflicting.status == 409)
-        #expect(conflicting.body.contains("request_id_conflict"))
-        // Another request_id is another build.
-        let another = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script], "request_id": "deploy-2"]))
+        #expect(conflicting.body.contains("idempotency_key_conflict"))
+        // Another key is another build.
+        let another = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script], "idempotency_key": "deploy-2"]))
         #expect(buildID(in: another.body) != buildID(in: original))
         #expect(try String(contentsOfFile: runs, encoding: .utf8) == "run\nrun\n")
         await daemon.stop()
@@ -394,7 +466,10 @@ struct LifecycleTests {
         let daemon = try await DaemonUnderTest(options)
         let (a, b, root) = (bearer("tok-a-4f1e"), bearer("tok-b-8c2d"), bearer("tok-root-1b7a"))
         let marker = uniqueMarker()
-        let client = try daemon.startBuild(requestJSON(["command": "sleep", "args": [marker], "request_id": "rid-\(marker)"]), headers: a)
+        let client = try daemon.startBuild(
+            requestJSON(["command": "sleep", "args": [marker], "request_id": "rid-\(marker)", "idempotency_key": "rid-\(marker)"]),
+            headers: a
+        )
         #expect(await eventually { client.stdoutSoFar.contains(#""status":"started""#) })
         let running = try #require(buildID(in: client.stdoutSoFar))
         let done = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "exit 3"]]), headers: a)
@@ -431,8 +506,8 @@ struct LifecycleTests {
             #expect(refused.status == 404, "\(method) \(path)")
             #expect(refused.body.contains(#""code":"build_not_found""#))
         }
-        // The same request_id from another token is another build.
-        let sameID = try await daemon.curl(requestJSON(["command": "true", "request_id": "rid-\(marker)"]), headers: b)
+        // The same idempotency key from another token is another build.
+        let sameID = try await daemon.curl(requestJSON(["command": "true", "idempotency_key": "rid-\(marker)"]), headers: b)
         #expect(buildID(in: sameID.body) != running)
         #expect(!processes(matching: "sleep \(marker)").isEmpty)
 

@@ -39,15 +39,15 @@ public final class BuildRegistry: Sendable {
         var position: Int
     }
 
-    private struct RequestKey: Hashable {
+    private struct IdempotencyKey: Hashable {
         var tokenDigest: String?
-        var requestID: String
+        var key: String
     }
 
     private struct State {
         var limits: Limits
         var records: [String: BuildRecord] = [:]
-        var byRequest: [RequestKey: String] = [:]
+        var byIdempotencyKey: [IdempotencyKey: String] = [:]
         /// Finished builds in the order they finished, for expiry.
         var finished = CircularBuffer<(id: String, at: ContinuousClock.Instant)>()
         /// Memory the (uncompacted) events of finished builds take, kept within `retainedEventBytes`.
@@ -97,7 +97,7 @@ public final class BuildRegistry: Sendable {
         for (record, origin) in start { run(record, origin: origin, afterQueue: true) }
     }
 
-    /// Admits a build: starts it if a slot is free, else queues it. A `request_id` the same
+    /// Admits a build: starts it if a slot is free, else queues it. An idempotency key the same
     /// token used for a build still held gives that build instead of a new one.
     /// - Returns: the build, and whether it is a new one.
     /// - Throws: `queue_full` when the queue is full, `shutdown` while the daemon stops.
@@ -111,8 +111,8 @@ public final class BuildRegistry: Sendable {
         typealias Admitted = (record: BuildRecord, startsNow: Bool, isNew: Bool)
         let admission = state.withLockedValue { state -> Result<Admitted, ServiceError> in
             expire(&state, now: now)
-            let key = plan.requestID.map { RequestKey(tokenDigest: owner.tokenDigest, requestID: $0) }
-            if let key, let id = state.byRequest[key], let record = state.records[id] {
+            let key = plan.idempotencyKey.map { IdempotencyKey(tokenDigest: owner.tokenDigest, key: $0) }
+            if let key, let id = state.byIdempotencyKey[key], let record = state.records[id] {
                 return .success((record, false, false))
             }
             guard state.accepting else { return .failure(ServiceError(.shutdown, "the build service is shutting down")) }
@@ -128,7 +128,7 @@ public final class BuildRegistry: Sendable {
                 eventLoop: eventLoop
             )
             state.records[record.id] = record
-            if let key { state.byRequest[key] = record.id }
+            if let key { state.byIdempotencyKey[key] = record.id }
             for warning in plan.warnings { record.post(warning) }
             if startsNow {
                 occupySlot(for: plan.projectID, in: &state)
@@ -151,8 +151,8 @@ public final class BuildRegistry: Sendable {
         return (record, true)
     }
 
-    /// A `request_id` used again must come with the same request: anything else is a client
-    /// bug that must not silently get some other build's result.
+    /// An idempotency key used again must come with the same request: anything else is a
+    /// client bug that must not silently get some other build's result.
     private static func checkSameRequest(_ earlier: BuildPlan, _ now: BuildPlan) throws(ServiceError) {
         let same =
             earlier.projectID == now.projectID && earlier.commandName == now.commandName && earlier.arguments == now.arguments
@@ -160,8 +160,9 @@ public final class BuildRegistry: Sendable {
             && earlier.repo?.ref == now.repo?.ref
         guard same else {
             throw ServiceError(
-                .requestIDConflict,
-                "request_id \"\(now.requestID ?? "")\" was used for a different build request within build.retain_sec"
+                .idempotencyKeyConflict,
+                "idempotency key \"\(now.idempotencyKey ?? "")\" was used for a different build request within build.retain_sec;"
+                    + " use a new key for a new build"
             )
         }
     }
@@ -195,7 +196,8 @@ public final class BuildRegistry: Sendable {
     }
 
     /// A reader of `record` (its number from `attach`) went away. Once nobody follows an
-    /// unfinished build, it is cancelled unless somebody re-attaches within `build.reattach_grace_sec`.
+    /// unfinished build, it is cancelled, at once or, when its client can come back (see
+    /// `BuildPlan.resumable`), unless somebody re-attaches within `build.reattach_grace_sec`.
     public func readerLeft(_ record: BuildRecord, reader: Int) {
         let (remaining, attachments) = record.detach(reader)
         guard remaining == 0 else { return }
@@ -204,7 +206,9 @@ public final class BuildRegistry: Sendable {
             Self.returnMemory(ifFreed: state.withLockedValue { trimRetained(&$0) })
             return
         }
-        let grace = state.withLockedValue { $0.limits.reattachGraceSec }
+        // Only a client that sent an idempotency key can come back for its build (and never
+        // one on the legacy framing, which has no way back): any other leaves like Ctrl-C.
+        let grace = record.plan.resumable ? state.withLockedValue { $0.limits.reattachGraceSec } : 0
         guard grace > 0 else {
             record.cancel(.abandoned)
             return
@@ -385,8 +389,8 @@ public final class BuildRegistry: Sendable {
             state.finished.removeFirst()
             guard let record = state.records.removeValue(forKey: oldest.id) else { continue }
             state.retainedBytes -= record.trimmableEventBytes
-            if let requestID = record.plan.requestID {
-                state.byRequest.removeValue(forKey: RequestKey(tokenDigest: record.owner.tokenDigest, requestID: requestID))
+            if let key = record.plan.idempotencyKey {
+                state.byIdempotencyKey.removeValue(forKey: IdempotencyKey(tokenDigest: record.owner.tokenDigest, key: key))
             }
         }
         // Both lists are in the order builds finished: the expired are at the front.

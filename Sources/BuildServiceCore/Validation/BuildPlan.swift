@@ -13,7 +13,14 @@ public struct RepoSource: Sendable {
 /// A request that passed validation: everything the runner needs, already resolved.
 public struct BuildPlan: Sendable {
     public var projectID: String
+    /// The client's label, free to reuse.
     public var requestID: String?
+    /// The request's idempotency key (field or `Idempotency-Key` header): the same key from the
+    /// same token gives the build again, and the build waits for its client to come back.
+    public var idempotencyKey: String?
+    /// Whether a build whose last reader left waits `build.reattach_grace_sec` for its client:
+    /// only with an idempotency key, and never on the legacy framing (set by the endpoint).
+    public var resumable = false
     /// The command name as requested (`make`).
     public var commandName: String
     /// The absolute executable path from `build.commands`.

@@ -16,11 +16,10 @@ public struct RequestValidator: Sendable {
         if let version = request.schemaVersion, version != "2" {
             throw ServiceError(.schemaVersion, "schema_version \"\(version)\" is not supported; use \"2\"")
         }
-        if let requestID = request.requestID {
-            guard (1...128).contains(requestID.utf8.count),
-                requestID.utf8.allSatisfy({ (0x21...0x7E).contains($0) })
-            else {
-                throw ServiceError(.invalidRequest, "request_id must be 1 to 128 printable ASCII characters without spaces")
+        for (field, value) in [("request_id", request.requestID), ("idempotency_key", request.idempotencyKey)] {
+            guard let value else { continue }
+            guard Self.isPrintableLabel(value) else {
+                throw ServiceError(.invalidRequest, "\(field) must be 1 to 256 bytes of printable text (no control characters)")
             }
         }
         guard let project = config.project(id: request.projectID) else {
@@ -40,6 +39,7 @@ public struct RequestValidator: Sendable {
         var plan = BuildPlan(
             projectID: project.id,
             requestID: request.requestID,
+            idempotencyKey: request.idempotencyKey,
             commandName: request.command,
             executable: executable,
             arguments: request.args,
@@ -71,6 +71,13 @@ public struct RequestValidator: Sendable {
         }
         try Self.resolvePaths(&plan, in: tree)
         return plan
+    }
+
+    /// What the original accepted as a `request_id` (and what an idempotency key may be): up to
+    /// 256 bytes, spaces and non-ASCII letters included, but no control characters (a log line
+    /// must stay one line).
+    static func isPrintableLabel(_ value: String) -> Bool {
+        (1...256).contains(value.utf8.count) && !value.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     /// The argument policy of `command` in `project`: its `args` patterns, and make's policy

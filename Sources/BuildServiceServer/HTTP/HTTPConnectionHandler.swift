@@ -351,6 +351,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         let admission = listener.endpoint.admit(
             body: body,
             headerToken: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")),
+            idempotencyHeader: head.headers.first(name: "Idempotency-Key"),
+            canComeBack: true,
             tokens: listener.tokens,
             bodyTokenAllowed: listener.transport == .unix,
             origin: origin,

@@ -35,6 +35,10 @@ struct HTTPResponseSink: EventSink {
         channel.write(HTTPServerResponsePart.head(head), promise: nil)
     }
 
+    func flush() {
+        channel.flush()
+    }
+
     /// Returns at once while the socket takes more (below NIO's write-buffer high watermark),
     /// else when this line has been written: several lines in flight, bounded memory.
     func send(_ line: ByteBuffer, isLast: Bool) async throws -> EventLoopFuture<Void> {

@@ -66,6 +66,8 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                 listener.endpoint.admit(
                     body: line,
                     headerToken: nil,
+                    idempotencyHeader: nil,
+                    canComeBack: false,
                     tokens: listener.tokens,
                     bodyTokenAllowed: true,
                     origin: origin,

@@ -18,6 +18,8 @@ struct LegacyEventSink: EventSink {
 
     func begin() async throws {}
 
+    func flush() {}
+
     /// As `HTTPResponseSink.send`: waits only while the socket's write buffer is full.
     func send(_ line: ByteBuffer, isLast: Bool) async throws -> EventLoopFuture<Void> {
         let written: EventLoopFuture<Void> = channel.writeAndFlush(line)
