@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A/B of two build-service builds on the no-op round trip, in one run.
 
-    python3 bench/ab_bench.py OLD_BINDIR NEW_BINDIR [--rounds 300]
+    python3 bench/ab_bench.py OLD_BINDIR NEW_BINDIR [--rounds 300] [--key]
 
 Starts each daemon (release binaries from OLD_BINDIR and NEW_BINDIR) on the same project and
 sends the same requests to both, alternating request by request so drift in the machine's
@@ -9,6 +9,9 @@ speed hits both alike. Each request is a no-op build over HTTP with curl, of thr
 in the root, `true` with a `cwd` (the path resolution), and `make -s -C sub noop` (make's
 argument policy, the path checks and the rewritten command line). Prints medians, the ratio
 new/old and a 95 % interval for it.
+
+With --key, NEW's requests carry an Idempotency-Key header (a fresh one each time) and OLD's do
+not: give the same directory twice to measure what a key costs.
 """
 import json
 import os
@@ -60,9 +63,10 @@ level = "warn"
     sys.exit(f"{name} did not start")
 
 
-def timed(body, url):
+def timed(body, url, key=None):
+    headers = ["-H", f"Idempotency-Key: {key}"] if key else []
     start = time.perf_counter()
-    out = subprocess.run(["curl", "-sS", "-N", "--data-binary", body, url], capture_output=True, text=True).stdout
+    out = subprocess.run(["curl", "-sS", "-N", "--data-binary", body, *headers, url], capture_output=True, text=True).stdout
     elapsed = time.perf_counter() - start
     if '"code":0' not in out.splitlines()[-1]:
         sys.exit(f"not a successful build: {out}")
@@ -81,6 +85,7 @@ def interval(new, old, resamples=2000):
 def main():
     old_bin, new_bin = sys.argv[1], sys.argv[2]
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 300
+    with_key = "--key" in sys.argv
     workdir = tempfile.mkdtemp(prefix="bs-ab-")
     os.makedirs(os.path.join(workdir, "project", "sub"))
     with open(os.path.join(workdir, "project", "sub", "Makefile"), "w") as f:
@@ -97,12 +102,13 @@ def main():
             body = json.dumps(request)
             a, b = [], []
             for round_number in range(rounds):
+                key = f"bench-{name}-{round_number}" if with_key else None
                 # Alternate which goes first, too.
                 if round_number % 2:
                     a.append(timed(body, old_url))
-                    b.append(timed(body, new_url))
+                    b.append(timed(body, new_url, key))
                 else:
-                    b.append(timed(body, new_url))
+                    b.append(timed(body, new_url, key))
                     a.append(timed(body, old_url))
             mo, mn = statistics.median(a) * 1000, statistics.median(b) * 1000
             low, high = interval(b, a)
