@@ -136,4 +136,26 @@ struct BoundaryTests {
         #expect(size <= 4096)
         await daemon.stop()
     }
+
+    /// Over `nofile` an open fails with EMFILE; over `nproc` (the run-as user's processes) a
+    /// fork fails with EAGAIN (sh: "Cannot fork"). The daemon serves on; a build within the limits still works.
+    @Test(.enabled(if: getuid() == 0, "nproc binds a run-as user, which needs a root daemon"))
+    func overItsFileAndProcessLimitsABuildFailsAndTheNextRuns() async throws {
+        var options = DaemonUnderTest.Options(buildTables: "[build.limits]\nnofile = 16\nnproc = 4")
+        options.runAsUser = "nobody"
+        let daemon = try await DaemonUnderTest(options)
+        let files = try await daemon.curl(
+            requestJSON(["command": "sh", "args": ["-c", "python3 -c 'import os; [os.open(\"/dev/null\", 0) for _ in range(20)]'"]])
+        )
+        #expect(files.body.contains("Too many open files"), "\(files.body)")
+        #expect(try parseEvents(files.body).last?["code"] as? Int == 1)
+        let forks = try await daemon.curl(
+            requestJSON(["command": "sh", "args": ["-c", "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait"]])
+        )
+        #expect(forks.body.contains("Cannot fork"), "\(forks.body)")
+        #expect(try parseEvents(forks.body).last?["code"] as? Int != 0)
+        let fine = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "echo within"]]))
+        #expect(try parseEvents(fine.body).last?["code"] as? Int == 0)
+        await daemon.stop()
+    }
 }
