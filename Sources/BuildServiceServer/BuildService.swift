@@ -61,13 +61,57 @@ public final class BuildService: Service {
         do {
             try store.prepare()
             signer = ArtifactURLSigner(
-                key: try ArtifactURLSigner.loadOrCreateKey(path: config.artifacts.signingKeyPath),
+                key: try ArtifactURLSigner.loadOrCreateKey(path: Self.signingKeyPath(config.artifacts, logger: logger)),
                 lifetimeSec: config.artifacts.urlTTLSec
             )
         } catch let error as ConfigError {
             throw ServiceError(.internalError, error.description)
         } catch {
             throw ServiceError(.internalError, "artifacts.storage_root \(config.artifacts.storageRoot): \(error.localizedDescription)")
+        }
+    }
+
+    /// The signing key's path. A key an earlier version kept inside the store (its default) is
+    /// moved beside it, so that a server serving the store (the original's model) cannot serve
+    /// the key; where it cannot be moved, or is configured inside the store, a warning says so.
+    private static func signingKeyPath(_ artifacts: ArtifactSettings, logger: Logger) -> String {
+        let manager = FileManager.default
+        var path = artifacts.signingKeyPath
+        let inside = artifacts.signingKeyPathInsideTheStore
+        if artifacts.signingKeyFile == nil, manager.fileExists(atPath: inside), !manager.fileExists(atPath: path) {
+            if rename(inside, path) == 0 {
+                logger.notice("moved the artifact URL signing key out of storage_root", metadata: ["path": .string(path)])
+            } else {
+                logger.warning(
+                    "cannot move the artifact URL signing key out of storage_root; set artifacts.signing_key_file outside it",
+                    metadata: ["path": .string(inside), LogKey.error: .string(String(cString: strerror(errno)))]
+                )
+                path = inside
+            }
+        }
+        if path.hasPrefix(artifacts.storageRoot + "/") {
+            logger.warning(
+                "the artifact URL signing key is inside storage_root: a server that serves storage_root would serve the key",
+                metadata: ["path": .string(path)]
+            )
+        }
+        return path
+    }
+
+    /// Adopts artifact sets without a manifest (the original's store), and fills in their
+    /// digests in the background.
+    private func adoptArtifactSets() {
+        let store = self.store
+        let adopted = store.adoptUnmanifested()
+        guard !adopted.isEmpty else { return }
+        logger.notice(
+            "adopted artifact sets that have no manifest (the original build-service's or a crash's); digests follow in the background",
+            metadata: ["count": .stringConvertible(adopted.count)]
+        )
+        let logger = self.logger
+        Task.detached(priority: .background) {
+            store.fillInDigests(of: adopted)
+            logger.info("digests of adopted artifact sets computed", metadata: ["count": .stringConvertible(adopted.count)])
         }
     }
 
@@ -140,6 +184,7 @@ public final class BuildService: Service {
         }
         let removed = store.removeLeftovers()
         if removed > 0 { logger.notice("removed unfinished artifact sets", metadata: ["count": .stringConvertible(removed)]) }
+        adoptArtifactSets()
         let publisher = ArtifactPublisher(
             collector: ArtifactCollector(store: store, maxBytes: config.artifacts.maxBytes, reader: ArtifactReader(identity: runner.identity)),
             signer: signer,

@@ -141,22 +141,81 @@ import Testing
         #expect(try await Download.fetch(urls[1], in: daemon.directory).status == 404)
     }
 
-    @Test func whatACrashLeftBehindIsRemovedAtStartup() async throws {
+    @Test func whatACrashLeftHalfDoneIsRemovedAtStartup() async throws {
         let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"]))
         _ = try await build(daemon, "mkdir -p out && echo kept > out/app.bin")
         #expect(publishedManifests(daemon).count == 1)
         await daemon.stop()
         let manager = FileManager.default
         let staging = daemon.storageRoot + "/.staging-bld_" + String(repeating: "1", count: 32)
-        let unpublished = daemon.storageRoot + "/bld_" + String(repeating: "2", count: 32)
-        for directory in [staging, unpublished] {
-            try manager.createDirectory(atPath: directory + "/out", withIntermediateDirectories: true)
-            _ = manager.createFile(atPath: directory + "/out/half.bin", contents: Data("partial".utf8))
-        }
+        let lonelyManifest = daemon.storageRoot + "/bld_" + String(repeating: "3", count: 32) + ".json"
+        try manager.createDirectory(atPath: staging + "/out", withIntermediateDirectories: true)
+        _ = manager.createFile(atPath: staging + "/out/half.bin", contents: Data("partial".utf8))
+        _ = manager.createFile(atPath: lonelyManifest, contents: Data("{}".utf8))
         try await daemon.start()
-        #expect(await eventually { !manager.fileExists(atPath: staging) && !manager.fileExists(atPath: unpublished) })
+        #expect(await eventually { !manager.fileExists(atPath: staging) && !manager.fileExists(atPath: lonelyManifest) })
         #expect(publishedManifests(daemon).count == 1)
         #expect(daemon.log.contains("removed unfinished artifact sets"))
+    }
+
+    /// The URL signing key lives beside the store, not in it (a server serving the store must
+    /// not serve the key); one an earlier version left inside is moved out, so links stay valid.
+    @Test func theSigningKeyIsKeptOutOfTheStore() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"]))
+        await daemon.stop()
+        let manager = FileManager.default
+        let beside = daemon.storageRoot + ".signing-key"
+        let inside = daemon.storageRoot + "/.signing-key"
+        let key = try #require(manager.contents(atPath: beside))
+        #expect(!manager.fileExists(atPath: inside))
+        try manager.moveItem(atPath: beside, toPath: inside)
+        try await daemon.start()
+        #expect(manager.contents(atPath: beside) == key)
+        #expect(!manager.fileExists(atPath: inside))
+        #expect(daemon.log.contains("moved the artifact URL signing key out of storage_root"))
+        await daemon.stop()
+    }
+
+    /// The original build-service's store: `bld_<32 hex>/<path>` directories and no manifests.
+    /// Pointed at it, the daemon keeps every set, serves its files, and ages it by its files.
+    @Test func anOriginalStoreIsAdoptedAndItsFilesDownload() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"], artifactSettings: "ttl_sec = 86400"))
+        await daemon.stop()
+        let manager = FileManager.default
+        let fresh = "bld_" + String(repeating: "a", count: 32)
+        let old = "bld_" + String(repeating: "b", count: 32)
+        try manager.createDirectory(atPath: daemon.storageRoot + "/\(fresh)/bin", withIntermediateDirectories: true)
+        let payload = Data(String(repeating: "0123456789", count: 500).utf8)
+        _ = manager.createFile(atPath: daemon.storageRoot + "/\(fresh)/bin/app", contents: payload)
+        _ = manager.createFile(atPath: daemon.storageRoot + "/\(fresh)/docs.zip", contents: Data("PK zip".utf8))
+        try manager.createDirectory(atPath: daemon.storageRoot + "/\(old)", withIntermediateDirectories: true)
+        _ = manager.createFile(atPath: daemon.storageRoot + "/\(old)/stale.txt", contents: Data("old".utf8))
+        // Two days old, past ttl_sec: the original's retention would remove it, and so does ours.
+        let twoDaysAgo = Date().addingTimeInterval(-2 * 86400)
+        for path in ["/\(old)/stale.txt", "/\(old)"] {
+            try manager.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: daemon.storageRoot + path)
+        }
+        try await daemon.start()
+        #expect(daemon.log.contains("adopted artifact sets"), "\(daemon.log)")
+        #expect(manager.fileExists(atPath: daemon.storageRoot + "/\(fresh)/bin/app"))
+        #expect(await eventually { !manager.fileExists(atPath: daemon.storageRoot + "/\(old)") }, "the expired set is collected")
+        // Served on the socket's /artifacts route, as the original's public_base_url links are shaped.
+        let download = try await daemon.curl("", path: "/artifacts/\(fresh)/bin/app", method: "GET", overSocket: true)
+        #expect(download.status == 200, "\(download.body)")
+        #expect(download.body.utf8.count == payload.count)
+        let zip = try await daemon.curl("", path: "/artifacts/\(fresh)/docs.zip", method: "GET", overSocket: true)
+        #expect(zip.status == 200 && zip.body == "PK zip")
+        // The digests follow in the background, into the manifest.
+        #expect(
+            await eventually {
+                guard let data = manager.contents(atPath: daemon.storageRoot + "/\(fresh).json"),
+                    let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                    let artifacts = object["artifacts"] as? [[String: Any]]
+                else { return false }
+                return artifacts.count == 2 && artifacts.allSatisfy { ($0["sha256"] as? String)?.count == 64 }
+            }
+        )
+        await daemon.stop()
     }
 
     @Test func publicBaseURLShapesTheURLsAndTheDaemonServesThatForm() async throws {

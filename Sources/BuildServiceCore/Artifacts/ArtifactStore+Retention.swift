@@ -1,8 +1,9 @@
 public import Foundation
 
 extension ArtifactStore {
-    /// At startup: removes what a crash can leave behind — staging directories, a build
-    /// directory without its manifest (never published), a manifest without its directory.
+    /// At startup: removes what it can prove is its own unfinished work — staging directories
+    /// and a manifest without its directory. A build directory without a manifest is not
+    /// removed: the original build-service wrote none (see `adoptUnmanifested`).
     /// - Returns: how many entries were removed.
     @discardableResult
     public func removeLeftovers() -> Int {
@@ -12,11 +13,10 @@ extension ArtifactStore {
         for entry in entries {
             let path = root + "/" + entry
             let isStaging = entry.hasPrefix(".staging-")
-            let isOrphanDirectory = BuildID.isValid(entry) && !manager.fileExists(atPath: manifestPath(entry))
             let isOrphanManifest =
                 entry.hasSuffix(".json") && BuildID.isValid(String(entry.dropLast(5)))
                 && !manager.fileExists(atPath: directory(String(entry.dropLast(5))))
-            if isStaging || isOrphanDirectory || isOrphanManifest {
+            if isStaging || isOrphanManifest {
                 if (try? manager.removeItem(atPath: path)) != nil { removed += 1 }
             }
         }

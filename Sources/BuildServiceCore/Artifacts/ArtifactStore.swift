@@ -34,6 +34,16 @@ public struct ArtifactStore: Sendable {
         guard rename(staging, target) == 0 else {
             throw ArtifactCollectionError.failed("cannot publish the artifacts (\(String(cString: strerror(errno))))")
         }
+        do {
+            try write(manifest)
+        } catch {
+            try? FileManager.default.removeItem(atPath: target)
+            throw error
+        }
+    }
+
+    /// Writes (or replaces) a build's manifest, whole or not at all.
+    func write(_ manifest: ArtifactManifest) throws {
         let temporary = root + "/.staging-" + manifest.buildID + ".json"
         do {
             let encoder = JSONEncoder()
@@ -44,7 +54,6 @@ public struct ArtifactStore: Sendable {
             }
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            try? FileManager.default.removeItem(atPath: target)
             throw error
         }
     }

@@ -40,7 +40,7 @@ import TOMLKit
 /// [build.environment] allow [string] ["PATH", "LANG", "LC_ALL"]
 /// [artifacts]       storage_root string "/var/lib/build-service/artifacts"; public_base_url string;
 ///                   ttl_sec int 86400; gc_interval_sec int 3600; max_bytes int 10 GiB;
-///                   signing_key_file string (<storage_root>/.signing-key); url_ttl_sec int 3600
+///                   signing_key_file string (<storage_root>.signing-key); url_ttl_sec int 3600
 /// [[projects]]      id string; type "path"|"repo"; path_root; repo_url; repo_ref; repo_subdir; allowed_refs [ref pattern];
 ///                   commands [string]; artifacts [string] []; max_concurrent int (path 1, repo unlimited)
 /// [projects.make]   allowed_variables [string], allowed_targets [pattern]: replace build.make's lists
