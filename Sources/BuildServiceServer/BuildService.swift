@@ -98,23 +98,6 @@ public final class BuildService: Service {
         return path
     }
 
-    /// Adopts artifact sets without a manifest (the original's store), and fills in their
-    /// digests in the background.
-    private func adoptArtifactSets() {
-        let store = self.store
-        let adopted = store.adoptUnmanifested()
-        guard !adopted.isEmpty else { return }
-        logger.notice(
-            "adopted artifact sets that have no manifest (the original build-service's or a crash's); digests follow in the background",
-            metadata: ["count": .stringConvertible(adopted.count)]
-        )
-        let logger = self.logger
-        Task.detached(priority: .background) {
-            store.fillInDigests(of: adopted)
-            logger.info("digests of adopted artifact sets computed", metadata: ["count": .stringConvertible(adopted.count)])
-        }
-    }
-
     /// Kills the process groups of builds an earlier run recorded and could not tear down
     /// (it was killed with SIGKILL, say), and records this run's from now on.
     /// - Returns: groups that outlived SIGKILL for a few seconds; their projects are held.
@@ -184,7 +167,6 @@ public final class BuildService: Service {
         }
         let removed = store.removeLeftovers()
         if removed > 0 { logger.notice("removed unfinished artifact sets", metadata: ["count": .stringConvertible(removed)]) }
-        adoptArtifactSets()
         let publisher = ArtifactPublisher(
             collector: ArtifactCollector(store: store, maxBytes: config.artifacts.maxBytes, reader: ArtifactReader(identity: runner.identity)),
             signer: signer,
@@ -343,8 +325,18 @@ public final class BuildService: Service {
     }
 
     /// Applies `artifacts.ttl_sec` and `max_bytes` at startup and every `gc_interval_sec`.
+    /// First, off the startup path, adopts the sets that have no manifest (the original
+    /// build-service's store; see `ArtifactStore.adoptUnmanifested`), so retention sees them
+    /// too, and fills in their digests after the first pass (expired ones are not read).
     private func collectArtifactGarbage() async {
         let (store, settings, logger) = (self.store, config.artifacts, self.logger)
+        var needDigests = (try? await NIOThreadPool.singleton.runIfActive { store.adoptUnmanifested() }) ?? []
+        if !needDigests.isEmpty {
+            logger.notice(
+                "adopted artifact sets that have no manifest (the original build-service's or a crash's); digests follow",
+                metadata: ["count": .stringConvertible(needDigests.count)]
+            )
+        }
         repeat {
             let removed =
                 (try? await NIOThreadPool.singleton.runIfActive {
@@ -352,6 +344,12 @@ public final class BuildService: Service {
                 }) ?? []
             if !removed.isEmpty {
                 logger.info("removed expired artifacts", metadata: ["builds": .array(removed.map { .string($0) })])
+            }
+            if !needDigests.isEmpty {
+                let pending = needDigests
+                _ = try? await NIOThreadPool.singleton.runIfActive { store.fillInDigests(of: pending) }
+                logger.info("digests of adopted artifact sets computed", metadata: ["count": .stringConvertible(pending.count)])
+                needDigests = []
             }
         } while (try? await Task.sleep(for: .seconds(settings.gcIntervalSec))) != nil
     }

@@ -196,7 +196,7 @@ import Testing
             try manager.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: daemon.storageRoot + path)
         }
         try await daemon.start()
-        #expect(daemon.log.contains("adopted artifact sets"), "\(daemon.log)")
+        #expect(await eventually { daemon.log.contains("adopted artifact sets") }, "\(daemon.log)")
         #expect(manager.fileExists(atPath: daemon.storageRoot + "/\(fresh)/bin/app"))
         #expect(await eventually { !manager.fileExists(atPath: daemon.storageRoot + "/\(old)") }, "the expired set is collected")
         // Served on the socket's /artifacts route, as the original's public_base_url links are shaped.

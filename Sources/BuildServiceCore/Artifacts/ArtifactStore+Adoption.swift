@@ -4,22 +4,27 @@ import Foundation
 /// directories with no manifest. They are finished sets, and links to them are out in the world,
 /// so they are adopted, not removed: a manifest is written from what is on disk (names, sizes,
 /// modification times; the set's age is its newest mtime, as the original's retention judged
-/// it), first without digests, which are filled in afterwards off the startup path.
+/// it), first without digests, which are filled in afterwards. All of it runs in the background
+/// after startup; a download of a set not adopted yet adopts that one on the spot.
 extension ArtifactStore {
-    /// Writes a manifest for every `bld_…` directory that has none.
+    /// Writes a manifest for every `bld_…` directory that has none (blocking).
     /// - Returns: the ids adopted (their digests still to fill in with `fillInDigests`).
     public func adoptUnmanifested() -> [String] {
         let manager = FileManager.default
         guard let entries = try? manager.contentsOfDirectory(atPath: root) else { return [] }
-        var adopted: [String] = []
-        for entry in entries where BuildID.isValid(entry) && !manager.fileExists(atPath: manifestPath(entry)) {
-            var info = stat()
-            guard lstat(directory(entry), &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { continue }
-            let found = files(in: entry)
-            let manifest = ArtifactManifest(buildID: entry, project: "", created: found.newest, artifacts: found.artifacts)
-            if (try? write(manifest)) != nil { adopted.append(entry) }
-        }
-        return adopted
+        return entries.filter { BuildID.isValid($0) && !manager.fileExists(atPath: manifestPath($0)) && adopt($0) != nil }
+    }
+
+    /// Adopts one set: its manifest, written from disk, or nil when `buildID` names no
+    /// directory (or one that has a manifest already).
+    public func adopt(_ buildID: String) -> ArtifactManifest? {
+        var info = stat()
+        guard BuildID.isValid(buildID), lstat(directory(buildID), &info) == 0, info.st_mode & S_IFMT == S_IFDIR,
+            !FileManager.default.fileExists(atPath: manifestPath(buildID))
+        else { return nil }
+        let found = files(in: buildID)
+        let manifest = ArtifactManifest(buildID: buildID, project: "", created: found.newest, artifacts: found.artifacts)
+        return (try? write(manifest)) != nil ? manifest : nil
     }
 
     /// Computes the sha256 of each artifact of the adopted sets and rewrites their manifests

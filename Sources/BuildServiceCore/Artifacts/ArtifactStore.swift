@@ -44,7 +44,8 @@ public struct ArtifactStore: Sendable {
 
     /// Writes (or replaces) a build's manifest, whole or not at all.
     func write(_ manifest: ArtifactManifest) throws {
-        let temporary = root + "/.staging-" + manifest.buildID + ".json"
+        // Its own name: an adoption on demand and one in the background may write at once.
+        let temporary = root + "/.staging-" + manifest.buildID + ".json." + UUID().uuidString
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -25,7 +25,8 @@ final class ManifestCache: Sendable {
         var info = stat()
         guard lstat(store.manifestPath(buildID), &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             entries.withLockedValue { _ = $0.removeValue(forKey: buildID) }
-            return nil
+            // A set of the original's store that the background adoption has not reached yet.
+            return store.adopt(buildID)
         }
         let inode = UInt64(info.st_ino)
         let changed = Int(info.st_ctim.tv_sec) * 1_000_000_000 + Int(info.st_ctim.tv_nsec)
