@@ -47,6 +47,7 @@ struct CheckConfig: AsyncParsableCommand {
             )
         }
         lines += config.warnings.map { "warning: " + $0 }
+        lines += config.differencesFromTheOriginal.map { "note: " + $0 }
         if geteuid() == 0 && config.build.runAsUser == nil {
             // Only reachable with allow_root_builds = true: without it the config is refused.
             lines.append("warning: builds run as root (build.allow_root_builds = true); set build.run_as_user to run them unprivileged")

@@ -25,6 +25,9 @@ struct Serve: AsyncParsableCommand {
             logger.warning("builds run as root: set build.run_as_user to run them as an unprivileged user")
         }
         for warning in config.warnings { logger.warning("config warning", metadata: [LogKey.reason: .string(warning)]) }
+        for difference in config.differencesFromTheOriginal {
+            logger.notice("unlike the original build-service", metadata: [LogKey.reason: .string(difference)])
+        }
         let service: BuildService
         do {
             service = try BuildService(config: config, configPath: options.path, logger: logger, group: MultiThreadedEventLoopGroup.singleton)

@@ -56,16 +56,47 @@ struct ServiceConfigParseTests {
         #expect(config.logging.level == .info)
     }
 
-    @Test func minimalConfigGetsDefaults() throws {
+    /// Keys a config leaves out default as in the original build-service.
+    @Test func minimalConfigGetsTheOriginalsDefaults() throws {
         let config = try ServiceConfig.parse(toml: #"schema_version = "2""#)
         #expect(config.socket.enabled)
         #expect(config.socket.mode == 0o660)
         #expect(config.http.enabled == false)
         #expect(config.build.defaultTimeoutSec == 600)
-        #expect(config.build.maxTimeoutSec == 3600)
-        #expect(config.build.commands.isEmpty)
+        #expect(config.build.maxTimeoutSec == 1800)
+        #expect(config.build.commands == ["make": "/usr/bin/make"])
+        #expect(
+            config.build.environmentAllow == [
+                "PATH", "HOME", "USER", "LANG", "CC", "CXX", "CFLAGS", "CXXFLAGS", "LDFLAGS", "PKG_CONFIG_PATH", "MAKEFLAGS",
+            ]
+        )
         #expect(config.projects.isEmpty)
         #expect(config.logging.level == .info)
+        // A [build.commands] table replaces the default rather than adding to it.
+        let own = try ServiceConfig.parse(toml: "schema_version = \"2\"\n[build.commands]\ncc = \"/usr/bin/cc\"\n")
+        #expect(own.build.commands == ["cc": "/usr/bin/cc"])
+    }
+
+    /// Where ours differs on purpose, one line each names the original's behaviour and the key.
+    @Test func deliberateDifferencesAreSaidWithTheKeyToChange() throws {
+        let quiet = try ServiceConfig.parse(toml: #"schema_version = "2""# + "\n[service.http]\nenabled = true\n")
+        let lines = quiet.differencesFromTheOriginal
+        #expect(lines.contains { $0.hasPrefix("service.http.listen_addr is not set") && $0.contains("0.0.0.0:8080") })
+        #expect(lines.contains { $0.hasPrefix("service.socket.group is not set") && $0.contains("\"users\"") })
+        #expect(lines.contains { $0.hasPrefix("builds queue") && $0.contains("build.max_concurrent") })
+        let explicit = try ServiceConfig.parse(
+            toml: """
+                schema_version = "2"
+                [service.socket]
+                group = "users"
+                [service.http]
+                enabled = true
+                listen_addr = "127.0.0.1:8080"
+                [build]
+                max_concurrent = 4
+                """
+        )
+        #expect(explicit.differencesFromTheOriginal.isEmpty)
     }
 
     @Test func sendTimeoutIsReadAndMustBePositive() throws {

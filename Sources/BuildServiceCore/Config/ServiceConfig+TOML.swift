@@ -36,8 +36,9 @@ import TOMLKit
 /// [build.make]      allowed_variables [string] [] (command-line variables a request may set);
 ///                   allowed_targets [pattern] (any plain relative name); max_jobs int (CPUs × 2);
 ///                   allow_space_in_values bool false
-/// [build.timeouts]  default_sec int 600; max_sec int 3600
-/// [build.environment] allow [string] ["PATH", "LANG", "LC_ALL"]
+/// [build.timeouts]  default_sec int 600; max_sec int 1800
+/// [build.environment] allow [string] (the original's: PATH HOME USER LANG CC CXX CFLAGS CXXFLAGS
+///                   LDFLAGS PKG_CONFIG_PATH MAKEFLAGS)
 /// [artifacts]       storage_root string "/var/lib/build-service/artifacts"; public_base_url string;
 ///                   ttl_sec int 86400; gc_interval_sec int 3600; max_bytes int 10 GiB;
 ///                   signing_key_file string (<storage_root>.signing-key); url_ttl_sec int 3600
@@ -160,6 +161,7 @@ extension ServiceConfig {
         http.enabled = try table.bool("enabled") ?? http.enabled
         if let address = try table.string("listen_addr") {
             http.listenAddress = try parseListenAddress(address, key: table.keyPath("listen_addr"))
+            http.listenAddressGiven = true
         }
         if let auth = try table.table("auth") { http.auth = try parseAuth(auth, allowsType: true) }
         if let tls = try table.table("tls") { http.tls = try parseTLS(tls) }
@@ -281,7 +283,10 @@ extension ServiceConfig {
         build.mirrorUser = try table.string("mirror_user")
         build.allowRootBuilds = try table.bool("allow_root_builds") ?? false
         build.gitPath = try table.string("git_path") ?? build.gitPath
-        build.maxConcurrent = try table.int("max_concurrent") ?? build.maxConcurrent
+        if let maxConcurrent = try table.int("max_concurrent") {
+            build.maxConcurrent = maxConcurrent
+            build.maxConcurrentGiven = true
+        }
         build.maxQueued = try table.int("max_queued") ?? build.maxQueued
         build.eventBufferBytes = try table.int("event_buffer_bytes") ?? build.eventBufferBytes
         build.retainSec = try table.int("retain_sec") ?? build.retainSec
@@ -289,6 +294,7 @@ extension ServiceConfig {
         build.reattachGraceSec = try table.int("reattach_grace_sec") ?? build.reattachGraceSec
         build.shutdownGraceSec = try table.int("shutdown_grace_sec") ?? build.shutdownGraceSec
         if let commands = try table.table("commands") {
+            build.commands = [:]
             for name in commands.keys {
                 switch try commands.stringOrTable(name) {
                 case .string(let path):

@@ -39,7 +39,7 @@ extension ServiceConfig {
             throw ConfigError(
                 key: "service.http.tls.enabled",
                 "auth is required on \(http.listenAddress), which is not a loopback address, but TLS is off: "
-                    + "tokens would cross the network in clear. Enable TLS, listen on 127.0.0.1, "
+                    + "tokens would cross the network in clear (the original allowed it). Enable TLS, listen on 127.0.0.1, "
                     + "or set service.http.auth.allow_plaintext_http = true to accept that"
             )
         }
@@ -142,7 +142,8 @@ extension ServiceConfig {
         if geteuid() == 0, build.runAsUser == nil, !build.allowRootBuilds {
             throw ConfigError(
                 key: "build.run_as_user",
-                "the daemon runs as root and build.run_as_user is unset, so builds would run as root; "
+                "the daemon runs as root and build.run_as_user is unset, so builds would run as root "
+                    + "(the original ran them so without a word); "
                     + "set run_as_user to an unprivileged user, or build.allow_root_builds = true to accept that"
             )
         }
@@ -202,6 +203,15 @@ extension ServiceConfig {
     /// `check-config` and logged at startup).
     public var warnings: [String] {
         var warnings: [String] = []
+        for (index, project) in projects.enumerated() where project.kind == .path {
+            guard let root = project.pathRoot else { continue }
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                warnings.append(
+                    "projects[\(index)].path_root \"\(root)\" is not an existing directory now; builds of \"\(project.id)\" fail with path_root_invalid until it is"
+                )
+            }
+        }
         for (name, path) in build.commands.sorted(by: { $0.key < $1.key }) where build.commandArgumentPatterns[name] == nil {
             guard !RequestValidator.isMake(command: name, executable: path) else { continue }
             warnings.append(
@@ -209,6 +219,32 @@ extension ServiceConfig {
             )
         }
         return warnings
+    }
+
+    /// Where this config, as written, makes the daemon behave unlike the original build-service
+    /// on purpose (for safety), each with the original's behaviour and the key to change; one
+    /// line each, printed by `check-config` and logged at startup. See docs/migrating.md.
+    public var differencesFromTheOriginal: [String] {
+        var lines: [String] = []
+        if http.enabled && !http.listenAddressGiven {
+            lines.append(
+                "service.http.listen_addr is not set: listening on \(http.listenAddress), this host only (the original listened on 0.0.0.0:8080); set listen_addr = \"0.0.0.0:8080\" to serve other hosts"
+            )
+        }
+        if socket.enabled && socket.group == nil {
+            lines.append(
+                "service.socket.group is not set: the socket keeps the daemon's group (the original used \"users\"); set group = \"users\" (or your build group) for containers' users to connect"
+            )
+        }
+        let unlimited = projects.filter { $0.kind == .path && $0.maxConcurrent == nil }.map(\.id)
+        if !build.maxConcurrentGiven || !unlimited.isEmpty {
+            lines.append(
+                "builds queue: at most \(build.maxConcurrent) run at once (build.max_concurrent)"
+                    + (unlimited.isEmpty ? "" : " and one at a time per path project (projects.max_concurrent: \(unlimited.joined(separator: ", ")))")
+                    + "; the original ran every request at once"
+            )
+        }
+        return lines
     }
 
     private func validateProjects() throws(ConfigError) {
@@ -232,10 +268,8 @@ extension ServiceConfig {
                 guard root.hasPrefix("/") else {
                     throw ConfigError(key: "\(key).path_root", "\"\(root)\" must be an absolute path")
                 }
-                var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
-                    throw ConfigError(key: "\(key).path_root", "\"\(root)\" is not an existing directory")
-                }
+                // A root missing now (an NFS mount not up yet at boot) is a warning, as the
+                // original took it: its builds fail with path_root_invalid until it is there.
                 for field in ["repo_url": project.repoURL, "repo_ref": project.repoRef, "repo_subdir": project.repoSubdir]
                 where field.value != nil {
                     throw ConfigError(key: "\(key).\(field.key)", "only \"repo\" projects take \(field.key)")

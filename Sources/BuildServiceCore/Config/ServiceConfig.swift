@@ -26,7 +26,8 @@ public struct ServiceConfig: Sendable {
 public struct SocketListenerConfig: Sendable {
     public var enabled = true
     public var path = "/run/build-service.sock"
-    /// Group that owns the socket file; `nil` keeps the daemon's group.
+    /// Group that owns the socket file; `nil` keeps the daemon's group (the original's
+    /// default was `users`: see `ServiceConfig.differencesFromTheOriginal`).
     public var group: String?
     /// Permission bits of the socket file (from an octal string such as "0660").
     public var mode: UInt32 = 0o660
@@ -37,6 +38,8 @@ public struct SocketListenerConfig: Sendable {
 public struct HTTPListenerConfig: Sendable {
     public var enabled = false
     public var listenAddress = ListenAddress(host: "127.0.0.1", port: 8080)
+    /// Whether the config names `listen_addr` (the default differs from the original's).
+    public var listenAddressGiven = false
     public var auth = AuthSettings()
     public var tls = TLSSettings()
 }
@@ -121,8 +124,9 @@ public struct BuildSettings: Sendable {
     /// Who owns the repo projects' mirrors and runs git on them; `nil` is the daemon's user.
     /// Builds can read mirrors but never write them, so it must not be `run_as_user`.
     public var mirrorUser: String?
-    /// Allowed command names mapped to absolute executable paths.
-    public var commands: [String: String] = [:]
+    /// Allowed command names mapped to absolute executable paths; a config without
+    /// `[build.commands]` gets the original's default, make.
+    public var commands: [String: String] = ["make": "/usr/bin/make"]
     /// For commands written as tables with `args`: the patterns every argument must match.
     public var commandArgumentPatterns: [String: [ArgumentPattern]] = [:]
     /// `[build.make]`: what requests may say to make.
@@ -130,11 +134,16 @@ public struct BuildSettings: Sendable {
     /// `[build.limits]`: resource limits of every build's processes.
     public var limits = BuildLimits()
     public var defaultTimeoutSec = 600
-    public var maxTimeoutSec = 3600
-    /// Names of daemon environment variables passed through to builds.
-    public var environmentAllow: [String] = ["PATH", "LANG", "LC_ALL"]
+    /// The original's default, 30 minutes.
+    public var maxTimeoutSec = 1800
+    /// Names of daemon environment variables passed through to builds (the original's list).
+    public var environmentAllow: [String] = [
+        "PATH", "HOME", "USER", "LANG", "CC", "CXX", "CFLAGS", "CXXFLAGS", "LDFLAGS", "PKG_CONFIG_PATH", "MAKEFLAGS",
+    ]
     /// Builds running at once, over all projects; more wait in the queue.
     public var maxConcurrent = ProcessInfo.processInfo.activeProcessorCount
+    /// Whether the config names `max_concurrent` (the original had no limit).
+    public var maxConcurrentGiven = false
     /// Builds waiting for a slot; beyond this a request gets 429 `queue_full`.
     public var maxQueued = 100
     /// Events kept per build for re-attaching clients (oldest delivered output dropped first).

@@ -113,7 +113,7 @@ final class TOMLTableReader {
     /// Throws for the first key in the table that was never read (sorted, so the message is stable).
     func rejectUnknownKeys() throws {
         if let unknown = table.keys.sorted().first(where: { !consumed.contains($0) }) {
-            throw ConfigError(key: keyPath(unknown), "unknown key (check the spelling; see config/config.toml)")
+            throw ConfigError(key: keyPath(unknown), "unknown key (check the spelling; see config/config.toml; the original ignored unknown keys)")
         }
     }
 
