@@ -18,6 +18,10 @@ public struct BuildServiceClient: Sendable {
     /// heartbeats are asked for three times as often.
     public var stallTimeout: Duration = .seconds(45)
 
+    /// Speak the original build-service's one-line framing on the socket (`--legacy`); without
+    /// it, `run` falls back to it when the socket answers in it.
+    public var legacy = false
+
     /// The `heartbeat_sec` to ask for: three heartbeats within `stallTimeout`, at most every 15 s.
     public var heartbeatSec: Int { max(1, min(15, Int(stallTimeout.components.seconds) / 3)) }
 
@@ -41,6 +45,22 @@ public struct BuildServiceClient: Sendable {
     public func run(
         _ request: BuildRequest,
         reattachWithin: Duration = .seconds(30),
+        onOutput: (OutputPipe, [UInt8]) throws -> Void,
+        onEvent: (BuildEvent) throws -> Void
+    ) async throws(ClientError) -> BuildExit {
+        if legacy { return try await runLegacy(request, onOutput: onOutput, onEvent: onEvent) }
+        do {
+            return try await runOverHTTP(request, reattachWithin: reattachWithin, onOutput: onOutput, onEvent: onEvent)
+        } catch {
+            // The original daemon ran nothing (it could not parse the request): ask it its way.
+            guard case .legacyFramingOnly = error else { throw error }
+            return try await runLegacy(request, onOutput: onOutput, onEvent: onEvent)
+        }
+    }
+
+    private func runOverHTTP(
+        _ request: BuildRequest,
+        reattachWithin: Duration,
         onOutput: (OutputPipe, [UInt8]) throws -> Void,
         onEvent: (BuildEvent) throws -> Void
     ) async throws(ClientError) -> BuildExit {
@@ -97,6 +117,8 @@ public struct BuildServiceClient: Sendable {
         var lastSeq = 0
         /// The service has seen a request of ours (so a broken connection is worth re-attaching to).
         var reached = false
+        /// An HTTP response head has arrived on some connection (the service speaks HTTP).
+        var reachedHTTP = false
     }
 
     private func follow(
@@ -150,14 +172,22 @@ public struct BuildServiceClient: Sendable {
             let executor = EventLoopTaskExecutor(channel.channel.eventLoop)
             return try await withTaskExecutorPreference(executor) {
                 try await channel.executeThenClose { inbound, outbound in
-                    try await outbound.write(.head(head))
-                    if let body { try await outbound.write(.body(.byteBuffer(body))) }
-                    try await outbound.write(.end(nil))
+                    // One write for the whole request: a daemon that answers the first line and
+                    // hangs up (the original, on its socket) is then read, not met with EPIPE.
+                    var parts: [HTTPClientRequestPart] = [.head(head)]
+                    if let body { parts.append(.body(.byteBuffer(body))) }
+                    parts.append(.end(nil))
+                    try await outbound.write(contentsOf: parts)
                     state.reached = true
                     return try await readResponse(inbound, progress: &state, silence: silence, onOutput: onOutput, onEvent: onEvent)
                 }
             }
         } catch {
+            // The original answers anything that is not one JSON line with a JSON error line,
+            // which no HTTP parser takes for a response.
+            if error is HTTPParserError, case .unixSocket = endpoint, !state.reachedHTTP {
+                throw ClientError.legacyFramingOnly("the build service at \(endpoint) speaks only the original's one-line framing")
+            }
             throw connectionError(error, tlsFailure: tlsFailure, doing: "the connection to the build service")
         }
     }
@@ -275,6 +305,7 @@ public struct BuildServiceClient: Sendable {
             switch part {
             case .head(let head):
                 status = head.status
+                progress.reachedHTTP = true
             case .body(var chunk):
                 guard status == .ok else {
                     if errorBody.readableBytes < 65_536 { errorBody.writeBuffer(&chunk) }
@@ -308,7 +339,7 @@ public struct BuildServiceClient: Sendable {
 
     /// Parses and hands over one line, unless its `seq` shows it was delivered before (on an
     /// earlier connection); returns the exit payload when it was the `exit` event.
-    private func deliver(
+    func deliver(
         _ line: ByteBuffer,
         progress: inout StreamProgress,
         onOutput: (OutputPipe, [UInt8]) throws -> Void,

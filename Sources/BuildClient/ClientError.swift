@@ -8,6 +8,9 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     case refused(status: Int?, code: String, message: String)
     /// The service answered something that is not the protocol (exit 76, EX_PROTOCOL).
     case protocolViolation(String)
+    /// The socket answered an HTTP request in the original's one-line framing: the original
+    /// build-service is there (`run` then speaks that framing by itself; exit 76 elsewhere).
+    case legacyFramingOnly(String)
     /// The TLS handshake or connection failed: untrusted or expired certificate, wrong host,
     /// no common protocol (exit 76, EX_PROTOCOL).
     case tls(String)
@@ -20,14 +23,15 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
         case .usage: 2
         case .unreachable: 69
         case .refused: 1
-        case .protocolViolation, .tls: 76
+        case .protocolViolation, .tls, .legacyFramingOnly: 76
         case .download: 65
         }
     }
 
     public var description: String {
         switch self {
-        case .usage(let message), .unreachable(let message), .tls(let message), .download(let message): message
+        case .usage(let message), .unreachable(let message), .tls(let message), .download(let message), .legacyFramingOnly(let message):
+            message
         case .refused(let status, let code, let message):
             "\(message) (code \(code)\(status.map { ", HTTP \($0)" } ?? ""))"
         case .protocolViolation(let message): "unexpected answer from the build service: \(message)"

@@ -40,6 +40,14 @@ struct BuildCLI: AsyncParsableCommand {
     @Option(help: "HTTP(S) URL of the service (default: $BUILD_SERVICE_ENDPOINT); used instead of the socket.")
     var endpoint: String?
 
+    @Flag(
+        help: """
+            Speak the original build-service's one-line framing on the socket (also \
+            BUILD_SERVICE_PROTOCOL=legacy); used by itself when the socket answers in it.
+            """
+    )
+    var legacy = false
+
     @Option(help: "Bearer token (default: $BUILD_SERVICE_TOKEN).")
     var token: String?
 
@@ -159,6 +167,7 @@ struct BuildCLI: AsyncParsableCommand {
         guard (3...3600).contains(stallTimeout) else { throw ClientError.usage("--stall-timeout must be from 3 to 3600 seconds") }
         var client = BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty, tls: tls)
         client.stallTimeout = .seconds(stallTimeout)
+        client.legacy = legacy || environment["BUILD_SERVICE_PROTOCOL"] == "legacy"
         return client
     }
 }
