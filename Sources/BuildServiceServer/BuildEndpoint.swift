@@ -7,8 +7,6 @@ import NIOCore
 /// and submit (`admit`), then stream the build's events (`stream`). A request refused before
 /// it was submitted is answered with the refusal.
 struct BuildEndpoint: Sendable {
-    /// Projects and commands as of the last (re)load.
-    let live: LiveSettings
     let registry: BuildRegistry
     /// Where refused requests are logged (rate-limited).
     let refusals: RefusalLog
@@ -25,6 +23,8 @@ struct BuildEndpoint: Sendable {
     ///   - headerToken: the bearer token from the Authorization header, if any.
     ///   - idempotencyHeader: the `Idempotency-Key` header, if any (same as the body's field).
     ///   - canComeBack: whether the client's framing lets it re-attach (not the legacy one).
+    ///   - settings: the request's one snapshot of the live settings (projects, commands);
+    ///     `tokens` are the listener's in that same snapshot.
     ///   - tokens: the listener's token check; `bodyTokenAllowed` lets `auth_token` stand in.
     ///   - allowsHeartbeats: whether the client's framing can carry `heartbeat` events.
     func admit(
@@ -32,6 +32,7 @@ struct BuildEndpoint: Sendable {
         headerToken: String?,
         idempotencyHeader: String?,
         canComeBack: Bool,
+        settings: LiveSettings.Current,
         tokens: TokenCheck,
         bodyTokenAllowed: Bool,
         origin: RequestOrigin,
@@ -43,6 +44,7 @@ struct BuildEndpoint: Sendable {
             headerToken: headerToken,
             idempotencyHeader: idempotencyHeader,
             canComeBack: canComeBack,
+            settings: settings,
             tokens: tokens,
             bodyTokenAllowed: bodyTokenAllowed,
             origin: origin,
@@ -60,6 +62,7 @@ struct BuildEndpoint: Sendable {
         headerToken: String?,
         idempotencyHeader: String?,
         canComeBack: Bool,
+        settings: LiveSettings.Current,
         tokens: TokenCheck,
         bodyTokenAllowed: Bool,
         origin: RequestOrigin,
@@ -87,7 +90,7 @@ struct BuildEndpoint: Sendable {
                 }
                 request.idempotencyKey = header
             }
-            var plan = try live.current.validator.plan(for: request)
+            var plan = try settings.validator.plan(for: request)
             plan.resumable = canComeBack && plan.idempotencyKey != nil
             // The same idempotency key from the same token within retain_sec: that build again.
             let record = try registry.submit(plan, origin: origin, owner: grant.owner, eventLoop: eventLoop).record

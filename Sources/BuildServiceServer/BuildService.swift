@@ -180,7 +180,7 @@ public final class BuildService: Service {
         )
         for project in Set(stuck.map(\.project)) { registry.hold(project) }
         if !stuck.isEmpty { releaseWhenGone(stuck, registry: registry) }
-        let endpoint = BuildEndpoint(live: live, registry: registry, refusals: RefusalLog(logger: logger))
+        let endpoint = BuildEndpoint(registry: registry, refusals: RefusalLog(logger: logger))
         let downloads = ArtifactDownloads(store: store, signer: signer)
         let signURLs = config.http.auth.required
         let health = DaemonHealth(version: BuildServiceVersion.text)

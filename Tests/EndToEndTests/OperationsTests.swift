@@ -152,6 +152,42 @@ struct OperationsTests {
         await daemon.stop()
     }
 
+    /// A request in flight across a reload (head before, body after) is judged wholly by the
+    /// config in force when it is complete: never the old token with the new project (which
+    /// would build), but the new config's answer, 401 for the removed token.
+    @Test func aRequestInFlightDuringAReloadIsJudgedByOneConfig() async throws {
+        let daemon = try await daemonWithOldToken()
+        let client = #"""
+            import socket, sys
+            body = sys.argv[1].encode()
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+            s.sendall(b"POST /v1/builds HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer old-token-3e9a\r\n"
+                      b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+            print("head sent", flush=True)
+            sys.stdin.readline()
+            s.sendall(body)
+            sys.stdout.write(s.makefile("rb").read().decode())
+            """#
+        let gate = daemon.directory + "/gate"
+        _ = FileManager.default.createFile(atPath: gate, contents: nil)
+        let inFlight = try TestProcess.start(
+            "/bin/sh",
+            ["-c", "tail -f \(gate) | head -1 | python3 -c \"$0\" \"$1\" \"$2\"", client, build, String(daemon.port)],
+            outputDirectory: daemon.directory
+        )
+        #expect(await eventually { inFlight.stdoutSoFar.contains("head sent") })
+        try editedConfig(daemon).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reloaded") })
+        // The body, after the reload.
+        try "go\n".write(toFile: gate, atomically: false, encoding: .utf8)
+        let answer = await inFlight.wait().stdoutText
+        #expect(answer.hasPrefix("head sent\nHTTP/1.1 401"), "\(answer)")
+        #expect(!answer.contains("reloaded"), "the old token reached the new project: \(answer)")
+        #expect(try await daemon.curl(build, headers: newToken).status == 200)
+        await daemon.stop()
+    }
+
     /// An invalid config on SIGHUP is logged and changes nothing; once fixed, the next SIGHUP
     /// applies it.
     @Test func sighupWithAnInvalidConfigKeepsTheRunningOne() async throws {

@@ -25,12 +25,13 @@ struct ArtifactDownloads: Sendable {
     }
 
     /// Auth, lookup and the response plan; synchronous, on the event loop.
-    func prepare(head: HTTPRequestHead, listener: ListenerContext, closeAfter: Bool) -> Answer {
+    /// - Parameter tokens: the listener's tokens in the request's settings snapshot.
+    func prepare(head: HTTPRequestHead, tokens: TokenCheck, closeAfter: Bool) -> Answer {
         let route = ArtifactRoute(uri: head.uri)
         var grant: AccessGrant? = .everything
-        if listener.tokens.isRequired {
+        if tokens.isRequired {
             if let token = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")) {
-                grant = listener.tokens.grant(for: token)
+                grant = tokens.grant(for: token)
                 guard grant != nil else { return Self.refusal(BuildEndpoint.unauthorized, head, closeAfter) }
             } else if let route, let expires = route.query["expires"], let signature = route.query["sig"] {
                 guard signer.verify(buildID: route.buildID, name: route.name, expires: expires, sig: signature) else {

@@ -64,10 +64,9 @@ struct ListenerContext: Sendable {
         self.signArtifactURLs = signArtifactURLs
     }
 
-    /// This listener's tokens as of the last (re)load.
-    var tokens: TokenCheck {
-        let current = live.current
-        return transport == .unix ? current.socketTokens : current.httpTokens
+    /// This listener's tokens in `settings` (one request's snapshot of the live settings).
+    func tokens(_ settings: LiveSettings.Current) -> TokenCheck {
+        transport == .unix ? settings.socketTokens : settings.httpTokens
     }
 
     /// The base of artifact URLs for a request with this Host header.
@@ -122,7 +121,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (part, state) {
         case (.head(let head), .idle):
-            if let (refusal, allow) = refusalBeforeBody(head) {
+            // An early refusal from the head alone; the request is judged whole at its end.
+            if let (refusal, allow) = refusalBeforeBody(head, settings: listener.live.current) {
                 if refusal.code == .unauthorized || refusal.code == .forbiddenProject {
                     listener.endpoint.refusals.refused(
                         code: refusal.code.rawValue,
@@ -146,7 +146,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             state = .readingBody(head, body)
         case (.end, .readingBody(let head, let body)):
             state = .responding
-            respond(context: context, head: head, body: body)
+            // One snapshot of the settings, taken once the request is complete, decides all of
+            // it (token, scope, project, command): a reload never mixes two configs in one
+            // request, and a token revoked while a body trickled in is refused.
+            respond(context: context, head: head, body: body, settings: listener.live.current)
         case (_, .responding):
             pendingParts.append(part)
         default:
@@ -189,7 +192,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// A refusal of the request from its head alone (route, method, token, size), with the
     /// `Allow` header a 405 needs.
-    private func refusalBeforeBody(_ head: HTTPRequestHead) -> (ServiceError, allow: String?)? {
+    private func refusalBeforeBody(_ head: HTTPRequestHead, settings: LiveSettings.Current) -> (ServiceError, allow: String?)? {
         let path = Self.path(of: head)
         let route = Route(path: path)
         if route != .unknown, !route.methods.contains(head.method) {
@@ -201,7 +204,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .artifact, .health:
             // Downloads check a token or a URL signature themselves; health needs no token.
             return nil
-        case .metrics where !listener.live.current.config.metricsAuthRequired:
+        case .metrics where !settings.config.metricsAuthRequired:
             return nil
         default:
             break
@@ -211,7 +214,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         // right away, before routing: a client without a token learns nothing, not even which
         // routes exist.
         let bodyMayCarryToken = listener.transport == .unix && route == .builds && head.method == .POST
-        let grant = bodyMayCarryToken ? nil : grant(for: head)
+        let grant = bodyMayCarryToken ? nil : grant(for: head, settings: settings)
         if !bodyMayCarryToken, grant == nil {
             listener.operations.metrics.authFailed(listener: listener.name)
             return (BuildEndpoint.unauthorized, nil)
@@ -232,8 +235,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         return nil
     }
 
-    private func grant(for head: HTTPRequestHead) -> AccessGrant? {
-        listener.tokens.grant(for: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")))
+    private func grant(for head: HTTPRequestHead, settings: LiveSettings.Current) -> AccessGrant? {
+        listener.tokens(settings).grant(for: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")))
     }
 
     private static func path(of head: HTTPRequestHead) -> Substring {
@@ -289,7 +292,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         )
     }
 
-    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer) {
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer, settings: LiveSettings.Current) {
         // HTTP/1.0 has no chunked encoding: the stream ends with the connection.
         let closeAfter = !head.isKeepAlive || inputClosed || head.version.minor == 0
         let route = Route(path: Self.path(of: head))
@@ -306,11 +309,10 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 closeAfter: closeAfter
             )
         case .artifact:
-            return respondWithArtifact(context: context, head: head, closeAfter: closeAfter)
+            return respondWithArtifact(context: context, head: head, settings: settings, closeAfter: closeAfter)
         case .build,
             .builds where head.method != .POST:
-            // Checked again after the body: a reload may have revoked the token meanwhile.
-            guard let grant = grant(for: head) else {
+            guard let grant = grant(for: head, settings: settings) else {
                 return respondRefusal(context: context, head: head, error: BuildEndpoint.unauthorized, closeAfter: closeAfter)
             }
             let routes = listener.operations.builds
@@ -334,7 +336,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 return respondRefusal(context: context, head: head, error: error, closeAfter: closeAfter)
             }
         case .buildEvents(let id):
-            return respondWithEvents(context: context, head: head, buildID: id, closeAfter: closeAfter)
+            return respondWithEvents(context: context, head: head, buildID: id, settings: settings, closeAfter: closeAfter)
         default:
             break
         }
@@ -353,7 +355,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             headerToken: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")),
             idempotencyHeader: head.headers.first(name: "Idempotency-Key"),
             canComeBack: true,
-            tokens: listener.tokens,
+            settings: settings,
+            tokens: listener.tokens(settings),
             bodyTokenAllowed: listener.transport == .unix,
             origin: origin,
             eventLoop: context.eventLoop,
@@ -369,11 +372,17 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     /// `GET /v1/builds/{id}/events?after=N`: re-attach to a build's event stream.
-    private func respondWithEvents(context: ChannelHandlerContext, head: HTTPRequestHead, buildID: String, closeAfter: Bool) {
+    private func respondWithEvents(
+        context: ChannelHandlerContext,
+        head: HTTPRequestHead,
+        buildID: String,
+        settings: LiveSettings.Current,
+        closeAfter: Bool
+    ) {
         let record: BuildRecord
         let parameters: (after: Int, heartbeat: TimeAmount?)
         do throws(ServiceError) {
-            guard let grant = grant(for: head) else { throw BuildEndpoint.unauthorized }
+            guard let grant = grant(for: head, settings: settings) else { throw BuildEndpoint.unauthorized }
             record = try listener.operations.builds.visibleBuild(id: buildID, grant: grant)
             parameters = try BuildRoutes.eventParameters(QueryString.parse(uri: head.uri), lastSeq: record.snapshot.lastSeq)
         } catch {
@@ -390,8 +399,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    private func respondWithArtifact(context: ChannelHandlerContext, head: HTTPRequestHead, closeAfter: Bool) {
-        switch listener.downloads.prepare(head: head, listener: listener, closeAfter: closeAfter) {
+    private func respondWithArtifact(context: ChannelHandlerContext, head: HTTPRequestHead, settings: LiveSettings.Current, closeAfter: Bool) {
+        switch listener.downloads.prepare(head: head, tokens: listener.tokens(settings), closeAfter: closeAfter) {
         case .complete(let responseHead, let body):
             // Refusals, 304s, HEADs and small files: answered at once, no task.
             context.write(wrapOutboundOut(.head(responseHead)), promise: nil)

@@ -61,6 +61,8 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let sink = LegacyEventSink(channel: channel, sendTimeout: listener.sendTimeout)
         let listener = self.listener
         let origin = RequestOrigin(listener: listener.name, peer: PeerDescription.of(context.channel))
+        // One snapshot of the settings for the whole request (tokens and projects alike).
+        let settings = listener.live.current
         let admission =
             line.map { line in
                 listener.endpoint.admit(
@@ -68,7 +70,8 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                     headerToken: nil,
                     idempotencyHeader: nil,
                     canComeBack: false,
-                    tokens: listener.tokens,
+                    settings: settings,
+                    tokens: listener.tokens(settings),
                     bodyTokenAllowed: true,
                     origin: origin,
                     eventLoop: context.eventLoop,
