@@ -25,22 +25,44 @@ actor MirrorUpdates {
 
     /// The update's outcome, or `nil` once `deadline` passes or the waiting task is cancelled.
     static func outcome(of task: Task<HelperOutcome, Never>, until deadline: ContinuousClock.Instant) async -> HelperOutcome? {
-        let waiter = NIOLockedValueBox<CheckedContinuation<HelperOutcome?, Never>?>(nil)
+        struct Waiter {
+            var continuation: CheckedContinuation<HelperOutcome?, Never>?
+            /// The deadline's timer: cancelled as soon as there is an answer, so no sleeping
+            /// task is left behind for the rest of the deadline (up to an hour).
+            var timer: Task<Void, Never>?
+            var answered = false
+        }
+        let waiter = NIOLockedValueBox(Waiter())
         let resume: @Sendable (HelperOutcome?) -> Void = { value in
-            waiter.withLockedValue { continuation in
-                continuation?.resume(returning: value)
-                continuation = nil
+            let timer = waiter.withLockedValue { waiter -> Task<Void, Never>? in
+                guard !waiter.answered else { return nil }
+                waiter.answered = true
+                waiter.continuation?.resume(returning: value)
+                waiter.continuation = nil
+                return waiter.timer
             }
+            timer?.cancel()
         }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                waiter.withLockedValue { $0 = continuation }
-                // Whichever comes first answers; the other finds nothing left to resume.
-                Task { resume(await task.value) }
-                Task {
+                let timer = Task {
                     try? await Task.sleep(until: deadline)
                     resume(nil)
                 }
+                let alreadyAnswered = waiter.withLockedValue { waiter in
+                    waiter.timer = timer
+                    guard !waiter.answered else { return true }
+                    waiter.continuation = continuation
+                    return false
+                }
+                if alreadyAnswered {
+                    // Cancelled before we got here.
+                    timer.cancel()
+                    continuation.resume(returning: nil)
+                    return
+                }
+                // Whichever comes first answers; the other finds nothing left to resume.
+                Task { resume(await task.value) }
             }
         } onCancel: {
             resume(nil)
