@@ -111,6 +111,11 @@ public struct BuildRunner: Sendable {
     /// - Parameter eventLoop: where the build's pipes are read; best the one its client's socket is on.
     /// - Throws: `ServiceError` (`spawn_failed`) when the process cannot be started.
     public func start(_ plan: BuildPlan, on eventLoop: any EventLoop) throws(ServiceError) -> RunningBuild {
+        try start(plan.processSpec, on: eventLoop)
+    }
+
+    /// Starts a process described by `spec` (a build's, or a helper's) the same way.
+    public func start(_ spec: ProcessSpec, on eventLoop: any EventLoop) throws(ServiceError) -> RunningBuild {
         let stdout = try Self.makePipe()
         let stderr: (read: Int32, write: Int32)
         do {
@@ -122,10 +127,10 @@ public struct BuildRunner: Sendable {
         }
         let pid: pid_t
         do throws(ServiceError) {
-            if let directory = plan.workingDirectoryHandle, directory.descriptor < 0 {
+            if let directory = spec.workingDirectoryHandle, directory.descriptor < 0 {
                 throw ServiceError(.spawnFailed, "the build's working directory was already released")
             }
-            pid = try spawn(plan, stdout: stdout.write, stderr: stderr.write)
+            pid = try spawn(spec, stdout: stdout.write, stderr: stderr.write)
         } catch {
             close(stdout.read)
             close(stderr.read)
@@ -137,7 +142,7 @@ public struct BuildRunner: Sendable {
         do {
             supervisor = try BuildSupervisor(
                 pid: pid,
-                timeout: .seconds(plan.timeoutSec),
+                timeout: .seconds(spec.timeoutSec),
                 killGrace: killGrace,
                 lookAfterExit: leftoverLookDelay,
                 groupThroughPidfd: groupsThroughPidfd,
@@ -151,7 +156,7 @@ public struct BuildRunner: Sendable {
             pipes.closePipes()
             throw ServiceError(.spawnFailed, "cannot supervise the build process: \(error)")
         }
-        guard active.insert(supervisor, pgid: pid, project: plan.projectID, command: plan.commandName) else {
+        guard active.insert(supervisor, pgid: pid, project: spec.owner, command: spec.name) else {
             supervisor.start()
             supervisor.cancel()
             pipes.closePipes()
@@ -169,13 +174,13 @@ public struct BuildRunner: Sendable {
 
     /// Spawns the process with its stdout and stderr on the given pipe ends, which are closed
     /// here in every case (the child has its own copies).
-    private func spawn(_ plan: BuildPlan, stdout: Int32, stderr: Int32) throws(ServiceError) -> pid_t {
+    private func spawn(_ spec: ProcessSpec, stdout: Int32, stderr: Int32) throws(ServiceError) -> pid_t {
         defer {
             close(stdout)
             close(stderr)
         }
-        let argv = [plan.commandName] + (plan.executedArguments ?? plan.arguments)
-        let envp = environmentStrings + plan.extraEnvironment
+        let argv = [spec.name] + spec.arguments
+        let envp = environmentStrings + spec.extraEnvironment
         var stage = BS_SPAWN_STAGE_NONE
         var failure: Int32 = 0
         let identity = self.identity
@@ -185,11 +190,11 @@ public struct BuildRunner: Sendable {
         let softValues = limits.map(\.soft)
         let hardValues = limits.map(\.hard)
         // The handle is held until the child has exec'd (vfork: bs_spawn returns after that).
-        let directory = plan.workingDirectoryHandle
+        let directory = spec.workingDirectoryHandle
         let pid = CStringArray.with(argv) { argvPointer in
             CStringArray.with(envp) { envpPointer in
-                plan.executable.withCString { path in
-                    plan.workingDirectory.withCString { cwd in
+                spec.executable.withCString { path in
+                    spec.workingDirectory.withCString { cwd in
                         identity.supplementaryGroups.withUnsafeBufferPointer { groups in
                             resources.withUnsafeBufferPointer { resources in
                                 softValues.withUnsafeBufferPointer { soft in
@@ -222,7 +227,7 @@ public struct BuildRunner: Sendable {
                 }
             }
         }
-        guard pid > 0 else { throw Self.spawnError("cannot start \(plan.executable) (\(Self.describe(stage)))", failure) }
+        guard pid > 0 else { throw Self.spawnError("cannot start \(spec.executable) (\(Self.describe(stage)))", failure) }
         return pid
     }
 

@@ -505,21 +505,17 @@ public struct RepoWorkspaces: Sendable {
         let runner = runner ?? self.runner
         let remaining = deadline - ContinuousClock.now
         guard remaining > .zero else { return HelperOutcome(succeeded: false, timedOut: true, output: "") }
-        let plan = BuildPlan(
-            projectID: "git",
-            requestID: nil,
-            commandName: (executable as NSString).lastPathComponent,
-            executable: executable,
-            arguments: arguments,
-            projectRoot: directory,
-            workingDirectory: directory,
+        let spec = ProcessSpec.helper(
+            executable,
+            arguments,
+            owner: "repo workspaces",
+            in: directory,
             timeoutSec: max(1, Int(remaining.components.seconds)),
-            warnings: [],
-            extraEnvironment: environment
+            environment: environment
         )
         let running: RunningBuild
         do {
-            running = try runner.start(plan, on: eventLoop)
+            running = try runner.start(spec, on: eventLoop)
         } catch {
             return HelperOutcome(succeeded: false, timedOut: false, output: "cannot run \(executable): \(error.message)")
         }
