@@ -13,7 +13,7 @@ public import BuildServiceProtocol
 ///   MAKEFLAGS and would resolve a relative one from their own directory;
 /// - `-f`, `-o`, `-W` and targets must resolve beneath the root from that directory (or name a
 ///   file not there yet whose directory is); make opens them by name, so they rely on nothing
-///   else writing the tree while the build starts (see the README's security notes).
+///   else writing the tree while the build starts (see docs/security.md).
 public enum PathResolution {
     /// The resolved working directory: open, and as a path for logs.
     public struct WorkingDirectory: Sendable {
