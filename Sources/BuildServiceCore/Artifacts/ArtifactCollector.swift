@@ -223,12 +223,12 @@ public struct ArtifactCollector: Sendable {
         remaining: inout Int
     ) throws(ArtifactCollectionError) {
         try makeStagingDirectory(target, for: relative)
-        guard let names = try tree.entries(of: relative, pattern: pattern) else {
+        guard let entries = try tree.entries(of: relative, pattern: pattern) else {
             throw .failed("artifact directory \"\(relative)\" (pattern \"\(pattern)\") cannot be listed by the build's user")
         }
-        for name in names {
+        for (name, listedKind) in entries {
             let path = relative + "/" + name
-            var kind = try tree.kind(of: name, in: relative, following: false, pattern: pattern)
+            var kind: ArtifactTree.Kind? = listedKind
             if kind == .symlink {
                 kind = try tree.kind(of: name, in: relative, following: true, pattern: pattern)
                 if kind == .directory {

@@ -50,15 +50,14 @@ public struct ArtifactPattern: Sendable, Equatable, CustomStringConvertible {
                 try expand(tree, directory: directory, remaining: rest, into: &found)
             }
             // …or one more (a real one: `**` follows no symlink), then `**` again.
-            for name in try tree.entries(of: directory, pattern: text) ?? [] where !name.hasPrefix(".") {
-                guard try tree.kind(of: name, in: directory, following: false, pattern: text) == .directory else { continue }
-                try expand(tree, directory: Self.join(directory, name), remaining: remaining, into: &found)
+            for entry in try tree.entries(of: directory, pattern: text) ?? [] where entry.kind == .directory && !entry.name.hasPrefix(".") {
+                try expand(tree, directory: Self.join(directory, entry.name), remaining: remaining, into: &found)
             }
             return
         }
         let names: [String]
         if Self.hasWildcard(segment) {
-            names = (try tree.entries(of: directory, pattern: text) ?? []).filter { fnmatch(segment, $0, FNM_PERIOD) == 0 }
+            names = (try tree.entries(of: directory, pattern: text) ?? []).map(\.name).filter { fnmatch(segment, $0, FNM_PERIOD) == 0 }
         } else {
             names = try tree.kind(of: segment, in: directory, following: false, pattern: text) == nil ? [] : [segment]
         }

@@ -9,6 +9,8 @@ import Foundation
 final class ArtifactTree {
     let root: String
     private let rootDescriptor: Int32
+    /// Where the root is, as the kernel names it (for `reachable`), read once.
+    private let rootPath: String?
     let reader: ArtifactReader?
 
     /// What a looked-up name is.
@@ -26,6 +28,7 @@ final class ArtifactTree {
         guard descriptor >= 0 else { throw .failed("the project root \(root) cannot be opened") }
         self.root = root
         self.rootDescriptor = descriptor
+        self.rootPath = reader == nil ? nil : Self.path(of: descriptor)
         self.reader = reader
     }
 
@@ -54,9 +57,10 @@ final class ArtifactTree {
         }
     }
 
-    /// The names in directory `relative` (without `.` and `..`, sorted), or nil when it is not
-    /// a directory, is missing, or the build's user could not have listed it.
-    func entries(of relative: String, pattern: String) throws(ArtifactCollectionError) -> [String]? {
+    /// The names in directory `relative` (without `.` and `..`, sorted), each with what it is
+    /// (symlinks not followed, judged through the listing's own descriptor), or nil when it is
+    /// not a directory, is missing, or the build's user could not have listed it.
+    func entries(of relative: String, pattern: String) throws(ArtifactCollectionError) -> [(name: String, kind: Kind)]? {
         guard let descriptor = try open(relative, pattern: pattern) else { return nil }
         var info = stat()
         guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, may([.read, .search], info),
@@ -66,14 +70,15 @@ final class ArtifactTree {
             return nil
         }
         defer { closedir(listing) }
-        var names: [String] = []
+        var entries: [(name: String, kind: Kind)] = []
         while let entry = readdir(listing) {
             let name = withUnsafePointer(to: &entry.pointee.d_name) {
                 String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
             }
-            if name != "." && name != ".." { names.append(name) }
+            guard name != "." && name != "..", fstatat(dirfd(listing), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            entries.append((name, Self.kind(info)))
         }
-        return names.sorted()
+        return entries.sorted { $0.name < $1.name }
     }
 
     /// What `name` in directory `relative` is, without following it when it is a symlink
@@ -92,11 +97,15 @@ final class ArtifactTree {
         } else {
             guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
         }
+        return Self.kind(info)
+    }
+
+    private static func kind(_ info: stat) -> Kind {
         switch info.st_mode & S_IFMT {
-        case S_IFDIR: return .directory
-        case S_IFREG: return .file
-        case S_IFLNK: return .symlink
-        default: return .other
+        case S_IFDIR: .directory
+        case S_IFREG: .file
+        case S_IFLNK: .symlink
+        default: .other
         }
     }
 
@@ -105,7 +114,7 @@ final class ArtifactTree {
     /// lead through a directory the walk itself never listed.)
     private func reachable(_ descriptor: Int32) -> Bool {
         guard reader != nil else { return true }
-        guard let path = Self.path(of: descriptor), let rootPath = Self.path(of: rootDescriptor) else { return false }
+        guard let path = Self.path(of: descriptor), let rootPath else { return false }
         let below: Substring
         if path == rootPath {
             below = ""
