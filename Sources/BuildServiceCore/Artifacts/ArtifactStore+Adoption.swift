@@ -16,10 +16,12 @@ extension ArtifactStore {
     }
 
     /// Adopts one set: its manifest, written from disk, or nil when `buildID` names no
-    /// directory (or one that has a manifest already).
+    /// directory, one that has a manifest already, or one changed since the daemon started
+    /// (this daemon's own, between its rename into place and its manifest).
     public func adopt(_ buildID: String) -> ArtifactManifest? {
         var info = stat()
         guard BuildID.isValid(buildID), lstat(directory(buildID), &info) == 0, info.st_mode & S_IFMT == S_IFDIR,
+            Double(info.st_ctim.tv_sec) + Double(info.st_ctim.tv_nsec) / 1e9 < adoptsSetsFrom,
             !FileManager.default.fileExists(atPath: manifestPath(buildID))
         else { return nil }
         let found = files(in: buildID)

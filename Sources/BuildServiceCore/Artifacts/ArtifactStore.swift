@@ -6,9 +6,15 @@ import Foundation
 /// lives in `<root>/.staging-<build_id>` until it is complete.
 public struct ArtifactStore: Sendable {
     public let root: String
+    /// Only sets whose directory last changed before this (seconds since 1970) are adopted
+    /// (see `adopt`): the daemon's start, so a set this daemon is publishing right now (renamed
+    /// into place, its manifest not written yet) is never mistaken for a foreign one.
+    public let adoptsSetsFrom: Double
 
-    public init(root: String) {
+    /// - Parameter adoptsSetsFrom: nil is now.
+    public init(root: String, adoptsSetsFrom: Double? = nil) {
         self.root = root
+        self.adoptsSetsFrom = adoptsSetsFrom ?? Date().timeIntervalSince1970
     }
 
     func directory(_ buildID: String) -> String { root + "/" + buildID }
