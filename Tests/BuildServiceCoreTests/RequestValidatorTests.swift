@@ -319,7 +319,9 @@ struct RequestValidatorTests {
         #expect(try validator.plan(for: build).projectID == "demo")
     }
 
-    @Test(arguments: [String(repeating: "a", count: 257), "", "tab\there", "line\nbreak", "\u{7f}"])
+    @Test(arguments: [
+        String(repeating: "a", count: 257), "", "tab\there", "line\nbreak", "\u{7f}", "a\u{2028}b", "\u{202E}txt.exe", "zero\u{200B}width",
+    ])
     func malformedRequestIdIsInvalidRequest(requestID: String) throws {
         var build = request()
         build.requestID = requestID

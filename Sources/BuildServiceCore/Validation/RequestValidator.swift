@@ -19,7 +19,10 @@ public struct RequestValidator: Sendable {
         for (field, value) in [("request_id", request.requestID), ("idempotency_key", request.idempotencyKey)] {
             guard let value else { continue }
             guard Self.isPrintableLabel(value) else {
-                throw ServiceError(.invalidRequest, "\(field) must be 1 to 256 bytes of printable text (no control characters)")
+                throw ServiceError(
+                    .invalidRequest,
+                    "\(field) must be 1 to 256 bytes of printable text (no control, format or line-separator characters)"
+                )
             }
         }
         guard let project = config.project(id: request.projectID) else {
@@ -74,10 +77,14 @@ public struct RequestValidator: Sendable {
     }
 
     /// What the original accepted as a `request_id` (and what an idempotency key may be): up to
-    /// 256 bytes, spaces and non-ASCII letters included, but no control characters (a log line
-    /// must stay one line).
+    /// 256 bytes, spaces and non-ASCII letters included, but nothing unprintable: no control
+    /// characters or line separators (a log line must stay one line) and no format characters
+    /// (a right-to-left override would make the audit log show another text than was sent).
     static func isPrintableLabel(_ value: String) -> Bool {
-        (1...256).contains(value.utf8.count) && !value.unicodeScalars.contains { $0.properties.generalCategory == .control }
+        (1...256).contains(value.utf8.count)
+            && !value.unicodeScalars.contains {
+                [.control, .format, .lineSeparator, .paragraphSeparator].contains($0.properties.generalCategory)
+            }
     }
 
     /// The argument policy of `command` in `project`: its `args` patterns, and make's policy
