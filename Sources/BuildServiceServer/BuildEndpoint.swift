@@ -17,84 +17,67 @@ struct BuildEndpoint: Sendable {
         let heartbeat: TimeAmount?
     }
 
+    /// One build request as a connection received it, with what the connection knows of it.
+    struct Submission {
+        /// The JSON body (or the legacy line).
+        var body: ByteBuffer
+        /// The bearer token from the Authorization header, if any.
+        var headerToken: String?
+        /// The `Idempotency-Key` header, if any (same as the body's field).
+        var idempotencyHeader: String?
+        /// Whether the client's framing lets it re-attach (not the legacy one).
+        var canComeBack: Bool
+        /// The request's one snapshot of the live settings (projects, commands).
+        var settings: LiveSettings.Current
+        /// The listener's tokens in that same snapshot; `bodyTokenAllowed` lets `auth_token` stand in.
+        var tokens: TokenCheck
+        var bodyTokenAllowed: Bool
+        var origin: RequestOrigin
+        var eventLoop: any EventLoop
+        /// Whether the client's framing can carry `heartbeat` events.
+        var allowsHeartbeats: Bool
+    }
+
     /// Everything before the stream, done at once on the connection's event loop: a path
     /// project's process is started within it (`BuildRegistry.submit`), before any task exists.
-    /// - Parameters:
-    ///   - headerToken: the bearer token from the Authorization header, if any.
-    ///   - idempotencyHeader: the `Idempotency-Key` header, if any (same as the body's field).
-    ///   - canComeBack: whether the client's framing lets it re-attach (not the legacy one).
-    ///   - settings: the request's one snapshot of the live settings (projects, commands);
-    ///     `tokens` are the listener's in that same snapshot.
-    ///   - tokens: the listener's token check; `bodyTokenAllowed` lets `auth_token` stand in.
-    ///   - allowsHeartbeats: whether the client's framing can carry `heartbeat` events.
-    func admit(
-        body: ByteBuffer,
-        headerToken: String?,
-        idempotencyHeader: String?,
-        canComeBack: Bool,
-        settings: LiveSettings.Current,
-        tokens: TokenCheck,
-        bodyTokenAllowed: Bool,
-        origin: RequestOrigin,
-        eventLoop: any EventLoop,
-        allowsHeartbeats: Bool
-    ) -> Result<Admission, ServiceError> {
-        let admission = decideAdmission(
-            body: body,
-            headerToken: headerToken,
-            idempotencyHeader: idempotencyHeader,
-            canComeBack: canComeBack,
-            settings: settings,
-            tokens: tokens,
-            bodyTokenAllowed: bodyTokenAllowed,
-            origin: origin,
-            eventLoop: eventLoop,
-            allowsHeartbeats: allowsHeartbeats
-        )
+    /// Refusals are logged (rate-limited).
+    func admit(_ submission: Submission) -> Result<Admission, ServiceError> {
+        let admission = decide(submission)
         if case .failure(let error) = admission, error.code != .shutdown, error.code != .queueFull {
+            let origin = submission.origin
             refusals.refused(code: error.code.rawValue, message: error.message, peer: origin.peer, listener: origin.listener)
         }
         return admission
     }
 
-    private func decideAdmission(
-        body: ByteBuffer,
-        headerToken: String?,
-        idempotencyHeader: String?,
-        canComeBack: Bool,
-        settings: LiveSettings.Current,
-        tokens: TokenCheck,
-        bodyTokenAllowed: Bool,
-        origin: RequestOrigin,
-        eventLoop: any EventLoop,
-        allowsHeartbeats: Bool
-    ) -> Result<Admission, ServiceError> {
+    private func decide(_ submission: Submission) -> Result<Admission, ServiceError> {
+        let (headerToken, tokens) = (submission.headerToken, submission.tokens)
         var request: BuildRequest
         do {
-            request = try BuildRequest.decode(from: body)
+            request = try BuildRequest.decode(from: submission.body)
         } catch {
             // An unauthenticated client learns nothing from validation: check the token first.
             guard tokens.grant(for: headerToken) != nil else { return .failure(Self.unauthorized) }
             return .failure(error)
         }
-        let presented = headerToken ?? (bodyTokenAllowed ? request.authToken : nil)
+        let presented = headerToken ?? (submission.bodyTokenAllowed ? request.authToken : nil)
         guard let grant = tokens.grant(for: presented) else { return .failure(Self.unauthorized) }
-        var origin = origin
+        var origin = submission.origin
         origin.tokenName = grant.tokenName
         do throws(ServiceError) {
             // A scoped token learns nothing about projects outside its scope, not even whether they exist.
             try grant.check(project: request.projectID)
-            if let header = idempotencyHeader {
+            if let header = submission.idempotencyHeader {
                 guard request.idempotencyKey == nil || request.idempotencyKey == header else {
                     throw ServiceError(.invalidRequest, "the Idempotency-Key header and the idempotency_key field differ; send one of them")
                 }
                 request.idempotencyKey = header
             }
-            var plan = try settings.validator.plan(for: request)
-            plan.resumable = canComeBack && plan.idempotencyKey != nil
+            var plan = try submission.settings.validator.plan(for: request)
+            plan.resumable = submission.canComeBack && plan.idempotencyKey != nil
             // The same idempotency key from the same token within retain_sec: that build again.
-            let record = try registry.submit(plan, origin: origin, owner: grant.owner, eventLoop: eventLoop).record
-            let heartbeat = allowsHeartbeats ? request.heartbeatSec.map { TimeAmount.seconds(Int64($0)) } : nil
+            let record = try registry.submit(plan, origin: origin, owner: grant.owner, eventLoop: submission.eventLoop).record
+            let heartbeat = submission.allowsHeartbeats ? request.heartbeatSec.map { TimeAmount.seconds(Int64($0)) } : nil
             return .success(Admission(record: record, heartbeat: heartbeat))
         } catch {
             return .failure(error)

@@ -351,16 +351,18 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         origin.artifactBaseURL = listener.artifactBase(host: head.headers.first(name: "Host"))
         origin.signArtifactURLs = listener.signArtifactURLs
         let admission = listener.endpoint.admit(
-            body: body,
-            headerToken: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")),
-            idempotencyHeader: head.headers.first(name: "Idempotency-Key"),
-            canComeBack: true,
-            settings: settings,
-            tokens: listener.tokens(settings),
-            bodyTokenAllowed: listener.transport == .unix,
-            origin: origin,
-            eventLoop: context.eventLoop,
-            allowsHeartbeats: sink.allowsNewEventTypes
+            BuildEndpoint.Submission(
+                body: body,
+                headerToken: TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")),
+                idempotencyHeader: head.headers.first(name: "Idempotency-Key"),
+                canComeBack: true,
+                settings: settings,
+                tokens: listener.tokens(settings),
+                bodyTokenAllowed: listener.transport == .unix,
+                origin: origin,
+                eventLoop: context.eventLoop,
+                allowsHeartbeats: sink.allowsNewEventTypes
+            )
         )
         let loopBound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
         task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {

@@ -66,16 +66,18 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let admission =
             line.map { line in
                 listener.endpoint.admit(
-                    body: line,
-                    headerToken: nil,
-                    idempotencyHeader: nil,
-                    canComeBack: false,
-                    settings: settings,
-                    tokens: listener.tokens(settings),
-                    bodyTokenAllowed: true,
-                    origin: origin,
-                    eventLoop: context.eventLoop,
-                    allowsHeartbeats: sink.allowsNewEventTypes
+                    BuildEndpoint.Submission(
+                        body: line,
+                        headerToken: nil,
+                        idempotencyHeader: nil,
+                        canComeBack: false,
+                        settings: settings,
+                        tokens: listener.tokens(settings),
+                        bodyTokenAllowed: true,
+                        origin: origin,
+                        eventLoop: context.eventLoop,
+                        allowsHeartbeats: sink.allowsNewEventTypes
+                    )
                 )
             } ?? .failure(ServiceError(.payloadTooLarge, "request line is longer than \(ListenerContext.maxBodyBytes) bytes"))
         task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
