@@ -11,10 +11,7 @@ struct ArgumentPolicyTests {
     let validator: RequestValidator
 
     init() throws {
-        project = try TemporaryDirectory()
-        try project.makeDirectory("sub")
-        try project.writeFile("sub/Makefile", "all:\n\ttrue\n")
-        try project.symlink("out", to: "/etc")
+        project = try TemporaryDirectory.project()
         var text = ConfigText(projectRoot: project.path)
         text.commands = """
             make = "/usr/bin/make"

@@ -16,10 +16,7 @@ struct RequestValidatorTests {
     let validator: RequestValidator
 
     init() throws {
-        project = try TemporaryDirectory()
-        try project.makeDirectory("sub")
-        try project.writeFile("sub/Makefile", "all:\n\ttrue\n")
-        try project.symlink("out", to: "/etc")
+        project = try TemporaryDirectory.project()
         try project.symlink("inner", to: "sub")
         var text = ConfigText(projectRoot: project.path)
         text.timeouts = "default_sec = 300\nmax_sec = 900"

@@ -16,6 +16,16 @@ final class TemporaryDirectory {
         try? FileManager.default.removeItem(atPath: path)
     }
 
+    /// A project tree for validation tests: `sub/Makefile`, and `out -> /etc` (a symlink that
+    /// leads out of the root).
+    static func project() throws -> TemporaryDirectory {
+        let project = try TemporaryDirectory()
+        try project.makeDirectory("sub")
+        try project.writeFile("sub/Makefile", "all:\n\ttrue\n")
+        try project.symlink("out", to: "/etc")
+        return project
+    }
+
     /// The directory that holds this one.
     var parent: String {
         URL(fileURLWithPath: path).deletingLastPathComponent().path
