@@ -10,7 +10,9 @@ struct OperationsTests {
         var options = DaemonUnderTest.Options()
         options.lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 20"
         let daemon = try await DaemonUnderTest(options)
-        let client = try daemon.startBuild(requestJSON(["command": "sh", "args": ["-c", "sleep 2; echo finished"]]))
+        // Held at a gate until the test has seen the daemon say it is stopping: on a busy machine
+        // a build of fixed length could end before SIGTERM arrives.
+        let client = try daemon.startBuild(requestJSON(["command": "sh", "args": ["-c", DaemonUnderTest.gatedScript("gate") + "; echo finished"]]))
         // Asks for /healthz every 0.1 s on one keep-alive connection until it says 503.
         let poller = try TestProcess.start(
             "/usr/bin/python3",
@@ -37,9 +39,12 @@ struct OperationsTests {
         )
         #expect(await eventually { poller.stdoutSoFar.hasPrefix("200\n") })
         #expect(await eventually { client.stdoutSoFar.contains(#""status":"started""#) })
-        #expect(await daemon.stop() == 0)
+        daemon.signal(SIGTERM)
+        #expect(await eventually { poller.stdoutSoFar.contains("503\n") }, "\(poller.stdoutSoFar)")
+        daemon.openGate("gate")
+        #expect(await daemon.waitForExit() == 0)
         let events = try parseEvents(await client.wait().stdoutText)
-        #expect(stdoutText(events) == "finished\n")
+        #expect(stdoutText(events) == "gate open\nfinished\n")
         #expect(events.last?["code"] as? Int == 0)
         #expect(events.last?["cancelled"] as? Bool != true)
         #expect(!events.contains { $0["type"] as? String == "error" })

@@ -176,6 +176,14 @@ final class DaemonUnderTest: @unchecked Sendable {
         return await running.wait().status
     }
 
+    /// Waits for the daemon to exit by itself (after a signal the test sent); returns its status.
+    @discardableResult
+    func waitForExit() async -> Int32 {
+        guard let running else { return 0 }
+        self.running = nil
+        return await running.wait().status
+    }
+
     var log: String { running?.stderrSoFar ?? "" }
 
     /// The daemon's process id while it runs.
