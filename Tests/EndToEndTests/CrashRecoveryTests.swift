@@ -46,3 +46,43 @@ import Testing
         await daemon.stop()
     }
 }
+
+extension CrashRecoveryTests {
+    /// A record makes the next start kill a process group: a ledger directory that is not the
+    /// daemon's own real directory (here a symlink to a directory anyone may write) is not used,
+    /// and the daemon says so.
+    @Test func aLedgerDirectoryThatIsNotTheDaemonsOwnIsNotTrusted() async throws {
+        let daemon = try await DaemonUnderTest()
+        await daemon.stop()
+        let ledger = daemon.directory + "/workspaces/running"
+        let elsewhere = daemon.directory + "/world-writable"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        chmod(elsewhere, 0o1777)
+        try? FileManager.default.removeItem(atPath: ledger)
+        try FileManager.default.createSymbolicLink(atPath: ledger, withDestinationPath: elsewhere)
+        // A forged record naming a group that is alive: a sleep in a session of its own.
+        let sleeper = try TestProcess.start("/bin/sleep", ["30"], outputDirectory: daemon.directory)
+        let victim = sleeper.pid
+        defer { kill(victim, SIGKILL) }
+        var stat = ""
+        #expect(
+            await eventually {
+                stat = (try? String(contentsOfFile: "/proc/\(victim)/stat", encoding: .utf8)) ?? ""; return stat.contains("(sleep)")
+            }
+        )
+        // Its leader's real start time: the record is as good as one the daemon would write.
+        let close = try #require(stat.lastIndex(of: ")"))
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        try #require(fields.count > 19)
+        // Its own process group (Foundation starts children so), as a build's would be.
+        try #require(fields[2] == Substring(String(victim)), "\(stat)")
+        let start = fields[19]
+        let bootID = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let record = #"{"pgid":\#(victim),"leaderStart":\#(start),"bootID":"\#(bootID)","project":"demo","command":"sh"}"#
+        try record.write(toFile: elsewhere + "/\(victim)", atomically: false, encoding: .utf8)
+        try await daemon.start()
+        #expect(await eventually { daemon.log.contains("cannot record running builds") }, "\(daemon.log)")
+        #expect(Self.isAlive(victim), "a forged record killed a process")
+        await daemon.stop()
+    }
+}

@@ -24,8 +24,10 @@ public struct ProcessGroupLedger: Sendable {
         public var command: String
     }
 
-    /// Creates the directory (the daemon's only, 0700).
-    /// - Returns: nil when it cannot be created (the caller logs it; builds still run).
+    /// Creates the directory (the daemon's only, 0700). A record makes the next start kill a
+    /// process group, so the directory must be a real one that only the daemon's user can
+    /// write: one that is a symlink or someone else's is not used.
+    /// - Returns: nil when it cannot be created or trusted (the caller logs it; builds still run).
     public static func open(workspaceRoot: String) -> ProcessGroupLedger? {
         let directory = workspaceRoot + "/running"
         do {
@@ -33,7 +35,10 @@ public struct ProcessGroupLedger: Sendable {
         } catch {
             return nil
         }
-        chmod(directory, 0o700)
+        var info = stat()
+        guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(),
+            chmod(directory, 0o700) == 0
+        else { return nil }
         return ProcessGroupLedger(directory: directory)
     }
 
@@ -66,7 +71,7 @@ public struct ProcessGroupLedger: Sendable {
             let path = directory + "/" + name
             defer { unlink(path) }
             guard let data = FileManager.default.contents(atPath: path), let entry = try? JSONDecoder().decode(Entry.self, from: data),
-                entry.bootID == Self.bootID, entry.pgid > 1
+                entry.bootID == Self.bootID, entry.pgid > 1, entry.pgid != getpgrp()
             else { continue }
             // While any process of a group lives, its id is not handed to a new process: a live
             // pid with another start time means the group is gone and the number reused.
