@@ -1,4 +1,4 @@
-public import BuildServiceProtocol
+import BuildServiceProtocol
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
@@ -47,13 +47,11 @@ public struct BuildExecutor: Sendable {
     /// `cancelled` with code 130.
     /// - Returns: after the `exit` event, a future that completes once no process of the build
     ///   is left (a grandchild ignoring SIGTERM can take up to the kill grace).
-    /// - Parameter prestarted: the process, when `startEarly` already started it.
+    /// - Parameter revalidatingPaths: resolve the working directory and make's paths again
+    ///   first (a queued build: the tree may have changed since it was submitted); a request
+    ///   that no longer passes fails the build with the code it would have got at submit time.
     @discardableResult
-    public func execute(
-        _ record: BuildRecord,
-        origin: RequestOrigin,
-        prestarted: Result<RunningBuild, ServiceError>? = nil
-    ) async -> EventLoopFuture<Void>? {
+    public func execute(_ record: BuildRecord, origin: RequestOrigin, revalidatingPaths: Bool = false) async -> EventLoopFuture<Void>? {
         let id = record.id
         let eventLoop = record.eventLoop
         var plan = record.plan
@@ -61,10 +59,9 @@ public struct BuildExecutor: Sendable {
         let start = clock.now
 
         if let reason = record.cancelReason {
-            let cleanup = try? prestarted?.get().cancel()
             Self.finishCancelled(record, reason: reason)
             auditLogger(record, origin).info("build cancelled before it started", metadata: [LogKey.reason: .string(reason.rawValue)])
-            return cleanup
+            return nil
         }
         var announced = false
         if let repo = plan.repo {
@@ -96,15 +93,13 @@ public struct BuildExecutor: Sendable {
         }
 
         // Spawn first: the process starts up while we announce and log it.
-        let started = prestarted ?? Result { () throws(ServiceError) in try runner.start(plan, on: eventLoop) }
+        let started = Result { () throws(ServiceError) in
+            if revalidatingPaths, plan.repo == nil { try RequestValidator.resolvePaths(&plan, root: plan.projectRoot) }
+            return try runner.start(plan, on: eventLoop)
+        }
         // The process has its working directory now: the record keeps no descriptor for its retention.
         record.plan.workingDirectoryHandle?.close()
-        if !announced {
-            record.post(.build(id: id, status: "started"))
-            // The readers send it before the audit line is written: the sooner the client has
-            // the response's head, the more of its work overlaps the build.
-            await Task.yield()
-        }
+        if !announced { record.post(.build(id: id, status: "started")) }
         let logger = auditLogger(record, origin)
         let arguments = AuditText.arguments(plan.arguments)
         var startLine: Logger.Metadata = [
@@ -148,10 +143,9 @@ public struct BuildExecutor: Sendable {
             exit = BuildExit(code: 1)
             outcome[LogKey.error] = .string(error.description)
         }
+        // Readers are woken now and send it on their own; the audit line below is not ordered
+        // against what a client receives.
         record.finish(exit)
-        // The readers' turn first: the exit event leaves before the audit line is written, and
-        // before the build's group is looked at.
-        await Task.yield()
         let cleanup = ended?.lookForLeftovers()
         if let ended {
             outcome[LogKey.timedOut] = .stringConvertible(ended.timedOut)
@@ -171,21 +165,6 @@ public struct BuildExecutor: Sendable {
         outcome[LogKey.duration] = .string(Self.seconds(clock.now - start))
         logger.info("build finished", metadata: outcome)
         return cleanup
-    }
-
-    /// Starts a path project's process right away, in the caller's turn of the event loop
-    /// (`execute` does the rest): between a request and its process there is then no hop.
-    /// Repo projects check out first; nil for them.
-    /// - Parameter revalidatingPaths: resolve the working directory and make's paths again
-    ///   first (a queued build: the tree may have changed since it was submitted); a request
-    ///   that no longer passes fails the build with the code it would have got at submit time.
-    func startEarly(_ record: BuildRecord, revalidatingPaths: Bool) -> Result<RunningBuild, ServiceError>? {
-        guard record.plan.repo == nil, record.cancelReason == nil else { return nil }
-        return Result { () throws(ServiceError) in
-            var plan = record.plan
-            if revalidatingPaths { try RequestValidator.resolvePaths(&plan, root: plan.projectRoot) }
-            return try runner.start(plan, on: record.eventLoop)
-        }
     }
 
     /// The logger of a build's audit lines: the daemon's, with the build's id, project,

@@ -289,12 +289,11 @@ public final class BuildRegistry: Sendable {
     /// - Parameter afterQueue: the build waited in the queue, so its paths are resolved again
     ///   against the tree as it is now (a build that ran meanwhile may have changed it).
     private func run(_ record: BuildRecord, origin: RequestOrigin, afterQueue: Bool) {
-        // The process first (path projects): the build's task runs only once the caller's turn
-        // of the event loop is over.
-        let prestarted = executor.startEarly(record, revalidatingPaths: afterQueue)
+        // Everything of the build, its process included, happens in its own task: never in the
+        // call stack of whoever admitted it (a connection's channelRead, another build's end).
         let task = Task(executorPreference: EventLoopTaskExecutor(record.eventLoop)) { [self] in
             if record.cancelReason == nil { metrics.started(project: record.plan.projectID) }
-            let cleanup = await executor.execute(record, origin: origin, prestarted: prestarted)
+            let cleanup = await executor.execute(record, origin: origin, revalidatingPaths: afterQueue)
             metrics.finished(record)
             // The slot is free once nothing of the build is left: for path projects the
             // next build shares its tree.
