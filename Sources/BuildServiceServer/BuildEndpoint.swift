@@ -21,25 +21,25 @@ struct BuildEndpoint: Sendable {
     struct Submission {
         /// The JSON body (or the legacy line).
         var body: ByteBuffer
-        /// The bearer token from the Authorization header, if any.
-        var headerToken: String?
+        /// The grant of the request's token; `nil` when the token is to come from the body
+        /// (`auth_token`: the Unix socket only), checked against `tokens`.
+        var grant: AccessGrant?
         /// The `Idempotency-Key` header, if any (same as the body's field).
         var idempotencyHeader: String?
         /// Whether the client's framing lets it re-attach (not the legacy one).
         var canComeBack: Bool
         /// The request's one snapshot of the live settings (projects, commands).
         var settings: LiveSettings.Current
-        /// The listener's tokens in that same snapshot; `bodyTokenAllowed` lets `auth_token` stand in.
+        /// The listener's tokens in that same snapshot.
         var tokens: TokenCheck
-        var bodyTokenAllowed: Bool
         var origin: RequestOrigin
         var eventLoop: any EventLoop
         /// Whether the client's framing can carry `heartbeat` events.
         var allowsHeartbeats: Bool
     }
 
-    /// Everything before the stream, done at once on the connection's event loop: a path
-    /// project's process is started within it (`BuildRegistry.submit`), before any task exists.
+    /// Everything before the stream, synchronous and without I/O: decode, authenticate,
+    /// validate, and admit to the registry (which starts the build in a task of its own).
     /// Refusals are logged (rate-limited).
     func admit(_ submission: Submission) -> Result<Admission, ServiceError> {
         let admission = decide(submission)
@@ -51,17 +51,17 @@ struct BuildEndpoint: Sendable {
     }
 
     private func decide(_ submission: Submission) -> Result<Admission, ServiceError> {
-        let (headerToken, tokens) = (submission.headerToken, submission.tokens)
         var request: BuildRequest
         do {
             request = try BuildRequest.decode(from: submission.body)
         } catch {
             // An unauthenticated client learns nothing from validation: check the token first.
-            guard tokens.grant(for: headerToken) != nil else { return .failure(Self.unauthorized) }
+            guard (submission.grant ?? submission.tokens.grant(for: nil)) != nil else { return .failure(RequestAuthorizer.unauthorized) }
             return .failure(error)
         }
-        let presented = headerToken ?? (submission.bodyTokenAllowed ? request.authToken : nil)
-        guard let grant = tokens.grant(for: presented) else { return .failure(Self.unauthorized) }
+        guard let grant = submission.grant ?? submission.tokens.grant(for: request.authToken) else {
+            return .failure(RequestAuthorizer.unauthorized)
+        }
         var origin = submission.origin
         origin.tokenName = grant.tokenName
         do throws(ServiceError) {
@@ -84,15 +84,8 @@ struct BuildEndpoint: Sendable {
         }
     }
 
-    /// Answers an admission: the refusal, or the build's events until its `exit`.
-    func stream(_ admission: Result<Admission, ServiceError>, to sink: some EventSink) async {
-        switch admission {
-        case .failure(let error):
-            await sink.reject(error)
-        case .success(let admitted):
-            await BuildEventStream(registry: registry).follow(admitted.record, after: 0, heartbeat: admitted.heartbeat, sink: sink)
-        }
+    /// The admitted build's events until its `exit`.
+    func stream(_ admitted: Admission, to sink: some EventSink) async {
+        await BuildEventStream(registry: registry).follow(admitted.record, after: 0, heartbeat: admitted.heartbeat, sink: sink)
     }
-
-    static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")
 }

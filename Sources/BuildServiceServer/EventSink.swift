@@ -1,14 +1,12 @@
 import BuildServiceProtocol
 import NIOCore
 
-/// Where a build request's answer goes: an HTTP response or a legacy socket stream. The two
-/// differ only in how a refusal and the start of the stream are framed.
+/// Where a build's events go: an HTTP response or a legacy socket stream. The two differ only
+/// in how the start of the stream is framed. (A refusal is each framing's own business.)
 protocol EventSink: Sendable {
     /// Whether the client may get event types the original implementation did not have
     /// (`heartbeat`): not on the legacy framing, whose clients reject unknown types.
     var allowsNewEventTypes: Bool { get }
-    /// The request is refused before anything started.
-    func reject(_ error: ServiceError) async
     /// The build is accepted; events follow. What `begin` writes may wait for the first event.
     func begin() async throws
     /// Sends what `begin` wrote now: no event is there yet, and the client must know it is

@@ -6,6 +6,8 @@ import NIOConcurrencyHelpers
 /// all at once, so no request sees half of an old config and half of a new one.
 final class LiveSettings: Sendable {
     struct Current: Sendable {
+        /// Counts reloads: a request can tell whether the settings changed since it looked.
+        let generation: Int
         let config: ServiceConfig
         let validator: RequestValidator
         let socketTokens: TokenCheck
@@ -15,37 +17,22 @@ final class LiveSettings: Sendable {
     private let box: NIOLockedValueBox<Current>
 
     init(config: ServiceConfig) {
-        box = NIOLockedValueBox(Self.make(config))
+        box = NIOLockedValueBox(Self.make(config, generation: 0))
     }
 
     var current: Current { box.withLockedValue { $0 } }
 
     func replace(with config: ServiceConfig) {
-        let next = Self.make(config)
-        box.withLockedValue { $0 = next }
+        box.withLockedValue { $0 = Self.make(config, generation: $0.generation + 1) }
     }
 
-    private static func make(_ config: ServiceConfig) -> Current {
+    private static func make(_ config: ServiceConfig, generation: Int) -> Current {
         Current(
+            generation: generation,
             config: config,
             validator: RequestValidator(config: config),
             socketTokens: TokenCheck(settings: config.socket.auth),
             httpTokens: TokenCheck(settings: config.http.auth)
         )
     }
-}
-
-/// What `/healthz` says: version, uptime, and whether the daemon is stopping (503).
-final class DaemonHealth: Sendable {
-    let version: String
-    private let started = ContinuousClock.now
-    private let stopping = NIOLockedValueBox(false)
-
-    init(version: String) {
-        self.version = version
-    }
-
-    var isStopping: Bool { stopping.withLockedValue { $0 } }
-    func markStopping() { stopping.withLockedValue { $0 = true } }
-    var uptimeSec: Int { Int((ContinuousClock.now - started).components.seconds) }
 }

@@ -4,8 +4,9 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// `GET`/`HEAD` of a stored artifact: auth (bearer token, or a valid URL signature), then the
-/// file as nginx would send a static file, streamed from disk at the client's pace.
+/// `GET`/`HEAD` of a stored artifact (its auth, a bearer token or a signed link, is the
+/// `RequestAuthorizer`'s): the file as nginx would send a static file, streamed from disk at
+/// the client's pace.
 struct ArtifactDownloads: Sendable {
     let store: ArtifactStore
     let signer: ArtifactURLSigner
@@ -17,87 +18,73 @@ struct ArtifactDownloads: Sendable {
     /// Ranges up to this size are read right away instead of on the thread pool.
     static let inlineReadLimit = 64 * 1024
 
-    /// What to answer: a complete response (a refusal, a 304, a HEAD, a small body read
-    /// right away, all without a task), or a file to stream.
-    enum Answer {
-        case complete(HTTPResponseHead, ByteBuffer?)
-        case stream(HTTPResponseHead, NIOFileHandle, ArtifactResponse.Body)
-    }
-
-    /// Auth, lookup and the response plan; synchronous, on the event loop.
-    /// - Parameter tokens: the listener's tokens in the request's settings snapshot.
-    func prepare(head: HTTPRequestHead, tokens: TokenCheck, closeAfter: Bool) -> Answer {
-        let route = ArtifactRoute(uri: head.uri)
-        var grant: AccessGrant? = .everything
-        if tokens.isRequired {
-            if let token = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization")) {
-                grant = tokens.grant(for: token)
-                guard grant != nil else { return Self.refusal(BuildEndpoint.unauthorized, head, closeAfter) }
-            } else if let route, let expires = route.query["expires"], let signature = route.query["sig"] {
-                guard signer.verify(buildID: route.buildID, name: route.name, expires: expires, sig: signature) else {
-                    return Self.refusal(Self.badSignature, head, closeAfter)
-                }
-            } else {
-                return Self.refusal(BuildEndpoint.unauthorized, head, closeAfter)
-            }
-        }
-        guard let route else { return Self.refusal(Self.notFound, head, closeAfter) }
+    /// Lookup and the response, synchronous on the event loop: refusals, 304s, HEADs and
+    /// small bodies complete at once; larger files are streamed.
+    /// - Parameters:
+    ///   - authorization: the request's (a token's grant or a valid signed link).
+    ///   - encrypted: the connection is TLS, where file regions (sendfile) cannot go.
+    func respond(to head: HTTPRequestHead, authorization: Authorization, encrypted: Bool, metrics: BuildMetrics) -> HTTPResponse {
+        guard let route = ArtifactRoute(uri: head.uri) else { return .refusal(Self.notFound) }
         // Like nginx, open on the event loop: a cached manifest, a stat and a few openat calls on
         // local disk cost microseconds; only bulk reads go to the thread pool.
         let manifest = manifests.manifest(for: route.buildID, in: store)
         guard let manifest, let opened = store.open(buildID: route.buildID, name: route.name, manifest: manifest) else {
-            return Self.refusal(Self.notFound, head, closeAfter)
+            return .refusal(Self.notFound)
         }
         let file = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: opened.descriptor)
-        if let grant {
+        if case .granted(let grant) = authorization {
             do {
                 try grant.check(project: opened.manifest.project)
             } catch {
                 try? file.close()
-                return Self.refusal(error, head, closeAfter)
+                return .refusal(error)
             }
         }
         let response = ArtifactResponse(request: head, artifact: opened.artifact)
-        var headers = response.headers
-        if closeAfter { headers.add(name: "Connection", value: "close") }
-        let responseHead = HTTPResponseHead(version: head.version, status: response.status, headers: headers)
         switch response.body {
         case .none:
             try? file.close()
-            return .complete(responseHead, nil)
+            return .complete(response.status, response.headers, nil)
         case .bytes(let range) where range.count <= Self.inlineReadLimit:
             defer { try? file.close() }
             guard let body = try? file.withUnsafeFileDescriptor({ try Self.read($0, offset: range.lowerBound, count: range.count) }) else {
-                return Self.refusal(ServiceError(.internalError, "the artifact could not be read"), head, true)
+                return .refusal(ServiceError(.internalError, "the artifact could not be read"))
             }
-            return .complete(responseHead, body)
-        default:
-            return .stream(responseHead, file, response.body)
+            metrics.artifactBytesServed(body.readableBytes)
+            return .complete(response.status, response.headers, body)
+        case let body:
+            let (status, headers) = (response.status, response.headers)
+            return .streamed { stream in
+                await self.stream(file, status: status, headers: headers, body: body, to: stream, encrypted: encrypted, metrics: metrics)
+            }
         }
     }
 
     /// Streams a prepared file body; closes the file at the end.
-    func stream(
-        _ responseHead: HTTPResponseHead,
-        file: NIOFileHandle,
+    private func stream(
+        _ file: NIOFileHandle,
+        status: HTTPResponseStatus,
+        headers: HTTPHeaders,
         body: ArtifactResponse.Body,
-        listener: ListenerContext,
-        channel: any Channel
+        to response: ResponseStream,
+        encrypted: Bool,
+        metrics: BuildMetrics
     ) async {
         defer { try? file.close() }
-        channel.write(HTTPServerResponsePart.head(responseHead), promise: nil)
+        let channel = response.channel
+        channel.write(response.head(status, headers), promise: nil)
         do {
             switch body {
             case .none:
                 break
             case .bytes(let range):
-                try await send(file, range: range, channel: channel, listener: listener)
-                listener.operations.metrics.artifactBytesServed(range.count)
+                try await send(file, range: range, to: response, encrypted: encrypted)
+                metrics.artifactBytesServed(range.count)
             case .multipart(let parts, let closing):
                 for (header, range) in parts {
                     channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: header))), promise: nil)
-                    try await send(file, range: range, channel: channel, listener: listener)
-                    listener.operations.metrics.artifactBytesServed(range.count)
+                    try await send(file, range: range, to: response, encrypted: encrypted)
+                    metrics.artifactBytesServed(range.count)
                 }
                 channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: closing))), promise: nil)
             }
@@ -111,14 +98,15 @@ struct ArtifactDownloads: Sendable {
     /// Streams `range` of the file in chunks, at most two in flight, each of which must be
     /// taken by the client within the send timeout. Plain TCP hands each chunk to the kernel
     /// (sendfile); TLS reads it on the thread pool first, overlapping the previous write.
-    private func send(_ file: NIOFileHandle, range: ClosedRange<Int>, channel: any Channel, listener: ListenerContext) async throws {
+    private func send(_ file: NIOFileHandle, range: ClosedRange<Int>, to response: ResponseStream, encrypted: Bool) async throws {
+        let (channel, sendTimeout) = (response.channel, response.sendTimeout)
         let descriptor = try file.withUnsafeFileDescriptor { $0 }
         if range.count <= Self.inlineReadLimit {
             let chunk = try Self.read(descriptor, offset: range.lowerBound, count: range.count)
             try await SendDeadline.awaitCompletion(
                 channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(chunk))),
                 on: channel,
-                timeout: listener.sendTimeout
+                timeout: sendTimeout
             )
             return
         }
@@ -127,18 +115,18 @@ struct ArtifactDownloads: Sendable {
         while offset <= range.upperBound {
             let count = min(Self.chunkSize, range.upperBound + 1 - offset)
             let part: HTTPServerResponsePart
-            if listener.isTLS {
+            if encrypted {
                 let start = offset
                 let chunk = try await NIOThreadPool.singleton.runIfActive { try Self.read(descriptor, offset: start, count: count) }
                 part = .body(.byteBuffer(chunk))
             } else {
                 part = .body(.fileRegion(FileRegion(fileHandle: file, readerIndex: offset, endIndex: offset + count)))
             }
-            if let inFlight { try await SendDeadline.awaitCompletion(inFlight, on: channel, timeout: listener.sendTimeout) }
+            if let inFlight { try await SendDeadline.awaitCompletion(inFlight, on: channel, timeout: sendTimeout) }
             inFlight = channel.writeAndFlush(part)
             offset += count
         }
-        if let inFlight { try await SendDeadline.awaitCompletion(inFlight, on: channel, timeout: listener.sendTimeout) }
+        if let inFlight { try await SendDeadline.awaitCompletion(inFlight, on: channel, timeout: sendTimeout) }
     }
 
     private static func read(_ descriptor: Int32, offset: Int, count: Int) throws -> ByteBuffer {
@@ -150,12 +138,6 @@ struct ArtifactDownloads: Sendable {
         return buffer
     }
 
-    private static func refusal(_ error: ServiceError, _ head: HTTPRequestHead, _ closeAfter: Bool) -> Answer {
-        let (responseHead, body) = ErrorResponse.parts(for: error, version: head.version, close: closeAfter)
-        return .complete(responseHead, head.method == .HEAD ? nil : body)
-    }
-
     /// One answer for every kind of miss, so a probe learns nothing about what exists.
     static let notFound = ServiceError(.notFound, "no such artifact")
-    static let badSignature = ServiceError(.forbiddenSignature, "the download link's signature is invalid or has expired")
 }

@@ -68,12 +68,11 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                 listener.endpoint.admit(
                     BuildEndpoint.Submission(
                         body: line,
-                        headerToken: nil,
+                        grant: nil,
                         idempotencyHeader: nil,
                         canComeBack: false,
                         settings: settings,
                         tokens: listener.tokens(settings),
-                        bodyTokenAllowed: true,
                         origin: origin,
                         eventLoop: context.eventLoop,
                         allowsHeartbeats: sink.allowsNewEventTypes
@@ -81,7 +80,10 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                 )
             } ?? .failure(ServiceError(.payloadTooLarge, "request line is longer than \(ListenerContext.maxBodyBytes) bytes"))
         task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
-            await listener.endpoint.stream(admission, to: sink)
+            switch admission {
+            case .success(let admitted): await listener.endpoint.stream(admitted, to: sink)
+            case .failure(let error): await sink.reject(error)
+            }
             try? await channel.close()
         }
     }

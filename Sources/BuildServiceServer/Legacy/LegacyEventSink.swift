@@ -9,6 +9,7 @@ struct LegacyEventSink: EventSink {
     let sendTimeout: TimeAmount
     var allowsNewEventTypes: Bool { false }
 
+    /// The request is refused before anything started.
     func reject(_ error: ServiceError) async {
         var lines = BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line
         var exit = BuildEvent.exit(BuildExit(code: 1)).line

@@ -32,7 +32,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
             if first == UInt8(ascii: "{") {
                 try pipeline.addHandler(LegacyConnectionHandler(listener: listener), position: .after(self))
             } else {
-                try pipeline.addHandler(HTTPConnectionHandler(listener: listener), position: .after(self))
+                try pipeline.addHandler(listener.httpConnectionHandler(), position: .after(self))
                 try pipeline.configureHTTPServerPipeline(position: .after(self), withErrorHandling: true)
             }
         } catch {

@@ -71,7 +71,7 @@ enum TCPListener {
                         try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, listener: listener, logger: logger))
                     }
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
-                    try pipeline.addHandler(HTTPConnectionHandler(listener: listener))
+                    try pipeline.addHandler(listener.httpConnectionHandler())
                 }
             }
     }

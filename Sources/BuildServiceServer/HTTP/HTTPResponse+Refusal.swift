@@ -2,21 +2,18 @@ import BuildServiceProtocol
 import NIOCore
 import NIOHTTP1
 
-/// The JSON error answer every refusal gets: `{"error": "<message>", "code": "<code>"}`.
-enum ErrorResponse {
+extension HTTPResponse {
+    /// The JSON answer every refusal gets: `{"error": "<message>", "code": "<code>"}`, with the
+    /// status of its code and the headers that code calls for.
     /// - Parameter allow: the `Allow` header of a 405.
-    static func parts(for error: ServiceError, version: HTTPVersion, close: Bool, allow: String? = nil) -> (HTTPResponseHead, ByteBuffer) {
+    static func refusal(_ error: ServiceError, allow: String? = nil) -> HTTPResponse {
         var body = ByteBuffer()
         body.writeStaticString("{\"error\":")
         JSONText.writeString(error.message, to: &body)
         body.writeStaticString(",\"code\":")
         JSONText.writeString(error.code.rawValue, to: &body)
         body.writeStaticString("}\n")
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Content-Length", value: String(body.readableBytes))
-        headers.add(name: "Cache-Control", value: "no-store")
-        headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        var headers = apiHeaders(contentType: "application/json")
         if error.code == .unauthorized {
             headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"build-service\"")
         }
@@ -27,8 +24,6 @@ enum ErrorResponse {
             // A queued build usually starts within seconds; the client may ask again then.
             headers.add(name: "Retry-After", value: "5")
         }
-        if close { headers.add(name: "Connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: error.httpStatus)
-        return (HTTPResponseHead(version: version, status: status, headers: headers), body)
+        return .complete(HTTPResponseStatus(statusCode: error.httpStatus), headers, body)
     }
 }

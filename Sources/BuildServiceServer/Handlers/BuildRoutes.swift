@@ -4,17 +4,11 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// `GET /v1/builds`, `GET /v1/builds/{id}`, `DELETE /v1/builds/{id}` and the parameters of
+/// `GET /v1/builds`, `GET /v1/builds/{id}`, `DELETE /v1/builds/{id}` and
 /// `GET /v1/builds/{id}/events`. A token sees and cancels only the builds it started unless
 /// it is an admin token; any other build is "not found", so ids cannot be probed.
 struct BuildRoutes: Sendable {
     let registry: BuildRegistry
-
-    /// A JSON answer (status code and body) or a refusal.
-    enum Answer {
-        case json(HTTPResponseStatus, Data)
-        case refused(ServiceError)
-    }
 
     /// The build, if this grant may see it.
     func visibleBuild(id: String, grant: AccessGrant) throws(ServiceError) -> BuildRecord {
@@ -27,41 +21,41 @@ struct BuildRoutes: Sendable {
         return record
     }
 
-    func status(id: String, grant: AccessGrant) -> Answer {
+    func status(id: String, grant: AccessGrant) -> HTTPResponse {
         do {
-            return .json(.ok, BuildStatusDocument.encode(BuildStatusDocument(try visibleBuild(id: id, grant: grant))))
+            return Self.json(.ok, BuildStatusDocument.encode(BuildStatusDocument(try visibleBuild(id: id, grant: grant))))
         } catch {
-            return .refused(error)
+            return .refusal(error)
         }
     }
 
     /// Cancels the build: 202 with its status while it is torn down; 409 once it has ended.
-    func cancel(id: String, grant: AccessGrant) -> Answer {
+    func cancel(id: String, grant: AccessGrant) -> HTTPResponse {
         let record: BuildRecord
         do {
             record = try visibleBuild(id: id, grant: grant)
         } catch {
-            return .refused(error)
+            return .refusal(error)
         }
         guard record.cancel(.requested) || record.snapshot.phase != .finished else {
-            return .refused(ServiceError(.buildFinished, "build \(id) has already finished"))
+            return .refusal(ServiceError(.buildFinished, "build \(id) has already finished"))
         }
-        return .json(.accepted, BuildStatusDocument.encode(BuildStatusDocument(record)))
+        return Self.json(.accepted, BuildStatusDocument.encode(BuildStatusDocument(record)))
     }
 
     /// `?project=…&state=queued|running|finished&limit=N` (newest first, 100 by default).
-    func list(query: [String: String], grant: AccessGrant) -> Answer {
+    func list(query: [String: String], grant: AccessGrant) -> HTTPResponse {
         var limit = 100
         if let text = query["limit"] {
             guard let value = Int(text), (1...10_000).contains(value) else {
-                return .refused(ServiceError(.invalidRequest, "query parameter \"limit\" must be a number from 1 to 10000"))
+                return .refusal(ServiceError(.invalidRequest, "query parameter \"limit\" must be a number from 1 to 10000"))
             }
             limit = value
         }
         var phase: BuildPhase?
         if let text = query["state"] {
             guard let value = BuildPhase(rawValue: text) else {
-                return .refused(ServiceError(.invalidRequest, "query parameter \"state\" must be queued, running or finished"))
+                return .refusal(ServiceError(.invalidRequest, "query parameter \"state\" must be queued, running or finished"))
             }
             phase = value
         }
@@ -72,7 +66,27 @@ struct BuildRoutes: Sendable {
             .map(BuildStatusDocument.init)
             .filter { phase == nil || $0.state == phase?.rawValue }
             .prefix(limit)
-        return .json(.ok, BuildStatusDocument.encode(["builds": Array(builds)]))
+        return Self.json(.ok, BuildStatusDocument.encode(["builds": Array(builds)]))
+    }
+
+    /// Re-attaches to a build's event stream: `?after=N&heartbeat_sec=S`.
+    func events(id: String, query: [String: String], grant: AccessGrant) -> HTTPResponse {
+        let record: BuildRecord
+        let parameters: (after: Int, heartbeat: TimeAmount?)
+        do throws(ServiceError) {
+            record = try visibleBuild(id: id, grant: grant)
+            parameters = try Self.eventParameters(query, lastSeq: record.snapshot.lastSeq)
+        } catch {
+            return .refusal(error)
+        }
+        let stream = BuildEventStream(registry: registry)
+        return .streamed { response in
+            await stream.follow(record, after: parameters.after, heartbeat: parameters.heartbeat, sink: HTTPResponseSink(response))
+        }
+    }
+
+    private static func json(_ status: HTTPResponseStatus, _ data: Data) -> HTTPResponse {
+        .json(status, ByteBuffer(bytes: data))
     }
 
     /// `after` (default 0; at most the build's newest `seq`, since no client can have seen

@@ -1,0 +1,12 @@
+/// Who a request speaks for, as `RequestAuthorizer` decided from its head.
+enum Authorization {
+    /// A route anyone may use (`/healthz`; `/metrics` unless it requires auth).
+    case open
+    /// The bearer token's grant, or `AccessGrant.everything` where no token is required.
+    case granted(AccessGrant)
+    /// An artifact link with a valid signature: that one artifact, whatever its project.
+    case signedLink
+    /// A build request on the Unix socket without an Authorization header: its body's
+    /// `auth_token` decides, against the same settings snapshot.
+    case tokenInBody
+}

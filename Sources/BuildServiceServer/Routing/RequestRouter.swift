@@ -1,0 +1,115 @@
+import BuildServiceCore
+import BuildServiceProtocol
+import NIOCore
+import NIOHTTP1
+
+/// A listener's HTTP requests: each head is judged (route, method, auth) against one snapshot
+/// of the live settings, and the complete request goes to its route's handler.
+struct RequestRouter: HTTPResponder {
+    let listener: ListenerContext
+    let authorizer: RequestAuthorizer
+
+    /// What is known of a request once its head has been accepted.
+    struct Request {
+        let route: Route
+        /// The request's one snapshot of the settings, taken at its head: a reload never mixes
+        /// two configs in one request (token, scope, project and command are all judged by
+        /// this one; see `respond` for a reload while the body arrives).
+        let settings: LiveSettings.Current
+        let authorization: Authorization
+    }
+
+    init(listener: ListenerContext) {
+        self.listener = listener
+        self.authorizer = RequestAuthorizer(transport: listener.transport, signer: listener.downloads.signer)
+    }
+
+    func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict<Request> {
+        judge(head, settings: listener.live.current, channel: channel)
+    }
+
+    /// Route, method and auth of a request against one settings snapshot.
+    private func judge(_ head: HTTPRequestHead, settings: LiveSettings.Current, channel: any Channel) -> HeadVerdict<Request> {
+        let path = Self.path(of: head)
+        let route = Route(path: path)
+        if route != .unknown, !route.methods.contains(head.method) {
+            let allowed = route.methods.filter { $0 != .HEAD }.map(\.rawValue).joined(separator: " or ")
+            let error = ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(Self.shortened(String(path))); use \(allowed)")
+            return .refuse(.refusal(error, allow: route.allowHeader))
+        }
+        switch authorizer.authorize(head, route: route, tokens: listener.tokens(settings), settings: settings) {
+        case .failure(let error):
+            if error.code == .unauthorized { listener.operations.metrics.authFailed(listener: listener.name) }
+            listener.endpoint.refusals.refused(
+                code: error.code.rawValue,
+                message: "\(head.method) \(Self.shortened(String(path))): \(error.message)",
+                peer: PeerDescription.of(channel),
+                listener: listener.name
+            )
+            return .refuse(.refusal(error))
+        case .success(let authorization):
+            guard route != .unknown else {
+                return .refuse(.refusal(ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))")))
+            }
+            return .accept(Request(route: route, settings: settings, authorization: authorization))
+        }
+    }
+
+    func respond(to head: HTTPRequestHead, _ request: Request, body: ByteBuffer, channel: any Channel) -> HTTPResponse {
+        // A reload landed while the body arrived: the request is judged again, whole, by the
+        // settings in force now (a token revoked meanwhile is refused). Never a mix of the two.
+        let current = listener.live.current
+        guard current.generation == request.settings.generation else {
+            switch judge(head, settings: current, channel: channel) {
+            case .accept(let rejudged): return answer(head, rejudged, body: body, channel: channel)
+            case .refuse(let refusal): return refusal
+            }
+        }
+        return answer(head, request, body: body, channel: channel)
+    }
+
+    /// The route's handler's answer.
+    private func answer(_ head: HTTPRequestHead, _ request: Request, body: ByteBuffer, channel: any Channel) -> HTTPResponse {
+        let operations = listener.operations
+        var grant: AccessGrant?
+        if case .granted(let granted) = request.authorization { grant = granted }
+        switch (request.route, head.method) {
+        case (.health, _):
+            return HealthHandler.respond(operations.health)
+        case (.metrics, _):
+            return .complete(
+                .ok,
+                HTTPResponse.apiHeaders(contentType: "text/plain; version=0.0.4; charset=utf-8"),
+                ByteBuffer(bytes: operations.metricsText())
+            )
+        case (.artifact, _):
+            return listener.downloads.respond(to: head, authorization: request.authorization, encrypted: listener.isTLS, metrics: operations.metrics)
+        case (.builds, .POST):
+            return BuildSubmission.respond(to: head, body: body, grant: grant, settings: request.settings, listener: listener, channel: channel)
+        default:
+            break
+        }
+        // Every other route needs a token's grant (the authorizer refused requests without one).
+        guard let grant else { return .refusal(RequestAuthorizer.unauthorized) }
+        switch (request.route, head.method) {
+        case (.builds, _):
+            return operations.builds.list(query: QueryString.parse(uri: head.uri), grant: grant)
+        case (.build(let id), .DELETE):
+            return operations.builds.cancel(id: id, grant: grant)
+        case (.build(let id), _):
+            return operations.builds.status(id: id, grant: grant)
+        case (.buildEvents(let id), _):
+            return operations.builds.events(id: id, query: QueryString.parse(uri: head.uri), grant: grant)
+        default:
+            return .refusal(ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))"))
+        }
+    }
+
+    private static func path(of head: HTTPRequestHead) -> Substring {
+        head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    }
+
+    static func shortened(_ text: String) -> String {
+        text.count > 100 ? String(text.prefix(100)) + "…" : text
+    }
+}
