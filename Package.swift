@@ -127,6 +127,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BuildServiceServerTests",
+            dependencies: [
+                "BuildServiceServer",
+                "BuildServiceCore",
+                "BuildServiceProtocol",
+                "BuildServiceTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "EndToEndTests",
             dependencies: ["BuildServiceProtocol", "BuildClient"],
             swiftSettings: swiftSettings

@@ -1,0 +1,172 @@
+import BuildServiceProtocol
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+
+@testable import BuildServiceServer
+
+/// The connection handler on an in-memory channel behind NIO's real HTTP/1 codec, with a
+/// responder whose answers each test scripts: framing, pipelining, keep-alive and closing.
+@Suite struct HTTPConnectionHandlerTests {
+    /// Answers `/refused` at its head, `/streamed` with a response that waits for `gate`, and
+    /// anything else at once with "answer <uri> <body bytes>".
+    final class ScriptedResponder: HTTPResponder {
+        typealias Request = String
+        let gate = Gate()
+        /// Set when a streamed response saw its task cancelled.
+        let streamCancelled = NIOLockedValueBox(false)
+
+        func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict<String> {
+            head.uri == "/refused" ? .refuse(.refusal(ServiceError(.unauthorized, "no"))) : .accept(head.uri)
+        }
+
+        func respond(to head: HTTPRequestHead, _ request: String, body: ByteBuffer, channel: any Channel) -> HTTPResponse {
+            guard request == "/streamed" else {
+                return .complete(.ok, HTTPHeaders(), ByteBuffer(string: "answer \(request) \(body.readableBytes)"))
+            }
+            let (gate, cancelled) = (gate, streamCancelled)
+            return .streamed { stream in
+                stream.channel.write(stream.head(.ok, HTTPHeaders([("Transfer-Encoding", "chunked")])), promise: nil)
+                stream.channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "first"))), promise: nil)
+                await gate.wait()
+                if Task.isCancelled { cancelled.withLockedValue { $0 = true } }
+                stream.channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "second"))), promise: nil)
+                stream.channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+            }
+        }
+    }
+
+    /// A response that waits until the test opens it (or its task is cancelled).
+    final class Gate: Sendable {
+        private let waiter = NIOLockedValueBox<CheckedContinuation<Void, Never>?>(nil)
+        private let opened = NIOLockedValueBox(false)
+
+        func wait() async {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    if opened.withLockedValue({ $0 }) { return continuation.resume() }
+                    waiter.withLockedValue { $0 = continuation }
+                }
+            } onCancel: {
+                open()
+            }
+        }
+
+        func open() {
+            opened.withLockedValue { $0 = true }
+            waiter.withLockedValue { waiter in
+                defer { waiter = nil }
+                return waiter
+            }?.resume()
+        }
+    }
+
+    private let responder = ScriptedResponder()
+    private let channel = EmbeddedChannel()
+
+    init() throws {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(
+            HTTPConnectionHandler(responder: responder, maxBodyBytes: 16, halfCloseIsDisconnect: true, sendTimeout: .seconds(5))
+        )
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+    }
+
+    private func send(_ text: String) throws {
+        try channel.writeInbound(ByteBuffer(string: text))
+        channel.embeddedEventLoop.run()
+    }
+
+    /// Everything written to the client so far.
+    private func received() throws -> String {
+        var text = ""
+        while let data = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let buffer) = data else { continue }
+            text += String(buffer: buffer)
+        }
+        return text
+    }
+
+    @Test func keepAliveRequestsAreAnsweredInTurnOnOneConnection() throws {
+        try send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        let text = try received()
+        #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(text)")
+        #expect(text.range(of: "answer /a 0")!.lowerBound < text.range(of: "answer /b 3")!.lowerBound)
+        #expect(!text.contains("Connection: close"))
+        #expect(channel.isActive)
+    }
+
+    @Test func aRequestPipelinedBehindAStreamedResponseIsAnsweredOnlyAfterItsEnd() throws {
+        try send("GET /streamed HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        let before = try received()
+        #expect(before.contains("first"))
+        #expect(!before.contains("answer /next"), "answered while the stream was still open: \(before)")
+        responder.gate.open()
+        channel.embeddedEventLoop.run()
+        let after = try received()
+        let second = try #require(after.range(of: "second"))
+        let next = try #require(after.range(of: "answer /next"))
+        #expect(second.lowerBound < next.lowerBound)
+    }
+
+    @Test func aHEADRequestGetsTheHeadersWithoutTheBody() throws {
+        try send("HEAD /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = try received()
+        #expect(text.contains("Content-Length: 11"))
+        #expect(!text.contains("answer"))
+    }
+
+    @Test func aRefusedRequestWithoutABodyKeepsTheConnectionOpen() throws {
+        try send("GET /refused HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = try received()
+        #expect(text.hasPrefix("HTTP/1.1 401"))
+        #expect(text.contains("answer /a 0"))
+        #expect(channel.isActive)
+    }
+
+    @Test func aRefusedRequestWithABodyIsAnsweredAndTheConnectionEnds() throws {
+        // EmbeddedChannel cannot half-close: ending our side ends the connection, and the decoder
+        // reports the unfinished body (a real socket reads and drops it for a few seconds).
+        _ = try? send("POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
+        let text = try received()
+        #expect(text.hasPrefix("HTTP/1.1 401"))
+        #expect(text.contains("Connection: close"))
+        // What is left of the body is not answered, and the connection ends after a linger.
+        _ = try? send("cde")
+        #expect((try? received())?.isEmpty ?? true, "the rest of the refused body was answered")
+        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
+        #expect(!channel.isActive)
+    }
+
+    @Test func aBodyOverTheLimitGets413() throws {
+        try send("POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n1\r\nx\r\n0\r\n\r\n")
+        let text = try received()
+        #expect(text.hasPrefix("HTTP/1.1 413"), "\(text)")
+        #expect(text.contains("payload_too_large"))
+        #expect(!text.contains("answer"))
+    }
+
+    @Test func connectionCloseIsHonouredAfterTheAnswer() throws {
+        try send("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let text = try received()
+        #expect(text.contains("Connection: close"))
+        #expect(!channel.isActive)
+    }
+
+    @Test func aHalfCloseDuringAStreamedResponseOnTCPCancelsItAndCloses() throws {
+        try send("GET /streamed HTTP/1.1\r\nHost: x\r\n\r\n")
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        channel.embeddedEventLoop.run()
+        #expect(responder.streamCancelled.withLockedValue { $0 })
+        #expect(!channel.isActive)
+    }
+
+    @Test func theIdleTimeoutClosesAConnectionBetweenRequests() throws {
+        try send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+        channel.embeddedEventLoop.run()
+        #expect(!channel.isActive)
+    }
+}

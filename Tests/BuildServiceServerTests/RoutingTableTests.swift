@@ -1,0 +1,72 @@
+import BuildServiceCore
+import NIOHTTP1
+import Testing
+
+@testable import BuildServiceServer
+
+/// Paths to routes, and artifact paths to what they name: tables of what a client can send.
+@Suite struct RoutingTableTests {
+    static let id = BuildID.make()
+
+    @Test(arguments: [
+        ("/healthz", Route.health),
+        ("/metrics", .metrics),
+        ("/v1/builds", .builds),
+        ("/v1/builds/\(id)", .build(id: id)),
+        ("/v1/builds/\(id)/events", .buildEvents(id: id)),
+        ("/v1/builds/\(id)/artifacts/out/app.bin", .artifact),
+        ("/artifacts/\(id)/app.bin", .artifact),
+        ("/v1/builds/\(id)/nothing", .unknown),
+        ("/v1/builds/\(id)/events/more", .unknown),
+        ("/healthz/", .unknown),
+        ("/v1/builds/", .build(id: "")),
+        ("/", .unknown),
+        ("", .unknown),
+    ])
+    func pathsMapToRoutes(path: String, route: Route) {
+        #expect(Route(path: Substring(path)) == route)
+    }
+
+    @Test func eachRouteAnswersItsMethodsAndHEADWhereverGET() {
+        #expect(Route.builds.methods == [.GET, .HEAD, .POST])
+        #expect(Route.build(id: "x").methods == [.GET, .HEAD, .DELETE])
+        #expect(Route.buildEvents(id: "x").methods == [.GET], "a live stream has no HEAD")
+        #expect(Route.artifact.allowHeader == "GET, HEAD")
+        #expect(Route.unknown.methods.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("/v1/builds/\(id)/artifacts/out/app.bin", "out/app.bin"),
+        ("/artifacts/\(id)/out/app.bin", "out/app.bin"),
+        ("/v1/builds/\(id)/artifacts/a%20b.txt", "a b.txt"),
+        ("/v1/builds/\(id)/artifacts/r%C3%A9sum%C3%A9.pdf?expires=1&sig=ab", "résumé.pdf"),
+    ])
+    func artifactPathsNameACleanRelativePath(uri: String, name: String) throws {
+        let route = try #require(ArtifactRoute(uri: uri))
+        #expect(route.buildID == Self.id)
+        #expect(route.name == name)
+    }
+
+    @Test(arguments: [
+        "/v1/builds/\(id)/artifacts/../secret",
+        "/v1/builds/\(id)/artifacts/out/../../x",
+        "/v1/builds/\(id)/artifacts/%2e%2e/x",
+        "/v1/builds/\(id)/artifacts/a%2Fb",
+        "/v1/builds/\(id)/artifacts/a%00b",
+        "/v1/builds/\(id)/artifacts/a//b",
+        "/v1/builds/\(id)/artifacts/./a",
+        "/v1/builds/\(id)/artifacts/",
+        "/v1/builds/not-an-id/artifacts/a",
+        "/v1/builds/\(id)/artifacts/%zz",
+        "/artifacts/\(id)",
+    ])
+    func suspiciousArtifactPathsNameNothing(uri: String) {
+        #expect(ArtifactRoute(uri: uri) == nil)
+    }
+
+    @Test func queryParametersArePercentDecodedAndUndecodablePairsLeftOut() {
+        let query = QueryString.parse(uri: "/x?after=3&project=my%20app&bad=%zz&flag")
+        #expect(query == ["after": "3", "project": "my app", "flag": ""])
+        #expect(QueryString.parse(uri: "/x").isEmpty)
+    }
+}
