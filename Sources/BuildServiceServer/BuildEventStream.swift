@@ -11,8 +11,12 @@ struct BuildEventStream {
 
     /// - Parameter heartbeat: when set, a `heartbeat` event is sent after this long without one.
     func follow(_ record: BuildRecord, after: Int, heartbeat: TimeAmount?, sink: some EventSink) async {
+        registry.attachedReaders.increment()
         let reader = record.attach(after: after)
-        defer { registry.readerLeft(record, reader: reader) }
+        defer {
+            registry.readerLeft(record, reader: reader)
+            registry.attachedReaders.decrement()
+        }
         do {
             try await sink.begin()
             var cursor = after

@@ -306,10 +306,7 @@ public final class BuildService: Service {
         await registry.shutdown(grace: grace)
         impatience.cancel()
         // Attached clients get their builds' `exit` events before the process ends.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while registry.list().contains(where: { $0.readers > 0 }), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        await registry.attachedReaders.waitForZero(within: .seconds(5))
         await runner.active.terminateAll()
         logger.notice("stopped")
     }

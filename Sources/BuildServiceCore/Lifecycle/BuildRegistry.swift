@@ -65,6 +65,10 @@ public final class BuildRegistry: Sendable {
     private let executor: BuildExecutor
     private let state: NIOLockedValueBox<State>
     public let metrics: BuildMetrics
+    /// Build tasks that have not ended yet.
+    private let buildTasks = ZeroCountSignal()
+    /// Clients following some build's events (see `BuildEventStream`).
+    public let attachedReaders = ZeroCountSignal()
 
     public init(executor: BuildExecutor, limits: Limits, metrics: BuildMetrics = BuildMetrics()) {
         self.executor = executor
@@ -234,15 +238,10 @@ public final class BuildRegistry: Sendable {
             return state.queue.map(\.record)
         }
         for record in queued { record.cancel(.shutdown) }
-        let deadline = ContinuousClock.now + grace
-        while load.running > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        await buildTasks.waitForZero(within: grace)
         let running = state.withLockedValue { Array($0.records.values) }
         for record in running { record.cancel(.shutdown) }
-        while load.running > 0 {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        await buildTasks.waitForZero()
     }
 
     // MARK: Slots
@@ -291,7 +290,9 @@ public final class BuildRegistry: Sendable {
     private func run(_ record: BuildRecord, origin: RequestOrigin, afterQueue: Bool) {
         // Everything of the build, its process included, happens in its own task: never in the
         // call stack of whoever admitted it (a connection's channelRead, another build's end).
+        buildTasks.increment()
         let task = Task(executorPreference: EventLoopTaskExecutor(record.eventLoop)) { [self] in
+            defer { buildTasks.decrement() }
             if record.cancelReason == nil { metrics.started(project: record.plan.projectID) }
             let cleanup = await executor.execute(record, origin: origin, revalidatingPaths: afterQueue)
             metrics.finished(record)
