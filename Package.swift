@@ -1,9 +1,11 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
-// One settings array for every target, so all code is held to the same language mode and warnings.
+// One settings array for every target, so all code is held to the same language mode and
+// warnings; a warning fails the build (of our targets, not of the dependencies).
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
+    .treatAllWarnings(as: .error),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]

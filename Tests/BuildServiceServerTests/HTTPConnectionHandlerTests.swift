@@ -13,16 +13,16 @@ import Testing
     /// Answers `/refused` at its head, `/streamed` with a response that waits for `gate`, and
     /// anything else at once with "answer <uri> <body bytes>".
     final class ScriptedResponder: HTTPResponder {
-        typealias Request = String
         let gate = Gate()
         /// Set when a streamed response saw its task cancelled.
         let streamCancelled = NIOLockedValueBox(false)
 
-        func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict<String> {
-            head.uri == "/refused" ? .refuse(.refusal(ServiceError(.unauthorized, "no"))) : .accept(head.uri)
+        func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict {
+            guard head.uri != "/refused" else { return .refuse(.refusal(ServiceError(.unauthorized, "no"))) }
+            return .accept { body in self.respond(to: head.uri, body: body) }
         }
 
-        func respond(to head: HTTPRequestHead, _ request: String, body: ByteBuffer, channel: any Channel) -> HTTPResponse {
+        private func respond(to request: String, body: ByteBuffer) -> HTTPResponse {
             guard request == "/streamed" else {
                 return .complete(.ok, HTTPHeaders(), ByteBuffer(string: "answer \(request) \(body.readableBytes)"))
             }

@@ -11,24 +11,21 @@ import NIOHTTP1
 /// TCP peer that closed and one that only half-closed look the same until we write (nginx and
 /// Go treat it as an abort, too). On the Unix socket a half-close is not a disconnect: a full
 /// close there shows up as a hang-up.
-final class HTTPConnectionHandler<Responder: HTTPResponder>: ChannelInboundHandler, RemovableChannelHandler {
+final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// A request whose head was accepted, or one refused whose answer waits for its end.
-    private enum Judged {
-        case request(Responder.Request)
-        case answer(HTTPResponse)
-    }
+    /// What answers a request once its body is in: the responder's, or a refusal made at its head.
+    private typealias Answer = (ByteBuffer) -> HTTPResponse
 
-    private let responder: Responder
-    private var state: HTTPConnectionState<Judged>
+    private let responder: any HTTPResponder
+    private var state: HTTPConnectionState<Answer>
     /// See `SendDeadline`.
     private let sendTimeout: TimeAmount
     /// The streamed response in progress; cancelled when the client goes away.
     private var task: Task<Void, Never>?
 
-    init(responder: Responder, maxBodyBytes: Int, halfCloseIsDisconnect: Bool, sendTimeout: TimeAmount) {
+    init(responder: any HTTPResponder, maxBodyBytes: Int, halfCloseIsDisconnect: Bool, sendTimeout: TimeAmount) {
         self.responder = responder
         self.state = HTTPConnectionState(maxBodyBytes: maxBodyBytes, halfCloseIsDisconnect: halfCloseIsDisconnect)
         self.sendTimeout = sendTimeout
@@ -43,26 +40,23 @@ final class HTTPConnectionHandler<Responder: HTTPResponder>: ChannelInboundHandl
         case .none:
             break
         case .judge(let head):
-            let judged: Judged
+            let answer: Answer
             switch responder.accept(head, channel: context.channel) {
-            case .accept(let request):
-                judged = .request(request)
+            case .accept(let respond):
+                answer = respond
             case .refuse(let response) where Self.declaresNoBody(head):
                 // Nothing of it is left to read: answered at its end, like any request, and the
                 // connection stays open.
-                judged = .answer(response)
+                answer = { _ in response }
             case .refuse(let response):
                 state.refused()
                 return refuseAndClose(response, to: head, context: context)
             }
-            if state.accepted(head, as: judged) == .refuseTooLarge { refuseAndClose(tooLarge, to: head, context: context) }
+            if state.accepted(head, as: answer) == .refuseTooLarge { refuseAndClose(tooLarge, to: head, context: context) }
         case .refuseTooLarge(let head):
             refuseAndClose(tooLarge, to: head, context: context)
-        case .respond(let head, .request(let request), let body):
-            let closeAfter = state.closesAfter(head)
-            write(responder.respond(to: head, request, body: body, channel: context.channel), to: head, closeAfter: closeAfter, context: context)
-        case .respond(let head, .answer(let response), _):
-            write(response, to: head, closeAfter: state.closesAfter(head), context: context)
+        case .respond(let head, let answer, let body):
+            write(answer(body), to: head, closeAfter: state.closesAfter(head), context: context)
         }
     }
 

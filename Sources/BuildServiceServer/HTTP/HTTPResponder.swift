@@ -2,23 +2,19 @@ import NIOCore
 import NIOHTTP1
 
 /// What a connection asks about the requests it frames: whether to read a request's body at
-/// all (judged from its head) and what to answer once the request is complete. The connection
+/// all, judged from its head, and what to answer once the request is complete. The connection
 /// (`HTTPConnectionHandler`) only frames; routing and auth live behind this.
 protocol HTTPResponder: Sendable {
-    /// What the responder keeps of a request between its head and its end.
-    associatedtype Request
-
     /// Judges a request from its head, before its body is read.
-    func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict<Request>
-
-    /// The answer to a complete request.
-    func respond(to head: HTTPRequestHead, _ request: Request, body: ByteBuffer, channel: any Channel) -> HTTPResponse
+    func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict
 }
 
 /// `HTTPResponder.accept`'s answer.
-enum HeadVerdict<Request> {
-    /// Read the body, then respond.
-    case accept(Request)
-    /// Answer this now; the rest of the request is not read and the connection closes.
+enum HeadVerdict {
+    /// Read the body, then answer with what this makes of it. (A closure rather than a value
+    /// of the responder's own type: the connection handler stays non-generic, so its code is
+    /// compiled for the one responder it has instead of looking types up on every request.)
+    case accept((ByteBuffer) -> HTTPResponse)
+    /// Answer this; the rest of the request is not read.
     case refuse(HTTPResponse)
 }

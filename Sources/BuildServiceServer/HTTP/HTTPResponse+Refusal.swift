@@ -13,7 +13,7 @@ extension HTTPResponse {
         body.writeStaticString(",\"code\":")
         JSONText.writeString(error.code.rawValue, to: &body)
         body.writeStaticString("}\n")
-        var headers = apiHeaders(contentType: "application/json")
+        var headers = apiHeaders(contentType: "application/json", length: body.readableBytes)
         if error.code == .unauthorized {
             headers.add(name: "WWW-Authenticate", value: "Bearer realm=\"build-service\"")
         }

@@ -68,7 +68,7 @@ struct ListenerContext: Sendable {
     }
 
     /// The handler of one HTTP connection on this listener.
-    func httpConnectionHandler() -> HTTPConnectionHandler<RequestRouter> {
+    func httpConnectionHandler() -> HTTPConnectionHandler {
         HTTPConnectionHandler(
             responder: RequestRouter(listener: self),
             maxBodyBytes: Self.maxBodyBytes,

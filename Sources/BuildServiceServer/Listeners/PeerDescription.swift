@@ -1,4 +1,5 @@
 import CBuildServiceSpawn
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Who is at the other end of a connection, for audit lines: `address:port` on TCP; on the
@@ -14,13 +15,13 @@ enum PeerDescription {
 
     private static func unix(_ channel: any Channel) -> String {
         guard let provider = channel as? any SocketOptionProvider else { return "unix" }
-        var described = "unix"
         // On the event loop the option is read synchronously and the future is already complete.
+        let described = NIOLockedValueBox("unix")
         let credentials: EventLoopFuture<bs_peer_credentials> = provider.unsafeGetSocketOption(
             level: .socket,
             name: .init(rawValue: BS_SO_PEERCRED)
         )
-        credentials.whenSuccess { described = "unix uid=\($0.uid) gid=\($0.gid) pid=\($0.pid)" }
-        return described
+        credentials.whenSuccess { peer in described.withLockedValue { $0 = "unix uid=\(peer.uid) gid=\(peer.gid) pid=\(peer.pid)" } }
+        return described.withLockedValue { $0 }
     }
 }

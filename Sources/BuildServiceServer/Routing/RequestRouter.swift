@@ -24,18 +24,21 @@ struct RequestRouter: HTTPResponder {
         self.authorizer = RequestAuthorizer(transport: listener.transport, signer: listener.downloads.signer)
     }
 
-    func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict<Request> {
-        judge(head, settings: listener.live.current, channel: channel)
+    func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict {
+        switch judge(head, settings: listener.live.current, channel: channel) {
+        case .success(let request): .accept { body in respond(to: head, request, body: body, channel: channel) }
+        case .failure(let refusal): .refuse(refusal.response)
+        }
     }
 
     /// Route, method and auth of a request against one settings snapshot.
-    private func judge(_ head: HTTPRequestHead, settings: LiveSettings.Current, channel: any Channel) -> HeadVerdict<Request> {
+    private func judge(_ head: HTTPRequestHead, settings: LiveSettings.Current, channel: any Channel) -> Result<Request, Refusal> {
         let path = Self.path(of: head)
         let route = Route(path: path)
         if route != .unknown, !route.methods.contains(head.method) {
             let allowed = route.methods.filter { $0 != .HEAD }.map(\.rawValue).joined(separator: " or ")
             let error = ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(Self.shortened(String(path))); use \(allowed)")
-            return .refuse(.refusal(error, allow: route.allowHeader))
+            return .failure(Refusal(error, allow: route.allowHeader))
         }
         switch authorizer.authorize(head, route: route, tokens: listener.tokens(settings), settings: settings) {
         case .failure(let error):
@@ -46,23 +49,23 @@ struct RequestRouter: HTTPResponder {
                 peer: PeerDescription.of(channel),
                 listener: listener.name
             )
-            return .refuse(.refusal(error))
+            return .failure(Refusal(error))
         case .success(let authorization):
             guard route != .unknown else {
-                return .refuse(.refusal(ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))")))
+                return .failure(Refusal(ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))")))
             }
-            return .accept(Request(route: route, settings: settings, authorization: authorization))
+            return .success(Request(route: route, settings: settings, authorization: authorization))
         }
     }
 
-    func respond(to head: HTTPRequestHead, _ request: Request, body: ByteBuffer, channel: any Channel) -> HTTPResponse {
+    private func respond(to head: HTTPRequestHead, _ request: Request, body: ByteBuffer, channel: any Channel) -> HTTPResponse {
         // A reload landed while the body arrived: the request is judged again, whole, by the
         // settings in force now (a token revoked meanwhile is refused). Never a mix of the two.
         let current = listener.live.current
         guard current.generation == request.settings.generation else {
             switch judge(head, settings: current, channel: channel) {
-            case .accept(let rejudged): return answer(head, rejudged, body: body, channel: channel)
-            case .refuse(let refusal): return refusal
+            case .success(let rejudged): return answer(head, rejudged, body: body, channel: channel)
+            case .failure(let refusal): return refusal.response
             }
         }
         return answer(head, request, body: body, channel: channel)
@@ -77,11 +80,8 @@ struct RequestRouter: HTTPResponder {
         case (.health, _):
             return HealthHandler.respond(operations.health)
         case (.metrics, _):
-            return .complete(
-                .ok,
-                HTTPResponse.apiHeaders(contentType: "text/plain; version=0.0.4; charset=utf-8"),
-                ByteBuffer(bytes: operations.metricsText())
-            )
+            let text = ByteBuffer(bytes: operations.metricsText())
+            return .complete(.ok, HTTPResponse.apiHeaders(contentType: "text/plain; version=0.0.4; charset=utf-8", length: text.readableBytes), text)
         case (.artifact, _):
             return listener.downloads.respond(to: head, authorization: request.authorization, encrypted: listener.isTLS, metrics: operations.metrics)
         case (.builds, .POST):
@@ -102,6 +102,15 @@ struct RequestRouter: HTTPResponder {
             return operations.builds.events(id: id, query: QueryString.parse(uri: head.uri), grant: grant)
         default:
             return .refusal(ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))"))
+        }
+    }
+
+    /// A refusal at the head, as the response it gets.
+    private struct Refusal: Error {
+        let response: HTTPResponse
+
+        init(_ error: ServiceError, allow: String? = nil) {
+            response = .refusal(error, allow: allow)
         }
     }
 
