@@ -1,5 +1,6 @@
 import BuildServiceProtocol
 import BuildServiceTLS
+import Foundation
 import NIOHTTP1
 import Testing
 
@@ -35,9 +36,9 @@ import Testing
         #expect(Self.tokens.grant(for: token) == nil)
     }
 
-    @Test func withoutRequiredAuthEveryoneGetsEverything() {
+    @Test func withoutRequiredAuthEveryoneGetsEverything() throws {
         let open = TokenCheck(settings: AuthSettings())
-        #expect(open.grant(for: nil as String?)?.projects == nil)
+        #expect(try #require(open.grant(for: nil as String?)).projects == nil)
         #expect(open.grant(for: "whatever") != nil)
     }
 
@@ -73,12 +74,9 @@ import Testing
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri)
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let authorizer = RequestAuthorizer(transport: transport, signer: Self.signer)
-        return authorizer.authorize(
-            head,
-            route: Route(path: Substring(uri.split(separator: "?").first ?? "")),
-            tokens: Self.tokens,
-            settings: settings
-        )
+        let route = Route(path: Substring(uri.split(separator: "?").first ?? ""))
+        let link = route == .artifact ? ArtifactRoute(uri: uri) : nil
+        return authorizer.authorize(head, route: route, link: link, tokens: Self.tokens, settings: settings)
     }
 
     static let signer = ArtifactURLSigner(key: Array(repeating: 7, count: 32), lifetimeSec: 60)
@@ -111,7 +109,9 @@ import Testing
         let signed = path + "?" + Self.signer.query(buildID: id, name: "app.bin")
         #expect(try authorize(.GET, signed).isSignedLink)
         #expect(try authorize(.GET, signed.replacingOccurrences(of: "app.bin?", with: "other.bin?")).errorCode == .forbiddenSignature)
-        #expect(try authorize(.GET, path + "?expires=1&sig=00").errorCode == .forbiddenSignature, "expired")
+        let expired = path + "?" + Self.signer.query(buildID: id, name: "app.bin", now: Date(timeIntervalSinceNow: -120))
+        #expect(try authorize(.GET, expired).errorCode == .forbiddenSignature, "a genuine signature whose time is up")
+        #expect(try authorize(.GET, path + "?expires=99999999999&sig=00").errorCode == .forbiddenSignature)
         #expect(try authorize(.GET, path).errorCode == .unauthorized)
         #expect(try authorize(.GET, path, token: "plain-token").grantName == "ci")
     }

@@ -21,10 +21,17 @@ struct ArtifactDownloads: Sendable {
     /// Lookup and the response, synchronous on the event loop: refusals, 304s, HEADs and
     /// small bodies complete at once; larger files are streamed.
     /// - Parameters:
+    ///   - link: the artifact the path names (`nil`: malformed, answered as a miss).
     ///   - authorization: the request's (a token's grant or a valid signed link).
     ///   - encrypted: the connection is TLS, where file regions (sendfile) cannot go.
-    func respond(to head: HTTPRequestHead, authorization: Authorization, encrypted: Bool, metrics: BuildMetrics) -> HTTPResponse {
-        guard let route = ArtifactRoute(uri: head.uri) else { return .refusal(Self.notFound) }
+    func respond(
+        to head: HTTPRequestHead,
+        link route: ArtifactRoute?,
+        authorization: Authorization,
+        encrypted: Bool,
+        metrics: BuildMetrics
+    ) -> HTTPResponse {
+        guard let route else { return .refusal(Self.notFound) }
         // Like nginx, open on the event loop: a cached manifest, a stat and a few openat calls on
         // local disk cost microseconds; only bulk reads go to the thread pool.
         let manifest = manifests.manifest(for: route.buildID, in: store)

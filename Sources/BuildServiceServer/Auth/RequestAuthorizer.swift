@@ -10,10 +10,13 @@ struct RequestAuthorizer: Sendable {
     /// Checks artifact links' signatures.
     let signer: ArtifactURLSigner
 
-    /// - Parameter tokens: the listener's tokens in the request's settings snapshot.
+    /// - Parameters:
+    ///   - link: the artifact a `.artifact` route names (`nil` if its path is malformed).
+    ///   - tokens: the listener's tokens in the request's settings snapshot.
     func authorize(
         _ head: HTTPRequestHead,
         route: Route,
+        link: ArtifactRoute?,
         tokens: TokenCheck,
         settings: LiveSettings.Current
     ) -> Result<Authorization, ServiceError> {
@@ -24,7 +27,7 @@ struct RequestAuthorizer: Sendable {
         case .metrics where !settings.config.metricsAuthRequired:
             return .success(.open)
         case .artifact where presented == nil && tokens.isRequired:
-            return signedLink(head)
+            return signedLink(link)
         case .builds where transport == .unix && head.method == .POST && presented == nil && tokens.isRequired:
             // The original's clients put the token in the body (`auth_token`).
             return .success(.tokenInBody)
@@ -46,8 +49,8 @@ struct RequestAuthorizer: Sendable {
     }
 
     /// A download without a token: its URL must carry a valid signature.
-    private func signedLink(_ head: HTTPRequestHead) -> Result<Authorization, ServiceError> {
-        guard let link = ArtifactRoute(uri: head.uri), let expires = link.query["expires"], let signature = link.query["sig"] else {
+    private func signedLink(_ link: ArtifactRoute?) -> Result<Authorization, ServiceError> {
+        guard let link, let expires = link.query["expires"], let signature = link.query["sig"] else {
             return .failure(Self.unauthorized)
         }
         guard signer.verify(buildID: link.buildID, name: link.name, expires: expires, sig: signature) else {

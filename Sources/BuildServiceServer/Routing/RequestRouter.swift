@@ -17,6 +17,8 @@ struct RequestRouter: HTTPResponder {
         /// this one; see `respond` for a reload while the body arrives).
         let settings: LiveSettings.Current
         let authorization: Authorization
+        /// What an artifact route names, parsed once for the authorizer and the download.
+        let link: ArtifactRoute?
     }
 
     init(listener: ListenerContext) {
@@ -40,7 +42,8 @@ struct RequestRouter: HTTPResponder {
             let error = ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(Self.shortened(String(path))); use \(allowed)")
             return .failure(Refusal(error, allow: route.allowHeader))
         }
-        switch authorizer.authorize(head, route: route, tokens: listener.tokens(settings), settings: settings) {
+        let link = route == .artifact ? ArtifactRoute(uri: head.uri) : nil
+        switch authorizer.authorize(head, route: route, link: link, tokens: listener.tokens(settings), settings: settings) {
         case .failure(let error):
             if error.code == .unauthorized { listener.operations.metrics.authFailed(listener: listener.name) }
             listener.endpoint.refusals.refused(
@@ -54,7 +57,7 @@ struct RequestRouter: HTTPResponder {
             guard route != .unknown else {
                 return .failure(Refusal(ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))")))
             }
-            return .success(Request(route: route, settings: settings, authorization: authorization))
+            return .success(Request(route: route, settings: settings, authorization: authorization, link: link))
         }
     }
 
@@ -83,7 +86,13 @@ struct RequestRouter: HTTPResponder {
             let text = ByteBuffer(bytes: operations.metricsText())
             return .complete(.ok, HTTPResponse.apiHeaders(contentType: "text/plain; version=0.0.4; charset=utf-8", length: text.readableBytes), text)
         case (.artifact, _):
-            return listener.downloads.respond(to: head, authorization: request.authorization, encrypted: listener.isTLS, metrics: operations.metrics)
+            return listener.downloads.respond(
+                to: head,
+                link: request.link,
+                authorization: request.authorization,
+                encrypted: listener.isTLS,
+                metrics: operations.metrics
+            )
         case (.builds, .POST):
             return BuildSubmission.respond(to: head, body: body, grant: grant, settings: request.settings, listener: listener, channel: channel)
         default:
