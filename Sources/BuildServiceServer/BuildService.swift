@@ -138,8 +138,9 @@ public final class BuildService: Service {
             while !waiting.isEmpty {
                 // A process in uninterruptible sleep gives no event to wait for: looked at again.
                 try? await Task.sleep(for: .seconds(1))
+                // Each group looked at once per round (a walk of /proc on older kernels).
                 let gone = waiting.filter { !ProcessGroupLedger.stillHasProcesses($0) }
-                waiting.removeAll { !ProcessGroupLedger.stillHasProcesses($0) }
+                waiting.removeAll { leftover in gone.contains { $0.pgid == leftover.pgid } }
                 for project in Set(gone.map(\.project)) where !waiting.contains(where: { $0.project == project }) {
                     logger.notice("an earlier run's leftover processes are gone", metadata: [LogKey.project: .string(project)])
                     registry.release(project)
