@@ -40,14 +40,18 @@ import Testing
 
     /// A response that waits until the test opens it (or its task is cancelled).
     final class Gate: Sendable {
-        private let waiter = NIOLockedValueBox<CheckedContinuation<Void, Never>?>(nil)
-        private let opened = NIOLockedValueBox(false)
+        /// Open, or the response waiting for it: one lock, so an `open` cannot slip between
+        /// the check and the wait.
+        private let state = NIOLockedValueBox((opened: false, waiter: CheckedContinuation<Void, Never>?.none))
 
         func wait() async {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in
-                    if opened.withLockedValue({ $0 }) { return continuation.resume() }
-                    waiter.withLockedValue { $0 = continuation }
+                    let openAlready = state.withLockedValue { state in
+                        if !state.opened { state.waiter = continuation }
+                        return state.opened
+                    }
+                    if openAlready { continuation.resume() }
                 }
             } onCancel: {
                 open()
@@ -55,10 +59,10 @@ import Testing
         }
 
         func open() {
-            opened.withLockedValue { $0 = true }
-            waiter.withLockedValue { waiter in
-                defer { waiter = nil }
-                return waiter
+            state.withLockedValue { state in
+                state.opened = true
+                defer { state.waiter = nil }
+                return state.waiter
             }?.resume()
         }
     }
@@ -93,7 +97,9 @@ import Testing
         try send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
         let text = try received()
         #expect(text.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(text)")
-        #expect(text.range(of: "answer /a 0")!.lowerBound < text.range(of: "answer /b 3")!.lowerBound)
+        let first = try #require(text.range(of: "answer /a 0"))
+        let second = try #require(text.range(of: "answer /b 3"))
+        #expect(first.lowerBound < second.lowerBound)
         #expect(!text.contains("Connection: close"))
         #expect(channel.isActive)
     }
@@ -118,25 +124,36 @@ import Testing
         #expect(!text.contains("answer"))
     }
 
-    @Test func aRefusedRequestWithoutABodyKeepsTheConnectionOpen() throws {
-        try send("GET /refused HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    @Test(arguments: ["GET", "DELETE"])
+    func aRefusedRequestWithoutABodyKeepsTheConnectionOpen(method: String) throws {
+        try send("\(method) /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n")
         let text = try received()
         #expect(text.hasPrefix("HTTP/1.1 401"))
         #expect(text.contains("answer /a 0"))
         #expect(channel.isActive)
     }
 
+    @Test func aRefusedHEADGetsNoBodyAndTheNextRequestIsReadCleanly() throws {
+        try send("HEAD /refused HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = try received()
+        let responses = text.components(separatedBy: "HTTP/1.1 ")
+        #expect(responses.count == 3, "\(text)")
+        #expect(responses[1].hasPrefix("401"))
+        #expect(responses[1].contains("Content-Length: "))
+        #expect(responses[1].hasSuffix("\r\n\r\n"), "a HEAD answer ends with its headers: \(responses[1])")
+        #expect(responses[2].hasPrefix("200"))
+        #expect(text.hasSuffix("answer /a 0"))
+    }
+
+    /// The linger that follows (our side shut, the rest read and dropped) needs a real socket
+    /// (`RequestErrorTests.bodyOverOneMebibyteIs413`: curl still sees the answer): an
+    /// EmbeddedChannel closes whole on any close, so this checks the answer and the end only.
     @Test func aRefusedRequestWithABodyIsAnsweredAndTheConnectionEnds() throws {
-        // EmbeddedChannel cannot half-close: ending our side ends the connection, and the decoder
-        // reports the unfinished body (a real socket reads and drops it for a few seconds).
+        // The decoder reports the unfinished body once the channel is closed under it.
         _ = try? send("POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
         let text = try received()
         #expect(text.hasPrefix("HTTP/1.1 401"))
         #expect(text.contains("Connection: close"))
-        // What is left of the body is not answered, and the connection ends after a linger.
-        _ = try? send("cde")
-        #expect((try? received())?.isEmpty ?? true, "the rest of the refused body was answered")
-        channel.embeddedEventLoop.advanceTime(by: .seconds(5))
         #expect(!channel.isActive)
     }
 

@@ -58,7 +58,7 @@ import Testing
             #expect(!response.body.contains(name), "\(pattern) leaked \(name): \(response.body)")
         }
         #expect(events.last?["code"] as? Int == 1)
-        let stored = (try? FileManager.default.contentsOfDirectory(atPath: daemon.storageRoot)) ?? []
+        let stored = try FileManager.default.contentsOfDirectory(atPath: daemon.storageRoot)
         #expect(!stored.contains { $0.hasSuffix(".json") }, "nothing is published: \(stored)")
         await daemon.stop()
     }
