@@ -70,9 +70,21 @@ struct MakeArgumentsTests {
         ["--eval=x"],
         ["--jobserver-auth=3,4"],
         ["--silent=yes"],
+        ["--debug=n$(id)"],
+        ["--deb=a,$(id)"],
+        ["--debug=b v"],
+        ["--output-sync=$(id)"],
+        ["-O$(id)"],
+        ["-sOfoo"],
+        ["--shuffle=1;id"],
     ])
     func unknownAmbiguousAndValuelessOptionsAreRefused(arguments: [String]) {
         #expect(Self.isRefused(MakeArguments.parse(arguments)))
+    }
+
+    @Test(arguments: ["--debug", "--debug=a,b", "--deb=basic", "-Oline", "-O", "--output-sync=target", "--shuffle=42", "--shuffle=reverse"])
+    func documentedValuesOfAttachedOnlyOptionsAreFlags(argument: String) {
+        Self.expectParsed([argument], [.flag(spelling: argument)])
     }
 
     @Test func requiredValueOfAnotherOptionIsNotReadAsAnOption() {

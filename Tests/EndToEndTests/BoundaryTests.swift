@@ -21,6 +21,9 @@ struct BoundaryTests {
         ["-f", "Makefile", "-f", "x;touch${IFS}MARKER;y.txt", "all"],
         // -I reaches every recipe that uses MAKEFLAGS, unquoted.
         ["-I", "x|touch${IFS}MARKER", "flags"],
+        // So does --debug's value, though make reads only its first letter.
+        ["--debug=n$(touch${IFS}MARKER)", "flags"],
+        ["--de=a$(touch${IFS}MARKER)", "flags"],
         // A target through a symlink out of the project is written where it points.
         ["escMARKER"],
     ]

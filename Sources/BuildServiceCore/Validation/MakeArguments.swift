@@ -68,6 +68,25 @@ public enum MakeArguments {
         "jobserver-style": .refused("it is make's internal state between a make and its sub-makes"),
     ]
 
+    /// Whether `value` is one make documents for an option whose value is only ever attached.
+    /// Nothing else gets through: make keeps the value in MAKEFLAGS, `$` and all, and a
+    /// recipe that expands `$(MAKEFLAGS)` hands it to the shell (`--debug=n$(id)` ran `id`,
+    /// though make itself reads only the first letter of each word).
+    private static func isKnownValue(_ value: String, of option: String) -> Bool {
+        switch option {
+        case "debug":
+            // Letters (a, b, v, i, j, m, n, p, w, or words that start with them), comma-separated.
+            let words = value.split(separator: ",", omittingEmptySubsequences: false)
+            return words.allSatisfy { word in !word.isEmpty && word.utf8.allSatisfy { (0x61...0x7A).contains($0) } }
+        case "output-sync":
+            return ["none", "line", "target", "recurse"].contains(value)
+        case "shuffle":
+            return ["none", "random", "reverse"].contains(value) || (!value.isEmpty && value.utf8.allSatisfy { (0x30...0x39).contains($0) })
+        default:
+            return false
+        }
+    }
+
     /// The long option `name` stands for: itself, or the one option it is an unambiguous
     /// prefix of (getopt's rule); nil when unknown or ambiguous (make refuses both).
     private static func longOption(_ name: String) -> (name: String, option: LongOption)? {
@@ -112,7 +131,11 @@ public enum MakeArguments {
                 case .flag:
                     words.append(attached == nil ? .flag(spelling: argument) : .refused(spelling: argument, reason: "--\(fullName) takes no value"))
                 case .optionalAttached:
-                    words.append(.flag(spelling: argument))
+                    guard let attached, !Self.isKnownValue(attached, of: fullName) else {
+                        words.append(.flag(spelling: argument))
+                        continue
+                    }
+                    words.append(.refused(spelling: argument, reason: "make takes no such value for --\(fullName)"))
                 case .jobs:
                     words.append(.jobs(spelling: argument, value: attached ?? numericNext()))
                 case .load:
@@ -153,7 +176,12 @@ public enum MakeArguments {
             switch flag {
             case "j": words.append(.jobs(spelling: "-j", value: rest ?? numericNext()))
             case "l": words.append(.loadLimit(spelling: "-l", value: rest ?? numericNext()))
-            case "O": words.append(.flag(spelling: "-O" + (rest ?? "")))
+            case "O":
+                if let rest, !isKnownValue(rest, of: "output-sync") {
+                    words.append(.refused(spelling: "-O", reason: "make takes no such value for --output-sync"))
+                } else {
+                    words.append(.flag(spelling: "-O" + (rest ?? "")))
+                }
             case "E":
                 if rest == nil { _ = next() }
                 words.append(.refused(spelling: "-E", reason: "it evaluates its value as makefile text"))
