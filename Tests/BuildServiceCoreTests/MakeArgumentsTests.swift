@@ -25,10 +25,10 @@ struct MakeArgumentsTests {
         Self.expectParsed(["-fm.mk"], [.path(.makefile, spelling: "-f", value: "m.mk")])
         Self.expectParsed(["--makefile=m.mk"], [.path(.makefile, spelling: "--makefile=m.mk", value: "m.mk")])
         Self.expectParsed(["--inc=inc"], [.path(.includeDirectory, spelling: "--inc=inc", value: "inc")])
-        Self.expectParsed(["-o", "x.c"], [.path(.fileName, spelling: "-o", value: "x.c")])
-        Self.expectParsed(["-Wx.c"], [.path(.fileName, spelling: "-W", value: "x.c")])
-        Self.expectParsed(["--what-if=x.c"], [.path(.fileName, spelling: "--what-if=x.c", value: "x.c")])
-        Self.expectParsed(["--assume-old", "y"], [.path(.fileName, spelling: "--assume-old", value: "y")])
+        Self.expectParsed(["-o", "x.c"], [.path(.oldFile, spelling: "-o", value: "x.c")])
+        Self.expectParsed(["-Wx.c"], [.path(.newFile, spelling: "-W", value: "x.c")])
+        Self.expectParsed(["--what-if=x.c"], [.path(.newFile, spelling: "--what-if=x.c", value: "x.c")])
+        Self.expectParsed(["--assume-old", "y"], [.path(.oldFile, spelling: "--assume-old", value: "y")])
     }
 
     @Test func clusteredShortFlagsEndInTheirValueOption() {
@@ -88,8 +88,8 @@ struct MakeArgumentsTests {
     }
 
     @Test func requiredValueOfAnotherOptionIsNotReadAsAnOption() {
-        Self.expectParsed(["-o", "-C", "x"], [.path(.fileName, spelling: "-o", value: "-C"), .target("x")])
-        Self.expectParsed(["--assume-old", "--directory=/etc"], [.path(.fileName, spelling: "--assume-old", value: "--directory=/etc")])
+        Self.expectParsed(["-o", "-C", "x"], [.path(.oldFile, spelling: "-o", value: "-C"), .target("x")])
+        Self.expectParsed(["--assume-old", "--directory=/etc"], [.path(.oldFile, spelling: "--assume-old", value: "--directory=/etc")])
     }
 
     @Test func nothingAfterDoubleDashIsAnOption() {

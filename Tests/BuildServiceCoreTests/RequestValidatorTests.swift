@@ -227,6 +227,9 @@ struct RequestValidatorTests {
         let include = try validator.plan(for: request(args: ["-I", "inner", "--what-if=x.c", "--assume-old=y"]))
         #expect(include.executedArguments == ["-I", "\(project.path)/sub", "-W", "x.c", "-o", "y"])
         #expect(include.arguments == ["-I", "inner", "--what-if=x.c", "--assume-old=y"])
+        // The option decides old or new, not the file's name, however it is abbreviated.
+        let named = try validator.plan(for: request(args: ["--what-if=old.c", "--assume-o=y", "--new=old", "-Wold"]))
+        #expect(named.executedArguments == ["-W", "old.c", "-o", "y", "-W", "old", "-W", "old"])
         let plain = try validator.plan(for: request(command: "sh", args: ["-c", "true"]))
         #expect(plain.executedArguments == nil)
     }

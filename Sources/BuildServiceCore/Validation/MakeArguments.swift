@@ -29,15 +29,17 @@ public enum MakeArguments {
         case makefile
         /// `-I`: searched by `include`.
         case includeDirectory
-        /// `-o`/`-W` and their long forms: a file treated as old or new.
-        case fileName
+        /// `-o`, `--old-file`, `--assume-old`: a file treated as old (never remade).
+        case oldFile
+        /// `-W`, `--what-if`, `--new-file`, `--assume-new`: a file treated as new.
+        case newFile
     }
 
     /// Short options without a value.
     private static let shortFlags: Set<Character> = [
         "b", "B", "d", "e", "h", "i", "k", "L", "m", "n", "p", "q", "r", "R", "s", "S", "t", "v", "w",
     ]
-    private static let shortPaths: [Character: PathKind] = ["C": .directory, "f": .makefile, "I": .includeDirectory, "o": .fileName, "W": .fileName]
+    private static let shortPaths: [Character: PathKind] = ["C": .directory, "f": .makefile, "I": .includeDirectory, "o": .oldFile, "W": .newFile]
 
     private enum LongOption {
         case flag
@@ -60,8 +62,8 @@ public enum MakeArguments {
         "debug": .optionalAttached, "output-sync": .optionalAttached, "shuffle": .optionalAttached,
         "jobs": .jobs, "load-average": .load, "max-load": .load,
         "directory": .path(.directory), "file": .path(.makefile), "makefile": .path(.makefile),
-        "include-dir": .path(.includeDirectory), "assume-new": .path(.fileName), "assume-old": .path(.fileName),
-        "new-file": .path(.fileName), "old-file": .path(.fileName), "what-if": .path(.fileName),
+        "include-dir": .path(.includeDirectory), "assume-new": .path(.newFile), "assume-old": .path(.oldFile),
+        "new-file": .path(.newFile), "old-file": .path(.oldFile), "what-if": .path(.newFile),
         "eval": .refused("it evaluates its value as makefile text"),
         "jobserver-auth": .refused("it is make's internal state between a make and its sub-makes"),
         "jobserver-fds": .refused("it is make's internal state between a make and its sub-makes"),

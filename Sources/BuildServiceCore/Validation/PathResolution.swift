@@ -65,7 +65,12 @@ public enum PathResolution {
                 arguments += ["-I", canonical]
             case .path(let kind, let spelling, let value):
                 try requireFile(value, from: directory, in: tree, naming: named(spelling, value))
-                let letter = kind == .makefile ? "-f" : (spelling == "-o" || spelling.contains("old") ? "-o" : "-W")
+                let letter =
+                    switch kind {
+                    case .makefile: "-f"
+                    case .oldFile: "-o"
+                    default: "-W"
+                    }
                 arguments += [letter, value]
             case .jobs(_, let value):
                 arguments.append("-j" + (value ?? ""))
