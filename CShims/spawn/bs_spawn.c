@@ -315,6 +315,18 @@ int bs_open_directory_path(const char *path) {
 
 #include <linux/openat2.h>
 
+/// openat2, tried again a few times on EAGAIN: with RESOLVE_BENEATH the kernel answers that
+/// when a rename anywhere on the host raced the walk (a `..` in a followed symlink); a build
+/// renaming in a loop must not hold the caller here, so a few tries only.
+static int open_how_retrying(int directory, const char *path, struct open_how *how) {
+    int fd;
+    int tries = 0;
+    do {
+        fd = (int)syscall(SYS_openat2, directory, path, how, sizeof *how);
+    } while (fd < 0 && errno == EAGAIN && ++tries < 16);
+    return fd;
+}
+
 int bs_open_path_beneath(int directory, const char *path, int require_directory) {
     // O_PATH opens nothing for reading (a FIFO cannot block it, a device is not touched); the
     // kernel refuses any resolution that leaves `directory`, by `..` or by a symlink.
@@ -322,14 +334,7 @@ int bs_open_path_beneath(int directory, const char *path, int require_directory)
     memset(&how, 0, sizeof how);
     how.flags = O_PATH | O_CLOEXEC | (require_directory ? O_DIRECTORY : 0);
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    int fd;
-    // EAGAIN: a rename somewhere raced the walk and the kernel asks to try again; a build
-    // renaming in a loop must not hold the caller here, so a few tries only.
-    int tries = 0;
-    do {
-        fd = (int)syscall(SYS_openat2, directory, path, &how, sizeof how);
-    } while (fd < 0 && errno == EAGAIN && ++tries < 16);
-    return fd;
+    return open_how_retrying(directory, path, &how);
 }
 
 int bs_open_beneath_nofollow(int directory, const char *path) {
@@ -339,7 +344,7 @@ int bs_open_beneath_nofollow(int directory, const char *path) {
     memset(&how, 0, sizeof how);
     how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
     how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, directory, path, &how, sizeof how);
+    return open_how_retrying(directory, path, &how);
 }
 
 int bs_open_beneath(int directory, const char *path) {
@@ -348,7 +353,7 @@ int bs_open_beneath(int directory, const char *path) {
     memset(&how, 0, sizeof how);
     how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, directory, path, &how, sizeof how);
+    return open_how_retrying(directory, path, &how);
 }
 
 /// One directory of bs_chown_tree; takes ownership of `directory`.
