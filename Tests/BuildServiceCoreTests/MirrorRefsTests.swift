@@ -14,6 +14,10 @@ struct MirrorRefsTests {
             #expect(!pulls.keeps(dropped), "\(dropped)")
         }
         #expect(!MirrorRefs().keeps("refs/pull/1/head"))
+        // A star may match nothing, as in git's refspecs (`+refs/foo*:refs/foo*` fetches refs/foo).
+        #expect(MirrorRefs(allowedPatterns: ["refs/foo*"]).keeps("refs/foo"))
+        #expect(MirrorRefs(allowedPatterns: ["refs/foo*"]).keeps("refs/foobar"))
+        #expect(!MirrorRefs(allowedPatterns: ["refs/foo*"]).keeps("refs/fo"))
     }
 
     @Test func fetchesAskForEachKeptNamespaceUnderItsOwnName() {

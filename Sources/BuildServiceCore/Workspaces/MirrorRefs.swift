@@ -41,7 +41,9 @@ public struct MirrorRefs: Sendable, Equatable {
         guard let star = pattern.firstIndex(of: "*") else { return pattern == ref }
         let head = pattern[..<star]
         let tail = pattern[pattern.index(after: star)...]
-        return ref.count > head.count + tail.count && ref.hasPrefix(head) && ref.hasSuffix(tail)
+        // As git's refspecs: the `*` may match nothing (`refs/foo*` fetches `refs/foo` too);
+        // never into an empty path component, which no ref name has.
+        return ref.count >= head.count + tail.count && ref.hasPrefix(head) && ref.hasSuffix(tail) && !ref.contains("//")
     }
 
     /// One way a requested ref may name a commit, in the order they are tried.
