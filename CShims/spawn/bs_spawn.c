@@ -63,7 +63,7 @@ static int run_child(void *argument) {
         fail(context, BS_SPAWN_STAGE_STDIO);
     }
     // Everything else the daemon has open is closed; the validated working directory stays
-    // until the fchdir below (it is close-on-exec).
+    // for the check below (it is close-on-exec).
     int keep = request->cwd_fd;
     if (keep >= 3) {
         if (keep > 3) close_range(3, (unsigned)keep - 1, 0);
@@ -86,8 +86,19 @@ static int run_child(void *argument) {
         }
     }
     if (request->umask_bits >= 0) umask((mode_t)request->umask_bits);
-    // As the build's user: a directory it may not enter fails here, as chdir would.
-    if (keep >= 0 ? fchdir(keep) < 0 : chdir(request->cwd) < 0) fail(context, BS_SPAWN_STAGE_CHDIR);
+    // As the build's user, by path: a directory it could not reach (one above it closed to
+    // it) fails here. fchdir alone checks only the last directory, and would let the daemon's
+    // rights carry the build past a closed one. The validated descriptor then proves the path
+    // still names what was checked (a symlink swapped in meanwhile fails the build).
+    if (chdir(request->cwd) < 0) fail(context, BS_SPAWN_STAGE_CHDIR);
+    if (keep >= 0) {
+        struct stat validated, entered;
+        if (fstat(keep, &validated) < 0 || stat(".", &entered) < 0) fail(context, BS_SPAWN_STAGE_CHDIR);
+        if (validated.st_dev != entered.st_dev || validated.st_ino != entered.st_ino) {
+            errno = ESTALE;
+            fail(context, BS_SPAWN_STAGE_CHDIR);
+        }
+    }
 
     execve(request->path, request->argv, request->envp);
     return fail(context, BS_SPAWN_STAGE_EXEC);

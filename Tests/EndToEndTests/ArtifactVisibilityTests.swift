@@ -63,6 +63,30 @@ import Testing
         await daemon.stop()
     }
 
+    /// The daemon (root) can reach `secret/inner`; the build's user cannot, past `secret/`.
+    /// A build asking to start there (by `cwd`, by make's `-C`, through a symlink) does not
+    /// start: the daemon's rights never carry it past a directory closed to its user.
+    @Test(
+        arguments: [
+            ["cwd": "secret/inner", "command": "true"],
+            ["cwd": "link", "command": "true"],
+            ["command": "make", "args": ["-C", "secret/inner", "-n", "x"]],
+        ] as [[String: any Sendable]]
+    )
+    func aBuildDoesNotStartInADirectoryItsUserCannotReach(fields: [String: any Sendable]) async throws {
+        let daemon = try await Self.daemon(pattern: "pub/*.bin")
+        let response = try await daemon.curl(requestJSON(fields))
+        let events = try parseEvents(response.body)
+        let error = try #require(events.first { $0["type"] as? String == "error" }, "started: \(events)")
+        #expect(error["code"] as? String == "spawn_failed", "\(error)")
+        #expect((error["message"] as? String ?? "").contains("working directory"), "\(error)")
+        #expect(events.last?["code"] as? Int == 1)
+        // The same user cannot go there by itself either.
+        let probe = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "cd secret/inner"]]))
+        #expect(try parseEvents(probe.body).last?["code"] as? Int != 0)
+        await daemon.stop()
+    }
+
     @Test func theBuildsUserReallyCannotSeeThoseNamesAndOpenOnesAreCollected() async throws {
         let daemon = try await Self.daemon(pattern: "pub/*.bin")
         // The same user, through the daemon, cannot list the closed directory nor read the key.

@@ -9,8 +9,8 @@ typedef struct {
     const char *path;           ///< absolute path of the executable (never looked up in PATH)
     char *const *argv;          ///< NULL-terminated; argv[0] included
     char *const *envp;          ///< NULL-terminated, the complete environment
-    const char *cwd;            ///< directory to chdir into before exec, when cwd_fd is -1
-    int cwd_fd;                 ///< >= 0: a directory descriptor to fchdir into instead (the one validated)
+    const char *cwd;            ///< directory to chdir into before exec, as the build's user
+    int cwd_fd;                 ///< >= 0: the validated directory, which `cwd` must still name
     int stdout_fd;              ///< becomes fd 1
     int stderr_fd;              ///< becomes fd 2
     int change_ids;             ///< non-zero: setgroups/setgid/setuid below before exec

@@ -9,8 +9,8 @@ public struct ProcessSpec: Sendable {
     public var name: String
     public var arguments: [String]
     public var workingDirectory: String
-    /// When set, the process starts in this directory (`fchdir`), whatever `workingDirectory`
-    /// has become meanwhile.
+    /// When set, the directory that was checked: the process enters `workingDirectory` as its
+    /// own user and starts only if that is still this directory.
     public var workingDirectoryHandle: OpenDirectory?
     public var timeoutSec: Int
     /// Extra `NAME=value` entries for this process only.

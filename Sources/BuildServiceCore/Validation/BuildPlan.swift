@@ -29,8 +29,8 @@ public struct BuildPlan: Sendable {
     /// Canonical project root and working directory (inside the root).
     public var projectRoot: String
     public var workingDirectory: String
-    /// The working directory, open: the build starts in it (`fchdir`), so the directory that
-    /// was checked is the one it runs in. Nil only before the paths are resolved.
+    /// The working directory, open: the build starts only where its path still leads here,
+    /// so the directory that was checked is the one it runs in. Nil only before the paths are resolved.
     public var workingDirectoryHandle: OpenDirectory?
     /// The request's `cwd` and make's words as the policy accepted them, for
     /// `RequestValidator.resolvePaths` (nil when the command is not make).

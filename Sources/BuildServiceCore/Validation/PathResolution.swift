@@ -5,8 +5,8 @@ public import BuildServiceProtocol
 /// queued build starts.
 ///
 /// make is never handed a name it would resolve differently from what was checked:
-/// - `-C` options are not passed on: the build starts (`fchdir`) in the directory the last
-///   one names, opened here, and `-w` stands in for them (make prints "Entering directory"
+/// - `-C` options are not passed on: the build starts in the directory the last one names
+///   (entered as its user, checked against the descriptor), opened here, and `-w` stands in for them (make prints "Entering directory"
 ///   for `-C` unless told not to), so a directory swapped for a symlink after the check
 ///   cannot take make elsewhere;
 /// - `-I` becomes the canonical absolute path of an existing directory: sub-makes get it in

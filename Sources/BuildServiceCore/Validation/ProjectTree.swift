@@ -3,8 +3,8 @@ import Foundation
 import NIOConcurrencyHelpers
 
 /// A directory held open (`O_PATH`), so that the directory that was checked is the one used:
-/// a build is started in it with `fchdir`, whatever has been renamed or swapped for a symlink
-/// since. Closed by `close()` once the build has started (a finished build is retained for a
+/// a build starts only if its path, entered as the build's user, still leads to it (nothing
+/// renamed or swapped for a symlink since). Closed by `close()` once the build has started (a finished build is retained for a
 /// while and must not hold a descriptor all that time), or when the last reference goes.
 public final class OpenDirectory: Sendable {
     private let state: NIOLockedValueBox<Int32>
