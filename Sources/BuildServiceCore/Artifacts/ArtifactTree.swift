@@ -72,9 +72,7 @@ final class ArtifactTree {
         defer { closedir(listing) }
         var entries: [(name: String, kind: Kind)] = []
         while let entry = readdir(listing) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
-            }
+            let name = entry.pointee.name
             guard name != "." && name != "..", fstatat(dirfd(listing), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             entries.append((name, Self.kind(info)))
         }

@@ -6,7 +6,11 @@ import Foundation
 /// the leader's start time (so a recycled pid is never taken for the old leader) and the boot id
 /// (after a reboot nothing is left).
 public struct ProcessGroupLedger: Sendable {
-    public let directory: String
+    /// The directory, held open for the daemon's life: every record is read, written and
+    /// removed through it, so whatever happens to its path (someone who can write the
+    /// workspace root swapping `running` for a directory of their own between a check and a
+    /// use) the records are the ones in the directory that was checked.
+    private let directory: Int32
 
     struct Entry: Codable, Equatable {
         var pgid: Int32
@@ -29,16 +33,15 @@ public struct ProcessGroupLedger: Sendable {
     /// write: one that is a symlink or someone else's is not used.
     /// - Returns: nil when it cannot be created or trusted (the caller logs it; builds still run).
     public static func open(workspaceRoot: String) -> ProcessGroupLedger? {
-        let directory = workspaceRoot + "/running"
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
+        let path = workspaceRoot + "/running"
+        guard (try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)) != nil else { return nil }
+        let directory = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard directory >= 0 else { return nil }
+        var info = stat()
+        guard fstat(directory, &info) == 0, info.st_uid == geteuid(), fchmod(directory, 0o700) == 0 else {
+            close(directory)
             return nil
         }
-        var info = stat()
-        guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(),
-            chmod(directory, 0o700) == 0
-        else { return nil }
         return ProcessGroupLedger(directory: directory)
     }
 
@@ -50,7 +53,7 @@ public struct ProcessGroupLedger: Sendable {
         let entry = Entry(pgid: pgid, leaderStart: start, bootID: boot, project: project, command: command)
         guard let data = try? JSONEncoder().encode(entry) else { return }
         // A record cut short by a crash fails to decode and is ignored: the window is a write.
-        let file = Glibc.open(directory + "/\(pgid)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let file = openat(directory, "\(pgid)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard file >= 0 else { return }
         _ = data.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
         close(file)
@@ -58,19 +61,17 @@ public struct ProcessGroupLedger: Sendable {
 
     /// Forgets a group once none of its processes is left.
     func remove(pgid: pid_t) {
-        unlink(directory + "/\(pgid)")
+        unlinkat(directory, "\(pgid)", 0)
     }
 
     /// The groups an earlier run recorded that may still have processes, their records removed
     /// (a record from before a reboot, or whose pid now belongs to another process, is only
     /// removed).
     public func takeLeftovers() -> [Leftover] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var leftovers: [Leftover] = []
-        for name in names {
-            let path = directory + "/" + name
-            defer { unlink(path) }
-            guard let data = FileManager.default.contents(atPath: path), let entry = try? JSONDecoder().decode(Entry.self, from: data),
+        for name in recordNames() {
+            defer { unlinkat(directory, name, 0) }
+            guard let data = contents(of: name), let entry = try? JSONDecoder().decode(Entry.self, from: data),
                 entry.bootID == Self.bootID, entry.pgid > 1, entry.pgid != getpgrp()
             else { continue }
             // While any process of a group lives, its id is not handed to a new process: a live
@@ -80,6 +81,29 @@ public struct ProcessGroupLedger: Sendable {
             leftovers.append(Leftover(pgid: entry.pgid, project: entry.project, command: entry.command))
         }
         return leftovers
+    }
+
+    /// The names in the directory (a duplicate of the descriptor is listed and closed).
+    private func recordNames() -> [String] {
+        let listing = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard listing >= 0, let stream = fdopendir(listing) else { return [] }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = entry.pointee.name
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// A record's bytes (records are a few hundred bytes; a link or anything else is not read).
+    private func contents(of name: String) -> Data? {
+        let file = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard file >= 0 else { return nil }
+        defer { close(file) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
+        return count > 0 ? Data(buffer[..<count]) : nil
     }
 
     /// Kills what is left of each group, waiting up to `patience` for each to go.

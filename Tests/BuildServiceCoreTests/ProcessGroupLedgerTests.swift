@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+
+@testable import BuildServiceCore
+
+/// The ledger reads only the directory it checked when it opened it.
+@Suite struct ProcessGroupLedgerTests {
+    /// A `sleep` leading a process group of its own (no build of ours); returns its pid.
+    private static func loneGroup() throws -> pid_t {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = ["/bin/sleep", "30"]
+        try process.run()
+        let pid = process.processIdentifier
+        // Its own group once setsid has exec'd sleep.
+        for _ in 0..<200 where getpgid(pid) != pid { usleep(5000) }
+        try #require(getpgid(pid) == pid)
+        return pid
+    }
+
+    /// Someone who can write the workspace root swaps `running` for a directory of their own,
+    /// holding a record for a live group that is no build of ours: nothing is killed.
+    @Test func aDirectorySwappedInAfterTheCheckIsNeverRead() throws {
+        let root = try TemporaryDirectory()
+        let ledger = try #require(ProcessGroupLedger.open(workspaceRoot: root.path))
+        let pid = try Self.loneGroup()
+        defer { kill(-pid, SIGKILL) }
+
+        try FileManager.default.moveItem(atPath: root.path + "/running", toPath: root.path + "/running.checked")
+        try FileManager.default.createDirectory(atPath: root.path + "/running", withIntermediateDirectories: false)
+        let forged = ProcessGroupLedger.Entry(
+            pgid: pid,
+            leaderStart: try #require(ProcessGroupLedger.startTime(of: pid)),
+            bootID: try #require(ProcessGroupLedger.bootID),
+            project: "p",
+            command: "c"
+        )
+        try JSONEncoder().encode(forged).write(to: URL(fileURLWithPath: root.path + "/running/\(pid)"))
+
+        #expect(ledger.takeLeftovers().isEmpty)
+        #expect(kill(pid, 0) == 0, "the forged record's group was taken for a leftover")
+        #expect(FileManager.default.fileExists(atPath: root.path + "/running/\(pid)"), "the swapped-in directory was touched")
+    }
+
+    @Test func aRecordInTheCheckedDirectoryIsALeftover() throws {
+        let root = try TemporaryDirectory()
+        let ledger = try #require(ProcessGroupLedger.open(workspaceRoot: root.path))
+        let pid = try Self.loneGroup()
+        defer { kill(-pid, SIGKILL) }
+        ledger.record(pgid: pid, project: "p", command: "c")
+        #expect(ledger.takeLeftovers().map(\.pgid) == [pid])
+        #expect(ledger.takeLeftovers().isEmpty, "a taken record is removed")
+    }
+}
