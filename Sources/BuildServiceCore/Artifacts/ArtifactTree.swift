@@ -7,7 +7,6 @@ import Foundation
 /// are opened only when it could read them. So no name or byte from outside the root, or from
 /// inside a directory closed to the build, reaches the store or an error message.
 final class ArtifactTree {
-    let root: String
     private let rootDescriptor: Int32
     /// Where the root is, as the kernel names it (for `reachable`), read once.
     private let rootPath: String?
@@ -26,7 +25,6 @@ final class ArtifactTree {
     init(root: String, reader: ArtifactReader?) throws(ArtifactCollectionError) {
         let descriptor = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard descriptor >= 0 else { throw .failed("the project root \(root) cannot be opened") }
-        self.root = root
         self.rootDescriptor = descriptor
         self.rootPath = reader == nil ? nil : Self.path(of: descriptor)
         self.reader = reader

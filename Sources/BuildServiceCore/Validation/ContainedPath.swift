@@ -4,11 +4,6 @@ import Foundation
 /// moment (a project root at startup, a fresh checkout). Request paths are resolved by
 /// descriptor instead (`ProjectTree`).
 public enum ContainedPath {
-    /// Whether `path` equals `root` or lies below it (both canonical).
-    public static func isInside(_ path: String, root: String) -> Bool {
-        root == "/" || path == root || path.hasPrefix(root + "/")
-    }
-
     /// The real path of an existing file or directory, or nil.
     public static func realpath(_ path: String) -> String? {
         guard let pointer = Foundation.realpath(path, nil) else { return nil }
