@@ -89,3 +89,36 @@ struct BuildRunnerTests {
         #expect(await goes(member))
     }
 }
+
+/// `[build.limits]` bound a build's command, not the daemon's own helpers run by the same runner.
+@Suite struct BuildLimitsScopeTests {
+    @Test func aBuildGetsTheLimitsAndAHelperDoesNot() async throws {
+        let directory = try TemporaryDirectory()
+        let identity = try RunAsIdentity.resolve(user: nil, group: nil)
+        var limits = BuildLimits()
+        limits.nofile = 37
+        let runner = BuildRunner(identity: identity, environment: ["PATH": "/usr/bin:/bin"], limits: limits)
+        let script = ["-c", "ulimit -n"]
+        let plan = BuildPlan(
+            projectID: "demo",
+            requestID: nil,
+            commandName: "sh",
+            executable: "/bin/sh",
+            arguments: script,
+            projectRoot: directory.path,
+            workingDirectory: directory.path,
+            timeoutSec: 60,
+            warnings: []
+        )
+        let helper = ProcessSpec.helper("/bin/sh", script, owner: "cleanup", in: directory.path, timeoutSec: 60, environment: [])
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        #expect(try await Self.output(of: runner.start(plan.processSpec, on: loop)) == "37\n")
+        #expect(try await Self.output(of: runner.start(helper, on: loop)) != "37\n")
+    }
+
+    private static func output(of build: RunningBuild) async -> String {
+        let collected = NIOLockedValueBox("")
+        _ = await build.relay { _, bytes in collected.withLockedValue { $0 += String(decoding: bytes.readableBytesView, as: UTF8.self) } }
+        return collected.withLockedValue { $0 }
+    }
+}

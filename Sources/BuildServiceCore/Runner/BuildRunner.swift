@@ -50,7 +50,7 @@ public struct BuildRunner: Sendable {
     public let active: ActiveBuilds
     /// The umask its processes start with; `nil` keeps the daemon's.
     public let fileCreationMask: UInt32?
-    /// `[build.limits]`, set on every build's main process (its children inherit them).
+    /// `[build.limits]`, set on every build's main process (its children inherit them); not on helpers.
     public let limits: BuildLimits
 
     public init(
@@ -185,7 +185,7 @@ public struct BuildRunner: Sendable {
         var failure: Int32 = 0
         let identity = self.identity
         let fileCreationMask = self.fileCreationMask
-        let limits = self.limits.resources
+        let limits = spec.appliesBuildLimits ? self.limits.resources : []
         let resources = limits.map(\.resource)
         let softValues = limits.map(\.soft)
         let hardValues = limits.map(\.hard)

@@ -15,6 +15,9 @@ public struct ProcessSpec: Sendable {
     public var timeoutSec: Int
     /// Extra `NAME=value` entries for this process only.
     public var extraEnvironment: [String] = []
+    /// Whether `[build.limits]` apply: to a build's command, not to the daemon's own helpers
+    /// (git's pack mmaps under a low `as_bytes`, a cleanup under the build user's `nproc`).
+    public var appliesBuildLimits = false
 
     /// A helper process: `executable` in `directory`, named after the executable's file.
     public static func helper(
@@ -49,7 +52,8 @@ extension BuildPlan {
             workingDirectory: workingDirectory,
             workingDirectoryHandle: workingDirectoryHandle,
             timeoutSec: timeoutSec,
-            extraEnvironment: extraEnvironment
+            extraEnvironment: extraEnvironment,
+            appliesBuildLimits: true
         )
     }
 }
