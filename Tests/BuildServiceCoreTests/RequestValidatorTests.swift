@@ -344,3 +344,23 @@ struct RequestValidatorTests {
         #expect(plan.idempotencyKey == label)
     }
 }
+
+/// A project whose `path_root` is a symlink: a queued build's paths are checked again from the
+/// root as configured, so an absolute path written with it passes then as it did at submit.
+@Suite struct SymlinkedRootTests {
+    @Test func aQueuedBuildsPathsAreCheckedAgainFromTheConfiguredRoot() throws {
+        let project = try TemporaryDirectory.project()
+        let link = project.parent + "/link-\(UUID().uuidString)"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: project.path)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        let config = try ServiceConfig.parse(toml: ConfigText(projectRoot: link).text)
+        var plan = try RequestValidator(config: config).plan(
+            for: BuildRequest(projectID: "demo", command: "make", args: ["-C", link + "/sub"], cwd: link + "/sub")
+        )
+        #expect(plan.configuredRoot == link)
+        try RequestValidator.resolvePaths(&plan, root: plan.configuredRoot)
+        #expect(plan.workingDirectory == project.path + "/sub")
+        // From the canonical root alone the same paths are outside.
+        #expect(throws: ServiceError.self) { try RequestValidator.resolvePaths(&plan, root: plan.projectRoot) }
+    }
+}

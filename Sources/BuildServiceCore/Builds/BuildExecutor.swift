@@ -94,7 +94,7 @@ public struct BuildExecutor: Sendable {
 
         // Spawn first: the process starts up while we announce and log it.
         let started = Result { () throws(ServiceError) in
-            if revalidatingPaths, plan.repo == nil { try RequestValidator.resolvePaths(&plan, root: plan.projectRoot) }
+            if revalidatingPaths, plan.repo == nil { try RequestValidator.resolvePaths(&plan, root: plan.configuredRoot) }
             return try runner.start(plan, on: eventLoop)
         }
         // The process has its working directory now: the record keeps no descriptor for its retention.

@@ -28,6 +28,9 @@ public struct BuildPlan: Sendable {
     public var arguments: [String]
     /// Canonical project root and working directory (inside the root).
     public var projectRoot: String
+    /// The root as configured (`path_root`, maybe through a symlink): where a queued build's
+    /// paths are resolved again, so that absolute paths written with it still pass.
+    public var configuredRoot = ""
     public var workingDirectory: String
     /// The working directory, open: the build starts only where its path still leads here,
     /// so the directory that was checked is the one it runs in. Nil only before the paths are resolved.

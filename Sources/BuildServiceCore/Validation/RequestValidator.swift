@@ -112,6 +112,7 @@ public struct RequestValidator: Sendable {
     public static func resolvePaths(_ plan: inout BuildPlan, in tree: ProjectTree) throws(ServiceError) {
         let resolved = try PathResolution.resolve(cwd: plan.requestedCwd, makeWords: plan.makeWords, in: tree)
         plan.projectRoot = tree.root
+        plan.configuredRoot = tree.configuredRoot
         plan.workingDirectory = resolved.absolutePath
         plan.workingDirectoryHandle = resolved.handle
         plan.executedArguments = resolved.makeArguments
