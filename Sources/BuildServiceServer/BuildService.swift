@@ -10,8 +10,9 @@ import Prometheus
 public import ServiceLifecycle
 import UnixSignals
 
-/// The daemon: its listeners and the builds they start. Runs until graceful shutdown, then
-/// stops accepting, tears down running builds and removes the socket file.
+/// The daemon: its listeners and the builds they start. `run` puts the house in order (an
+/// earlier run's leftover builds, checkouts and artifact sets), binds the listeners, and then
+/// runs the daemon's parts as services of one group (see `Services/`) until graceful shutdown.
 public final class BuildService: Service {
     private let config: ServiceConfig
     /// Re-read on SIGHUP; `nil` when the config did not come from a file.
@@ -130,25 +131,6 @@ public final class BuildService: Service {
         return stuck
     }
 
-    /// Lets the held projects' builds start once their leftover groups are gone.
-    private func releaseWhenGone(_ stuck: [ProcessGroupLedger.Leftover], registry: BuildRegistry) {
-        let logger = self.logger
-        Task {
-            var waiting = stuck
-            while !waiting.isEmpty {
-                // A process in uninterruptible sleep gives no event to wait for: looked at again.
-                try? await Task.sleep(for: .seconds(1))
-                // Each group looked at once per round (a walk of /proc on older kernels).
-                let gone = waiting.filter { !ProcessGroupLedger.stillHasProcesses($0) }
-                waiting.removeAll { leftover in gone.contains { $0.pgid == leftover.pgid } }
-                for project in Set(gone.map(\.project)) where !waiting.contains(where: { $0.project == project }) {
-                    logger.notice("an earlier run's leftover processes are gone", metadata: [LogKey.project: .string(project)])
-                    registry.release(project)
-                }
-            }
-        }
-    }
-
     public func run() async throws {
         // Trapped first: a reload asked for as soon as the daemon is up is not lost.
         let hangups = await UnixSignalsSequence(trapping: .sighup)
@@ -180,7 +162,6 @@ public final class BuildService: Service {
             metrics: metrics
         )
         for project in Set(stuck.map(\.project)) { registry.hold(project) }
-        if !stuck.isEmpty { releaseWhenGone(stuck, registry: registry) }
         let endpoint = BuildEndpoint(registry: registry, refusals: RefusalLog(logger: logger))
         let downloads = ArtifactDownloads(store: store, signer: signer)
         let signURLs = config.http.auth.required
@@ -197,8 +178,7 @@ public final class BuildService: Service {
             }
         )
         var channels: [any Channel] = []
-        /// The socket file we created (device and inode): only that one is ever removed.
-        var socketFile: (dev_t, ino_t)?
+        var socketFile: Listeners.SocketFile?
         var tls: TLSContextHolder?
         do {
             if config.socket.enabled {
@@ -214,7 +194,7 @@ public final class BuildService: Service {
                 )
                 let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context)
                 channels.append(channel)
-                socketFile = Self.fileIdentity(config.socket.path)
+                socketFile = Listeners.SocketFile(at: config.socket.path)
                 logger.notice("listening", metadata: [LogKey.listener: "unix", LogKey.path: .string(config.socket.path)])
             }
             if config.http.enabled {
@@ -245,123 +225,47 @@ public final class BuildService: Service {
                 logger.notice("listening", metadata: metadata)
             }
         } catch {
-            for channel in channels { try? await channel.close() }
-            removeSocketFile(socketFile)
+            await Listeners.close(channels, socketFile: socketFile)
             throw error
         }
 
         notifier.notify("READY=1\nSTATUS=serving")
-        let reloader = ConfigReloader(configPath: configPath, live: live, registry: registry, tls: tls, notifier: notifier, logger: logger)
-        await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { await reloader.run(hangups: hangups) }
-            tasks.addTask { await self.collectArtifactGarbage() }
-            tasks.addTask { await Self.forgetExpiredBuilds(registry) }
-            try? await gracefulShutdown()
-            tasks.cancelAll()
-        }
-        await shutDown(
-            stops: stops,
-            registry: registry,
-            health: health,
-            grace: .seconds(live.current.config.build.shutdownGraceSec),
-            channels: channels,
-            socketFile: socketFile
-        )
-    }
-
-    /// Stops accepting (listeners closed, socket file removed, `/healthz` 503 on open
-    /// connections), lets running builds finish for `build.shutdown_grace_sec` (a second
-    /// SIGTERM or SIGINT cuts that short), cancels the rest, then gives attached clients a
-    /// moment to receive their builds' last events.
-    private func shutDown(
-        stops: UnixSignalsSequence,
-        registry: BuildRegistry,
-        health: DaemonHealth,
-        grace: Duration,
-        channels: [any Channel],
-        socketFile: (dev_t, ino_t)?
-    ) async {
-        health.markStopping()
-        notifier.notify("STOPPING=1")
-        let load = registry.load
-        logger.notice(
-            "shutting down",
-            metadata: [
-                "builds.running": .stringConvertible(load.running), "builds.queued": .stringConvertible(load.queued),
-                "grace_sec": .stringConvertible(grace.components.seconds),
-            ]
-        )
-        for channel in channels { try? await channel.close() }
-        removeSocketFile(socketFile)
-        let logger = self.logger
-        let impatience = Task {
-            var signals = 0
-            for await _ in stops {
-                signals += 1
-                guard signals >= 2 else { continue }  // the first one started this shutdown
-                logger.notice("second signal: cancelling running builds now")
-                await registry.shutdown(grace: .zero)
-                return
-            }
-        }
-        await registry.shutdown(grace: grace)
-        impatience.cancel()
-        // Attached clients get their builds' `exit` events before the process ends.
-        await registry.attachedReaders.waitForZero(within: .seconds(5))
-        await runner.active.terminateAll()
-        logger.notice("stopped")
-    }
-
-    /// Forgets finished builds after `build.retain_sec`, also while no requests come in, and
-    /// then hands memory freed since back to the system: glibc keeps the peak of a burst of
-    /// builds (a thousand clients at once) in its arenas otherwise, for the daemon's lifetime.
-    private static func forgetExpiredBuilds(_ registry: BuildRegistry) async {
-        while (try? await Task.sleep(for: .seconds(30))) != nil {
-            registry.expire()
-            MemoryTrim.releaseFreeMemory()
-        }
-    }
-
-    /// Applies `artifacts.ttl_sec` and `max_bytes` at startup and every `gc_interval_sec`.
-    /// First, off the startup path, adopts the sets that have no manifest (the original
-    /// build-service's store; see `ArtifactStore.adoptUnmanifested`), so retention sees them
-    /// too, and fills in their digests after the first pass (expired ones are not read).
-    private func collectArtifactGarbage() async {
-        let (store, settings, logger) = (self.store, config.artifacts, self.logger)
-        var needDigests = (try? await NIOThreadPool.singleton.runIfActive { store.adoptUnmanifested() }) ?? []
-        if !needDigests.isEmpty {
-            logger.notice(
-                "adopted artifact sets that have no manifest (the original build-service's or a crash's); digests follow",
-                metadata: ["count": .stringConvertible(needDigests.count)]
+        // Graceful shutdown reaches them in the reverse of this order, one after the other:
+        // the listeners close first, then running builds get their grace, and the background
+        // work stops last (a reload during the grace still works).
+        let parts = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(
+                        service: ConfigReloader(
+                            configPath: configPath,
+                            hangups: hangups,
+                            live: live,
+                            registry: registry,
+                            tls: tls,
+                            notifier: notifier,
+                            logger: logger
+                        )
+                    ),
+                    .init(service: ArtifactGarbageCollector(store: store, settings: config.artifacts, logger: logger)),
+                    .init(service: BuildExpiry(registry: registry)),
+                    .init(service: RunningBuilds(registry: registry, runner: runner, live: live, stuck: stuck, stops: stops, logger: logger)),
+                    .init(
+                        service: Listeners(
+                            channels: channels,
+                            socketFile: socketFile,
+                            health: health,
+                            registry: registry,
+                            notifier: notifier,
+                            logger: logger
+                        )
+                    ),
+                ],
+                gracefulShutdownSignals: [],  // the parent group's graceful shutdown reaches this one
+                logger: logger
             )
-        }
-        repeat {
-            let removed =
-                (try? await NIOThreadPool.singleton.runIfActive {
-                    store.collectGarbage(ttlSec: settings.ttlSec, maxBytes: settings.maxBytes)
-                }) ?? []
-            if !removed.isEmpty {
-                logger.info("removed expired artifacts", metadata: ["builds": .array(removed.map { .string($0) })])
-            }
-            if !needDigests.isEmpty {
-                let pending = needDigests
-                _ = try? await NIOThreadPool.singleton.runIfActive { store.fillInDigests(of: pending) }
-                logger.info("digests of adopted artifact sets computed", metadata: ["count": .stringConvertible(pending.count)])
-                needDigests = []
-            }
-        } while (try? await Task.sleep(for: .seconds(settings.gcIntervalSec))) != nil
-    }
-
-    /// Removes the socket file if it is still the one this daemon created (never another
-    /// daemon's, nor a file someone put there since).
-    private func removeSocketFile(_ created: (dev_t, ino_t)?) {
-        guard let created, let current = Self.fileIdentity(config.socket.path), current == created else { return }
-        unlink(config.socket.path)
-    }
-
-    private static func fileIdentity(_ path: String) -> (dev_t, ino_t)? {
-        var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFSOCK else { return nil }
-        return (info.st_dev, info.st_ino)
+        )
+        try await parts.run()
+        logger.notice("stopped")
     }
 }

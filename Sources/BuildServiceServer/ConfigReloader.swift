@@ -3,6 +3,7 @@ import BuildServiceTLS
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 import UnixSignals
 
 /// On SIGHUP (`systemctl reload`): re-reads the config file and, if it is valid, replaces
@@ -10,8 +11,11 @@ import UnixSignals
 /// untouched. An invalid file is logged and the running config kept. What only a restart can
 /// change (listeners, run-as user, directories) is reported as such. Every 12 hours the TLS
 /// context is rebuilt so that session-ticket keys (random per context) rotate, as Caddy and Go do.
-struct ConfigReloader: Sendable {
+struct ConfigReloader: Service {
     let configPath: String?
+    /// SIGHUPs, trapped before the daemon said it was ready, so that none sent right after
+    /// goes unnoticed.
+    let hangups: UnixSignalsSequence
     let live: LiveSettings
     let registry: BuildRegistry
     let tls: TLSContextHolder?
@@ -20,10 +24,12 @@ struct ConfigReloader: Sendable {
 
     static let ticketKeyRotation: Duration = .seconds(12 * 3600)
 
-    /// Runs until cancelled.
-    /// - Parameter hangups: SIGHUPs, trapped before the daemon said it was ready, so that none
-    ///   sent right after goes unnoticed.
-    func run(hangups: UnixSignalsSequence) async {
+    /// Runs until graceful shutdown.
+    func run() async {
+        await cancelWhenGracefulShutdown { await reloadOnSignalsAndRotateTickets() }
+    }
+
+    private func reloadOnSignalsAndRotateTickets() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in hangups {
