@@ -2,7 +2,7 @@ import BuildServiceProtocol
 import Foundation
 public import Logging
 import NIOConcurrencyHelpers
-public import NIOCore
+import NIOCore
 import NIOPosix
 
 /// Where a request came from, for the audit log.
@@ -45,13 +45,14 @@ public struct BuildExecutor: Sendable {
     /// `stdout`/`stderr` events (at the pace of the record's readers), then exactly one `exit`.
     /// Cancelling the task (the record's cancel) tears the build down; its `exit` then says
     /// `cancelled` with code 130.
-    /// - Returns: after the `exit` event, a future that completes once no process of the build
-    ///   is left (a grandchild ignoring SIGTERM can take up to the kill grace).
+    ///
+    /// Returns once the build is over: its `exit` event posted and no process of it left (a
+    /// grandchild ignoring SIGTERM can take up to the kill grace after the `exit`); a repo
+    /// checkout's removal has begun by then.
     /// - Parameter revalidatingPaths: resolve the working directory and make's paths again
     ///   first (a queued build: the tree may have changed since it was submitted); a request
     ///   that no longer passes fails the build with the code it would have got at submit time.
-    @discardableResult
-    public func execute(_ record: BuildRecord, origin: RequestOrigin, revalidatingPaths: Bool = false) async -> EventLoopFuture<Void>? {
+    public func execute(_ record: BuildRecord, origin: RequestOrigin, revalidatingPaths: Bool = false) async {
         let id = record.id
         let eventLoop = record.eventLoop
         var plan = record.plan
@@ -61,7 +62,7 @@ public struct BuildExecutor: Sendable {
         if let reason = record.cancelReason {
             Self.finishCancelled(record, reason: reason)
             auditLogger(record, origin).info("build cancelled before it started", metadata: [LogKey.reason: .string(reason.rawValue)])
-            return nil
+            return
         }
         var announced = false
         if let repo = plan.repo {
@@ -75,7 +76,7 @@ public struct BuildExecutor: Sendable {
                 if let reason = record.cancelReason {
                     Self.finishCancelled(record, reason: reason)
                     auditLogger(record, origin).info("build cancelled", metadata: [LogKey.reason: .string(reason.rawValue)])
-                    return nil
+                    return
                 }
                 let timedOut = error.code == .timeout
                 record.post(.error(code: error.code.rawValue, message: error.message, pattern: nil))
@@ -88,7 +89,7 @@ public struct BuildExecutor: Sendable {
                         LogKey.duration: .string(Self.seconds(clock.now - start)),
                     ]
                 )
-                return nil
+                return
             }
         }
 
@@ -129,7 +130,7 @@ public struct BuildExecutor: Sendable {
                 do {
                     // Nothing of the build may still run while its files are collected: a
                     // leftover process could otherwise swap a checked path for a symlink.
-                    try? await result.lookForLeftovers().get()
+                    await result.lookForLeftovers()
                     exit.artifacts = try await artifacts.publish(buildID: id, plan: plan, origin: origin)
                     outcome[LogKey.artifacts] = .stringConvertible(exit.artifacts.count)
                 } catch {
@@ -146,25 +147,17 @@ public struct BuildExecutor: Sendable {
         // Readers are woken now and send it on their own; the audit line below is not ordered
         // against what a client receives.
         record.finish(exit)
-        let cleanup = ended?.lookForLeftovers()
         if let ended {
             outcome[LogKey.timedOut] = .stringConvertible(ended.timedOut)
             outcome[LogKey.cancelled] = .stringConvertible(ended.cancelled)
             if case .signaled(let signal) = ended.termination { outcome[LogKey.signal] = .stringConvertible(signal) }
         }
-        if plan.repo != nil {
-            // The checkout goes once no process of the build can still be using it.
-            let workspaceRemoval: @Sendable () -> Void = { [self, plan] in removeWorkspace(of: plan, buildID: id, on: eventLoop) }
-            if let pending = cleanup {
-                pending.whenComplete { _ in workspaceRemoval() }
-            } else {
-                workspaceRemoval()
-            }
-        }
         outcome[LogKey.exitCode] = .stringConvertible(exit.code)
         outcome[LogKey.duration] = .string(Self.seconds(clock.now - start))
         logger.info("build finished", metadata: outcome)
-        return cleanup
+        await ended?.lookForLeftovers()
+        // The checkout goes once no process of the build can still be using it.
+        if plan.repo != nil { removeWorkspace(of: plan, buildID: id, on: eventLoop) }
     }
 
     /// The logger of a build's audit lines: the daemon's, with the build's id, project,

@@ -294,11 +294,10 @@ public final class BuildRegistry: Sendable {
         let task = Task(executorPreference: EventLoopTaskExecutor(record.eventLoop)) { [self] in
             defer { buildTasks.decrement() }
             if record.cancelReason == nil { metrics.started(project: record.plan.projectID) }
-            let cleanup = await executor.execute(record, origin: origin, revalidatingPaths: afterQueue)
+            // Returns once nothing of the build is left: the slot is free only then, for path
+            // projects' next build shares its tree.
+            await executor.execute(record, origin: origin, revalidatingPaths: afterQueue)
             metrics.finished(record)
-            // The slot is free once nothing of the build is left: for path projects the
-            // next build shares its tree.
-            try? await cleanup?.get()
             ended(record)
         }
         record.setCancelHandler { _ in task.cancel() }

@@ -22,8 +22,8 @@ public struct BuildRunResult: Sendable {
     /// the build's `exit` event is out (the look waits for nobody; it happens shortly after the
     /// exit anyway). Completes when no process of the group is left (a grandchild that traps
     /// SIGTERM may hold this up to the kill grace).
-    public func lookForLeftovers() -> EventLoopFuture<Void> {
-        supervisor.lookForLeftovers()
+    public func lookForLeftovers() async {
+        try? await supervisor.lookForLeftovers().get()
     }
 }
 
@@ -255,12 +255,11 @@ public struct RunningBuild: Sendable {
     fileprivate let drainGrace: Duration
 
     /// Tears the build down without relaying its output (its client left before it began).
-    /// - Returns: a future that completes once no process of the build is left.
-    @discardableResult
-    public func cancel() -> EventLoopFuture<Void> {
+    /// Returns once no process of the build is left.
+    public func cancel() async {
         supervisor.cancel()
         pipes.closePipes()
-        return supervisor.finished
+        try? await supervisor.finished.get()
     }
 
     /// Relays the output until the build ends.

@@ -529,7 +529,8 @@ public struct RepoWorkspaces: Sendable {
             }
             try await stream?(bytes)
         }
-        _ = result.lookForLeftovers()
+        // Nothing of git's may still write to the mirror or checkout once we go on.
+        await result.lookForLeftovers()
         let output = captured.withLockedValue { String(buffer: $0) }
         return HelperOutcome(succeeded: result.exitCode == 0 && !result.timedOut, timedOut: result.timedOut, output: output)
     }
