@@ -37,11 +37,19 @@ let package = Package(
         ),
         // fork/exec of a build: what must happen between fork and exec is only safe in C.
         .target(name: "CBuildServiceSpawn", path: "CShims/spawn"),
+        // Paths resolved beneath a directory (openat2), ownership of a tree, sockets, threads.
+        .target(name: "CBuildServiceSystem", path: "CShims/system"),
         // The scan that finds the next byte a JSON string must escape, sixteen bytes at a time.
         .target(name: "CBuildServiceJSONScan", path: "CShims/jsonscan"),
         .target(
             name: "BuildServiceTLS",
             dependencies: ["CBuildServiceOpenSSL", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // Runtime helpers shared by the daemon and the client (a task executor on an event loop).
+        .target(
+            name: "BuildServiceConcurrency",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -52,9 +60,11 @@ let package = Package(
         .target(
             name: "BuildServiceCore",
             dependencies: [
+                "BuildServiceConcurrency",
                 "BuildServiceProtocol",
                 "BuildServiceTLS",
                 "CBuildServiceSpawn",
+                "CBuildServiceSystem",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,9 +78,10 @@ let package = Package(
         .target(
             name: "BuildServiceServer",
             dependencies: [
+                "BuildServiceConcurrency",
                 "BuildServiceCore",
                 "BuildServiceTLS",
-                "CBuildServiceSpawn",
+                "CBuildServiceSystem",
                 "BuildServiceProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -87,6 +98,7 @@ let package = Package(
         .target(
             name: "BuildClient",
             dependencies: [
+                "BuildServiceConcurrency",
                 "BuildServiceProtocol",
                 "BuildServiceTLS",
                 .product(name: "NIOCore", package: "swift-nio"),

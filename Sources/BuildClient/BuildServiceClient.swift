@@ -1,3 +1,4 @@
+import BuildServiceConcurrency
 public import BuildServiceProtocol
 public import BuildServiceTLS
 import Foundation

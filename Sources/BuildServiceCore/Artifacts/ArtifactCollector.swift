@@ -1,5 +1,4 @@
 import BuildServiceTLS
-import CBuildServiceSpawn
 import Foundation
 import ZIPFoundation
 

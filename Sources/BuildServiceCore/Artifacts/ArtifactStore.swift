@@ -1,4 +1,4 @@
-import CBuildServiceSpawn
+import CBuildServiceSystem
 import Foundation
 
 /// The artifact store on disk: `<root>/<build_id>/<path>` for the files and

@@ -1,4 +1,4 @@
-import CBuildServiceSpawn
+import CBuildServiceSystem
 import Foundation
 
 /// A project tree seen as the build's user sees it, for collecting artifacts: every name is

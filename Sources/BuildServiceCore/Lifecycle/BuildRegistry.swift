@@ -1,3 +1,4 @@
+import BuildServiceConcurrency
 public import BuildServiceProtocol
 import Foundation
 import NIOConcurrencyHelpers

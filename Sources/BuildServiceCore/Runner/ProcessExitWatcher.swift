@@ -1,4 +1,5 @@
 import CBuildServiceSpawn
+import CBuildServiceSystem
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore

@@ -1,4 +1,4 @@
-import CBuildServiceSpawn
+import CBuildServiceSystem
 import Foundation
 import NIOConcurrencyHelpers
 

@@ -1,5 +1,5 @@
 import BuildServiceProtocol
-import CBuildServiceSpawn
+import CBuildServiceSystem
 import Foundation
 import NIOConcurrencyHelpers
 public import NIOCore

@@ -1,3 +1,4 @@
+import BuildServiceConcurrency
 import BuildServiceProtocol
 import NIOCore
 import NIOHTTP1

@@ -1,3 +1,4 @@
+import BuildServiceConcurrency
 import BuildServiceCore
 import BuildServiceProtocol
 import NIOCore

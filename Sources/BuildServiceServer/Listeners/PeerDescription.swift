@@ -1,4 +1,4 @@
-import CBuildServiceSpawn
+import CBuildServiceSystem
 import NIOConcurrencyHelpers
 import NIOCore
 

@@ -1,5 +1,5 @@
 import BuildServiceCore
-import CBuildServiceSpawn
+import CBuildServiceSystem
 import Foundation
 import NIOCore
 import NIOPosix
