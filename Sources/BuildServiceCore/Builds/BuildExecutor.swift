@@ -5,25 +5,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// Where a request came from, for the audit log.
-public struct RequestOrigin: Sendable {
-    public var listener: String
-    public var peer: String
-    /// The configured name of the token that authorised the request (never the token).
-    public var tokenName: String?
-    /// `scheme://host:port` artifact URLs start with when no `public_base_url` is set (the
-    /// listener the request came in on); `nil` gives path-only URLs.
-    public var artifactBaseURL: String?
-    /// Whether artifact URLs get a signature (auth is required where the request came in).
-    public var signArtifactURLs = false
-
-    public init(listener: String, peer: String, tokenName: String? = nil) {
-        self.listener = listener
-        self.peer = peer
-        self.tokenName = tokenName
-    }
-}
-
 /// Turns a validated plan into the event stream a client sees: `build` started, the output as
 /// `stdout`/`stderr` events, then exactly one `exit`. Writes one audit line at start and end.
 public struct BuildExecutor: Sendable {

@@ -3,33 +3,6 @@ public import Foundation
 import NIOConcurrencyHelpers
 public import NIOCore
 
-/// Who submitted a build: the token (by a digest, never the token) and its configured name.
-public struct BuildOwner: Sendable, Hashable {
-    /// Hex SHA-256 of the token; `nil` for requests on listeners without auth.
-    public var tokenDigest: String?
-    public var tokenName: String?
-
-    public init(tokenDigest: String?, tokenName: String?) {
-        self.tokenDigest = tokenDigest
-        self.tokenName = tokenName
-    }
-}
-
-/// Where a build is in its life.
-public enum BuildPhase: String, Sendable, CaseIterable {
-    case queued, running, finished
-}
-
-/// Why a build is torn down before it ends by itself.
-public enum CancelReason: String, Sendable {
-    /// `DELETE /v1/builds/{id}`, or build-cli's Ctrl-C.
-    case requested
-    /// Its client went away and nobody re-attached within `build.reattach_grace_sec`.
-    case abandoned
-    /// The daemon is stopping and the shutdown grace is over.
-    case shutdown
-}
-
 /// One build as a first-class object: what was asked, where it is, and its events, which
 /// outlive any one connection. The build's producer (`BuildExecutor`) appends events; any
 /// number of readers (the submitting connection, re-attaching clients) follow them.
@@ -345,28 +318,4 @@ public final class BuildRecord: Sendable {
             )
         }
     }
-}
-
-/// Events for one reader (see `BuildRecord.read`).
-public struct EventBatch: Sendable {
-    /// Events after the reader's position that are no longer held.
-    public var missing: Int
-    /// Bytes of output dropped from this build's log so far.
-    public var droppedBytes: Int
-    public var lines: [ByteBuffer]
-    /// The reader's position after taking these lines.
-    public var lastSeq: Int
-    /// The reader has the build's last event once it has these lines.
-    public var complete: Bool
-}
-
-/// `BuildRecord.snapshot`.
-public struct BuildSnapshot: Sendable {
-    public var phase: BuildPhase
-    public var queuePosition: Int?
-    public var startedAt: Date?
-    public var finishedAt: Date?
-    public var exit: BuildExit?
-    public var cancelReason: CancelReason?
-    public var lastSeq: Int
 }

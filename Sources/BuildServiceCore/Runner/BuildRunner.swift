@@ -5,28 +5,6 @@ import NIOConcurrencyHelpers
 public import NIOCore
 import NIOPosix
 
-/// How a build's process ended, with the handle on the cleanup that may still be running.
-public struct BuildRunResult: Sendable {
-    public var termination: ProcessTermination
-    public var timedOut: Bool
-    /// Torn down because the client went away or the build was cancelled.
-    public var cancelled: Bool
-    fileprivate let supervisor: BuildSupervisor
-
-    /// The code reported in the `exit` event: 124 on timeout, else the process's.
-    public var exitCode: Int { timedOut ? 124 : termination.exitCode }
-    /// What the build's main process and the processes it waited for used.
-    public var resources: ResourceUsage? { supervisor.resources }
-
-    /// Looks for processes of the build's group left behind and tears them down: call it once
-    /// the build's `exit` event is out (the look waits for nobody; it happens shortly after the
-    /// exit anyway). Completes when no process of the group is left (a grandchild that traps
-    /// SIGTERM may hold this up to the kill grace).
-    public func lookForLeftovers() async {
-        try? await supervisor.lookForLeftovers().get()
-    }
-}
-
 /// Runs one planned build: spawns the allowed executable in its own session, relays its output
 /// at the pace `onOutput` accepts it, and tears the process group down on exit, timeout,
 /// cancellation or when `onOutput` fails.
@@ -244,72 +222,6 @@ public struct BuildRunner: Sendable {
         case BS_SPAWN_STAGE_LIMITS: "setting the build's resource limits"
         case BS_SPAWN_STAGE_CHDIR: "changing to the working directory"
         default: "exec"
-        }
-    }
-}
-
-/// A build whose process runs. Its output waits (a little of it read ahead) for `relay`.
-public struct RunningBuild: Sendable {
-    fileprivate let supervisor: BuildSupervisor
-    fileprivate let pipes: PipeRelay
-    fileprivate let drainGrace: Duration
-
-    /// Tears the build down without relaying its output (its client left before it began).
-    /// Returns once no process of the build is left.
-    public func cancel() async {
-        supervisor.cancel()
-        pipes.closePipes()
-        try? await supervisor.finished.get()
-    }
-
-    /// Relays the output until the build ends.
-    /// - Parameter onOutput: called for each chunk, one at a time; the next chunk is read from
-    ///   the pipes only after it returns. If it throws (or the task is cancelled), the build is
-    ///   torn down.
-    public func relay(onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void) async -> BuildRunResult {
-        await withTaskCancellationHandler {
-            await relayOutput(onOutput: onOutput)
-        } onCancel: {
-            supervisor.cancel()
-        }
-        // Usually known by now (end-of-file on the pipes follows the exit): no wait, no hop.
-        let termination: ProcessTermination
-        if let known = supervisor.termination {
-            termination = known
-        } else {
-            termination = (try? await supervisor.terminated.get()) ?? .signaled(SIGKILL)
-        }
-        return BuildRunResult(
-            termination: termination,
-            timedOut: supervisor.timedOut,
-            cancelled: supervisor.cancelled,
-            supervisor: supervisor
-        )
-    }
-
-    /// Hands the output to `onOutput` until both pipes are done. Once the main process has
-    /// exited, end-of-file on both pipes usually follows at once; if not, the relay stops waiting
-    /// for it after `drainGrace` with nothing left unread, so a straggler outside the group (or
-    /// one that ignores SIGTERM) cannot hold `exit` back.
-    private func relayOutput(onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void) async {
-        let pipes = self.pipes
-        let grace = TimeAmount.nanoseconds(
-            drainGrace.components.seconds * 1_000_000_000 + drainGrace.components.attoseconds / 1_000_000_000
-        )
-        let supervisor = self.supervisor
-        supervisor.terminated.whenSuccess { _ in
-            // Output still open at the exit: a process of the build's group may hold the pipes,
-            // and the `exit` event waits for them. Its group is looked at now, not after.
-            if pipes.closeWhenDrained(after: grace) { _ = supervisor.lookForLeftovers() }
-        }
-        do {
-            while let chunk = await pipes.next() {
-                try await onOutput(chunk.pipe, chunk.bytes)
-            }
-            supervisor.noticeExitIfAlreadyDone()
-        } catch {
-            supervisor.cancel()
-            pipes.closePipes()
         }
     }
 }

@@ -1,0 +1,49 @@
+import Foundation
+
+/// `[build]`: how builds run.
+public struct BuildSettings: Sendable {
+    public var workspaceRoot = "/var/lib/build-service/workspaces"
+    public var runAsUser: String?
+    public var runAsGroup: String?
+    /// Lets a root daemon run builds as root when `run_as_user` is unset (off: startup fails).
+    public var allowRootBuilds = false
+    /// The git used for repo projects.
+    public var gitPath = "/usr/bin/git"
+    /// Who owns the repo projects' mirrors and runs git on them; `nil` is the daemon's user.
+    /// Builds can read mirrors but never write them, so it must not be `run_as_user`.
+    public var mirrorUser: String?
+    /// Allowed command names mapped to absolute executable paths; a config without
+    /// `[build.commands]` gets the original's default, make.
+    public var commands: [String: String] = ["make": "/usr/bin/make"]
+    /// For commands written as tables with `args`: the patterns every argument must match.
+    public var commandArgumentPatterns: [String: [ArgumentPattern]] = [:]
+    /// `[build.make]`: what requests may say to make.
+    public var make = MakePolicy()
+    /// `[build.limits]`: resource limits of every build's processes.
+    public var limits = BuildLimits()
+    public var defaultTimeoutSec = 600
+    /// The original's default, 30 minutes.
+    public var maxTimeoutSec = 1800
+    /// Names of daemon environment variables passed through to builds (the original's list).
+    public var environmentAllow: [String] = [
+        "PATH", "HOME", "USER", "LANG", "CC", "CXX", "CFLAGS", "CXXFLAGS", "LDFLAGS", "PKG_CONFIG_PATH", "MAKEFLAGS",
+    ]
+    /// Builds running at once, over all projects; more wait in the queue.
+    public var maxConcurrent = ProcessInfo.processInfo.activeProcessorCount
+    /// Whether the config names `max_concurrent` (the original had no limit).
+    public var maxConcurrentGiven = false
+    /// Builds waiting for a slot; beyond this a request gets 429 `queue_full`.
+    public var maxQueued = 100
+    /// Events kept per build for re-attaching clients (oldest delivered output dropped first).
+    public var eventBufferBytes = 8 * 1024 * 1024
+    /// How long a finished build (status, events) is kept.
+    public var retainSec = 3600
+    /// Events kept, in total, for finished builds with more than 64 KiB of them: beyond it the
+    /// oldest builds' events are dropped (those a reader was handed first; each `exit` stays).
+    public var retainedEventBytes = 8 * 1024 * 1024
+    /// How long a build whose client went away keeps running, waiting for a re-attach; 0
+    /// cancels it at once.
+    public var reattachGraceSec = 30
+    /// On SIGTERM: how long running builds may go on before they are cancelled.
+    public var shutdownGraceSec = 30
+}
