@@ -136,6 +136,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BuildServiceTLSTests",
+            dependencies: [
+                "BuildServiceTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BuildServiceCoreTests",
             dependencies: ["BuildServiceCore", "BuildServiceProtocol", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
