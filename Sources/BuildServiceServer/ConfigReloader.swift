@@ -157,7 +157,13 @@ struct ConfigReloader: Service {
         {
             keys.append("artifacts")
         }
-        if old.logging.directory != new.logging.directory || old.logging.level != new.logging.level { keys.append("logging") }
+        // The log handler is set up once, at start (swift-log bootstraps once per process).
+        if old.logging.directory != new.logging.directory || old.logging.level != new.logging.level
+            || old.logging.maxBytes != new.logging.maxBytes || old.logging.maxFiles != new.logging.maxFiles
+            || old.logging.console != new.logging.console
+        {
+            keys.append("logging")
+        }
         return keys
     }
 
