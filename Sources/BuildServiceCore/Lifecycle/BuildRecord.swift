@@ -171,6 +171,9 @@ public final class BuildRecord: Sendable {
 
     public var cancelReason: CancelReason? { state.withLockedValue { $0.cancelReason } }
 
+    /// The producer is parked in `append`, waiting for room (tests step on this).
+    var producerIsWaiting: Bool { state.withLockedValue { $0.producer != nil } }
+
     /// The build's process has ended by itself: from now on it finishes as it is, whatever
     /// is asked (artifacts are being collected, the `exit` is on its way).
     public func markProcessEnded() {
