@@ -36,35 +36,82 @@ struct ServiceConfigValidationTests {
         #expect(config.build.commands["make"] == "/usr/bin/make")
     }
 
-    @Test func relativeCommandPathIsRejected() {
-        var config = base
-        config.commands = #"make = "make""#
-        config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: #"["make"]"#)
-        Self.expectFailure(config, key: "build.commands.make")
+    /// One config error each: the change to the valid base, and the key the error names.
+    struct Rejection: Sendable, CustomTestStringConvertible {
+        var name: String
+        var key: String
+        var edit: @Sendable (inout ConfigText, _ directory: String) -> Void
+        var testDescription: String { name }
     }
 
-    @Test func commandPathThatDoesNotExistIsRejected() {
-        var config = base
-        config.commands += "\ncc = \"\(directory.path)/no-such-compiler\""
-        Self.expectFailure(config, key: "build.commands.cc")
-    }
+    static let rejections: [Rejection] = [
+        Rejection(name: "relative command path", key: "build.commands.make") { config, directory in
+            config.commands = #"make = "make""#
+            config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: #"["make"]"#)
+        },
+        Rejection(name: "command path that does not exist", key: "build.commands.cc") { config, directory in
+            config.commands += "\ncc = \"\(directory)/no-such-compiler\""
+        },
+        Rejection(name: "command path that is a directory", key: "build.commands.cc") { config, directory in
+            config.commands += "\ncc = \"\(directory)\""
+        },
+        Rejection(name: "command name with unsafe characters", key: "build.commands.../cc") { config, directory in
+            config.commands += "\n\"../cc\" = \"/bin/true\""
+        },
+        Rejection(name: "project without path root", key: "projects[0].path_root") { config, directory in
+            config.projects[0] = "id = \"demo\"\ncommands = [\"make\"]"
+        },
+        Rejection(name: "relative path root", key: "projects[0].path_root") { config, directory in
+            config.projects[0] = "id = \"demo\"\npath_root = \"src/demo\"\ncommands = [\"make\"]"
+        },
+        Rejection(name: "duplicate project id", key: "projects[1].id") { config, directory in
+            config.projects.append(config.projects[0])
+        },
+        Rejection(name: "project command not in build commands", key: "projects[0].commands[1]") { config, directory in
+            config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: #"["make", "cmake"]"#)
+        },
+        Rejection(name: "project without commands", key: "projects[0].commands") { config, directory in
+            config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: "[]")
+        },
+        Rejection(name: "disabling both listeners", key: "service") { config, directory in
+            config.socket = "enabled = false"
+            config.http = "enabled = false"
+        },
+        Rejection(name: "zero default timeout", key: "build.timeouts.default_sec") { config, directory in
+            config.timeouts = "default_sec = 0"
+        },
+        Rejection(name: "max timeout below default", key: "build.timeouts.max_sec") { config, directory in
+            config.timeouts = "default_sec = 600\nmax_sec = 599"
+        },
+        Rejection(name: "repo keys on a path project", key: "projects[0].repo_ref") { config, directory in
+            config.projects[0] += "\nrepo_ref = \"main\""
+        },
+        Rejection(name: "socket auth required without tokens", key: "service.socket.auth.tokens") { config, directory in
+            config.socketAuth = "required = true"
+        },
+        Rejection(name: "http auth required without tokens", key: "service.http.auth.tokens") { config, directory in
+            config.http = "enabled = true"
+            config.httpAuth = "type = \"bearer\"\nrequired = true\ntokens = []"
+        },
+        Rejection(name: "relative socket path", key: "service.socket.path") { config, directory in
+            config.socket = "enabled = true\npath = \"build.sock\""
+        },
+        Rejection(name: "socket group that does not exist", key: "service.socket.group") { config, directory in
+            config.socket += "\ngroup = \"no-such-group-for-build-service-tests\""
+        },
+        Rejection(name: "run as user that does not exist", key: "build.run_as_user") { config, directory in
+            config.build = "run_as_user = \"no-such-user-for-build-service-tests\""
+        },
+        Rejection(name: "relative logging directory", key: "logging.directory") { config, directory in
+            config.logging = "directory = \"logs\""
+        },
+    ]
 
-    @Test func commandPathThatIsADirectoryIsRejected() {
+    @Test(arguments: rejections)
+    func aConfigErrorNamesItsKey(_ rejection: Rejection) {
         var config = base
-        config.commands += "\ncc = \"\(directory.path)\""
-        Self.expectFailure(config, key: "build.commands.cc")
-    }
-
-    @Test func commandNameWithUnsafeCharactersIsRejected() {
-        var config = base
-        config.commands += "\n\"../cc\" = \"/bin/true\""
-        Self.expectFailure(config, key: "build.commands.../cc")
-    }
-
-    @Test func projectWithoutPathRootIsRejected() {
-        var config = base
-        config.projects[0] = "id = \"demo\"\ncommands = [\"make\"]"
-        Self.expectFailure(config, key: "projects[0].path_root")
+        rejection.edit(&config, directory.path)
+        Self.expectFailure(config, key: rejection.key)
     }
 
     /// As the original: an NFS root not mounted yet at boot must not stop the daemon.
@@ -75,37 +122,6 @@ struct ServiceConfigValidationTests {
         #expect(loaded.warnings.contains { $0.hasPrefix("projects[1].path_root") && $0.contains("path_root_invalid") })
     }
 
-    @Test func relativePathRootIsRejected() {
-        var config = base
-        config.projects[0] = "id = \"demo\"\npath_root = \"src/demo\"\ncommands = [\"make\"]"
-        Self.expectFailure(config, key: "projects[0].path_root")
-    }
-
-    @Test func duplicateProjectIdIsRejected() {
-        var config = base
-        config.projects.append(config.projects[0])
-        Self.expectFailure(config, key: "projects[1].id")
-    }
-
-    @Test func projectCommandNotInBuildCommandsIsRejected() {
-        var config = base
-        config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: #"["make", "cmake"]"#)
-        Self.expectFailure(config, key: "projects[0].commands[1]")
-    }
-
-    @Test func projectWithoutCommandsIsRejected() {
-        var config = base
-        config.projects[0] = config.projects[0].replacingOccurrences(of: #"["make", "sh"]"#, with: "[]")
-        Self.expectFailure(config, key: "projects[0].commands")
-    }
-
-    @Test func disablingBothListenersIsRejected() {
-        var config = base
-        config.socket = "enabled = false"
-        config.http = "enabled = false"
-        Self.expectFailure(config, key: "service")
-    }
-
     @Test func httpOnlyIsValid() throws {
         var config = base
         config.socket = "enabled = false"
@@ -113,18 +129,6 @@ struct ServiceConfigValidationTests {
         let loaded = try Self.load(config)
         #expect(loaded.http.enabled)
         #expect(loaded.socket.enabled == false)
-    }
-
-    @Test func zeroDefaultTimeoutIsRejected() {
-        var config = base
-        config.timeouts = "default_sec = 0"
-        Self.expectFailure(config, key: "build.timeouts.default_sec")
-    }
-
-    @Test func maxTimeoutBelowDefaultIsRejected() {
-        var config = base
-        config.timeouts = "default_sec = 600\nmax_sec = 599"
-        Self.expectFailure(config, key: "build.timeouts.max_sec")
     }
 
     @Test func maxTimeoutEqualToDefaultIsValid() throws {
@@ -221,52 +225,10 @@ struct ServiceConfigValidationTests {
         #expect(loaded.artifacts.urlTTLSec == 600)
     }
 
-    @Test func repoKeysOnAPathProjectAreRejected() {
-        var config = base
-        config.projects[0] += "\nrepo_ref = \"main\""
-        Self.expectFailure(config, key: "projects[0].repo_ref")
-    }
-
-    @Test func socketAuthRequiredWithoutTokensIsRejected() {
-        var config = base
-        config.socketAuth = "required = true"
-        Self.expectFailure(config, key: "service.socket.auth.tokens")
-    }
-
-    @Test func httpAuthRequiredWithoutTokensIsRejected() {
-        var config = base
-        config.http = "enabled = true"
-        config.httpAuth = "type = \"bearer\"\nrequired = true\ntokens = []"
-        Self.expectFailure(config, key: "service.http.auth.tokens")
-    }
-
     @Test func authRequiredWithATokenIsValid() throws {
         var config = base
         config.socketAuth = "required = true\ntokens = [\"s3cret\"]"
         #expect(try Self.load(config).socket.auth.tokens == [AuthToken(secret: .plain("s3cret"))])
     }
 
-    @Test func relativeSocketPathIsRejected() {
-        var config = base
-        config.socket = "enabled = true\npath = \"build.sock\""
-        Self.expectFailure(config, key: "service.socket.path")
-    }
-
-    @Test func socketGroupThatDoesNotExistIsRejected() {
-        var config = base
-        config.socket += "\ngroup = \"no-such-group-for-build-service-tests\""
-        Self.expectFailure(config, key: "service.socket.group")
-    }
-
-    @Test func runAsUserThatDoesNotExistIsRejected() {
-        var config = base
-        config.build = "run_as_user = \"no-such-user-for-build-service-tests\""
-        Self.expectFailure(config, key: "build.run_as_user")
-    }
-
-    @Test func relativeLoggingDirectoryIsRejected() {
-        var config = base
-        config.logging = "directory = \"logs\""
-        Self.expectFailure(config, key: "logging.directory")
-    }
 }

@@ -18,6 +18,8 @@ enum TestCertificate {
         do { try process.run() } catch { fatalError("cannot run make-dev-certs.sh: \(error)") }
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { fatalError("make-dev-certs.sh failed") }
+        // The keys go with the test process.
+        atexit { try? FileManager.default.removeItem(atPath: TestCertificate.directory) }
         return directory
     }()
 
