@@ -147,7 +147,9 @@ let package = Package(
         ),
         .testTarget(
             name: "BuildServiceCoreTests",
-            dependencies: ["BuildServiceCore", "BuildServiceProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "BuildServiceConcurrency", "BuildServiceCore", "BuildServiceProtocol", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

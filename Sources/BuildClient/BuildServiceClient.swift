@@ -163,7 +163,7 @@ public struct BuildServiceClient: Sendable {
         onEvent: (BuildEvent) throws -> Void
     ) async throws(ClientError) -> BuildExit {
         let silence = SilenceWatch(
-            limit: .nanoseconds(stallTimeout.components.seconds * 1_000_000_000 + stallTimeout.components.attoseconds / 1_000_000_000)
+            limit: TimeAmount(saturating: stallTimeout)
         )
         let (channel, tlsFailure) = try await connect(silence: silence)
         var state = progress

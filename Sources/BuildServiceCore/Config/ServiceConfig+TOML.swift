@@ -47,6 +47,9 @@ import TOMLKit
 /// [projects.make]   allowed_variables [string], allowed_targets [pattern]: replace build.make's lists
 /// [logging]         level "info"; directory string; max_bytes int 10 MiB; max_files int 5; console bool true
 /// ```
+///
+/// Every number has an upper bound (`ConfigBounds`): seconds 30 days (artifact lifetimes 10
+/// years), concurrency 4096, queue 1,000,000, bytes 1 PiB, log files 1000.
 extension ServiceConfig {
     /// Loads and validates the config file at `path`.
     /// - Throws: `ConfigError` naming the file and the offending key.
@@ -106,7 +109,7 @@ extension ServiceConfig {
         var sendTimeoutSec = 60
         var metricsAuthRequired = true
         if let service = try root.table("service") {
-            sendTimeoutSec = try service.int("send_timeout_sec") ?? sendTimeoutSec
+            sendTimeoutSec = try service.int("send_timeout_sec", in: ConfigBounds.seconds) ?? sendTimeoutSec
             guard sendTimeoutSec > 0 else {
                 throw ConfigError(key: "service.send_timeout_sec", "must be a positive number of seconds")
             }
@@ -283,16 +286,16 @@ extension ServiceConfig {
         build.mirrorUser = try table.string("mirror_user")
         build.allowRootBuilds = try table.bool("allow_root_builds") ?? false
         build.gitPath = try table.string("git_path") ?? build.gitPath
-        if let maxConcurrent = try table.int("max_concurrent") {
+        if let maxConcurrent = try table.int("max_concurrent", in: ConfigBounds.concurrency) {
             build.maxConcurrent = maxConcurrent
             build.maxConcurrentGiven = true
         }
-        build.maxQueued = try table.int("max_queued") ?? build.maxQueued
-        build.eventBufferBytes = try table.int("event_buffer_bytes") ?? build.eventBufferBytes
-        build.retainSec = try table.int("retain_sec") ?? build.retainSec
-        build.retainedEventBytes = try table.int("retained_event_bytes") ?? build.retainedEventBytes
-        build.reattachGraceSec = try table.int("reattach_grace_sec") ?? build.reattachGraceSec
-        build.shutdownGraceSec = try table.int("shutdown_grace_sec") ?? build.shutdownGraceSec
+        build.maxQueued = try table.int("max_queued", in: ConfigBounds.count) ?? build.maxQueued
+        build.eventBufferBytes = try table.int("event_buffer_bytes", in: ConfigBounds.bytes) ?? build.eventBufferBytes
+        build.retainSec = try table.int("retain_sec", in: ConfigBounds.seconds) ?? build.retainSec
+        build.retainedEventBytes = try table.int("retained_event_bytes", in: ConfigBounds.bytes) ?? build.retainedEventBytes
+        build.reattachGraceSec = try table.int("reattach_grace_sec", in: ConfigBounds.seconds) ?? build.reattachGraceSec
+        build.shutdownGraceSec = try table.int("shutdown_grace_sec", in: ConfigBounds.seconds) ?? build.shutdownGraceSec
         if let commands = try table.table("commands") {
             build.commands = [:]
             for name in commands.keys {
@@ -313,8 +316,8 @@ extension ServiceConfig {
         }
         if let limits = try table.table("limits") {
             func limit(_ key: String) throws -> UInt64? {
-                guard let value = try limits.int(key) else { return nil }
-                guard value >= 0 else { throw ConfigError(key: limits.keyPath(key), "must be 0 or a positive number") }
+                // setrlimit takes any size; only a negative number is a mistake here.
+                guard let value = try limits.int(key, in: 0...Int.max) else { return nil }
                 return UInt64(value)
             }
             build.limits.nofile = try limit("nofile")
@@ -328,13 +331,13 @@ extension ServiceConfig {
         if let make = try table.table("make") {
             build.make.allowedVariables = try make.stringArray("allowed_variables") ?? []
             build.make.allowedTargets = try parsePatterns(make, "allowed_targets")
-            build.make.maxJobs = try make.int("max_jobs") ?? build.make.maxJobs
+            build.make.maxJobs = try make.int("max_jobs", in: ConfigBounds.concurrency) ?? build.make.maxJobs
             build.make.allowSpaceInValues = try make.bool("allow_space_in_values") ?? false
             try make.rejectUnknownKeys()
         }
         if let timeouts = try table.table("timeouts") {
-            build.defaultTimeoutSec = try timeouts.int("default_sec") ?? build.defaultTimeoutSec
-            build.maxTimeoutSec = try timeouts.int("max_sec") ?? build.maxTimeoutSec
+            build.defaultTimeoutSec = try timeouts.int("default_sec", in: ConfigBounds.seconds) ?? build.defaultTimeoutSec
+            build.maxTimeoutSec = try timeouts.int("max_sec", in: ConfigBounds.seconds) ?? build.maxTimeoutSec
             try timeouts.rejectUnknownKeys()
         }
         if let environment = try table.table("environment") {
@@ -349,11 +352,11 @@ extension ServiceConfig {
         var artifacts = ArtifactSettings()
         artifacts.storageRoot = try table.string("storage_root") ?? artifacts.storageRoot
         artifacts.publicBaseURL = try table.string("public_base_url")
-        artifacts.ttlSec = try table.int("ttl_sec") ?? artifacts.ttlSec
-        artifacts.gcIntervalSec = try table.int("gc_interval_sec") ?? artifacts.gcIntervalSec
-        artifacts.maxBytes = try table.int("max_bytes") ?? artifacts.maxBytes
+        artifacts.ttlSec = try table.int("ttl_sec", in: ConfigBounds.artifactSeconds) ?? artifacts.ttlSec
+        artifacts.gcIntervalSec = try table.int("gc_interval_sec", in: ConfigBounds.seconds) ?? artifacts.gcIntervalSec
+        artifacts.maxBytes = try table.int("max_bytes", in: ConfigBounds.bytes) ?? artifacts.maxBytes
         artifacts.signingKeyFile = try table.string("signing_key_file")
-        artifacts.urlTTLSec = try table.int("url_ttl_sec") ?? artifacts.urlTTLSec
+        artifacts.urlTTLSec = try table.int("url_ttl_sec", in: ConfigBounds.artifactSeconds) ?? artifacts.urlTTLSec
         try table.rejectUnknownKeys()
         return artifacts
     }
@@ -376,7 +379,7 @@ extension ServiceConfig {
             allowedRefs: try table.stringArray("allowed_refs") ?? [],
             commands: try table.stringArray("commands") ?? [],
             artifacts: try table.stringArray("artifacts") ?? [],
-            maxConcurrent: try table.int("max_concurrent"),
+            maxConcurrent: try table.int("max_concurrent", in: ConfigBounds.concurrency),
             make: try table.table("make").map(parseProjectMake) ?? ProjectMakePolicy()
         )
         try table.rejectUnknownKeys()
@@ -408,8 +411,8 @@ extension ServiceConfig {
             logging.level = try parseLogLevel(level, key: table.keyPath("level"))
         }
         logging.directory = try table.string("directory")
-        logging.maxBytes = try table.int("max_bytes") ?? logging.maxBytes
-        logging.maxFiles = try table.int("max_files") ?? logging.maxFiles
+        logging.maxBytes = try table.int("max_bytes", in: ConfigBounds.bytes) ?? logging.maxBytes
+        logging.maxFiles = try table.int("max_files", in: ConfigBounds.files) ?? logging.maxFiles
         logging.console = try table.bool("console") ?? logging.console
         try table.rejectUnknownKeys()
         return logging

@@ -44,6 +44,15 @@ final class TOMLTableReader {
         return int
     }
 
+    /// An integer within `bounds` (see `ConfigBounds`): anything outside names the key and the range.
+    func int(_ key: String, in bounds: ClosedRange<Int>) throws -> Int? {
+        guard let int = try int(key) else { return nil }
+        guard bounds.contains(int) else {
+            throw ConfigError(key: keyPath(key), "\(int) is out of range: it must be from \(bounds.lowerBound) to \(bounds.upperBound)")
+        }
+        return int
+    }
+
     func stringArray(_ key: String) throws -> [String]? {
         guard let value = value(key) else { return nil }
         guard let array = value.array else { throw mismatch(key, expected: "an array of strings", got: value) }

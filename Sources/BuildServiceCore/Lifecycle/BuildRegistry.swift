@@ -220,7 +220,7 @@ public final class BuildRegistry: Sendable {
         }
         // The grace counts from the last reader's departure: a reader that came and went
         // meanwhile started a new one.
-        record.eventLoop.scheduleTask(in: .seconds(Int64(grace))) {
+        record.eventLoop.scheduleTask(in: .seconds(saturating: grace)) {
             if record.readers == 0, record.attachments == attachments { record.cancel(.abandoned) }
         }
     }

@@ -1,3 +1,4 @@
+import BuildServiceConcurrency
 import BuildServiceProtocol
 import CBuildServiceSpawn
 import Foundation
@@ -61,7 +62,7 @@ final class BuildSupervisor: Sendable {
         self.pid = pid
         self.timeout = timeout
         self.killGrace = killGrace
-        self.lookAfterExit = Self.timeAmount(lookAfterExit)
+        self.lookAfterExit = TimeAmount(saturating: lookAfterExit)
         self.eventLoop = eventLoop
         self.watched = try ProcessExitWatcher.shared.watch(pid: pid, on: eventLoop)
         self.group = ProcessGroup(leader: pid, throughPidfd: groupThroughPidfd)
@@ -74,7 +75,7 @@ final class BuildSupervisor: Sendable {
     func start() {
         eventLoop.execute { [self] in
             guard !teardown.value.exited else { return }
-            teardown.value.timeoutTask = eventLoop.scheduleTask(in: Self.timeAmount(timeout)) { [self] in
+            teardown.value.timeoutTask = eventLoop.scheduleTask(in: TimeAmount(saturating: timeout)) { [self] in
                 guard !teardown.value.exited else { return }
                 flags.withLockedValue { $0.timedOut = true }
                 beginTeardown()
@@ -174,7 +175,7 @@ final class BuildSupervisor: Sendable {
         guard !teardown.value.signalled else { return }
         teardown.value.signalled = true
         group.terminate()
-        teardown.value.killTask = eventLoop.scheduleTask(in: Self.timeAmount(killGrace)) { [self] in
+        teardown.value.killTask = eventLoop.scheduleTask(in: TimeAmount(saturating: killGrace)) { [self] in
             group.signal(SIGKILL)
             teardown.value.killed = true
             teardown.value.killedAt = .now()
@@ -201,7 +202,7 @@ final class BuildSupervisor: Sendable {
     private func groupLooked(alive: Bool?) {
         // A member that SIGKILL did not remove within the grace (a zombie whose parent is
         // elsewhere, a process stuck in the kernel) is beyond reach: stop looking.
-        let hopeless = teardown.value.killedAt.map { .now() - $0 > Self.timeAmount(killGrace) } ?? false
+        let hopeless = teardown.value.killedAt.map { .now() - $0 > TimeAmount(saturating: killGrace) } ?? false
         guard alive ?? !teardown.value.killed, !hopeless else {
             finish()
             return
@@ -231,9 +232,5 @@ final class BuildSupervisor: Sendable {
         }
         group.close()
         groupGone.succeed(())
-    }
-
-    private static func timeAmount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 }

@@ -1,3 +1,4 @@
+import BuildServiceConcurrency
 public import BuildServiceProtocol
 import Foundation
 public import NIOCore
@@ -47,9 +48,7 @@ public struct RunningBuild: Sendable {
     /// one that ignores SIGTERM) cannot hold `exit` back.
     private func relayOutput(onOutput: @escaping @Sendable (OutputPipe, ByteBuffer) async throws -> Void) async {
         let pipes = self.pipes
-        let grace = TimeAmount.nanoseconds(
-            drainGrace.components.seconds * 1_000_000_000 + drainGrace.components.attoseconds / 1_000_000_000
-        )
+        let grace = TimeAmount(saturating: drainGrace)
         let supervisor = self.supervisor
         supervisor.terminated.whenSuccess { _ in
             // Output still open at the exit: a process of the build's group may hold the pipes,

@@ -1,3 +1,4 @@
+import BuildServiceConcurrency
 import BuildServiceCore
 import NIOCore
 
@@ -54,7 +55,7 @@ struct ListenerContext: Sendable {
         self.transport = transport
         self.endpoint = endpoint
         self.live = live
-        self.sendTimeout = .seconds(Int64(sendTimeoutSec))
+        self.sendTimeout = .seconds(saturating: sendTimeoutSec)
         self.isTLS = isTLS
         self.downloads = downloads
         self.operations = operations
