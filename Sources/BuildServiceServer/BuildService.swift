@@ -17,6 +17,8 @@ public final class BuildService: Service {
     private let config: ServiceConfig
     /// Re-read on SIGHUP; `nil` when the config did not come from a file.
     private let configPath: String?
+    /// Where a reload's config text is parsed first (see `TOMLParserSandbox`); `nil`: in this process only.
+    private let configSandbox: TOMLParserSandbox?
     private let logger: Logger
     private let group: any EventLoopGroup
     private let runner: BuildRunner
@@ -28,9 +30,16 @@ public final class BuildService: Service {
     private let notifier = SystemdNotifier()
 
     /// - Throws: `ServiceError` (`run_as_user`/`run_as_group`) when the run-as user is gone.
-    public init(config: ServiceConfig, configPath: String? = nil, logger: Logger, group: any EventLoopGroup) throws(ServiceError) {
+    public init(
+        config: ServiceConfig,
+        configPath: String? = nil,
+        configSandbox: TOMLParserSandbox? = nil,
+        logger: Logger,
+        group: any EventLoopGroup
+    ) throws(ServiceError) {
         self.config = config
         self.configPath = configPath
+        self.configSandbox = configSandbox
         var factory = PrometheusMetricsFactory(registry: prometheus)
         factory.defaultDurationHistogramBuckets = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600].map { .milliseconds(Int64($0 * 1000)) }
         self.metrics = BuildMetrics(factory: factory)
@@ -239,6 +248,7 @@ public final class BuildService: Service {
                     .init(
                         service: ConfigReloader(
                             configPath: configPath,
+                            sandbox: configSandbox,
                             hangups: hangups,
                             live: live,
                             registry: registry,

@@ -13,6 +13,8 @@ import UnixSignals
 /// context is rebuilt so that session-ticket keys (random per context) rotate, as Caddy and Go do.
 struct ConfigReloader: Service {
     let configPath: String?
+    /// Parses the new text in a child process first: a parser crash there keeps the old config.
+    let sandbox: TOMLParserSandbox?
     /// SIGHUPs, trapped before the daemon said it was ready, so that none sent right after
     /// goes unnoticed.
     let hangups: UnixSignalsSequence
@@ -56,7 +58,7 @@ struct ConfigReloader: Service {
         defer { notifier.notify("READY=1") }
         let config: ServiceConfig
         do {
-            config = try ServiceConfig.load(path: configPath)
+            config = try ServiceConfig.load(path: configPath, sandbox: sandbox)
         } catch {
             logger.error("config reload failed; the running config is kept", metadata: [LogKey.error: .string(error.description)])
             return

@@ -8,7 +8,7 @@ struct BuildServiceCommand: AsyncParsableCommand {
         commandName: "build-service",
         abstract: "Runs allow-listed build commands for configured projects and streams their output.",
         version: "build-service \(BuildServiceVersion.text) (\(OpenSSLLibrary.versionText))",
-        subcommands: [Serve.self, CheckConfig.self],
+        subcommands: [Serve.self, CheckConfig.self, ParseConfig.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -21,7 +21,7 @@ struct ConfigOptions: ParsableArguments {
     /// Loads the config or exits 1 with the error on stderr (the message names file and key).
     func load() throws -> ServiceConfig {
         do {
-            return try ServiceConfig.load(path: path)
+            return try ServiceConfig.load(path: path, sandbox: ParseConfig.sandbox)
         } catch {
             FileHandle.standardError.write(Data("build-service: config error: \(error)\n".utf8))
             throw ExitCode(1)

@@ -30,7 +30,13 @@ struct Serve: AsyncParsableCommand {
         }
         let service: BuildService
         do {
-            service = try BuildService(config: config, configPath: options.path, logger: logger, group: MultiThreadedEventLoopGroup.singleton)
+            service = try BuildService(
+                config: config,
+                configPath: options.path,
+                configSandbox: ParseConfig.sandbox,
+                logger: logger,
+                group: MultiThreadedEventLoopGroup.singleton
+            )
         } catch {
             logger.critical("cannot start", metadata: [LogKey.error: .string(error.description)])
             throw ExitCode(1)

@@ -193,17 +193,25 @@ struct OperationsTests {
         await daemon.stop()
     }
 
+    /// Two ways a config can be broken: a value we refuse, and text on which the TOML parser
+    /// itself aborts (toml++ asserts on `a = [}`): that one used to kill the daemon.
+    static let breakages: [(name: String, from: String, to: String, logged: String)] = [
+        ("an unsupported schema_version", #"schema_version = "2""#, #"schema_version = "9""#, "schema_version"),
+        ("text that crashes the TOML parser", #"schema_version = "2""#, "schema_version = \"2\"\nbroken = [}", "TOML parser crashed"),
+    ]
+
     /// An invalid config on SIGHUP is logged and changes nothing; once fixed, the next SIGHUP
     /// applies it.
-    @Test func sighupWithAnInvalidConfigKeepsTheRunningOne() async throws {
+    @Test(arguments: breakages)
+    func sighupWithAnInvalidConfigKeepsTheRunningOne(breakage: (name: String, from: String, to: String, logged: String)) async throws {
         let daemon = try await daemonWithOldToken()
         #expect(try await daemon.curl(build, headers: oldToken).status == 404)
         let edited = try editedConfig(daemon)
-        try edited.replacingOccurrences(of: #"schema_version = "2""#, with: #"schema_version = "9""#)
+        try edited.replacingOccurrences(of: breakage.from, with: breakage.to)
             .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
         #expect(await eventually { daemon.log.contains("config reload failed; the running config is kept") })
-        #expect(daemon.log.contains("schema_version"))
+        #expect(daemon.log.contains(breakage.logged))
         #expect(!daemon.log.contains("config reloaded"))
         let old = try await daemon.curl(requestJSON(["command": "true"]), headers: oldToken)
         #expect(old.status == 200)

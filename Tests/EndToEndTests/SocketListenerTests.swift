@@ -112,4 +112,21 @@ struct SocketListenerTests {
         #expect(bad.stderrText.contains(broken))
         #expect(bad.stderrText.contains("service.socket.mdoe"))
     }
+
+    /// toml++ aborts on some malformed text; check-config and startup say so and exit 1
+    /// instead of dying with SIGABRT and a backtrace.
+    @Test(arguments: ["[[[", "a = [}", "a = [1,}"])
+    func textThatCrashesTheTOMLParserIsAConfigError(text: String) async throws {
+        let daemon = try await DaemonUnderTest()
+        await daemon.stop()
+        let broken = daemon.directory + "/crash.toml"
+        try (try String(contentsOfFile: daemon.configPath, encoding: .utf8) + "\n" + text + "\n")
+            .write(toFile: broken, atomically: false, encoding: .utf8)
+        for arguments in [["check-config", "--config", broken], ["--config", broken]] {
+            let result = try await TestProcess.run(TestProcess.binary("build-service"), arguments, outputDirectory: daemon.directory)
+            #expect(result.status == 1, "\(arguments): \(result.stderrText)")
+            #expect(result.stderrText.contains("the TOML parser crashed on this file"), "\(result.stderrText)")
+            #expect(!result.stderrText.contains("Backtrace"))
+        }
+    }
 }

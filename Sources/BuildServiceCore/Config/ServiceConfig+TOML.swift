@@ -52,10 +52,14 @@ import TOMLKit
 /// years), concurrency 4096, queue 1,000,000, bytes 1 PiB, log files 1000.
 extension ServiceConfig {
     /// Loads and validates the config file at `path`.
+    /// - Parameter sandbox: parses the text in a child process first, so that a parser crash
+    ///   is an error here and not the end of this process (the daemon and `check-config` pass one).
     /// - Throws: `ConfigError` naming the file and the offending key.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
-        throws(ConfigError) -> ServiceConfig
-    {
+    public static func load(
+        path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        sandbox: TOMLParserSandbox? = nil
+    ) throws(ConfigError) -> ServiceConfig {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -63,6 +67,7 @@ extension ServiceConfig {
             throw ConfigError(file: path, key: nil, "cannot read the config file (\(error.localizedDescription))")
         }
         do {
+            try sandbox?.check(text)
             var config = try parse(toml: text)
             try config.socket.auth.loadTokensFile(key: "service.socket.auth.tokens_file")
             try config.http.auth.loadTokensFile(key: "service.http.auth.tokens_file")
