@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import BuildServiceServer
@@ -19,6 +20,21 @@ import Testing
         ("bytes=-0", .unsatisfiable),
         ("items=0-1", .full),
         ("bytes=0-999,0-999", .full),
+        // RFC 9110 §5.6.1.2: empty list elements are ignored.
+        ("bytes=0-1,,3-4", .partial([0...1, 3...4])),
+        ("bytes=0-4,", .partial([0...4])),
+        ("bytes=, 5-6", .partial([5...6])),
+        ("bytes=,", .unsatisfiable),
+        // Positions past what an Int holds are past any file: clamped, not refused.
+        ("bytes=0-99999999999999999999", .partial([0...999])),
+        ("bytes=-99999999999999999999", .partial([0...999])),
+        ("bytes=99999999999999999999-", .unsatisfiable),
+        // Digits only.
+        ("bytes=+1-3", .unsatisfiable),
+        ("bytes=1-+3", .unsatisfiable),
+        ("bytes=-+3", .unsatisfiable),
+        ("bytes=1 -3", .unsatisfiable),
+        ("bytes=-", .unsatisfiable),
     ])
     func rangesOfAThousandByteFile(header: String?, outcome: ByteRanges.Outcome) {
         #expect(ByteRanges.evaluate(header, size: 1000) == outcome)
@@ -32,4 +48,81 @@ import Testing
     @Test func anEmptyFileIsSentWhole() {
         #expect(ByteRanges.evaluate("bytes=0-10", size: 0) == .full)
     }
+
+    /// Random headers, odd ones included (signs, spaces, letters, empty elements, positions
+    /// of up to 25 digits), against a model written from the RFC's grammar with text
+    /// matching instead of arithmetic.
+    @Test func randomHeadersAgreeWithAReferenceModel() {
+        var random = SplitMix(seed: 0x5eed)
+        for _ in 0..<5000 {
+            let header = "bytes=" + (0..<random.below(4) + 1).map { _ in Self.randomSpec(&random) }.joined(separator: ",")
+            for size in [1, 7, 1000] {
+                #expect(ByteRanges.evaluate(header, size: size) == Self.model(header, size: size), "\(header) of \(size)")
+            }
+        }
+    }
+
+    static func randomSpec(_ random: inout SplitMix) -> String {
+        func number() -> String {
+            switch random.below(6) {
+            case 0: return ""
+            case 1: return String(repeating: "9", count: 19 + random.below(7))
+            case 2: return ["+1", "-1", "1a", " 2", "0x1"][random.below(5)]
+            default: return String(random.below(1200))
+            }
+        }
+        switch random.below(8) {
+        case 0: return ""
+        case 1: return "-" + number()
+        case 2: return number()
+        default: return number() + "-" + number()
+        }
+    }
+
+    /// RFC 9110 §14.1.1 read literally: `int-range = first-pos "-" [ last-pos ]`,
+    /// `suffix-range = "-" suffix-length`, positions `1*DIGIT`; empty elements ignored.
+    static func model(_ header: String, size: Int) -> ByteRanges.Outcome {
+        let specs = header.dropFirst("bytes=".count).split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        /// Digit strings compared as numbers: longer means larger once leading zeros are gone.
+        func value(_ digits: Substring) -> Int {
+            let significant = digits.drop { $0 == "0" }
+            return significant.count > 12 ? 1_000_000_000_000 : Int(significant) ?? 0
+        }
+        func isDigits(_ text: Substring) -> Bool { !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber } }
+        var ranges: [ClosedRange<Int>] = []
+        for spec in specs {
+            let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count == 2 else { return .unsatisfiable }
+            let (first, last) = (parts[0], parts[1])
+            if first.isEmpty {
+                guard isDigits(last) else { return .unsatisfiable }
+                let length = min(value(last), size)
+                if length > 0 { ranges.append((size - length)...(size - 1)) }
+            } else {
+                guard isDigits(first), last.isEmpty || isDigits(last) else { return .unsatisfiable }
+                let start = value(first)
+                if !last.isEmpty, value(last) < start { return .unsatisfiable }
+                let end = last.isEmpty ? size - 1 : value(last)
+                if start < size { ranges.append(start...min(end, size - 1)) }
+            }
+        }
+        if ranges.isEmpty { return .unsatisfiable }
+        if ranges.count > ByteRanges.maxRanges || (ranges.count > 1 && ranges.map(\.count).reduce(0, +) > size) { return .full }
+        return .partial(ranges)
+    }
+}
+
+/// A small seeded generator, so that a failing header can be reproduced.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

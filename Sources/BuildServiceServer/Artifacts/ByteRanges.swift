@@ -1,6 +1,8 @@
-/// `Range: bytes=…` against a file of `size` bytes, as nginx answers it (RFC 9110 §14):
-/// suffix and open ranges, end clamped, several ranges kept unless they add up to more than
-/// the file (then the whole file, against CVE-2011-3192), unknown units ignored.
+/// `Range: bytes=…` against a file of `size` bytes (RFC 9110 §14): suffix and open ranges,
+/// end clamped, several ranges kept unless they add up to more than the file (then the whole
+/// file, against CVE-2011-3192), unknown units ignored. Positions are digits only (no sign),
+/// any number of them: one past what an `Int` holds is simply larger than any file. Empty
+/// list elements are ignored (§5.6.1.2).
 enum ByteRanges {
     enum Outcome: Equatable {
         /// Send the whole file (no Range, an unknown unit, an empty file, too much overlap).
@@ -23,21 +25,22 @@ enum ByteRanges {
         var ranges: [ClosedRange<Int>] = []
         for spec in trimmed[trimmed.index(after: equals)...].split(separator: ",", omittingEmptySubsequences: false) {
             let spec = spec.trimmingHTTPWhitespace
+            guard !spec.isEmpty else { continue }
             guard let dash = spec.firstIndex(of: "-") else { return .unsatisfiable }
             let first = spec[..<dash]
             let last = spec[spec.index(after: dash)...]
             if first.isEmpty {
                 // The last N bytes.
-                guard let suffix = Int(last), suffix >= 0 else { return .unsatisfiable }
+                guard let suffix = Self.position(last) else { return .unsatisfiable }
                 guard suffix > 0 else { continue }
-                ranges.append(max(0, size - suffix)...(size - 1))
+                ranges.append((size - min(suffix, size))...(size - 1))
             } else {
-                guard let start = Int(first), start >= 0 else { return .unsatisfiable }
+                guard let start = Self.position(first) else { return .unsatisfiable }
                 let end: Int
                 if last.isEmpty {
                     end = size - 1
                 } else {
-                    guard let parsed = Int(last), parsed >= start else { return .unsatisfiable }
+                    guard let parsed = Self.position(last), parsed >= start else { return .unsatisfiable }
                     end = min(parsed, size - 1)
                 }
                 guard start < size else { continue }
@@ -49,5 +52,19 @@ enum ByteRanges {
         if ranges.count > maxRanges { return .full }
         if ranges.count > 1, ranges.reduce(0, { $0 + $1.count }) > size { return .full }
         return .partial(ranges)
+    }
+
+    /// `1*DIGIT`, saturating at `Int.max` (no file is that large); `nil` for anything else,
+    /// a sign or a space included.
+    static func position(_ text: Substring) -> Int? {
+        guard !text.isEmpty else { return nil }
+        var value = 0
+        for byte in text.utf8 {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowAgain) = times10.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+            value = overflow || overflowAgain ? .max : sum
+        }
+        return value
     }
 }
