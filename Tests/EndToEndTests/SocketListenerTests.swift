@@ -27,6 +27,37 @@ struct SocketListenerTests {
         await daemon.stop()
     }
 
+    /// The request line arriving a few bytes at a time (each read searched on its own for the
+    /// newline), with bytes after the newline in the same read: the line is exactly what came
+    /// before the newline.
+    @Test func legacyRequestTrickledInSmallWritesIsReadWhole() async throws {
+        let daemon = try await DaemonUnderTest()
+        let request = requestJSON(["command": "make", "args": ["all"]])
+        let script = """
+            import socket, sys, time
+            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+            line = sys.argv[2].encode()
+            for i in range(0, len(line), 5):
+                s.sendall(line[i:i + 5]); time.sleep(0.005)
+            s.sendall(b"\\n{ignored")
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk: break
+                out += chunk
+            sys.stdout.write(out.decode())
+            """
+        let result = try await TestProcess.run(
+            "/usr/bin/python3",
+            ["-c", script, daemon.socketPath, request],
+            outputDirectory: daemon.directory
+        )
+        let events = try parseEvents(result.stdoutText)
+        #expect(events.first?["type"] as? String == "build", "\(result.stdoutText)")
+        #expect(events.last?["code"] as? Int == 0)
+        await daemon.stop()
+    }
+
     @Test func legacyFramingRefusalIsAnErrorEventThenExitOne() async throws {
         let daemon = try await DaemonUnderTest()
         let result = try await daemon.legacy(requestJSON(["command": "make", "args": ["-C", "/etc"]]))

@@ -22,10 +22,15 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !started else { return }
         var chunk = unwrapInboundIn(data)
+        // Only the new bytes are searched: what is buffered has no newline (we would have
+        // started). Searching it all again on every read made a line trickled in small writes
+        // cost the square of its length.
+        let newlineInChunk = chunk.readableBytesView.firstIndex(of: UInt8(ascii: "\n")).map { $0 - chunk.readerIndex }
         if request == nil { request = context.channel.allocator.buffer(capacity: chunk.readableBytes) }
+        let buffered = request!.readableBytes
         request!.writeBuffer(&chunk)
-        if let newline = request!.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let line = request!.getSlice(at: request!.readerIndex, length: newline - request!.readerIndex)!
+        if let newlineInChunk {
+            let line = request!.getSlice(at: request!.readerIndex, length: buffered + newlineInChunk)!
             start(context: context, line: line)
         } else if request!.readableBytes > ListenerContext.maxBodyBytes {
             start(context: context, line: nil)
