@@ -1,3 +1,4 @@
+import BuildServiceConcurrency
 public import BuildServiceCore
 public import BuildServiceProtocol
 import BuildServiceTLS
@@ -225,6 +226,7 @@ public final class BuildService: Service {
                     group: group,
                     listener: context,
                     tls: tls,
+                    deadlines: (.seconds(saturating: config.http.headerTimeoutSec), .seconds(saturating: config.http.bodyTimeoutSec)),
                     logger: logger
                 )
                 channels += listening

@@ -136,7 +136,8 @@ struct ConfigReloader: Service {
             keys.append("service.socket")
         }
         if old.http.enabled != new.http.enabled || old.http.listenAddress != new.http.listenAddress
-            || old.http.tls.enabled != new.http.tls.enabled
+            || old.http.tls.enabled != new.http.tls.enabled || old.http.headerTimeoutSec != new.http.headerTimeoutSec
+            || old.http.bodyTimeoutSec != new.http.bodyTimeoutSec
         {
             keys.append("service.http")
         }

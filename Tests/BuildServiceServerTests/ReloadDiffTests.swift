@@ -34,6 +34,8 @@ import Testing
             needsRestart: ["service.http"]
         ),
         Change(name: "TLS on", apply: { $0.http.tls.enabled = true }, needsRestart: ["service.http"]),
+        Change(name: "the header timeout", apply: { $0.http.headerTimeoutSec = 5 }, needsRestart: ["service.http"]),
+        Change(name: "the body timeout", apply: { $0.http.bodyTimeoutSec = 5 }, needsRestart: ["service.http"]),
         Change(name: "run_as_user", apply: { $0.build.runAsUser = "builder" }, needsRestart: ["build.run_as_user/run_as_group/environment"]),
         Change(
             name: "the environment",

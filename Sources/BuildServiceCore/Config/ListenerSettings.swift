@@ -20,6 +20,11 @@ public struct HTTPListenerConfig: Sendable {
     public var listenAddressGiven = false
     public var auth = AuthSettings()
     public var tls = TLSSettings()
+    /// A request's head must be complete this long after its first byte (nginx's
+    /// `client_header_timeout`, 60 s there).
+    public var headerTimeoutSec = 15
+    /// A request's body must be complete this long after its head.
+    public var bodyTimeoutSec = 60
 }
 
 /// A `host:port` pair; IPv6 hosts are written in brackets (`[::1]:8080`).

@@ -14,6 +14,8 @@ import TOMLKit
 /// [service.socket.auth] required bool false; tokens [token] []; tokens_file string
 /// [service.http]    enabled      bool    false
 ///                   listen_addr  string  "127.0.0.1:8080"
+///                   header_timeout_sec int 15 (a request's head, from its first byte);
+///                   body_timeout_sec int 60 (its body, from the head)
 /// [service.http.auth] type "bearer"; required bool false; tokens [token] []; tokens_file string;
 ///                   allow_plaintext_http bool false
 ///   token: "secret" or { token = "secret" | token_sha256 = "hex", name = string, projects = [string],
@@ -171,6 +173,8 @@ extension ServiceConfig {
             http.listenAddress = try parseListenAddress(address, key: table.keyPath("listen_addr"))
             http.listenAddressGiven = true
         }
+        http.headerTimeoutSec = try table.int("header_timeout_sec", in: 1...ConfigBounds.seconds.upperBound) ?? http.headerTimeoutSec
+        http.bodyTimeoutSec = try table.int("body_timeout_sec", in: 1...ConfigBounds.seconds.upperBound) ?? http.bodyTimeoutSec
         if let auth = try table.table("auth") { http.auth = try parseAuth(auth, allowsType: true) }
         if let tls = try table.table("tls") { http.tls = try parseTLS(tls) }
         try table.rejectUnknownKeys()

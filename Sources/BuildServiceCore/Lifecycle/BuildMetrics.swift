@@ -60,6 +60,15 @@ public struct BuildMetrics: Sendable {
         Counter(label: "build_service_auth_failures_total", dimensions: [("listener", listener)], factory: factory).increment()
     }
 
+    /// A connection closed because its request's head or body did not arrive in time.
+    public func requestTimedOut(readingHead: Bool) {
+        Counter(
+            label: "build_service_request_timeouts_total",
+            dimensions: [("phase", readingHead ? "head" : "body")],
+            factory: factory
+        ).increment()
+    }
+
     public func tlsHandshakeFailed() {
         Counter(label: "build_service_tls_handshake_failures_total", factory: factory).increment()
     }

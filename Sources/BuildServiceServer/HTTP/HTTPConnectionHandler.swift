@@ -53,10 +53,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 state.refused()
                 return refuseAndClose(response, to: head, context: context)
             }
+            context.triggerUserOutboundEvent(RequestProgress.headRead(bodyFollows: !Self.declaresNoBody(head)), promise: nil)
             if state.accepted(head, as: answer) == .refuseTooLarge { refuseAndClose(tooLarge, to: head, context: context) }
         case .refuseTooLarge(let head):
             refuseAndClose(tooLarge, to: head, context: context)
         case .respond(let head, let answer, let body):
+            context.triggerUserOutboundEvent(RequestProgress.requestRead, promise: nil)
             write(answer(body), to: head, closeAfter: state.closesAfter(head), context: context)
         }
     }
@@ -116,8 +118,9 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .close:
             context.close(promise: nil)
         case .awaitNextRequest:
-            break
+            context.triggerUserOutboundEvent(RequestProgress.responseEnded, promise: nil)
         case .replayPipelined:
+            context.triggerUserOutboundEvent(RequestProgress.responseEnded, promise: nil)
             // On the next turn of the loop, not nested: an answer that completes at once (a 401, a
             // small file) ends here again, and a long pipeline must not grow the stack. Until then
             // the state stays `responding`, so parts that arrive meanwhile queue up behind these.

@@ -12,12 +12,14 @@ import NIOPosix
 enum TCPListener {
     /// - Parameter tls: the certificate holder when TLS is on; each new connection gets the
     ///   context current at accept time.
+    ///   - deadlines: for a request's head (from its first byte) and body (from its head).
     /// - Returns: the listening channels (the first one's local address is the bound one).
     static func bind(
         address: ListenAddress,
         group: any EventLoopGroup,
         listener: ListenerContext,
         tls: TLSContextHolder?,
+        deadlines: (head: TimeAmount, body: TimeAmount),
         logger: Logger
     ) async throws -> [any Channel] {
         var channels: [any Channel] = []
@@ -29,7 +31,7 @@ enum TCPListener {
         }
         do {
             for loop in group.makeIterator() {
-                let channel = try await bootstrap(on: loop, listener: listener, tls: tls, logger: logger)
+                let channel = try await bootstrap(on: loop, listener: listener, tls: tls, deadlines: deadlines, logger: logger)
                     .bind(host: address.host, port: port)
                     .get()
                 // Port 0 picks a free port for the first socket; the others share it.
@@ -54,8 +56,15 @@ enum TCPListener {
         return target.withSockAddr { pointer, size in connect(fd, pointer, socklen_t(size)) } == 0
     }
 
-    private static func bootstrap(on loop: any EventLoop, listener: ListenerContext, tls: TLSContextHolder?, logger: Logger) -> ServerBootstrap {
-        ServerBootstrap(group: loop)
+    private static func bootstrap(
+        on loop: any EventLoop,
+        listener: ListenerContext,
+        tls: TLSContextHolder?,
+        deadlines: (head: TimeAmount, body: TimeAmount),
+        logger: Logger
+    ) -> ServerBootstrap {
+        let metrics = listener.operations.metrics
+        return ServerBootstrap(group: loop)
             .serverChannelOption(.backlog, value: ListenerContext.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
@@ -70,6 +79,12 @@ enum TCPListener {
                     if let tls {
                         try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, listener: listener, logger: logger))
                     }
+                    // After TLS: it times plaintext, the request's bytes.
+                    try pipeline.addHandler(
+                        RequestDeadlines(headTimeout: deadlines.head, bodyTimeout: deadlines.body) { readingHead in
+                            metrics.requestTimedOut(readingHead: readingHead)
+                        }
+                    )
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                     try pipeline.addHandler(listener.httpConnectionHandler())
                 }

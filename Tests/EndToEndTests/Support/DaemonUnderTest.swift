@@ -13,6 +13,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         var environmentAllow = ["PATH", "LANG"]
         var runAsUser: String?
         var sendTimeoutSec: Int?
+        /// More lines for `[service.http]`.
+        var httpExtra = ""
         /// Serves HTTPS instead of HTTP.
         var tls: TLSOptions?
         /// The whole `[service.http.auth]` body, for token entries (wins over httpAuthTokens).
@@ -95,6 +97,7 @@ final class DaemonUnderTest: @unchecked Sendable {
             [service.http]
             enabled = true
             listen_addr = "127.0.0.1:0"
+            \(options.httpExtra)
 
             """
         if let auth = options.httpAuthTOML {
