@@ -68,6 +68,50 @@ import Testing
         await daemon.stop()
     }
 
+    /// Behind TLS a request is invisible until its record is complete: a record trickled in a
+    /// byte at a time must not escape the deadline (the deadline times the wire's bytes).
+    @Test func aTLSRecordThatTricklesInIsCutAtTheHeadDeadline() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpExtra = "header_timeout_sec = 1"
+        let certificates = try await TestCertificates()
+        options.tls = .init(certificates: certificates)
+        let daemon = try await DaemonUnderTest(options)
+        let script = """
+            import socket, ssl, sys, time
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            while True:
+                try:
+                    tls.do_handshake(); break
+                except ssl.SSLWantReadError:
+                    s.sendall(outgoing.read()); incoming.write(s.recv(65536))
+            s.sendall(outgoing.read())
+            tls.write(b"GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-Pad: " + b"a" * 2000 + b"\\r\\n")
+            record = outgoing.read()
+            s.settimeout(0.2)
+            for i in range(50):
+                try:
+                    s.sendall(record[i:i + 1])
+                    if s.recv(100) == b"":
+                        print("closed after", i); break
+                except socket.timeout:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    print("closed after", i); break
+            else:
+                print("open")
+            """
+        let output = try await TestProcess.run(
+            "/usr/bin/python3",
+            ["-c", script, String(daemon.port), certificates.caPath],
+            outputDirectory: daemon.directory
+        ).stdoutText
+        #expect(output.hasPrefix("closed after"), "\(output)")
+        await daemon.stop()
+    }
+
     /// Between requests nothing is timed but the read timeout: a client may think for longer
     /// than the head deadline before its next request on the same connection.
     @Test func aKeepAliveConnectionMayWaitLongerThanTheHeadDeadline() async throws {

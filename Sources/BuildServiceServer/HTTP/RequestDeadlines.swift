@@ -15,8 +15,9 @@ enum RequestProgress: Sendable {
 /// (slowloris): the head must be complete `headTimeout` after its first byte, and a body
 /// `bodyTimeout` after its head. The read timeout alone reset on every byte, so one byte every
 /// 20 s held a connection (and a descriptor) for good. An idle keep-alive connection, which
-/// has sent nothing of a next request, is the read timeout's business. Sits before the HTTP
-/// decoder, after TLS: it sees plaintext bytes arrive and the handler's `RequestProgress`.
+/// has sent nothing of a next request, is the read timeout's business. Sits next to the socket,
+/// before TLS: it sees bytes arrive as they are sent (ciphertext included, so a TLS record
+/// trickled in cannot hide a request from it), and the handler's `RequestProgress`.
 /// Past a deadline the connection is closed without an answer, as nginx does for a head.
 final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer

@@ -76,15 +76,19 @@ enum TCPListener {
                     let pipeline = channel.pipeline.syncOperations
                     // Before TLS, so it also bounds a handshake that trickles in.
                     try pipeline.addHandler(IdleStateHandler(readTimeout: .seconds(60)))
-                    if let tls {
-                        try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, listener: listener, logger: logger))
-                    }
-                    // After TLS: it times plaintext, the request's bytes.
+                    // Before TLS too: it times the bytes on the wire. Behind TLS it saw nothing
+                    // of a record until its last byte, so a record trickled in a byte at a time
+                    // held the connection with no deadline at all. The head's deadline thus
+                    // also covers the handshake of a new connection, as nginx's
+                    // client_header_timeout does.
                     try pipeline.addHandler(
                         RequestDeadlines(headTimeout: deadlines.head, bodyTimeout: deadlines.body) { readingHead in
                             metrics.requestTimedOut(readingHead: readingHead)
                         }
                     )
+                    if let tls {
+                        try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, listener: listener, logger: logger))
+                    }
                     try pipeline.configureHTTPServerPipeline(withErrorHandling: true)
                     try pipeline.addHandler(listener.httpConnectionHandler())
                 }
