@@ -271,13 +271,15 @@ struct LifecycleTests {
         let limit = 1 << 20
         options.lifecycle += "\nevent_buffer_bytes = \(32 << 20)\nretained_event_bytes = \(limit)"
         let daemon = try await DaemonUnderTest(options)
-        // Done long before this client (1 MiB/s) has read its output.
+        // Done long before this client has read its output: at 256 KiB/s it needs a minute for
+        // 16 MiB, so a slow machine still finishes the build well within that (at 1 MiB/s and
+        // 8 MiB, a loaded machine sometimes put the build away only after the client was done).
         let slow = try daemon.startBuild(
-            requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c \(8 << 20)"]]),
-            curlOptions: ["--limit-rate", "1M"]
+            requestJSON(["command": "sh", "args": ["-c", "yes 0123456789abcdef | head -c \(16 << 20)"]]),
+            curlOptions: ["--limit-rate", "256K"]
         )
         // Finished and put away (its events counted) while the client still reads.
-        #expect(try await eventuallyAsync(within: .seconds(10)) { try await retainedEventBytes(daemon) > Double(limit) })
+        #expect(try await eventuallyAsync(within: .seconds(30)) { try await retainedEventBytes(daemon) > Double(limit) })
         slow.signal(SIGKILL)
         _ = await slow.wait()
         #expect(try await eventuallyAsync(within: .seconds(5)) { try await retainedEventBytes(daemon) <= Double(limit) })
