@@ -112,6 +112,46 @@ import Testing
         await daemon.stop()
     }
 
+    /// A request refused at its head while its body still comes is answered, then its body is
+    /// read and dropped for a few seconds: that linger is not a slow request.
+    @Test func aRefusedRequestsLingerIsNotCutOrCountedAsATimeout() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpExtra = "header_timeout_sec = 1\nbody_timeout_sec = 1"
+        options.httpAuthTokens = ["slow-client-test-token"]
+        let daemon = try await DaemonUnderTest(options)
+        let opening = "POST /v1/builds HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nContent-Length: 500\r\n\r\n{"
+        // The answer comes with the end of the daemon's output; the body goes on for 2 s,
+        // past both deadlines and within the 5 s linger.
+        let script = """
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(sys.argv[2].encode())
+            answer = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk: break
+                answer += chunk
+            sent = 0
+            for _ in range(10):
+                time.sleep(0.2)
+                try:
+                    s.sendall(b" "); sent += 1
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+            print(answer.split(b"\\r\\n")[0].decode(), "| body bytes sent after it:", sent)
+            """
+        let output = try await TestProcess.run(
+            "/usr/bin/python3",
+            ["-c", script, String(daemon.port), opening],
+            outputDirectory: daemon.directory
+        ).stdoutText
+        #expect(output.hasPrefix("HTTP/1.1 401"), "\(output)")
+        let metrics = try await daemon.curl("", path: "/metrics", method: "GET", headers: ["Authorization: Bearer slow-client-test-token"])
+        #expect(metrics.status == 200)
+        #expect(!metrics.body.contains("build_service_request_timeouts_total{"), "\(metrics.body)")
+        await daemon.stop()
+    }
+
     /// Between requests nothing is timed but the read timeout: a client may think for longer
     /// than the head deadline before its next request on the same connection.
     @Test func aKeepAliveConnectionMayWaitLongerThanTheHeadDeadline() async throws {

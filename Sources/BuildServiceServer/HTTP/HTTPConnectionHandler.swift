@@ -41,11 +41,12 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         case .none:
             break
         case .judge(let head):
+            let bodyFollows = !Self.declaresNoBody(head)
             let answer: Answer
             switch responder.accept(head, channel: context.channel) {
             case .accept(let respond):
                 answer = respond
-            case .refuse(let response) where Self.declaresNoBody(head):
+            case .refuse(let response) where !bodyFollows:
                 // Nothing of it is left to read: answered at its end, like any request, and the
                 // connection stays open.
                 answer = { _ in response }
@@ -53,7 +54,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 state.refused()
                 return refuseAndClose(response, to: head, context: context)
             }
-            context.triggerUserOutboundEvent(RequestProgress.headRead(bodyFollows: !Self.declaresNoBody(head)), promise: nil)
+            context.triggerUserOutboundEvent(RequestProgress.headRead(bodyFollows: bodyFollows), promise: nil)
             if state.accepted(head, as: answer) == .refuseTooLarge { refuseAndClose(tooLarge, to: head, context: context) }
         case .refuseTooLarge(let head):
             refuseAndClose(tooLarge, to: head, context: context)
@@ -136,6 +137,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// Answers a request that is refused before its end, and closes.
     private func refuseAndClose(_ response: HTTPResponse, to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        // Answered: no request deadline may cut the linger short (or count it as a timeout).
+        context.triggerUserOutboundEvent(RequestProgress.requestRead, promise: nil)
         guard case .complete(let status, let headers, let body) = response else { return context.close(promise: nil) }
         let channel = context.channel
         // Closing at once while the client still sends its body makes the kernel answer with a
