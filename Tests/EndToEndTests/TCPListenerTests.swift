@@ -37,18 +37,28 @@ import Testing
         let config = directory + "/config.toml"
         try Self.writeHTTPOnlyConfig(to: config, port: 0, workspaces: directory + "/workspaces", project: directory + "/project")
         chmod(config, 0o644)
-        let daemon = try TestProcess.start(
-            "/usr/bin/setpriv",
-            ["--reuid=nobody", "--regid=nogroup", "--clear-groups", binary, "--config", config],
-            outputDirectory: directory
-        )
-        defer { daemon.signal(SIGKILL) }
+        var daemon: RunningProcess
         var port = 0
-        let listening = await eventually {
-            guard let range = daemon.stderrSoFar.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else { return false }
-            port = Int(daemon.stderrSoFar[range].split(separator: ":").last!)!
-            return true
-        }
+        var attempts = 0
+        // A child that another test forks while the copy is being written inherits a descriptor
+        // open for writing, and exec then fails with ETXTBSY until that child has exec'd: try again.
+        repeat {
+            daemon = try TestProcess.start(
+                "/usr/bin/setpriv",
+                ["--reuid=nobody", "--regid=nogroup", "--clear-groups", binary, "--config", config],
+                outputDirectory: directory
+            )
+            attempts += 1
+            _ = await eventually {
+                guard let range = daemon.stderrSoFar.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) else {
+                    return daemon.stderrSoFar.contains("Text file busy")
+                }
+                port = Int(daemon.stderrSoFar[range].split(separator: ":").last!)!
+                return true
+            }
+        } while port == 0 && attempts < 5 && daemon.stderrSoFar.contains("Text file busy")
+        defer { daemon.signal(SIGKILL) }
+        let listening = port != 0
         #expect(listening, "\(daemon.stderrSoFar)")
         let build = try await TestProcess.run(
             "/usr/bin/curl",
