@@ -256,6 +256,7 @@ public final class BuildService: Service {
                             registry: registry,
                             tls: tls,
                             notifier: notifier,
+                            health: health,
                             logger: logger
                         )
                     ),

@@ -3,6 +3,7 @@ import BuildServiceTLS
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -22,6 +23,8 @@ struct ConfigReloader: Service {
     let registry: BuildRegistry
     let tls: TLSContextHolder?
     let notifier: SystemdNotifier
+    /// Whether the daemon is stopping (a reload during the shutdown grace still applies).
+    let health: DaemonHealth
     let logger: Logger
 
     static let ticketKeyRotation: Duration = .seconds(12 * 3600)
@@ -35,7 +38,9 @@ struct ConfigReloader: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in hangups {
-                    reload()
+                    // Off the concurrency pool (two threads here): the config is read, and
+                    // parsed in a child process first, which may take up to its time limit.
+                    _ = try? await NIOThreadPool.singleton.runIfActive { reload() }
                 }
             }
             if tls != nil {
@@ -54,8 +59,10 @@ struct ConfigReloader: Service {
             logger.notice("SIGHUP: no config file to re-read")
             return
         }
-        notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())")
-        defer { notifier.notify("READY=1") }
+        // Once stopping, systemd has heard STOPPING=1: a READY=1 now would contradict it.
+        let tellSystemd = !health.isStopping
+        if tellSystemd { notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())") }
+        defer { if tellSystemd { notifier.notify("READY=1") } }
         let config: ServiceConfig
         do {
             config = try ServiceConfig.load(path: configPath, sandbox: sandbox)
