@@ -57,7 +57,8 @@ static int run_child(void *argument) {
     sigprocmask(SIG_SETMASK, &empty, NULL);
 
     if (setsid() < 0) fail(context, BS_SPAWN_STAGE_SETSID);
-    if (dup2(context->devnull, 0) < 0 || dup2(request->stdout_fd, 1) < 0 || dup2(request->stderr_fd, 2) < 0) {
+    int input = request->stdin_fd >= 0 ? request->stdin_fd : context->devnull;
+    if (dup2(input, 0) < 0 || dup2(request->stdout_fd, 1) < 0 || dup2(request->stderr_fd, 2) < 0) {
         fail(context, BS_SPAWN_STAGE_STDIO);
     }
     // Everything else the daemon has open is closed; the validated working directory stays

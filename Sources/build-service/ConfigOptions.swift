@@ -20,6 +20,9 @@ struct ConfigOptions: ParsableArguments {
 
     /// Loads the config or exits 1 with the error on stderr (the message names file and key).
     func load() throws -> ServiceConfig {
+        // Inherited across exec: ignored, the kernel would reap the config parser's child (and
+        // the daemon's builds) before we learn how it ended.
+        signal(SIGCHLD, SIG_DFL)
         do {
             return try ServiceConfig.load(path: path, sandbox: ParseConfig.sandbox)
         } catch {

@@ -5,7 +5,7 @@ import Foundation
 /// `build-service parse-config` (hidden): parses config text from standard input and exits,
 /// 0 if it is a config, 1 if not. The daemon and `check-config` run it in a child process
 /// before they parse the same text themselves (see `TOMLParserSandbox`): if the TOML parser
-/// aborts, only this child dies.
+/// crashes, only this child dies. It parses on a smaller stack than theirs.
 struct ParseConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parse-config",
@@ -18,6 +18,8 @@ struct ParseConfig: ParsableCommand {
 
     func run() throws {
         let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        guard (try? ServiceConfig.parse(toml: text)) != nil else { throw ExitCode(1) }
+        guard (try? ServiceConfig.parse(toml: text, parserStackBytes: ServiceConfig.sandboxParserStackBytes)) != nil else {
+            throw ExitCode(1)
+        }
     }
 }

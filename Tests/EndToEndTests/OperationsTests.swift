@@ -198,6 +198,12 @@ struct OperationsTests {
     static let breakages: [(name: String, from: String, to: String, logged: String)] = [
         ("an unsupported schema_version", #"schema_version = "2""#, #"schema_version = "9""#, "schema_version"),
         ("text that crashes the TOML parser", #"schema_version = "2""#, "schema_version = \"2\"\nbroken = [}", "TOML parser crashed"),
+        // Overflowed the stack of the thread that reloads, where a child process parsing the
+        // same text survived.
+        (
+            "a dotted key 27,500 parts deep", #"schema_version = "2""#,
+            "schema_version = \"2\"\na" + String(repeating: ".a", count: 27_500) + " = 1", "unknown key"
+        ),
     ]
 
     /// An invalid config on SIGHUP is logged and changes nothing; once fixed, the next SIGHUP

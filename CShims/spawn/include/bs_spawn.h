@@ -11,6 +11,7 @@ typedef struct {
     char *const *envp;          ///< NULL-terminated, the complete environment
     const char *cwd;            ///< directory to chdir into before exec, as the build's user
     int cwd_fd;                 ///< >= 0: the validated directory, which `cwd` must still name
+    int stdin_fd;               ///< >= 0: becomes fd 0; -1: /dev/null
     int stdout_fd;              ///< becomes fd 1
     int stderr_fd;              ///< becomes fd 2
     int change_ids;             ///< non-zero: setgroups/setgid/setuid below before exec
@@ -44,7 +45,7 @@ typedef enum {
 } bs_spawn_stage;
 
 /// Starts the process in a new session (so it leads its own process group), with stdin on
-/// /dev/null, every other inherited descriptor closed and all signal dispositions reset.
+/// /dev/null unless stdin_fd says otherwise, every other inherited descriptor closed and all signal dispositions reset.
 /// Returns the pid (> 0), or -1 with *stage and *error set; a failed child has already been reaped.
 pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *error);
 

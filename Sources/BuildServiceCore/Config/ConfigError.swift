@@ -12,10 +12,12 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// Shortened past 200 characters: a key is the file's text, and a 10 MB key must not
+    /// become a 10 MB line on the terminal or in the log of a reload.
     public var description: String {
         var text = ""
         if let file { text += "\(file): " }
-        if let key { text += "\(key): " }
+        if let key { text += "\(key.count > 200 ? key.prefix(200) + "… (\(key.utf8.count) bytes)" : key): " }
         return text + message
     }
 }

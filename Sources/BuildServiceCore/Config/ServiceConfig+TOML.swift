@@ -68,6 +68,11 @@ extension ServiceConfig {
         } catch {
             throw ConfigError(file: path, key: nil, "cannot read the config file (\(error.localizedDescription))")
         }
+        if let nul = text.utf8.firstIndex(of: 0) {
+            // The TOML parser would stop reading there and silently ignore the rest.
+            let offset = text.utf8.distance(from: text.utf8.startIndex, to: nul)
+            throw ConfigError(file: path, key: nil, "the file contains a NUL byte at offset \(offset); a config is text")
+        }
         do {
             try sandbox?.check(text)
             var config = try parse(toml: text)
@@ -85,11 +90,17 @@ extension ServiceConfig {
         }
     }
 
+    /// The stack the TOML parser runs on in this process: the sandbox's child parses on
+    /// `sandboxParserStackBytes`, an eighth of it, so text the child survived cannot overflow
+    /// this one (the parser recurses once per part of a dotted key).
+    public static let parserStackBytes = 64 << 20
+    public static let sandboxParserStackBytes = 8 << 20
+
     /// Parses TOML text into a config without touching the file system.
-    public static func parse(toml text: String) throws(ConfigError) -> ServiceConfig {
+    public static func parse(toml text: String, parserStackBytes: Int = parserStackBytes) throws(ConfigError) -> ServiceConfig {
         let root: TOMLTable
         do {
-            root = try TOMLTable(string: text)
+            root = try ThreadWithStack.run(stackBytes: parserStackBytes) { try TOMLTable(string: text) }
         } catch let error as TOMLParseError {
             throw ConfigError(key: nil, "invalid TOML at \(error.source.begin): \(error.description)")
         } catch {

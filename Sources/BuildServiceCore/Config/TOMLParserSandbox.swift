@@ -1,17 +1,24 @@
+import BuildServiceConcurrency
 import CBuildServiceSpawn
 import Foundation
+import NIOCore
 
 /// Parses config text in a child process before the daemon parses it itself. TOMLKit's bundled
 /// toml++ aborts the whole process on an assertion for some malformed input (`[[[`, `a = [}`,
-/// `a = [1,}`): without this, a typo in the file killed `check-config`, startup, and a running
-/// daemon on SIGHUP, which promises to keep the old config. The child parses exactly the bytes
-/// the daemon will parse, so once it survived them, the daemon does too.
+/// `a = [1,}`) and recurses once per part of a dotted key (`a.a.a…` tens of thousands deep
+/// overflows the stack): without this, such a file killed `check-config`, startup, and a
+/// running daemon on SIGHUP, which promises to keep the old config.
+///
+/// The child parses exactly these bytes with a smaller stack than the daemon's own parse
+/// (`ServiceConfig.parserStackBytes`), so text the child survived cannot crash the daemon.
+/// Anything short of a clean verdict — a crash, a hang, an exit status that is not the
+/// parser's, text it did not read to the end — refuses the text.
 public struct TOMLParserSandbox: Sendable {
-    /// The program that parses standard input and exits (`build-service parse-config`); its
-    /// exit status does not matter, only whether it was killed.
+    /// The program that parses standard input and exits 0 (a config) or 1 (not one):
+    /// `build-service parse-config`.
     public let executable: String
     public let arguments: [String]
-    /// How long the child may take; past it, it is killed and the text refused.
+    /// How long the child may take, writing its input included; past it, it is killed.
     public let limit: Duration
 
     public init(executable: String, arguments: [String], limit: Duration = .seconds(10)) {
@@ -20,88 +27,131 @@ public struct TOMLParserSandbox: Sendable {
         self.limit = limit
     }
 
-    /// - Throws: `ConfigError` when the parser crashed or hung on `text`, or the child could
-    ///   not be run (the text is then not trusted either).
+    /// - Throws: `ConfigError` when the parser crashed, hung or ended oddly on `text`, or the
+    ///   child could not be run (the text is then not trusted either).
     public func check(_ text: String) throws(ConfigError) {
+        let deadline = ContinuousClock.now + limit
         // A socket, not a pipe, for the child's standard input: a write to a child that died
-        // is then EPIPE (MSG_NOSIGNAL), never a SIGPIPE for whoever asked for the check.
-        var input: [Int32] = [0, 0]
+        // is EPIPE (MSG_NOSIGNAL), never a SIGPIPE for whoever asked for the check.
+        var input: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &input) == 0 else {
             throw Self.cannotRun("socketpair", errno)
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, input[0], 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        // A crash is expected here now and then: no backtrace to compute, nothing else inherited.
-        let environment = ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/bin:/bin"]
-        // The caller's thread may block or handle signals: the child starts with none blocked
-        // and every disposition at its default, so an abort ends it as it would a shell's child.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        var allSignals = sigset_t()
-        sigemptyset(&noSignals)
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let spawned = CStringArray.with([executable] + arguments) { argv in
-            CStringArray.with(environment) { envp in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
-        }
-        close(input[0])
-        guard spawned == 0 else {
-            close(input[1])
-            throw Self.cannotRun("spawn \(executable)", spawned)
+        defer { close(input[1]) }
+        let pid: pid_t
+        do {
+            defer { close(input[0]) }
+            pid = try spawn(stdin: input[0])
         }
         let pidfd = bs_pidfd_open(pid)
-        // The child reads everything before it parses; if it dies first the send fails.
-        text.utf8CString.withUnsafeBufferPointer { bytes in
-            var offset = 0
-            let count = bytes.count - 1  // without the NUL
-            while offset < count {
-                let written = send(input[1], bytes.baseAddress! + offset, count - offset, Int32(MSG_NOSIGNAL))
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { break }
-                offset += written
-            }
+        defer { if pidfd >= 0 { close(pidfd) } }
+        let wroteAll = Self.send(text, to: input[1], until: deadline)
+        shutdown(input[1], Int32(SHUT_WR))
+        let ended = Self.waitForExit(pid: pid, pidfd: pidfd, until: deadline)
+        if !ended { kill(pid, SIGKILL) }
+        var code: Int32 = -1
+        var signal: Int32 = -1
+        guard bs_wait_terminated(pid, 0, &code, &signal) == 0 else {
+            // SIGCHLD ignored makes the kernel reap it before we learn how it ended.
+            throw Self.cannotRun("waiting for the parser", errno)
         }
-        close(input[1])
-        let finished = Self.waitForExit(pidfd: pidfd, within: limit)
-        if pidfd >= 0 { close(pidfd) }
-        if !finished { kill(pid, SIGKILL) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard finished else {
+        guard ended else {
             throw ConfigError(key: nil, "the TOML parser did not finish within \(limit.components.seconds) s on this file; it is not used")
         }
-        // WIFSIGNALED: the low seven bits name the signal (0 for an exit, 0x7f for a stop).
-        let signal = status & 0x7f
-        guard signal == 0 || signal == 0x7f else {
+        if signal >= 0 {
             throw ConfigError(
                 key: nil,
-                "the TOML parser crashed on this file (signal \(signal)): it is malformed, look for unbalanced brackets "
-                    + "or a stray character in an array or table header (such as `[[[`, `a = [}` or `a = [1,}`)"
+                "the TOML parser crashed on this file (signal \(signal)): it is malformed (look for unbalanced brackets or "
+                    + "a stray character in an array or table header, such as `[[[` or `a = [}`) or nested too deep"
             )
+        }
+        guard wroteAll else { throw Self.cannotRun("the parser stopped reading its input", EPIPE) }
+        guard code == 0 || code == 1 else { throw Self.cannotRun("the parser exited with status \(code)", EINVAL) }
+    }
+
+    /// Starts the child with the daemon's own spawn: every other descriptor closed, signals at
+    /// their defaults, its own session.
+    private func spawn(stdin: Int32) throws(ConfigError) -> pid_t {
+        let devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        guard devnull >= 0 else { throw Self.cannotRun("/dev/null", errno) }
+        defer { close(devnull) }
+        var stage = BS_SPAWN_STAGE_NONE
+        var failure: Int32 = 0
+        // No backtrace to compute for a crash that is expected now and then.
+        let environment = ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/bin:/bin"]
+        // The working directory is lent like the lists: "/" as the one string of a list.
+        let pid = CStringArray.with([executable] + arguments) { argv in
+            CStringArray.with(environment) { envp in
+                CStringArray.with(["/"]) { root in
+                    var request = bs_spawn_request(
+                        path: argv[0],
+                        argv: argv,
+                        envp: envp,
+                        cwd: root[0],
+                        cwd_fd: -1,
+                        stdin_fd: stdin,
+                        stdout_fd: devnull,
+                        stderr_fd: devnull,
+                        change_ids: 0,
+                        uid: 0,
+                        gid: 0,
+                        groups: nil,
+                        group_count: 0,
+                        umask_bits: -1,
+                        limit_resources: nil,
+                        limit_soft: nil,
+                        limit_hard: nil,
+                        limit_count: 0
+                    )
+                    return bs_spawn(&request, &stage, &failure)
+                }
+            }
+        }
+        guard pid > 0 else { throw Self.cannotRun("starting \(executable)", failure) }
+        return pid
+    }
+
+    /// Writes all of `text` unless the child stops reading or `deadline` passes first.
+    private static func send(_ text: String, to socket: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+        _ = fcntl(socket, F_SETFL, fcntl(socket, F_GETFL) | O_NONBLOCK)
+        var text = text
+        return text.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let sent = Foundation.send(socket, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                if sent > 0 {
+                    offset += sent
+                } else if sent < 0, errno == EAGAIN || errno == EINTR {
+                    guard wait(for: socket, events: POLLOUT, until: deadline) else { return false }
+                } else {
+                    return false
+                }
+            }
+            return true
         }
     }
 
-    /// Waits on the child's pidfd (readable once it has exited), up to `limit`.
-    private static func waitForExit(pidfd: Int32, within limit: Duration) -> Bool {
-        guard pidfd >= 0 else { return true }  // no pidfd: waitpid blocks instead, unbounded
-        let deadline = ContinuousClock.now + limit
+    /// Waits until the child has exited or `deadline` passes: on its pidfd, or by looking every
+    /// 10 ms where the kernel gives none (before Linux 5.3, or a seccomp profile that denies it).
+    private static func waitForExit(pid: pid_t, pidfd: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+        if pidfd >= 0 { return wait(for: pidfd, events: POLLIN, until: deadline) }
+        var code: Int32 = -1
+        var signal: Int32 = -1
+        while ContinuousClock.now < deadline {
+            if bs_exited_already(pid, &code, &signal) != 0 { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    /// poll(2) on one descriptor until it is ready or `deadline` passes (true: ready or failed).
+    private static func wait(for descriptor: Int32, events: Int32, until deadline: ContinuousClock.Instant) -> Bool {
         while true {
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return false }
-            var poller = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
-            let ready = poll(&poller, 1, milliseconds)
-            if ready > 0 { return true }
-            if ready < 0 && errno != EINTR { return true }
+            var poller = pollfd(fd: descriptor, events: Int16(events), revents: 0)
+            let ready = poll(&poller, 1, Int32(clamping: TimeAmount(saturating: left).nanoseconds / 1_000_000 + 1))
+            if ready != 0 && !(ready < 0 && errno == EINTR) { return true }
         }
     }
 

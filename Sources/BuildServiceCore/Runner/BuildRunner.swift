@@ -183,6 +183,7 @@ public struct BuildRunner: Sendable {
                                             envp: envpPointer,
                                             cwd: cwd,
                                             cwd_fd: directory?.descriptor ?? -1,
+                                            stdin_fd: -1,
                                             stdout_fd: stdout,
                                             stderr_fd: stderr,
                                             change_ids: identity.switchesIdentity ? 1 : 0,
