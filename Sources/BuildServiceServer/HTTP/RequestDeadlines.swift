@@ -19,7 +19,11 @@ enum RequestProgress: Sendable {
 /// before TLS: it sees bytes arrive as they are sent (ciphertext included, so a TLS record
 /// trickled in cannot hide a request from it), and the handler's `RequestProgress`.
 /// Past a deadline the connection is closed without an answer, as nginx does for a head.
-final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
+///
+/// A request that arrives whole in one read is answered without a timer: the handler's
+/// progress comes back inside the read, and a deadline is scheduled only for what is still
+/// being read when the read is over.
+final class RequestDeadlines: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -28,30 +32,37 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private enum Phase {
         /// Between requests: nothing of the next one has arrived.
         case idle
-        case readingHead
-        case readingBody
-        /// Answering; bytes that arrive now are a pipelined request, read after this one.
-        case serving
+        case readingHead(since: NIODeadline)
+        case readingBody(since: NIODeadline)
+        /// Answering. `bytesArrived`: some of a pipelined next request came meanwhile, so its
+        /// head's deadline starts when this answer is out.
+        case serving(bytesArrived: Bool)
     }
 
     private let headTimeout: TimeAmount
     private let bodyTimeout: TimeAmount
-    private let onExpiry: (@Sendable (_ readingHead: Bool) -> Void)?
+    private let onExpiry: @Sendable (_ readingHead: Bool) -> Void
     private var phase = Phase.idle
     private var deadline: Scheduled<Void>?
+    /// Inside `channelRead`: deadlines wait for its end, by when most requests are answered.
+    private var reading = false
 
-    init(headTimeout: TimeAmount, bodyTimeout: TimeAmount, onExpiry: (@Sendable (_ readingHead: Bool) -> Void)? = nil) {
+    init(headTimeout: TimeAmount, bodyTimeout: TimeAmount, onExpiry: @escaping @Sendable (_ readingHead: Bool) -> Void) {
         self.headTimeout = headTimeout
         self.bodyTimeout = bodyTimeout
         self.onExpiry = onExpiry
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .idle = phase {
-            phase = .readingHead
-            arm(headTimeout, context: context)
+        switch phase {
+        case .idle: phase = .readingHead(since: context.eventLoop.now)
+        case .serving: phase = .serving(bytesArrived: true)
+        case .readingHead, .readingBody: break
         }
+        reading = true
         context.fireChannelRead(data)
+        reading = false
+        armIfReading(context: context)
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
@@ -62,15 +73,18 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         promise?.succeed()
         deadline?.cancel()
         deadline = nil
-        switch progress {
-        case .headRead(let bodyFollows):
-            phase = bodyFollows ? .readingBody : .serving
-            if bodyFollows { arm(bodyTimeout, context: context) }
-        case .requestRead:
-            phase = .serving
-        case .responseEnded:
+        switch (progress, phase) {
+        case (.headRead(let bodyFollows), _):
+            phase = bodyFollows ? .readingBody(since: context.eventLoop.now) : .serving(bytesArrived: false)
+        case (.requestRead, _):
+            phase = .serving(bytesArrived: false)
+        case (.responseEnded, .serving(bytesArrived: true)):
+            phase = .readingHead(since: context.eventLoop.now)
+        case (.responseEnded, _):
             phase = .idle
         }
+        // Outside a read (a pipelined request replayed, an answer that ended later): now.
+        if !reading { armIfReading(context: context) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -83,15 +97,17 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         deadline?.cancel()
     }
 
-    private func arm(_ timeout: TimeAmount, context: ChannelHandlerContext) {
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            let readingHead: Bool
-            switch phase {
-            case .readingHead: readingHead = true
-            case .readingBody: readingHead = false
-            case .idle, .serving: return
-            }
-            onExpiry?(readingHead)
+    private func armIfReading(context: ChannelHandlerContext) {
+        guard deadline == nil else { return }
+        let readingHead: Bool
+        let at: NIODeadline
+        switch phase {
+        case .readingHead(let since): (readingHead, at) = (true, since + headTimeout)
+        case .readingBody(let since): (readingHead, at) = (false, since + bodyTimeout)
+        case .idle, .serving: return
+        }
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
+            onExpiry(readingHead)
             context.close(promise: nil)
         }
     }
