@@ -40,7 +40,8 @@ enum ByteRanges {
                 if last.isEmpty {
                     end = size - 1
                 } else {
-                    guard let parsed = Self.position(last), parsed >= start else { return .unsatisfiable }
+                    // Compared as written: both may be past what an Int holds.
+                    guard let parsed = Self.position(last), !Self.digits(last, lessThan: first) else { return .unsatisfiable }
                     end = min(parsed, size - 1)
                 }
                 guard start < size else { continue }
@@ -52,6 +53,12 @@ enum ByteRanges {
         if ranges.count > maxRanges { return .full }
         if ranges.count > 1, ranges.reduce(0, { $0 + $1.count }) > size { return .full }
         return .partial(ranges)
+    }
+
+    /// Two `1*DIGIT` strings compared as the numbers they write, whatever their length.
+    static func digits(_ a: Substring, lessThan b: Substring) -> Bool {
+        let (a, b) = (a.drop { $0 == "0" }, b.drop { $0 == "0" })
+        return a.utf8.count != b.utf8.count ? a.utf8.count < b.utf8.count : a < b
     }
 
     /// `1*DIGIT`, saturating at `Int.max` (no file is that large); `nil` for anything else,
