@@ -62,7 +62,7 @@ struct ConfigReloader: Service {
         // Once stopping, systemd has heard STOPPING=1: a READY=1 now would contradict it.
         let tellSystemd = !health.isStopping
         if tellSystemd { notifier.notify("RELOADING=1\nMONOTONIC_USEC=\(Self.monotonicMicroseconds())") }
-        defer { if tellSystemd { notifier.notify("READY=1") } }
+        defer { if tellSystemd && !health.isStopping { notifier.notify("READY=1") } }
         let config: ServiceConfig
         do {
             config = try ServiceConfig.load(path: configPath, sandbox: sandbox)

@@ -56,6 +56,8 @@ import Testing
         #expect(await eventually { listener.stdoutSoFar.contains("READY=1") })
         daemon.signal(SIGHUP)
         #expect(await eventually { listener.stdoutSoFar.contains("RELOADING=1") })
+        // The reload's READY=1 before the stop: one that ends after STOPPING=1 says nothing more.
+        #expect(await eventually { listener.stdoutSoFar.components(separatedBy: "READY=1").count > 2 })
         #expect(await daemon.stop() == 0)
         let result = await listener.wait()
         let lines = result.stdoutText.split(separator: "\n").map(String.init)
