@@ -1,18 +1,28 @@
-/// The largest value each kind of number in the config may take. Past these a setting is a
-/// typo, and it must never reach arithmetic that traps: NIO's `TimeAmount` holds nanoseconds in
-/// an `Int64`, so ten billion seconds (a `max_sec` with three zeros too many) overflowed and
+/// The range each kind of number in the config may take, checked where the file is read (a
+/// value outside names the key and the range). Past the upper bounds a setting is a typo, and
+/// it must never reach arithmetic that traps: NIO's `TimeAmount` holds nanoseconds in an
+/// `Int64`, so ten billion seconds (a `max_sec` with three zeros too many) overflowed and
 /// killed the daemon at the first request that asked for a long timeout.
 enum ConfigBounds {
-    /// Timeouts, graces, intervals, retention of builds: 30 days.
-    static let seconds = 0...(30 * 86_400)
-    /// How long artifacts and their links may live: 10 years.
-    static let artifactSeconds = 0...(3650 * 86_400)
+    private static let thirtyDays = 30 * 86_400
+    private static let onePiB = 1 << 50
+
+    /// Timeouts, deadlines, intervals, the retention of builds: 1 s to 30 days.
+    static let seconds = 1...thirtyDays
+    /// Graces that may be none at all (`reattach_grace_sec`: cancel at once).
+    static let secondsOrNone = 0...thirtyDays
+    /// How long artifacts and their links may live: up to 10 years.
+    static let artifactSeconds = 1...(3650 * 86_400)
     /// Builds at once (daemon-wide, per project), make's jobs.
-    static let concurrency = 0...4096
+    static let concurrency = 1...4096
     /// Queued builds.
-    static let count = 0...1_000_000
-    /// Any size in bytes: 1 PiB.
-    static let bytes = 0...(1 << 50)
+    static let queue = 1...1_000_000
+    /// Sizes in bytes: up to 1 PiB.
+    static let bytes = 1...onePiB
+    /// `retained_event_bytes`: 0 keeps only each finished build's exit.
+    static let bytesOrNone = 0...onePiB
+    /// A build's event buffer: one output chunk (64 KiB) must fit.
+    static let eventBuffer = 65_536...onePiB
     /// Rotated log files kept.
-    static let files = 0...1000
+    static let files = 1...1000
 }

@@ -50,8 +50,9 @@ import TOMLKit
 /// [logging]         level "info"; directory string; max_bytes int 10 MiB; max_files int 5; console bool true
 /// ```
 ///
-/// Every number has an upper bound (`ConfigBounds`): seconds 30 days (artifact lifetimes 10
-/// years), concurrency 4096, queue 1,000,000, bytes 1 PiB, log files 1000.
+/// Every number has a range, checked here (`ConfigBounds`): seconds 1 to 30 days (graces from
+/// 0, artifact lifetimes to 10 years), concurrency 1 to 4096, queue 1 to 1,000,000, bytes 1 to
+/// 1 PiB (`retained_event_bytes` from 0, `event_buffer_bytes` from 64 KiB), log files 1 to 1000.
 extension ServiceConfig {
     /// Loads and validates the config file at `path`.
     /// - Parameter sandbox: parses the text in a child process first, so that a parser crash
@@ -128,9 +129,6 @@ extension ServiceConfig {
         var metricsAuthRequired = true
         if let service = try root.table("service") {
             sendTimeoutSec = try service.int("send_timeout_sec", in: ConfigBounds.seconds) ?? sendTimeoutSec
-            guard sendTimeoutSec > 0 else {
-                throw ConfigError(key: "service.send_timeout_sec", "must be a positive number of seconds")
-            }
             if let table = try service.table("socket") { socket = try parseSocket(table) }
             if let table = try service.table("http") { http = try parseHTTP(table) }
             if let table = try service.table("metrics") {
@@ -184,8 +182,8 @@ extension ServiceConfig {
             http.listenAddress = try parseListenAddress(address, key: table.keyPath("listen_addr"))
             http.listenAddressGiven = true
         }
-        http.headerTimeoutSec = try table.int("header_timeout_sec", in: 1...ConfigBounds.seconds.upperBound) ?? http.headerTimeoutSec
-        http.bodyTimeoutSec = try table.int("body_timeout_sec", in: 1...ConfigBounds.seconds.upperBound) ?? http.bodyTimeoutSec
+        http.headerTimeoutSec = try table.int("header_timeout_sec", in: ConfigBounds.seconds) ?? http.headerTimeoutSec
+        http.bodyTimeoutSec = try table.int("body_timeout_sec", in: ConfigBounds.seconds) ?? http.bodyTimeoutSec
         if let auth = try table.table("auth") { http.auth = try parseAuth(auth, allowsType: true) }
         if let tls = try table.table("tls") { http.tls = try parseTLS(tls) }
         try table.rejectUnknownKeys()
@@ -310,11 +308,11 @@ extension ServiceConfig {
             build.maxConcurrent = maxConcurrent
             build.maxConcurrentGiven = true
         }
-        build.maxQueued = try table.int("max_queued", in: ConfigBounds.count) ?? build.maxQueued
-        build.eventBufferBytes = try table.int("event_buffer_bytes", in: ConfigBounds.bytes) ?? build.eventBufferBytes
+        build.maxQueued = try table.int("max_queued", in: ConfigBounds.queue) ?? build.maxQueued
+        build.eventBufferBytes = try table.int("event_buffer_bytes", in: ConfigBounds.eventBuffer) ?? build.eventBufferBytes
         build.retainSec = try table.int("retain_sec", in: ConfigBounds.seconds) ?? build.retainSec
-        build.retainedEventBytes = try table.int("retained_event_bytes", in: ConfigBounds.bytes) ?? build.retainedEventBytes
-        build.reattachGraceSec = try table.int("reattach_grace_sec", in: ConfigBounds.seconds) ?? build.reattachGraceSec
+        build.retainedEventBytes = try table.int("retained_event_bytes", in: ConfigBounds.bytesOrNone) ?? build.retainedEventBytes
+        build.reattachGraceSec = try table.int("reattach_grace_sec", in: ConfigBounds.secondsOrNone) ?? build.reattachGraceSec
         build.shutdownGraceSec = try table.int("shutdown_grace_sec", in: ConfigBounds.seconds) ?? build.shutdownGraceSec
         if let commands = try table.table("commands") {
             build.commands = [:]

@@ -108,29 +108,9 @@ extension ServiceConfig {
             }
         }
         try validateMakeVariables(build.make.allowedVariables, key: "build.make")
-        guard build.make.maxJobs > 0 else {
-            throw ConfigError(key: "build.make.max_jobs", "must be a positive number of jobs")
-        }
-        guard build.defaultTimeoutSec > 0 else {
-            throw ConfigError(key: "build.timeouts.default_sec", "must be a positive number of seconds")
-        }
+        // Each number's own range is checked where the file is read (`ConfigBounds`).
         guard build.maxTimeoutSec >= build.defaultTimeoutSec else {
             throw ConfigError(key: "build.timeouts.max_sec", "must be at least build.timeouts.default_sec (\(build.defaultTimeoutSec))")
-        }
-        for (key, value) in [
-            ("max_concurrent", build.maxConcurrent), ("max_queued", build.maxQueued), ("event_buffer_bytes", build.eventBufferBytes),
-            ("retain_sec", build.retainSec), ("shutdown_grace_sec", build.shutdownGraceSec),
-        ] where value <= 0 {
-            throw ConfigError(key: "build.\(key)", "must be a positive number")
-        }
-        guard build.eventBufferBytes >= 64 * 1024 else {
-            throw ConfigError(key: "build.event_buffer_bytes", "must be at least 65536 (one output chunk must fit)")
-        }
-        guard build.retainedEventBytes >= 0 else {
-            throw ConfigError(key: "build.retained_event_bytes", "must be 0 (keep only each finished build's exit) or a positive number")
-        }
-        guard build.reattachGraceSec >= 0 else {
-            throw ConfigError(key: "build.reattach_grace_sec", "must be 0 (cancel at once) or a positive number of seconds")
         }
         for (index, name) in build.environmentAllow.enumerated()
         where name.isEmpty || name.contains("=") || name.utf8.contains(0) {
@@ -178,13 +158,6 @@ extension ServiceConfig {
         }
         if let file = artifacts.signingKeyFile, !file.hasPrefix("/") {
             throw ConfigError(key: "artifacts.signing_key_file", "\"\(file)\" must be an absolute path")
-        }
-        for (key, value) in [
-            ("ttl_sec", artifacts.ttlSec), ("gc_interval_sec", artifacts.gcIntervalSec), ("max_bytes", artifacts.maxBytes),
-            ("url_ttl_sec", artifacts.urlTTLSec),
-        ]
-        where value <= 0 {
-            throw ConfigError(key: "artifacts.\(key)", "must be a positive number")
         }
     }
 
@@ -254,9 +227,6 @@ extension ServiceConfig {
             guard Self.isSafeName(project.id) else {
                 throw ConfigError(key: "\(key).id", "\"\(project.id)\" must be non-empty and use letters, digits, '.', '_' and '-' only")
             }
-            if let limit = project.maxConcurrent, limit <= 0 {
-                throw ConfigError(key: "\(key).max_concurrent", "must be a positive number")
-            }
             guard seen.insert(project.id).inserted else {
                 throw ConfigError(key: "\(key).id", "duplicate project id \"\(project.id)\"")
             }
@@ -324,8 +294,6 @@ extension ServiceConfig {
         if let directory = logging.directory, !directory.hasPrefix("/") {
             throw ConfigError(key: "logging.directory", "\"\(directory)\" must be an absolute path")
         }
-        guard logging.maxBytes > 0 else { throw ConfigError(key: "logging.max_bytes", "must be a positive number") }
-        guard logging.maxFiles > 0 else { throw ConfigError(key: "logging.max_files", "must be at least 1") }
     }
 
     /// Names that appear in paths, logs and URLs: a conservative alphabet, no leading dot.
