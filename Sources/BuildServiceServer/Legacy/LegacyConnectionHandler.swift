@@ -11,7 +11,7 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     typealias OutboundOut = ByteBuffer
 
     private let listener: ListenerContext
-    private var request: ByteBuffer?
+    private var request = LegacyRequestLine(limit: ListenerContext.maxBodyBytes)
     private var started = false
     private var task: Task<Void, Never>?
 
@@ -21,19 +21,10 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !started else { return }
-        var chunk = unwrapInboundIn(data)
-        // Only the new bytes are searched: what is buffered has no newline (we would have
-        // started). Searching it all again on every read made a line trickled in small writes
-        // cost the square of its length.
-        let newlineInChunk = chunk.readableBytesView.firstIndex(of: UInt8(ascii: "\n")).map { $0 - chunk.readerIndex }
-        if request == nil { request = context.channel.allocator.buffer(capacity: chunk.readableBytes) }
-        let buffered = request!.readableBytes
-        request!.writeBuffer(&chunk)
-        if let newlineInChunk {
-            let line = request!.getSlice(at: request!.readerIndex, length: buffered + newlineInChunk)!
-            start(context: context, line: line)
-        } else if request!.readableBytes > ListenerContext.maxBodyBytes {
-            start(context: context, line: nil)
+        switch request.append(unwrapInboundIn(data)) {
+        case .incomplete: break
+        case .complete(let line): start(context: context, line: line)
+        case .tooLarge: start(context: context, line: nil)
         }
     }
 
@@ -41,8 +32,8 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         if let event = event as? ChannelEvent, event == .inputClosed {
             // A half-close ends the request line; it does not cancel a running build.
             if !started {
-                if let request, request.readableBytes > 0 {
-                    start(context: context, line: request)
+                if let partial = request.buffered, partial.readableBytes > 0 {
+                    start(context: context, line: partial)
                 } else {
                     context.close(promise: nil)
                 }
@@ -62,7 +53,7 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// `line` nil: the request was too large.
     private func start(context: ChannelHandlerContext, line: ByteBuffer?) {
         started = true
-        request = nil
+        request = LegacyRequestLine(limit: ListenerContext.maxBodyBytes)
         let channel = context.channel
         let sink = LegacyEventSink(channel: channel, sendTimeout: listener.sendTimeout)
         let listener = self.listener
