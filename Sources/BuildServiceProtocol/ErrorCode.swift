@@ -44,6 +44,9 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let shutdown = ErrorCode("shutdown")
     /// Added by this implementation: the build queue is full (HTTP 429 with `Retry-After`).
     public static let queueFull = ErrorCode("queue_full")
+    /// Added by this implementation: the client has `service.http.max_connections_per_ip`
+    /// connections open already (HTTP 503 with `Retry-After`, then the connection closes).
+    public static let tooManyConnections = ErrorCode("too_many_connections")
     /// Added by this implementation: no build with this id (or none this token may see) (HTTP 404).
     public static let buildNotFound = ErrorCode("build_not_found")
     /// Added by this implementation: a `request_id` reused for a different request (HTTP 409).
@@ -81,7 +84,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unauthorized: 401
         case .payloadTooLarge: 413
         case .methodNotAllowed: 405
-        case .shutdown: 503
+        case .shutdown, .tooManyConnections: 503
         case .internalError, .spawnFailed, .workspaceCreateFailed, .runAsUser, .runAsGroup, .pathRootInvalid: 500
         default: 400
         }

@@ -29,6 +29,8 @@ public final class BuildService: Service {
     private let prometheus = PrometheusCollectorRegistry()
     private let metrics: BuildMetrics
     private let notifier = SystemdNotifier()
+    /// The open-file limit, raised at start (see `DescriptorLimit`).
+    private let descriptors: DescriptorLimit
 
     /// - Throws: `ServiceError` (`run_as_user`/`run_as_group`) when the run-as user is gone.
     public init(
@@ -47,7 +49,10 @@ public final class BuildService: Service {
         self.logger = logger
         self.group = group
         let identity = try RunAsIdentity.resolve(user: config.build.runAsUser, group: config.build.runAsGroup)
-        self.runner = BuildRunner(identity: identity, environmentAllow: config.build.environmentAllow, limits: config.build.limits)
+        descriptors = DescriptorLimit.raiseSoftToHard()
+        var limits = config.build.limits
+        limits.inheritedNofile = descriptors
+        self.runner = BuildRunner(identity: identity, environmentAllow: config.build.environmentAllow, limits: limits)
         if config.projects.contains(where: { $0.kind == .repo }) {
             // Mirrors are not the build user's: git that updates them runs as `mirror_user` (the
             // daemon's own user by default), so no build can reach into them.
@@ -176,6 +181,17 @@ public final class BuildService: Service {
         let downloads = ArtifactDownloads(store: store, signer: signer)
         let signURLs = config.http.auth.required
         let health = DaemonHealth(version: BuildServiceVersion.text)
+        let deadlines = RequestDeadlines.Settings(
+            headSec: config.http.headerTimeoutSec,
+            bodySec: config.http.bodyTimeoutSec,
+            minBodyBytesPerSec: config.http.minBodyBytesPerSec
+        )
+        let connectionLimits = ConnectionLimits(
+            maxTotal: config.maxConnections ?? descriptors.defaultMaxConnections,
+            maxPerAddress: config.http.maxConnectionsPerIP,
+            metrics: metrics,
+            logger: logger
+        )
         let (metrics, prometheus) = (self.metrics, self.prometheus)
         let operations = ListenerContext.Operations(
             builds: BuildRoutes(registry: registry),
@@ -184,6 +200,7 @@ public final class BuildService: Service {
             metricsText: {
                 let load = registry.load
                 metrics.load(running: load.running, queued: load.queued, retainedEventBytes: registry.retainedEventBytes)
+                metrics.openConnections(connectionLimits.open)
                 return prometheus.emitToBuffer()
             }
         )
@@ -202,7 +219,7 @@ public final class BuildService: Service {
                     operations: operations,
                     signArtifactURLs: signURLs
                 )
-                let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context)
+                let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context, deadlines: deadlines)
                 channels.append(channel)
                 socketFile = Listeners.SocketFile(at: config.socket.path)
                 logger.notice("listening", metadata: [LogKey.listener: "unix", LogKey.path: .string(config.socket.path)])
@@ -226,12 +243,17 @@ public final class BuildService: Service {
                     group: group,
                     listener: context,
                     tls: tls,
-                    deadlines: (.seconds(saturating: config.http.headerTimeoutSec), .seconds(saturating: config.http.bodyTimeoutSec)),
+                    deadlines: deadlines,
+                    limits: connectionLimits,
                     logger: logger
                 )
                 channels += listening
                 let bound = listening[0].localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-                var metadata: Logger.Metadata = [LogKey.listener: .string(name), LogKey.address: .string(bound)]
+                var metadata: Logger.Metadata = [
+                    LogKey.listener: .string(name), LogKey.address: .string(bound),
+                    "max_connections": .stringConvertible(connectionLimits.maxTotal),
+                    "open_files_limit": .stringConvertible(descriptors.soft),
+                ]
                 if let tls { metadata.merge(ConfigReloader.describe(tls.current)) { $1 } }
                 logger.notice("listening", metadata: metadata)
             }

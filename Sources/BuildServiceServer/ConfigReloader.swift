@@ -144,7 +144,8 @@ struct ConfigReloader: Service {
         }
         if old.http.enabled != new.http.enabled || old.http.listenAddress != new.http.listenAddress
             || old.http.tls.enabled != new.http.tls.enabled || old.http.headerTimeoutSec != new.http.headerTimeoutSec
-            || old.http.bodyTimeoutSec != new.http.bodyTimeoutSec
+            || old.http.bodyTimeoutSec != new.http.bodyTimeoutSec || old.http.minBodyBytesPerSec != new.http.minBodyBytesPerSec
+            || old.http.maxConnectionsPerIP != new.http.maxConnectionsPerIP
         {
             keys.append("service.http")
         }
@@ -159,6 +160,7 @@ struct ConfigReloader: Service {
             keys.append("build.workspace_root/git_path/mirror_user")
         }
         if old.sendTimeoutSec != new.sendTimeoutSec { keys.append("service.send_timeout_sec") }
+        if old.maxConnections != new.maxConnections { keys.append("service.max_connections") }
         if old.build.limits != new.build.limits { keys.append("build.limits") }
         if old.artifacts.storageRoot != new.artifacts.storageRoot || old.artifacts.publicBaseURL != new.artifacts.publicBaseURL
             || old.artifacts.ttlSec != new.artifacts.ttlSec || old.artifacts.maxBytes != new.artifacts.maxBytes

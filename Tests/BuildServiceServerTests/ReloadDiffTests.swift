@@ -36,6 +36,9 @@ import Testing
         Change(name: "TLS on", apply: { $0.http.tls.enabled = true }, needsRestart: ["service.http"]),
         Change(name: "the header timeout", apply: { $0.http.headerTimeoutSec = 5 }, needsRestart: ["service.http"]),
         Change(name: "the body timeout", apply: { $0.http.bodyTimeoutSec = 5 }, needsRestart: ["service.http"]),
+        Change(name: "the minimum body rate", apply: { $0.http.minBodyBytesPerSec = 0 }, needsRestart: ["service.http"]),
+        Change(name: "the per-address cap", apply: { $0.http.maxConnectionsPerIP = 8 }, needsRestart: ["service.http"]),
+        Change(name: "the connection cap", apply: { $0.maxConnections = 100 }, needsRestart: ["service.max_connections"]),
         Change(name: "run_as_user", apply: { $0.build.runAsUser = "builder" }, needsRestart: ["build.run_as_user/run_as_group/environment"]),
         Change(
             name: "the environment",

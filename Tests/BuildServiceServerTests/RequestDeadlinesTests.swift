@@ -12,10 +12,11 @@ import Testing
         let channel = EmbeddedChannel()
         let expired = NIOLockedValueBox<[Bool]>([])
 
-        init() throws {
+        /// - Parameter minBodyRate: bytes per second a body must average after its grace.
+        init(minBodyRate: Int = 0) throws {
             let expired = self.expired
             try channel.pipeline.syncOperations.addHandler(
-                RequestDeadlines(headTimeout: .seconds(15), bodyTimeout: .seconds(60)) { readingHead in
+                RequestDeadlines(.init(headSec: 15, bodySec: 60, minBodyBytesPerSec: minBodyRate)) { readingHead in
                     expired.withLockedValue { $0.append(readingHead) }
                 }
             )
@@ -55,6 +56,48 @@ import Testing
         connection.wait(10)
         connection.progress(.headRead(bodyFollows: true))
         connection.wait(59)
+        #expect(connection.isOpen)
+        connection.wait(1)
+        #expect(!connection.isOpen)
+        #expect(connection.expiries == [false])
+    }
+
+    /// At 100 bytes a second minimum, a head and then nothing is closed at the grace's end (5 s),
+    /// not at the body's total deadline (60 s).
+    @Test func aBodyThatDoesNotComeIsClosedAfterTheRateGrace() throws {
+        let connection = try Connection(minBodyRate: 100)
+        try connection.bytes()
+        connection.progress(.headRead(bodyFollows: true))
+        connection.wait(4)
+        #expect(connection.isOpen)
+        connection.wait(1)
+        #expect(!connection.isOpen)
+        #expect(connection.expiries == [false])
+    }
+
+    /// Each byte buys time at the minimum rate: 200 bytes at 100 B/s, 2 s past the grace.
+    @Test func bytesOfTheBodyBuyTimeAtTheMinimumRate() throws {
+        let connection = try Connection(minBodyRate: 100)
+        try connection.bytes()
+        connection.progress(.headRead(bodyFollows: true))
+        connection.wait(1)
+        try connection.bytes(String(repeating: "b", count: 200))
+        connection.wait(5)
+        #expect(connection.isOpen)
+        connection.wait(1)
+        #expect(!connection.isOpen)
+        #expect(connection.expiries == [false])
+    }
+
+    /// A body steadily above the rate lives to the total deadline and no further.
+    @Test func aBodyAboveTheRateStillHasTheTotalDeadline() throws {
+        let connection = try Connection(minBodyRate: 100)
+        try connection.bytes()
+        connection.progress(.headRead(bodyFollows: true))
+        for _ in 0..<59 {
+            try connection.bytes(String(repeating: "b", count: 150))
+            connection.wait(1)
+        }
         #expect(connection.isOpen)
         connection.wait(1)
         #expect(!connection.isOpen)

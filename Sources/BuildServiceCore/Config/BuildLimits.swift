@@ -18,6 +18,9 @@ public struct BuildLimits: Sendable, Equatable {
     public var fsizeBytes: UInt64?
     /// Core dump size (`RLIMIT_CORE`); 0 by default: a crashing compiler leaves no core in the tree.
     public var coreBytes: UInt64? = 0
+    /// With `nofile` unset: the daemon's limit, whose soft value it raised at start; builds get
+    /// the soft value it started with (not from the config: the daemon sets it).
+    public var inheritedNofile: DescriptorLimit?
 
     public init() {}
 
@@ -27,8 +30,12 @@ public struct BuildLimits: Sendable, Equatable {
             (Int32(BS_RLIMIT_NOFILE), nofile), (Int32(BS_RLIMIT_NPROC), nproc), (Int32(BS_RLIMIT_CPU), cpuSec),
             (Int32(BS_RLIMIT_AS), asBytes), (Int32(BS_RLIMIT_FSIZE), fsizeBytes), (Int32(BS_RLIMIT_CORE), coreBytes),
         ]
-        return all.compactMap { resource, value in
-            value.map { (resource, $0, resource == Int32(BS_RLIMIT_CPU) ? $0 + 1 : $0) }
+        var resources = all.compactMap { resource, value in
+            value.map { (resource: resource, soft: $0, hard: resource == Int32(BS_RLIMIT_CPU) ? $0 + 1 : $0) }
         }
+        if nofile == nil, let inherited = inheritedNofile, inherited.startingSoft < inherited.soft {
+            resources.append((Int32(BS_RLIMIT_NOFILE), inherited.startingSoft, inherited.hard))
+        }
+        return resources
     }
 }

@@ -17,6 +17,10 @@ enum ConfigBounds {
     static let concurrency = 1...4096
     /// Queued builds.
     static let queue = 1...1_000_000
+    /// Open connections (in total, from one address).
+    static let connections = 1...1_000_000
+    /// A minimum transfer rate in bytes per second; 0 turns the check off.
+    static let bytesPerSecond = 0...(1 << 30)
     /// Sizes in bytes: up to 1 PiB.
     static let bytes = 1...onePiB
     /// `retained_event_bytes`: 0 keeps only each finished build's exit.

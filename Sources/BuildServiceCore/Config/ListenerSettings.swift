@@ -25,6 +25,11 @@ public struct HTTPListenerConfig: Sendable {
     public var headerTimeoutSec = 15
     /// A request's body must be complete this long after its head.
     public var bodyTimeoutSec = 60
+    /// After a grace of `RequestDeadlines.bodyRateGrace`, a body must arrive at least this fast
+    /// on average (bytes per second); 0: only `bodyTimeoutSec`.
+    public var minBodyBytesPerSec = 1024
+    /// Open connections from one client address (an IPv6 client: its /64).
+    public var maxConnectionsPerIP = 64
 }
 
 /// A `host:port` pair; IPv6 hosts are written in brackets (`[::1]:8080`).

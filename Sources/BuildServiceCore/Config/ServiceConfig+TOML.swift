@@ -6,7 +6,8 @@ import TOMLKit
 ///
 /// ```
 /// schema_version                 string, required, must be "2"
-/// [service]         send_timeout_sec int 60 (a client leaving writes unread this long is dropped)
+/// [service]         send_timeout_sec int 60 (a client leaving writes unread this long is dropped);
+///                   max_connections int (TCP connections at once; from RLIMIT_NOFILE: half, at most 8192)
 /// [service.socket]  enabled      bool    true
 ///                   path         string  "/run/build-service.sock"
 ///                   group        string  (daemon's group)
@@ -15,7 +16,8 @@ import TOMLKit
 /// [service.http]    enabled      bool    false
 ///                   listen_addr  string  "127.0.0.1:8080"
 ///                   header_timeout_sec int 15 (a request's head, from its first byte);
-///                   body_timeout_sec int 60 (its body, from the head)
+///                   body_timeout_sec int 60 (its body, from the head);
+///                   min_body_bytes_per_sec int 1024 (0: none); max_connections_per_ip int 64
 /// [service.http.auth] type "bearer"; required bool false; tokens [token] []; tokens_file string;
 ///                   allow_plaintext_http bool false
 ///   token: "secret" or { token = "secret" | token_sha256 = "hex", name = string, projects = [string],
@@ -51,8 +53,9 @@ import TOMLKit
 /// ```
 ///
 /// Every number has a range, checked here (`ConfigBounds`): seconds 1 to 30 days (graces from
-/// 0, artifact lifetimes to 10 years), concurrency 1 to 4096, queue 1 to 1,000,000, bytes 1 to
-/// 1 PiB (`retained_event_bytes` from 0, `event_buffer_bytes` from 64 KiB), log files 1 to 1000.
+/// 0, artifact lifetimes to 10 years), concurrency 1 to 4096, queue and connections 1 to
+/// 1,000,000, bytes 1 to 1 PiB (`retained_event_bytes` from 0, `event_buffer_bytes` from
+/// 64 KiB), a body rate 0 to 1 GiB/s, log files 1 to 1000.
 extension ServiceConfig {
     /// Loads and validates the config file at `path`.
     /// - Parameter sandbox: parses the text in a child process first, so that a parser crash
@@ -127,8 +130,10 @@ extension ServiceConfig {
         var http = HTTPListenerConfig()
         var sendTimeoutSec = 60
         var metricsAuthRequired = true
+        var maxConnections: Int?
         if let service = try root.table("service") {
             sendTimeoutSec = try service.int("send_timeout_sec", in: ConfigBounds.seconds) ?? sendTimeoutSec
+            maxConnections = try service.int("max_connections", in: ConfigBounds.connections)
             if let table = try service.table("socket") { socket = try parseSocket(table) }
             if let table = try service.table("http") { http = try parseHTTP(table) }
             if let table = try service.table("metrics") {
@@ -146,6 +151,7 @@ extension ServiceConfig {
             socket: socket,
             sendTimeoutSec: sendTimeoutSec,
             metricsAuthRequired: metricsAuthRequired,
+            maxConnections: maxConnections,
             http: http,
             build: build,
             artifacts: artifacts,
@@ -184,6 +190,8 @@ extension ServiceConfig {
         }
         http.headerTimeoutSec = try table.int("header_timeout_sec", in: ConfigBounds.seconds) ?? http.headerTimeoutSec
         http.bodyTimeoutSec = try table.int("body_timeout_sec", in: ConfigBounds.seconds) ?? http.bodyTimeoutSec
+        http.minBodyBytesPerSec = try table.int("min_body_bytes_per_sec", in: ConfigBounds.bytesPerSecond) ?? http.minBodyBytesPerSec
+        http.maxConnectionsPerIP = try table.int("max_connections_per_ip", in: ConfigBounds.connections) ?? http.maxConnectionsPerIP
         if let auth = try table.table("auth") { http.auth = try parseAuth(auth, allowsType: true) }
         if let tls = try table.table("tls") { http.tls = try parseTLS(tls) }
         try table.rejectUnknownKeys()

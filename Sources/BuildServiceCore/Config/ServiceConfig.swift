@@ -7,6 +7,9 @@ public struct ServiceConfig: Sendable {
     public var sendTimeoutSec = 60
     /// Whether `GET /metrics` needs a token on listeners that require auth.
     public var metricsAuthRequired = true
+    /// Open TCP connections at once over all HTTP(S) listeners; `nil`: derived from the
+    /// descriptor limit (`ConnectionBudget`). The Unix socket is not counted.
+    public var maxConnections: Int?
     public var http: HTTPListenerConfig
     public var build: BuildSettings
     public var artifacts: ArtifactSettings

@@ -69,6 +69,17 @@ public struct BuildMetrics: Sendable {
         ).increment()
     }
 
+    /// A TCP connection closed at accept because it was over a cap (`reason`: the config key's
+    /// last part, `max_connections` or `max_connections_per_ip`).
+    public func connectionRefused(reason: String) {
+        Counter(label: "build_service_connections_refused_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
+    /// The TCP connections open now (what `service.max_connections` caps).
+    public func openConnections(_ count: Int) {
+        Gauge(label: "build_service_connections_open", factory: factory).record(count)
+    }
+
     public func tlsHandshakeFailed() {
         Counter(label: "build_service_tls_handshake_failures_total", factory: factory).increment()
     }

@@ -20,6 +20,10 @@ enum RequestProgress: Sendable {
 /// trickled in cannot hide a request from it), and the handler's `RequestProgress`.
 /// Past a deadline the connection is closed without an answer, as nginx does for a head.
 ///
+/// A body must also keep a minimum average rate (`Settings.minBodyBytesPerSec`) once
+/// `bodyRateGrace` has passed since its head (Kestrel's rule): a client that sends a head and
+/// then a byte now and then is gone in seconds, not at the body's total deadline.
+///
 /// A request that arrives whole in one read is answered without a timer: the handler's
 /// progress comes back inside the read, and a deadline is scheduled only for what is still
 /// being read when the read is over.
@@ -39,17 +43,34 @@ final class RequestDeadlines: ChannelDuplexHandler {
         case serving(bytesArrived: Bool)
     }
 
-    private let headTimeout: TimeAmount
-    private let bodyTimeout: TimeAmount
+    /// The deadlines of one listener.
+    struct Settings: Sendable {
+        var head: TimeAmount
+        var body: TimeAmount
+        /// 0: no minimum.
+        var minBodyBytesPerSec: Int
+
+        init(headSec: Int, bodySec: Int, minBodyBytesPerSec: Int) {
+            head = .seconds(saturating: headSec)
+            body = .seconds(saturating: bodySec)
+            self.minBodyBytesPerSec = minBodyBytesPerSec
+        }
+    }
+
+    /// How long after its head a body is first held to the minimum rate.
+    static let bodyRateGrace = TimeAmount.seconds(5)
+
+    private let settings: Settings
     private let onExpiry: @Sendable (_ readingHead: Bool) -> Void
     private var phase = Phase.idle
+    /// Bytes of the body read so far (on the wire: TLS records included).
+    private var bodyBytes = 0
     private var deadline: Scheduled<Void>?
     /// Inside `channelRead`: deadlines wait for its end, by when most requests are answered.
     private var reading = false
 
-    init(headTimeout: TimeAmount, bodyTimeout: TimeAmount, onExpiry: @escaping @Sendable (_ readingHead: Bool) -> Void) {
-        self.headTimeout = headTimeout
-        self.bodyTimeout = bodyTimeout
+    init(_ settings: Settings, onExpiry: @escaping @Sendable (_ readingHead: Bool) -> Void) {
+        self.settings = settings
         self.onExpiry = onExpiry
     }
 
@@ -57,7 +78,8 @@ final class RequestDeadlines: ChannelDuplexHandler {
         switch phase {
         case .idle: phase = .readingHead(since: context.eventLoop.now)
         case .serving: phase = .serving(bytesArrived: true)
-        case .readingHead, .readingBody: break
+        case .readingBody: bodyBytes += unwrapInboundIn(data).readableBytes
+        case .readingHead: break
         }
         reading = true
         context.fireChannelRead(data)
@@ -76,6 +98,7 @@ final class RequestDeadlines: ChannelDuplexHandler {
         switch (progress, phase) {
         case (.headRead(let bodyFollows), _):
             phase = bodyFollows ? .readingBody(since: context.eventLoop.now) : .serving(bytesArrived: false)
+            bodyBytes = 0
         case (.requestRead, _):
             phase = .serving(bytesArrived: false)
         case (.responseEnded, .serving(bytesArrived: true)):
@@ -98,17 +121,32 @@ final class RequestDeadlines: ChannelDuplexHandler {
     }
 
     private func armIfReading(context: ChannelHandlerContext) {
-        guard deadline == nil else { return }
-        let readingHead: Bool
-        let at: NIODeadline
-        switch phase {
-        case .readingHead(let since): (readingHead, at) = (true, since + headTimeout)
-        case .readingBody(let since): (readingHead, at) = (false, since + bodyTimeout)
-        case .idle, .serving: return
-        }
+        guard deadline == nil, let (readingHead, at) = currentDeadline() else { return }
         deadline = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
+            deadline = nil
+            // The body's rate deadline moves on with every byte: look again.
+            if let (_, later) = currentDeadline(), later > context.eventLoop.now {
+                armIfReading(context: context)
+                return
+            }
             onExpiry(readingHead)
             context.close(promise: nil)
+        }
+    }
+
+    /// When what is being read must be complete (or, for a body, have reached the rate).
+    private func currentDeadline() -> (readingHead: Bool, at: NIODeadline)? {
+        switch phase {
+        case .readingHead(let since):
+            return (true, since + settings.head)
+        case .readingBody(let since):
+            let whole = since + settings.body
+            guard settings.minBodyBytesPerSec > 0 else { return (false, whole) }
+            // The time the bytes so far buy at the minimum rate, after the grace.
+            let bought = TimeAmount.nanoseconds(Int64(min(bodyBytes, 1 << 32)) * 1_000_000_000 / Int64(settings.minBodyBytesPerSec))
+            return (false, min(whole, since + Self.bodyRateGrace + bought))
+        case .idle, .serving:
+            return nil
         }
     }
 }

@@ -53,6 +53,8 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// `line` nil: the request was too large.
     private func start(context: ChannelHandlerContext, line: ByteBuffer?) {
         started = true
+        // The request is in: its deadline (`RequestDeadlines`) is met.
+        context.triggerUserOutboundEvent(RequestProgress.requestRead, promise: nil)
         request = LegacyRequestLine(limit: ListenerContext.maxBodyBytes)
         let channel = context.channel
         let sink = LegacyEventSink(channel: channel, sendTimeout: listener.sendTimeout)

@@ -13,13 +13,15 @@ enum TCPListener {
     /// - Parameter tls: the certificate holder when TLS is on; each new connection gets the
     ///   context current at accept time.
     ///   - deadlines: for a request's head (from its first byte) and body (from its head).
+    ///   - limits: the caps on open connections, shared by every listening socket.
     /// - Returns: the listening channels (the first one's local address is the bound one).
     static func bind(
         address: ListenAddress,
         group: any EventLoopGroup,
         listener: ListenerContext,
         tls: TLSContextHolder?,
-        deadlines: (head: TimeAmount, body: TimeAmount),
+        deadlines: RequestDeadlines.Settings,
+        limits: ConnectionLimits,
         logger: Logger
     ) async throws -> [any Channel] {
         var channels: [any Channel] = []
@@ -31,7 +33,7 @@ enum TCPListener {
         }
         do {
             for loop in group.makeIterator() {
-                let channel = try await bootstrap(on: loop, listener: listener, tls: tls, deadlines: deadlines, logger: logger)
+                let channel = try await bootstrap(on: loop, listener: listener, tls: tls, deadlines: deadlines, limits: limits, logger: logger)
                     .bind(host: address.host, port: port)
                     .get()
                 // Port 0 picks a free port for the first socket; the others share it.
@@ -60,7 +62,8 @@ enum TCPListener {
         on loop: any EventLoop,
         listener: ListenerContext,
         tls: TLSContextHolder?,
-        deadlines: (head: TimeAmount, body: TimeAmount),
+        deadlines: RequestDeadlines.Settings,
+        limits: ConnectionLimits,
         logger: Logger
     ) -> ServerBootstrap {
         let metrics = listener.operations.metrics
@@ -72,6 +75,13 @@ enum TCPListener {
             .serverChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    switch limits.admit(channel, canAnswer: tls == nil) {
+                    case .admitted: break
+                    case .overTotal, .overPerAddress: throw ConnectionLimits.Refused()
+                    case .answerOverPerAddress:
+                        try channel.pipeline.syncOperations.addHandler(TooManyConnectionsAnswer())
+                        return
+                    }
                     try AcceptedConnection.configure(channel)
                     let pipeline = channel.pipeline.syncOperations
                     // Before TLS, so it also bounds a handshake that trickles in.
@@ -82,7 +92,7 @@ enum TCPListener {
                     // also covers the handshake of a new connection, as nginx's
                     // client_header_timeout does.
                     try pipeline.addHandler(
-                        RequestDeadlines(headTimeout: deadlines.head, bodyTimeout: deadlines.body) { readingHead in
+                        RequestDeadlines(deadlines) { readingHead in
                             metrics.requestTimedOut(readingHead: readingHead)
                         }
                     )

@@ -7,11 +7,15 @@ import NIOPosix
 /// Binds the Unix socket so that it is never more permissive than configured: created under a
 /// restrictive umask (owner-only), then given its group and mode.
 enum UnixSocketListener {
+    /// - Parameter deadlines: those of `[service.http]`: a local client that trickles its
+    ///   request in holds a descriptor as long as a remote one would.
     static func bind(
         config: SocketListenerConfig,
         group: any EventLoopGroup,
-        listener: ListenerContext
+        listener: ListenerContext,
+        deadlines: RequestDeadlines.Settings
     ) async throws -> any Channel {
+        let metrics = listener.operations.metrics
         try prepare(path: config.path)
         let previousMask = umask(0o177)
         let channel: any Channel
@@ -23,6 +27,7 @@ enum UnixSocketListener {
                         try AcceptedConnection.configure(channel)
                         try channel.pipeline.syncOperations.addHandlers([
                             IdleStateHandler(readTimeout: .seconds(60)),
+                            RequestDeadlines(deadlines) { readingHead in metrics.requestTimedOut(readingHead: readingHead) },
                             ProtocolSniffer(listener: listener),
                         ])
                     }

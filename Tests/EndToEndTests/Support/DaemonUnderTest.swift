@@ -35,6 +35,10 @@ final class DaemonUnderTest: @unchecked Sendable {
         var environment: [String: String] = [:]
         /// More `[build.*]` tables (`[build.make]`, `[build.limits]`), as TOML.
         var buildTables = ""
+        /// More lines for `[service]` (max_connections…).
+        var serviceExtra = ""
+        /// The daemon's open-file limit (soft, hard), set with prlimit(1) as it starts.
+        var openFiles: (soft: Int, hard: Int)?
     }
 
     struct TLSOptions {
@@ -55,6 +59,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     private var running: RunningProcess?
     let tls: TLSOptions?
     private let extraEnvironment: [String: String]
+    private let openFiles: (soft: Int, hard: Int)?
 
     /// `https://localhost:PORT` when TLS is on (the name the test certificate carries).
     var httpBase: String { tls == nil ? "http://127.0.0.1:\(port)" : "https://localhost:\(port)" }
@@ -72,6 +77,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         configPath = directory + "/config.toml"
         tls = options.tls
         extraEnvironment = options.environment
+        openFiles = options.openFiles
         try Self.writeProject(at: projectRoot)
         // An allowed command a test can delete while the daemon runs.
         try "#!/bin/sh\necho still here\n".write(toFile: vanishingCommand, atomically: false, encoding: .utf8)
@@ -84,7 +90,9 @@ final class DaemonUnderTest: @unchecked Sendable {
         func list(_ values: [String]) -> String { "[" + values.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
         var text = """
             schema_version = "2"
-            \(options.sendTimeoutSec.map { "[service]\nsend_timeout_sec = \($0)" } ?? "")
+            [service]
+            \(options.sendTimeoutSec.map { "send_timeout_sec = \($0)" } ?? "")
+            \(options.serviceExtra)
             [service.socket]
             enabled = true
             path = "\(socketPath)"
@@ -152,9 +160,14 @@ final class DaemonUnderTest: @unchecked Sendable {
 
     /// Starts the daemon and waits until both listeners are up.
     func start() async throws {
+        // prlimit execs the daemon: the process (and its pid) is the daemon's.
+        let (executable, arguments) =
+            openFiles.map { limit in
+                ("/usr/bin/prlimit", ["--nofile=\(limit.soft):\(limit.hard)", "--", TestProcess.binary("build-service"), "--config", configPath])
+            } ?? (TestProcess.binary("build-service"), ["--config", configPath])
         let process = try TestProcess.start(
-            TestProcess.binary("build-service"),
-            ["--config", configPath],
+            executable,
+            arguments,
             environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "NOT_ALLOWED": "secret"].merging(extraEnvironment) { $1 },
             outputDirectory: directory
         )
