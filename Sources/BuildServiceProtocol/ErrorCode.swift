@@ -44,6 +44,14 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let shutdown = ErrorCode("shutdown")
     /// Added by this implementation: the build queue is full (HTTP 429 with `Retry-After`).
     public static let queueFull = ErrorCode("queue_full")
+    /// Added by this implementation: the request's arguments take more than
+    /// `build.max_args_bytes` (HTTP 413).
+    public static let argsTooLarge = ErrorCode("args_too_large")
+    /// Added by this implementation: the request has more than `build.max_args` arguments (HTTP 413).
+    public static let tooManyArgs = ErrorCode("too_many_args")
+    /// Added by this implementation: `cwd`, `ref`, `command` or `project_id` is longer than its
+    /// fixed limit (HTTP 400; the message names the field and the limit).
+    public static let fieldTooLong = ErrorCode("field_too_long")
     /// Added by this implementation: the client has `service.http.max_connections_per_ip`
     /// connections open already (HTTP 503 with `Retry-After`, then the connection closes).
     public static let tooManyConnections = ErrorCode("too_many_connections")
@@ -82,7 +90,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
         case .buildFinished, .idempotencyKeyConflict: 409
         case .commandNotAllowed, .commandUnknown, .forbiddenProject, .forbiddenSignature: 403
         case .unauthorized: 401
-        case .payloadTooLarge: 413
+        case .payloadTooLarge, .argsTooLarge, .tooManyArgs: 413
         case .methodNotAllowed: 405
         case .shutdown, .tooManyConnections: 503
         case .internalError, .spawnFailed, .workspaceCreateFailed, .runAsUser, .runAsGroup, .pathRootInvalid: 500

@@ -109,14 +109,29 @@ struct EventLogTests {
         #expect(log.firstSeq == 2)
     }
 
-    @Test func aCompactedLogIsNotReleased() {
+    /// A small log's lines share one buffer: it is released down to its last line at once
+    /// (a small part of it would free nothing), and only when all but the last were delivered,
+    /// or by force.
+    @Test func aCompactedLogIsReleasedDownToItsLastLineOrNotAtAll() {
         var log = EventLog(budget: 1 << 20)
         for _ in 1...4 { log.appendLine(line("v")) }
         log.compact()
         let bytes = log.bytes
-        #expect(log.release(.max, deliveredThrough: 4, force: true) == 0)
-        #expect(log.bytes == bytes)
-        #expect(log.firstSeq == 1)
+        #expect(log.release(1, deliveredThrough: 2, force: false) == 0)
+        #expect(log.bytes == bytes && log.firstSeq == 1)
+        let freed = log.release(1, deliveredThrough: 3, force: false)
+        #expect(freed > 0 && freed == bytes - log.bytes)
+        // What is left is one line's copy in a buffer of its own.
+        #expect(log.firstSeq == 4 && log.bytes <= size("v"))
+        #expect(log.trimmableBytes == log.bytes)
+        let read = log.read(after: 0, maxBytes: 1 << 20)
+        #expect(read.missing == 3 && read.lines.count == 1)
+
+        var forced = EventLog(budget: 1 << 20)
+        for _ in 1...4 { forced.appendLine(line("v")) }
+        forced.compact()
+        #expect(forced.release(1, deliveredThrough: 0, force: true) > 0)
+        #expect(forced.firstSeq == 4)
     }
 }
 

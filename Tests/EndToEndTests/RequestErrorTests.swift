@@ -76,6 +76,37 @@ struct RequestErrorTests {
         await daemon.stop()
     }
 
+    /// Each request size limit, over HTTP and in the legacy framing on the socket: refused with
+    /// its own code and a message naming the key; a request at the limit runs.
+    @Test func requestsOverEachSizeLimitAreRefusedWithTheirCode() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle += "\nmax_args_bytes = 1000\nmax_args = 10"
+        let daemon = try await DaemonUnderTest(options)
+        // Each argument counts with its NUL: 4 of 249 bytes take exactly 1000.
+        let atTheLimit = try await daemon.curl(
+            requestJSON(["command": "printf", "args": Array(repeating: String(repeating: "a", count: 249), count: 4)])
+        )
+        #expect(atTheLimit.status == 200, "\(atTheLimit.body)")
+        let refusals: [(fields: [String: Any], status: Int, code: String, names: String)] = [
+            (["command": "printf", "args": Array(repeating: "a", count: 11)], 413, "too_many_args", "build.max_args"),
+            (
+                ["command": "printf", "args": Array(repeating: String(repeating: "a", count: 250), count: 4)], 413, "args_too_large",
+                "build.max_args_bytes"
+            ),
+            (["command": "printf", "cwd": String(repeating: "d/", count: 2049)], 400, "field_too_long", "cwd"),
+            (["command": String(repeating: "c", count: 256)], 400, "field_too_long", "command"),
+        ]
+        for refusal in refusals {
+            let response = try await daemon.curl(requestJSON(refusal.fields))
+            #expect(response.status == refusal.status, "\(response.body)")
+            #expect(response.body.contains("\"code\":\"\(refusal.code)\""), "\(response.body)")
+            #expect(response.body.contains(refusal.names), "\(response.body)")
+            let legacy = try await daemon.legacy(requestJSON(refusal.fields))
+            #expect(legacy.stdoutText.contains("\"code\":\"\(refusal.code)\""), "\(legacy.stdoutText)")
+        }
+        await daemon.stop()
+    }
+
     @Test func unknownRouteAndWrongMethod() async throws {
         let daemon = try await DaemonUnderTest()
         let missing = try await daemon.curl("", path: "/v1/nothing", method: "GET")

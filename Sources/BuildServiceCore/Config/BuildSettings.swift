@@ -46,4 +46,15 @@ public struct BuildSettings: Sendable {
     public var reattachGraceSec = 30
     /// On SIGTERM: how long running builds may go on before they are cancelled.
     public var shutdownGraceSec = 30
+    /// A request's arguments together, in bytes (each counted with the NUL that ends it in
+    /// execve's argument block); more is refused with 413 `args_too_large`.
+    public var maxArgsBytes = 64 * 1024
+    /// A request's arguments, counted; more is refused with 413 `too_many_args`.
+    public var maxArgs = 4096
+    /// Finished builds held (status, events, idempotency key), over all tokens: past it the
+    /// oldest finished one goes (its artifacts stay).
+    public var maxRetained = 10_000
+    /// Finished builds held per token (per client, for unauthenticated listeners): one client
+    /// cannot push everyone else's out.
+    public var maxRetainedPerToken = 1000
 }

@@ -27,6 +27,10 @@ enum ConfigBounds {
     static let bytesOrNone = 0...onePiB
     /// A build's event buffer: one output chunk (64 KiB) must fit.
     static let eventBuffer = 65_536...onePiB
+    /// A request's arguments in bytes: no more than its body may hold (1 MiB).
+    static let argumentBytes = 1...(1 << 20)
+    /// A request's arguments, counted.
+    static let argumentCount = 1...65_536
     /// Rotated log files kept.
     static let files = 1...1000
 }

@@ -31,7 +31,8 @@ import TOMLKit
 ///                   git_path string "/usr/bin/git" (repo projects); mirror_user string (daemon's user)
 ///                   max_concurrent int (CPUs); max_queued int 100; event_buffer_bytes int 8 MiB;
 ///                   retain_sec int 3600; retained_event_bytes int 8 MiB; reattach_grace_sec int 30;
-///                   shutdown_grace_sec int 30
+///                   shutdown_grace_sec int 30; max_args_bytes int 64 KiB; max_args int 4096;
+///                   max_retained int 10000; max_retained_per_token int 1000
 /// [build.commands]  NAME = "/absolute/path" (any arguments; make gets make's policy), or
 ///                   NAME = { path = "/absolute/path", args = ["pattern", …] } (each argument must
 ///                   match a pattern: `*` any run, `?` one character, `\\` escapes)
@@ -55,7 +56,8 @@ import TOMLKit
 /// Every number has a range, checked here (`ConfigBounds`): seconds 1 to 30 days (graces from
 /// 0, artifact lifetimes to 10 years), concurrency 1 to 4096, queue and connections 1 to
 /// 1,000,000, bytes 1 to 1 PiB (`retained_event_bytes` from 0, `event_buffer_bytes` from
-/// 64 KiB), a body rate 0 to 1 GiB/s, log files 1 to 1000.
+/// 64 KiB), a body rate 0 to 1 GiB/s, log files 1 to 1000, a request's arguments 1 to 65,536
+/// and 1 byte to 1 MiB (the request body's own limit).
 extension ServiceConfig {
     /// Loads and validates the config file at `path`.
     /// - Parameter sandbox: parses the text in a child process first, so that a parser crash
@@ -322,6 +324,10 @@ extension ServiceConfig {
         build.retainedEventBytes = try table.int("retained_event_bytes", in: ConfigBounds.bytesOrNone) ?? build.retainedEventBytes
         build.reattachGraceSec = try table.int("reattach_grace_sec", in: ConfigBounds.secondsOrNone) ?? build.reattachGraceSec
         build.shutdownGraceSec = try table.int("shutdown_grace_sec", in: ConfigBounds.seconds) ?? build.shutdownGraceSec
+        build.maxArgsBytes = try table.int("max_args_bytes", in: ConfigBounds.argumentBytes) ?? build.maxArgsBytes
+        build.maxArgs = try table.int("max_args", in: ConfigBounds.argumentCount) ?? build.maxArgs
+        build.maxRetained = try table.int("max_retained", in: ConfigBounds.queue) ?? build.maxRetained
+        build.maxRetainedPerToken = try table.int("max_retained_per_token", in: ConfigBounds.queue) ?? build.maxRetainedPerToken
         if let commands = try table.table("commands") {
             build.commands = [:]
             for name in commands.keys {

@@ -13,7 +13,8 @@ public import NIOCore
 /// undelivered output: they may take the log a little over its budget instead.
 public final class BuildRecord: Sendable {
     public let id: String
-    public let plan: BuildPlan
+    /// What was asked; once finished, as kept (see `BuildPlan.keptAfterFinishing`).
+    public var plan: BuildPlan { state.withLockedValue { $0.plan } }
     public let owner: BuildOwner
     public let submittedAt: Date
     /// Where the build's pipes are read and its timers run.
@@ -21,6 +22,7 @@ public final class BuildRecord: Sendable {
     private let state: NIOLockedValueBox<State>
 
     private struct State {
+        var plan: BuildPlan
         var phase = BuildPhase.queued
         var queuePosition: Int?
         var startedAt: Date?
@@ -49,11 +51,10 @@ public final class BuildRecord: Sendable {
 
     public init(id: String, plan: BuildPlan, owner: BuildOwner, eventBufferBytes: Int, eventLoop: any EventLoop) {
         self.id = id
-        self.plan = plan
         self.owner = owner
         self.submittedAt = Date()
         self.eventLoop = eventLoop
-        self.state = NIOLockedValueBox(State(log: EventLog(budget: eventBufferBytes)))
+        self.state = NIOLockedValueBox(State(plan: plan, log: EventLog(budget: eventBufferBytes)))
     }
 
     // MARK: Producer
@@ -287,9 +288,12 @@ public final class BuildRecord: Sendable {
 
     /// Once the build has finished: a small log's lines go into one buffer (see `EventLog.compact`).
     /// Done when the build is put away, not as it finishes: the `exit` event goes out first.
+    /// Its plan is slimmed for keeping too (see `BuildPlan.keptAfterFinishing`).
     func compactEvents() {
         state.withLockedValue { state in
-            if state.phase == .finished { state.log.compact() }
+            guard state.phase == .finished else { return }
+            state.log.compact()
+            state.plan = state.plan.keptAfterFinishing()
         }
     }
 

@@ -20,6 +20,9 @@ public final class BuildRegistry: Sendable {
         public var retainSec: Int
         public var retainedEventBytes: Int
         public var reattachGraceSec: Int
+        /// Finished builds kept, in all and per token (`build.max_retained`, `max_retained_per_token`).
+        public var maxRetained: Int
+        public var maxRetainedPerToken: Int
         /// Per project id; a project not listed has no limit of its own.
         public var projectLimits: [String: Int]
 
@@ -30,6 +33,8 @@ public final class BuildRegistry: Sendable {
             retainSec = config.build.retainSec
             retainedEventBytes = config.build.retainedEventBytes
             reattachGraceSec = config.build.reattachGraceSec
+            maxRetained = config.build.maxRetained
+            maxRetainedPerToken = config.build.maxRetainedPerToken
             projectLimits = Dictionary(uniqueKeysWithValues: config.projects.map { ($0.id, $0.concurrencyLimit) })
         }
     }
@@ -49,8 +54,12 @@ public final class BuildRegistry: Sendable {
         var limits: Limits
         var records: [String: BuildRecord] = [:]
         var byIdempotencyKey: [IdempotencyKey: String] = [:]
-        /// Finished builds in the order they finished, for expiry.
+        /// Finished builds in the order they finished, for expiry. A build forgotten out of
+        /// order (over its token's cap) stays here until it reaches the front.
         var finished = CircularBuffer<(id: String, at: ContinuousClock.Instant)>()
+        /// Finished builds held, and those of each token in the order they finished.
+        var finishedCount = 0
+        var finishedByToken: [String: CircularBuffer<String>] = [:]
         /// Memory the (uncompacted) events of finished builds take, kept within `retainedEventBytes`.
         var retainedBytes = 0
         /// Finished builds whose events can still be trimmed, oldest first.
@@ -125,6 +134,8 @@ public final class BuildRegistry: Sendable {
             guard startsNow || state.queue.count < state.limits.maxQueued else {
                 return .failure(ServiceError(.queueFull, "\(state.queue.count) builds are already waiting (build.max_queued); try again later"))
             }
+            var plan = plan
+            if plan.idempotencyKey != nil { plan.identity = RequestIdentity(plan) }
             let record = BuildRecord(
                 id: BuildID.make(),
                 plan: plan,
@@ -159,11 +170,7 @@ public final class BuildRegistry: Sendable {
     /// An idempotency key used again must come with the same request: anything else is a
     /// client bug that must not silently get some other build's result.
     private static func checkSameRequest(_ earlier: BuildPlan, _ now: BuildPlan) throws(ServiceError) {
-        let same =
-            earlier.projectID == now.projectID && earlier.commandName == now.commandName && earlier.arguments == now.arguments
-            && earlier.requestedCwd == now.requestedCwd
-            && earlier.repo?.ref == now.repo?.ref
-        guard same else {
+        guard earlier.identity == RequestIdentity(now) else {
             throw ServiceError(
                 .idempotencyKeyConflict,
                 "idempotency key \"\(now.idempotencyKey ?? "")\" was used for a different build request within build.retain_sec;"
@@ -181,12 +188,13 @@ public final class BuildRegistry: Sendable {
         }
     }
 
-    /// Builds still held, newest first.
+    /// Builds still held, in no particular order (at most `max_retained` finished ones, and
+    /// those running and queued).
     public func list() -> [BuildRecord] {
         let now = ContinuousClock.now
         return state.withLockedValue { state in
             expire(&state, now: now)
-            return state.records.values.sorted { $0.submittedAt > $1.submittedAt }
+            return Array(state.records.values)
         }
     }
 
@@ -341,12 +349,46 @@ public final class BuildRegistry: Sendable {
     /// events dropped to stay within it.
     private func retain(_ record: BuildRecord, at now: ContinuousClock.Instant, in state: inout State) -> Int {
         state.finished.append((record.id, now))
-        // Small logs, compacted into one buffer, are not counted: they go with retain_sec.
+        state.finishedCount += 1
+        var freed = 0
+        if let token = record.owner.tokenDigest {
+            state.finishedByToken[token, default: []].append(record.id)
+            if let oldest = state.finishedByToken[token]?.first, state.finishedByToken[token]!.count > state.limits.maxRetainedPerToken {
+                freed += forget(oldest, in: &state)
+            }
+        }
+        while state.finishedCount > state.limits.maxRetained, let oldest = state.finished.first {
+            state.finished.removeFirst()
+            freed += forget(oldest.id, in: &state)
+        }
+        // Entries of builds forgotten out of order: dropped once they are most of the list.
+        if state.finished.count > 2 * state.finishedCount + 1024 {
+            state.finished = CircularBuffer(state.finished.filter { state.records[$0.id] != nil })
+        }
         let bytes = record.trimmableEventBytes
-        guard bytes > 0 else { return 0 }
+        guard bytes > 0 else { return freed }
         state.retainedBytes += bytes
         state.trimmable.append(record.id)
-        return trimRetained(&state)
+        return freed + trimRetained(&state)
+    }
+
+    /// Forgets a finished build (expired, or over a cap): status, events, idempotency key.
+    /// Its artifacts are the store's and stay. Returns the bytes of events released.
+    @discardableResult
+    private func forget(_ id: String, in state: inout State) -> Int {
+        guard let record = state.records.removeValue(forKey: id) else { return 0 }
+        state.finishedCount -= 1
+        let bytes = record.trimmableEventBytes
+        state.retainedBytes -= bytes
+        if let key = record.plan.idempotencyKey {
+            state.byIdempotencyKey.removeValue(forKey: IdempotencyKey(tokenDigest: record.owner.tokenDigest, key: key))
+        }
+        if let token = record.owner.tokenDigest {
+            // Builds go in the order they finished, so this one is its token's oldest.
+            if state.finishedByToken[token]?.first == id { state.finishedByToken[token]!.removeFirst() }
+            if state.finishedByToken[token]?.isEmpty == true { state.finishedByToken[token] = nil }
+        }
+        return bytes
     }
 
     /// Drops events of the oldest finished builds until those of all finished builds fit in
@@ -387,11 +429,7 @@ public final class BuildRegistry: Sendable {
         let retain = Duration.seconds(state.limits.retainSec)
         while let oldest = state.finished.first, now - oldest.at >= retain {
             state.finished.removeFirst()
-            guard let record = state.records.removeValue(forKey: oldest.id) else { continue }
-            state.retainedBytes -= record.trimmableEventBytes
-            if let key = record.plan.idempotencyKey {
-                state.byIdempotencyKey.removeValue(forKey: IdempotencyKey(tokenDigest: record.owner.tokenDigest, key: key))
-            }
+            forget(oldest.id, in: &state)
         }
         // Both lists are in the order builds finished: the expired are at the front.
         while let id = state.trimmable.first, state.records[id] == nil { state.trimmable.removeFirst() }

@@ -39,17 +39,26 @@ struct EventLog {
         return bytes + size <= budget || lines.isEmpty
     }
 
-    /// The memory of a log `release` can shrink: a compacted one (small, one shared buffer)
-    /// counts 0; those go with `retain_sec` alone.
-    var trimmableBytes: Int { compacted ? 0 : bytes }
+    /// The memory of a log that `release` can shrink: all of it, small compacted logs included
+    /// (a thousand small builds weigh as much as one large one).
+    var trimmableBytes: Int { bytes }
 
     /// Once the build has finished: drops its oldest events until `target` bytes are freed,
     /// only those through `deliveredThrough` unless `force`, and never the last one (the `exit`
-    /// a re-attaching reader still needs). A compacted log frees nothing this way (its lines
-    /// share one buffer) and is left as it is. Returns the bytes freed.
+    /// a re-attaching reader still needs). A compacted log's lines share one buffer: it goes
+    /// down to its last line at once, or not at all. Returns the bytes freed.
     mutating func release(_ target: Int, deliveredThrough: Int, force: Bool) -> Int {
-        guard !compacted else { return 0 }
         let before = bytes
+        if compacted {
+            guard lines.count > 1, force || lastSeq - 1 <= deliveredThrough, var last = lines.last else { return 0 }
+            // The last line in a buffer of its own: the shared one goes.
+            last = ByteBuffer(buffer: last)
+            while lines.count > 1 { dropFirst() }
+            lines = [last]
+            bytes = last.capacity
+            compacted = false
+            return before - bytes
+        }
         while before - bytes < target, lines.count > 1, force || firstSeq <= deliveredThrough {
             dropFirst()
         }

@@ -52,4 +52,32 @@ public struct BuildPlan: Sendable {
     public var repo: RepoSource?
     /// Extra `NAME=value` entries for this process only (git's non-interactive settings).
     public var extraEnvironment: [String] = []
+    /// Arguments dropped from the end of `arguments` once the build finished, to bound what a
+    /// kept build holds (see `keptAfterFinishing`); 0: `arguments` is whole.
+    public var argumentsDropped = 0
+    /// What makes two requests the same request for an idempotency key (see `RequestIdentity`),
+    /// taken at admission: still whole when the arguments no longer are.
+    public var identity: RequestIdentity?
+
+    /// A kept finished build's arguments are shown (status, list) up to this many bytes.
+    public static let argumentBytesKept = 4096
+
+    /// The plan as a finished build keeps it for `retain_sec`: arguments beyond
+    /// `argumentBytesKept` dropped (with a count of them), and what only running needed gone.
+    public func keptAfterFinishing() -> BuildPlan {
+        var kept = self
+        kept.makeWords = nil
+        kept.executedArguments = nil
+        kept.workingDirectoryHandle = nil
+        var bytes = 0
+        let whole = arguments.prefix { argument in
+            bytes += argument.utf8.count + 1
+            return bytes <= Self.argumentBytesKept
+        }
+        if whole.count < arguments.count {
+            kept.arguments = Array(whole)
+            kept.argumentsDropped = arguments.count - whole.count
+        }
+        return kept
+    }
 }

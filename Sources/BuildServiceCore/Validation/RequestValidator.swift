@@ -16,6 +16,7 @@ public struct RequestValidator: Sendable {
         if let version = request.schemaVersion, version != "2" {
             throw ServiceError(.schemaVersion, "schema_version \"\(version)\" is not supported; use \"2\"")
         }
+        try RequestSizeLimits(config.build).check(request)
         for (field, value) in [("request_id", request.requestID), ("idempotency_key", request.idempotencyKey)] {
             guard let value else { continue }
             guard Self.isPrintableLabel(value) else {

@@ -43,14 +43,20 @@ struct BuildRoutes: Sendable {
         return Self.json(.accepted, BuildStatusDocument.encode(BuildStatusDocument(record)))
     }
 
-    /// `?project=…&state=queued|running|finished&limit=N` (newest first, 100 by default).
+    /// The most builds one page of the list holds: the answer is built whole, so its size is
+    /// bounded by this (finished builds show at most 4 KiB of arguments).
+    static let maxPageSize = 1000
+
+    /// `?project=…&state=queued|running|finished&limit=N&cursor=C`: newest first, 100 by
+    /// default and at most `maxPageSize` a page; `next_cursor` continues after the page's last
+    /// build (null on the last page).
     func list(query: [String: String], grant: AccessGrant) -> HTTPResponse {
         var limit = 100
         if let text = query["limit"] {
-            guard let value = Int(text), (1...10_000).contains(value) else {
-                return .refusal(ServiceError(.invalidRequest, "query parameter \"limit\" must be a number from 1 to 10000"))
+            guard text.utf8.count <= 19, let value = Int(text), value >= 1 else {
+                return .refusal(ServiceError(.invalidRequest, "query parameter \"limit\" must be a number from 1 to \(Self.maxPageSize)"))
             }
-            limit = value
+            limit = min(value, Self.maxPageSize)
         }
         var phase: BuildPhase?
         if let text = query["state"] {
@@ -59,14 +65,28 @@ struct BuildRoutes: Sendable {
             }
             phase = value
         }
+        var after: BuildListCursor?
+        if let text = query["cursor"] {
+            guard let cursor = BuildListCursor(text) else {
+                return .refusal(ServiceError(.invalidRequest, "query parameter \"cursor\" must be a next_cursor value from an earlier page"))
+            }
+            after = cursor
+        }
         let project = query["project"]
-        let builds = registry.list().lazy
-            .filter { grant.maySee($0) }
-            .filter { project == nil || $0.plan.projectID == project }
-            .map(BuildStatusDocument.init)
-            .filter { phase == nil || $0.state == phase?.rawValue }
-            .prefix(limit)
-        return Self.json(.ok, BuildStatusDocument.encode(["builds": Array(builds)]))
+        let page = Array(
+            registry.list()
+                .map { (cursor: BuildListCursor($0), record: $0) }
+                .filter { after == nil || $0.cursor < after! }
+                .sorted { $0.cursor > $1.cursor }
+                .lazy
+                .filter { grant.maySee($0.record) }
+                .filter { project == nil || $0.record.plan.projectID == project }
+                .filter { phase == nil || $0.record.snapshot.phase == phase }
+                .prefix(limit + 1)
+        )
+        let listed = Array(page.prefix(limit))
+        let next = page.count > limit ? listed.last?.cursor.text : nil
+        return Self.json(.ok, BuildStatusDocument.encode(BuildListPage(builds: listed.map { BuildStatusDocument($0.record) }, nextCursor: next)))
     }
 
     /// Re-attaches to a build's event stream: `?after=N&heartbeat_sec=S`.

@@ -9,6 +9,8 @@ struct BuildStatusDocument: Encodable {
     var project: String
     var command: String
     var args: [String]
+    /// Arguments a kept finished build no longer shows (past its first 4 KiB of them).
+    var argsDropped: Int
     var cwd: String?
     var ref: String?
     var requestID: String?
@@ -29,6 +31,7 @@ struct BuildStatusDocument: Encodable {
     enum CodingKeys: String, CodingKey {
         case id, state, project, command, args, cwd, ref, artifacts, cancelled, resources
         case requestID = "request_id"
+        case argsDropped = "args_dropped"
         case tokenName = "token_name"
         case queuePosition = "queue_position"
         case submittedAt = "submitted_at"
@@ -48,6 +51,7 @@ struct BuildStatusDocument: Encodable {
         project = plan.projectID
         command = plan.commandName
         args = plan.arguments
+        argsDropped = plan.argumentsDropped
         cwd = plan.repo != nil ? plan.requestedCwd : Self.relative(plan.workingDirectory, to: plan.projectRoot)
         ref = plan.repo?.ref
         requestID = plan.requestID
@@ -73,6 +77,7 @@ struct BuildStatusDocument: Encodable {
         try container.encode(project, forKey: .project)
         try container.encode(command, forKey: .command)
         try container.encode(args, forKey: .args)
+        try container.encode(argsDropped, forKey: .argsDropped)
         try container.encode(cwd, forKey: .cwd)
         try container.encode(ref, forKey: .ref)
         try container.encode(requestID, forKey: .requestID)
