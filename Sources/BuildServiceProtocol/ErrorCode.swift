@@ -44,6 +44,10 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let shutdown = ErrorCode("shutdown")
     /// Added by this implementation: the build queue is full (HTTP 429 with `Retry-After`).
     public static let queueFull = ErrorCode("queue_full")
+    /// Added by this implementation: the artifact store cannot take the build's set within
+    /// `artifacts.max_bytes`, even with older sets removed (other builds' sets being staged
+    /// hold the room): an `error` event before a non-zero `exit`.
+    public static let artifactStoreFull = ErrorCode("artifact_store_full")
     /// Added by this implementation: the request's arguments take more than
     /// `build.max_args_bytes` (HTTP 413).
     public static let argsTooLarge = ErrorCode("args_too_large")

@@ -163,10 +163,11 @@ public final class BuildService: Service {
                 throw ConfigError(key: "build.workspace_root", "cannot prepare \(config.build.workspaceRoot): \(error.localizedDescription)")
             }
         }
+        let quota = ArtifactQuota(store: store, maxBytes: config.artifacts.maxBytes, logger: logger)
         let removed = store.removeLeftovers()
         if removed > 0 { logger.notice("removed unfinished artifact sets", metadata: ["count": .stringConvertible(removed)]) }
         let publisher = ArtifactPublisher(
-            collector: ArtifactCollector(store: store, maxBytes: config.artifacts.maxBytes, reader: ArtifactReader(identity: runner.identity)),
+            collector: ArtifactCollector(quota: quota, reader: ArtifactReader(identity: runner.identity)),
             signer: signer,
             publicBaseURL: config.artifacts.publicBaseURL
         )
@@ -201,6 +202,8 @@ public final class BuildService: Service {
                 let load = registry.load
                 metrics.load(running: load.running, queued: load.queued, retainedEventBytes: registry.retainedEventBytes)
                 metrics.openConnections(connectionLimits.open)
+                let usage = quota.usage
+                metrics.artifactStore(published: usage.published, staged: usage.staged, maxBytes: quota.maxBytes)
                 return prometheus.emitToBuffer()
             }
         )
@@ -282,7 +285,7 @@ public final class BuildService: Service {
                             logger: logger
                         )
                     ),
-                    .init(service: ArtifactGarbageCollector(store: store, settings: config.artifacts, logger: logger)),
+                    .init(service: ArtifactGarbageCollector(quota: quota, settings: config.artifacts, logger: logger)),
                     .init(service: BuildExpiry(registry: registry)),
                     .init(service: RunningBuilds(registry: registry, runner: runner, live: live, stuck: stuck, stops: stops, logger: logger)),
                     .init(

@@ -56,6 +56,36 @@ import Testing
         #expect(listing.stdoutText.contains("sub/run.sh"))
     }
 
+    /// `artifacts.max_bytes` holds when a set is published, not at the next hourly pass: the
+    /// oldest set goes to make room; a sparse output stays sparse in the store.
+    @Test func aSetThatDoesNotFitRemovesTheOldestAtPublish() async throws {
+        var options = DaemonUnderTest.Options(artifacts: ["big.bin", "hollow.img"])
+        options.artifactSettings = "max_bytes = 1000000"
+        let daemon = try await DaemonUnderTest(options)
+        // 920 kB a set: the first takes the store past 90 % (near full), the second needs its room.
+        let script = "head -c 460000 /dev/urandom > big.bin && truncate -s 460000 hollow.img"
+        let first = try await build(daemon, script)
+        #expect(first.last?["code"] as? Int == 0)
+        let firstURL = try #require((first.last?["artifacts"] as? [[String: Any]])?.first?["url"] as? String)
+        let second = try await build(daemon, script)
+        #expect(second.last?["code"] as? Int == 0, "\(second)")
+        #expect(publishedManifests(daemon).count == 1)
+        #expect(try await Download.fetch(firstURL, in: daemon.directory).status == 404)
+        #expect(daemon.log.contains("removed the oldest artifact sets to make room"))
+        #expect(daemon.log.contains("the artifact store is near full"))
+        let metrics = try await daemon.curl("", path: "/metrics", method: "GET")
+        #expect(metrics.body.contains(#"build_service_artifact_store_bytes{kind="published"} 920000"#), "\(metrics.body)")
+        #expect(metrics.body.contains("build_service_artifact_store_max_bytes 1000000"))
+        // The hole took no blocks in the store.
+        let stored = try #require(
+            (try FileManager.default.contentsOfDirectory(atPath: daemon.storageRoot)).first { $0.hasPrefix("bld_") && !$0.hasSuffix(".json") }
+        )
+        var info = stat()
+        #expect(stat(daemon.storageRoot + "/" + stored + "/hollow.img", &info) == 0)
+        #expect(info.st_size == 460_000 && info.st_blocks == 0)
+        await daemon.stop()
+    }
+
     @Test func aPatternThatMatchesNothingFailsTheBuild() async throws {
         let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin", "out/*.nothing"]))
         let events = try await build(daemon, "mkdir -p out && echo x > out/app.bin")

@@ -11,6 +11,10 @@ public struct ArtifactCollectionError: Error, Sendable {
         ArtifactCollectionError(code: .artifactGlobMiss, message: "artifact pattern \"\(pattern)\" matched nothing", pattern: pattern)
     }
 
+    static func storeFull(_ message: String) -> ArtifactCollectionError {
+        ArtifactCollectionError(code: .artifactStoreFull, message: message, pattern: nil)
+    }
+
     static func failed(_ message: String) -> ArtifactCollectionError {
         ArtifactCollectionError(code: .artifactCollectionFailed, message: message, pattern: nil)
     }

@@ -6,18 +6,43 @@ import ZIPFoundation
 /// match must really (after symlinks) be inside the project root and readable by the build's
 /// user (`ArtifactTree`); files are copied with their SHA-256 computed on the way, directories
 /// stored as `<path>.zip`. All or nothing: the set is assembled in a staging directory and
-/// published only when complete.
+/// published only when complete. Every byte staged is reserved first with the store's quota
+/// (`ArtifactQuota`), so that builds finishing together cannot take the store past its limit.
+/// Holes of sparse files stay holes.
 public struct ArtifactCollector: Sendable {
-    public let store: ArtifactStore
+    public let quota: ArtifactQuota
+    public var store: ArtifactStore { quota.store }
     /// The store's size limit; one build's set larger than this is refused.
-    public let maxBytes: Int
+    public var maxBytes: Int { quota.maxBytes }
     /// The build's user, when it is not the daemon's own.
     public let reader: ArtifactReader?
 
-    public init(store: ArtifactStore, maxBytes: Int, reader: ArtifactReader? = nil) {
-        self.store = store
-        self.maxBytes = maxBytes
+    public init(quota: ArtifactQuota, reader: ArtifactReader? = nil) {
+        self.quota = quota
         self.reader = reader
+    }
+
+    /// What one set has reserved with the quota so far.
+    private final class Reservation {
+        let quota: ArtifactQuota
+        private(set) var bytes = 0
+
+        init(quota: ArtifactQuota) { self.quota = quota }
+
+        /// Brings the reservation to `total` bytes: more is reserved, less given back.
+        func settle(to total: Int, name: String) throws(ArtifactCollectionError) {
+            if total < bytes {
+                quota.release(bytes - total)
+            } else if total > bytes {
+                guard quota.reserve(total - bytes) != nil else {
+                    throw .storeFull(
+                        "no room for artifact \"\(name)\" in the artifact store (artifacts.max_bytes = \(quota.maxBytes) bytes,"
+                            + " held by sets other builds are storing now); try again when they are done"
+                    )
+                }
+            }
+            bytes = total
+        }
     }
 
     /// Blocking file I/O: run it off the event loop.
@@ -49,12 +74,22 @@ public struct ArtifactCollector: Sendable {
         } catch {
             throw .failed("cannot create the artifact directory under \(store.root) (\(error.localizedDescription))")
         }
+        let reservation = Reservation(quota: quota)
         do throws(ArtifactCollectionError) {
             var artifacts: [StoredArtifact] = []
             var total = 0
             for name in names {
-                let artifact = try storeOne(name, pattern: patternOf[name]!, tree: tree, staging: staging, budget: maxBytes - total)
+                let artifact = try storeOne(
+                    name,
+                    pattern: patternOf[name]!,
+                    tree: tree,
+                    staging: staging,
+                    budget: maxBytes - total,
+                    reservation: reservation
+                )
                 total += artifact.size
+                // What is staged now: the stored artifacts (a zip's sources are gone).
+                try reservation.settle(to: total, name: name)
                 guard total <= maxBytes else {
                     throw .failed("the artifacts add up to more than artifacts.max_bytes (\(maxBytes) bytes)")
                 }
@@ -68,9 +103,11 @@ public struct ArtifactCollector: Sendable {
             } catch {
                 throw .failed("cannot publish the artifacts (\(error.localizedDescription))")
             }
+            quota.published(manifest, reserved: reservation.bytes)
             return manifest
         } catch {
             try? FileManager.default.removeItem(atPath: staging)
+            quota.release(reservation.bytes)
             throw error
         }
     }
@@ -80,8 +117,10 @@ public struct ArtifactCollector: Sendable {
         pattern: String,
         tree: ArtifactTree,
         staging: String,
-        budget: Int
+        budget: Int,
+        reservation: Reservation
     ) throws(ArtifactCollectionError) -> StoredArtifact {
+        let reservedBefore = reservation.bytes
         // What the name is, judged through a descriptor opened beneath the root.
         let info = try Self.status(of: name, pattern: pattern, in: tree)
         let storedName: String
@@ -90,12 +129,20 @@ public struct ArtifactCollector: Sendable {
         if info.st_mode & S_IFMT == S_IFDIR {
             storedName = name + ".zip"
             try createDirectories(for: storedName, in: staging)
-            try zip(directory: name, pattern: pattern, tree: tree, to: staging + "/" + storedName, budget: budget)
+            try zip(directory: name, pattern: pattern, tree: tree, to: staging + "/" + storedName, budget: budget, reservation: reservation)
             (size, sha256) = try Self.sizeAndDigest(of: staging + "/" + storedName, name: storedName)
         } else if info.st_mode & S_IFMT == S_IFREG {
             storedName = name
             try createDirectories(for: storedName, in: staging)
-            (size, sha256) = try copy(name, pattern: pattern, tree: tree, to: staging + "/" + storedName, budget: budget)
+            (size, sha256) = try copy(
+                name,
+                pattern: pattern,
+                tree: tree,
+                to: staging + "/" + storedName,
+                budget: budget,
+                reservation: reservation,
+                reservedBefore: reservedBefore
+            )
         } else {
             throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is neither a file nor a directory")
         }
@@ -134,7 +181,9 @@ public struct ArtifactCollector: Sendable {
         pattern: String,
         tree: ArtifactTree,
         to target: String,
-        budget: Int
+        budget: Int,
+        reservation: Reservation,
+        reservedBefore: Int
     ) throws(ArtifactCollectionError) -> (Int, String) {
         // Opened relative to the root by the kernel's rules: whatever the path has become since
         // it was checked, the file opened is inside the root (and a FIFO cannot block us).
@@ -149,35 +198,29 @@ public struct ArtifactCollector: Sendable {
         guard tree.may(.read, info) else {
             throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is not readable by the build's user")
         }
-        // Checked before a byte is copied (a sparse 50 TB file is refused, not written out),
-        // and the copy stops at the size it had: a file still growing cannot run on.
+        // Checked before a byte is copied (a sparse 50 TB file is refused, though its holes
+        // would take no room in the store).
         guard Int(info.st_size) <= budget else {
             throw .failed("the artifacts add up to more than artifacts.max_bytes (\(maxBytes) bytes)")
         }
-        var left = Int(info.st_size)
+        // Room in the store before a byte is written.
+        try reservation.settle(to: reservedBefore + Int(info.st_size), name: name)
         // Reads block normally from here on (O_NONBLOCK only guarded the open).
         _ = fcntl(input, F_SETFL, fcntl(input, F_GETFL) & ~O_NONBLOCK)
         let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, info.st_mode & 0o777)
         guard output >= 0 else { throw .failed("cannot store artifact \"\(name)\" (\(String(cString: strerror(errno))))") }
         defer { close(output) }
         let hasher = SHA256Hasher()
-        var size = 0
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            if left == 0 { break }
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, min($0.count, left)) }
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else { throw .failed("artifact \"\(name)\" cannot be read (\(String(cString: strerror(errno))))") }
-            if count == 0 { break }
-            left -= count
-            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            size += count
-            var written = 0
-            while written < count {
-                let result = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
-                if result < 0, errno == EINTR { continue }
-                guard result > 0 else { throw .failed("cannot store artifact \"\(name)\" (\(String(cString: strerror(errno))))") }
-                written += result
+        // It stops at the size the file had: a file still growing cannot run on.
+        let size: Int
+        do {
+            size = try SparseFileCopy.copy(from: input, to: output, length: Int(info.st_size), hasher: hasher)
+        } catch {
+            switch error {
+            case .read(let code):
+                throw ArtifactCollectionError.failed("artifact \"\(name)\" cannot be read (\(String(cString: strerror(code))))")
+            case .write(let code):
+                throw ArtifactCollectionError.failed("cannot store artifact \"\(name)\" (\(String(cString: strerror(code))))")
             }
         }
         return (size, hasher.finalizeHex())
@@ -193,12 +236,13 @@ public struct ArtifactCollector: Sendable {
         pattern: String,
         tree: ArtifactTree,
         to target: String,
-        budget: Int
+        budget: Int,
+        reservation: Reservation
     ) throws(ArtifactCollectionError) {
         let source = (target as NSString).deletingLastPathComponent + "/.zip-source-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: source) }
         var remaining = budget
-        try stage(name, pattern: pattern, tree: tree, into: source, remaining: &remaining)
+        try stage(name, pattern: pattern, tree: tree, into: source, remaining: &remaining, reservation: reservation)
         do {
             try FileManager.default.zipItem(
                 at: URL(fileURLWithPath: source),
@@ -219,7 +263,8 @@ public struct ArtifactCollector: Sendable {
         pattern: String,
         tree: ArtifactTree,
         into target: String,
-        remaining: inout Int
+        remaining: inout Int,
+        reservation: Reservation
     ) throws(ArtifactCollectionError) {
         try makeStagingDirectory(target, for: relative)
         guard let entries = try tree.entries(of: relative, pattern: pattern) else {
@@ -237,9 +282,17 @@ public struct ArtifactCollector: Sendable {
             }
             switch kind {
             case .directory:
-                try stage(path, pattern: pattern, tree: tree, into: target + "/" + name, remaining: &remaining)
+                try stage(path, pattern: pattern, tree: tree, into: target + "/" + name, remaining: &remaining, reservation: reservation)
             case .file:
-                let (size, _) = try copy(path, pattern: pattern, tree: tree, to: target + "/" + name, budget: remaining)
+                let (size, _) = try copy(
+                    path,
+                    pattern: pattern,
+                    tree: tree,
+                    to: target + "/" + name,
+                    budget: remaining,
+                    reservation: reservation,
+                    reservedBefore: reservation.bytes
+                )
                 remaining -= size
             case nil:
                 throw .failed("artifact \"\(path)\" (pattern \"\(pattern)\") is gone")

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 extension ArtifactStore {
     /// At startup: removes what it can prove is its own unfinished work — staging directories
@@ -23,32 +23,20 @@ extension ArtifactStore {
         return removed
     }
 
-    /// Removes published builds older than `ttlSec`, then the oldest ones until the store holds
-    /// at most `maxBytes`. Builds still being collected (staging) are never touched.
-    /// - Returns: the ids removed.
-    @discardableResult
-    public func collectGarbage(ttlSec: Int, maxBytes: Int, now: Date = Date()) -> [String] {
+    /// The published sets (those with a manifest), oldest first, with their bytes.
+    func publishedSets() -> [(id: String, created: Double, bytes: Int)] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: root) else { return [] }
-        var builds: [(id: String, created: Double, bytes: Int)] = []
+        var sets: [(id: String, created: Double, bytes: Int)] = []
         for entry in entries where entry.hasSuffix(".json") {
             let id = String(entry.dropLast(5))
             guard let manifest = manifest(for: id) else { continue }
-            builds.append((id, manifest.created, manifest.artifacts.reduce(0) { $0 + $1.size }))
+            sets.append((id, manifest.created, manifest.artifacts.reduce(0) { $0 + $1.size }))
         }
-        builds.sort { $0.created < $1.created }
-        let cutoff = now.timeIntervalSince1970 - Double(ttlSec)
-        var total = builds.reduce(0) { $0 + $1.bytes }
-        var removed: [String] = []
-        for build in builds where build.created < cutoff || total > maxBytes {
-            remove(build.id)
-            total -= build.bytes
-            removed.append(build.id)
-        }
-        return removed
+        return sets.sorted { $0.created < $1.created }
     }
 
     /// Unpublishes first (the manifest), then deletes the files.
-    private func remove(_ buildID: String) {
+    func remove(_ buildID: String) {
         try? FileManager.default.removeItem(atPath: manifestPath(buildID))
         try? FileManager.default.removeItem(atPath: directory(buildID))
     }

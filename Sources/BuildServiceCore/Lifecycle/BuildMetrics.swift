@@ -80,6 +80,13 @@ public struct BuildMetrics: Sendable {
         Gauge(label: "build_service_connections_open", factory: factory).record(count)
     }
 
+    /// The artifact store's bytes (published sets and sets being stored) and its limit.
+    public func artifactStore(published: Int, staged: Int, maxBytes: Int) {
+        Gauge(label: "build_service_artifact_store_bytes", dimensions: [("kind", "published")], factory: factory).record(published)
+        Gauge(label: "build_service_artifact_store_bytes", dimensions: [("kind", "staged")], factory: factory).record(staged)
+        Gauge(label: "build_service_artifact_store_max_bytes", factory: factory).record(maxBytes)
+    }
+
     public func tlsHandshakeFailed() {
         Counter(label: "build_service_tls_handshake_failures_total", factory: factory).increment()
     }

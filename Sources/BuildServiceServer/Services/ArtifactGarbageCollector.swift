@@ -10,7 +10,8 @@ import ServiceLifecycle
 ///
 /// A pass runs on the thread pool and is not interrupted: graceful shutdown waits for it.
 struct ArtifactGarbageCollector: Service {
-    let store: ArtifactStore
+    let quota: ArtifactQuota
+    var store: ArtifactStore { quota.store }
     let settings: ArtifactSettings
     let logger: Logger
 
@@ -19,7 +20,7 @@ struct ArtifactGarbageCollector: Service {
     }
 
     private func collect() async {
-        let (store, settings) = (self.store, self.settings)
+        let (store, quota, settings) = (self.store, self.quota, self.settings)
         var needDigests = (try? await NIOThreadPool.singleton.runIfActive { store.adoptUnmanifested() }) ?? []
         if !needDigests.isEmpty {
             logger.notice(
@@ -30,7 +31,7 @@ struct ArtifactGarbageCollector: Service {
         repeat {
             let removed =
                 (try? await NIOThreadPool.singleton.runIfActive {
-                    store.collectGarbage(ttlSec: settings.ttlSec, maxBytes: settings.maxBytes)
+                    quota.collectGarbage(ttlSec: settings.ttlSec)
                 }) ?? []
             if !removed.isEmpty {
                 logger.info("removed expired artifacts", metadata: ["builds": .array(removed.map { .string($0) })])

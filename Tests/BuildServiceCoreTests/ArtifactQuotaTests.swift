@@ -1,0 +1,154 @@
+import BuildServiceTLS
+import Foundation
+import NIOConcurrencyHelpers
+import Testing
+
+@testable import BuildServiceCore
+
+/// The artifact store's limit held at publish time: concurrent sets never take it past
+/// `max_bytes` (the oldest published go first, else `artifact_store_full`), a set is published
+/// whole or not at all, and sparse files are stored sparse.
+struct ArtifactQuotaTests {
+    let project: TemporaryDirectory
+    let storage: TemporaryDirectory
+
+    init() throws {
+        project = try TemporaryDirectory()
+        storage = try TemporaryDirectory()
+    }
+
+    private func collector(maxBytes: Int) -> ArtifactCollector {
+        ArtifactCollector(quota: ArtifactQuota(store: ArtifactStore(root: storage.path + "/store"), maxBytes: maxBytes))
+    }
+
+    private func buildID(_ index: Int) -> String {
+        "bld_" + String(format: "%032x", index)
+    }
+
+    /// Writes `bytes` of data into `name` (a few distinct bytes, so the files differ).
+    private func writeData(_ name: String, bytes: Int, seed: UInt8 = 1) throws {
+        try Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0) &+ seed }).write(to: URL(fileURLWithPath: project.path + "/" + name))
+    }
+
+    /// Bytes the store's files take on disk (blocks), and their lengths.
+    private func storeUsage() -> (blocks: Int, lengths: Int) {
+        var usage = (blocks: 0, lengths: 0)
+        let root = storage.path + "/store"
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return usage }
+        for case let relative as String in walker {
+            var info = stat()
+            guard lstat(root + "/" + relative, &info) == 0, info.st_mode & S_IFMT == S_IFREG, !relative.hasSuffix(".json") else { continue }
+            usage.blocks += Int(info.st_blocks) * 512
+            usage.lengths += Int(info.st_size)
+        }
+        return usage
+    }
+
+    @Test func theOldestSetsGoToMakeRoomForANewOne() throws {
+        let collector = collector(maxBytes: 1_000_000)
+        try writeData("out.bin", bytes: 400_000)
+        let patterns = [try ArtifactPattern("out.bin")]
+        for index in 0..<4 {
+            _ = try collector.collect(buildID: buildID(index), projectID: "demo", projectRoot: project.path, patterns: patterns)
+        }
+        // Two sets fit; the two oldest were removed as the third and fourth came.
+        let store = collector.store
+        #expect((0..<4).map { store.manifest(for: buildID($0)) != nil } == [false, false, true, true])
+        #expect(!FileManager.default.fileExists(atPath: storage.path + "/store/" + buildID(0)))
+        #expect(storeUsage().lengths == 800_000)
+        #expect(collector.quota.usage == (published: 800_000, staged: 0))
+    }
+
+    /// Eight sets of 300 kB stored at once into 1 MB: at no moment do published and staged
+    /// bytes pass the limit, every set that was published is whole, and those refused say so.
+    @Test func concurrentSetsNeverTakeTheStorePastItsLimit() async throws {
+        let collector = collector(maxBytes: 1_000_000)
+        for index in 0..<8 { try writeData("out\(index).bin", bytes: 300_000, seed: UInt8(index)) }
+        let overLimit = NIOLockedValueBox(false)
+        let watching = NIOLockedValueBox(true)
+        let watcher = Thread {
+            while watching.withLockedValue({ $0 }) {
+                let usage = collector.quota.usage
+                if usage.published + usage.staged > 1_000_000 { overLimit.withLockedValue { $0 = true } }
+            }
+        }
+        watcher.start()
+        let (ids, root) = ((0..<8).map(buildID), project.path)
+        let outcomes = await withTaskGroup(of: (Int, ArtifactCollectionError?).self) { group in
+            for index in 0..<8 {
+                group.addTask {
+                    do {
+                        let patterns = [try ArtifactPattern("out\(index).bin")]
+                        _ = try collector.collect(buildID: ids[index], projectID: "demo", projectRoot: root, patterns: patterns)
+                        return (index, nil)
+                    } catch let error as ArtifactCollectionError {
+                        return (index, error)
+                    } catch {
+                        return (index, .failed("\(error)"))
+                    }
+                }
+            }
+            return await group.reduce(into: [(Int, ArtifactCollectionError?)]()) { $0.append($1) }
+        }
+        watching.withLockedValue { $0 = false }
+        #expect(!overLimit.withLockedValue { $0 })
+        for (index, error) in outcomes {
+            if let error { #expect(error.code == .artifactStoreFull, "\(index): \(error.message)") }
+        }
+        #expect(outcomes.contains { $0.1 == nil })
+        // Whatever is published is whole, and the store holds at most its limit.
+        var published = 0
+        for index in 0..<8 {
+            guard let manifest = collector.store.manifest(for: buildID(index)) else { continue }
+            let stored = try Data(contentsOf: URL(fileURLWithPath: storage.path + "/store/\(buildID(index))/out\(index).bin"))
+            #expect(stored.count == 300_000 && SHA256Digest.hex(Array(stored)) == manifest.artifacts[0].sha256)
+            published += 1
+        }
+        #expect(published >= 1 && published <= 3)
+        #expect(storeUsage().lengths <= 1_000_000)
+        #expect(collector.quota.usage.staged == 0)
+    }
+
+    /// A 300 MB file with no data and one with two islands of data: stored with their holes
+    /// (no more blocks than the data), the same bytes, and the digest of the whole length.
+    @Test func sparseFilesStaySparse() throws {
+        let hollow = project.path + "/hollow.img"
+        #expect(FileManager.default.createFile(atPath: hollow, contents: nil))
+        #expect(truncate(hollow, 300_000_000) == 0)
+        let islands = project.path + "/islands.img"
+        let descriptor = open(islands, O_WRONLY | O_CREAT, 0o644)
+        #expect(pwrite(descriptor, "start", 5, 0) == 5)
+        #expect(pwrite(descriptor, "middle", 6, 100_000_000) == 6)
+        #expect(ftruncate(descriptor, 200_000_000) == 0)
+        close(descriptor)
+
+        let collector = collector(maxBytes: 1 << 30)
+        let manifest = try collector.collect(
+            buildID: buildID(1),
+            projectID: "demo",
+            projectRoot: project.path,
+            patterns: [try ArtifactPattern("hollow.img"), try ArtifactPattern("islands.img")]
+        )
+        let usage = storeUsage()
+        #expect(usage.lengths == 500_000_000)
+        #expect(usage.blocks < 1_000_000, "\(usage.blocks) bytes of blocks for 11 bytes of data")
+        let stored = storage.path + "/store/\(buildID(1))/islands.img"
+        let compare = Process()
+        compare.executableURL = URL(fileURLWithPath: "/usr/bin/cmp")
+        compare.arguments = [islands, stored]
+        try compare.run()
+        compare.waitUntilExit()
+        #expect(compare.terminationStatus == 0)
+        // The digest is the whole file's, holes read as zeros.
+        let sums = Process()
+        sums.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        sums.arguments = [hollow, islands]
+        let pipe = Pipe()
+        sums.standardOutput = pipe
+        try sums.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        sums.waitUntilExit()
+        let expected = output.split(separator: "\n").map { String($0.prefix(64)) }
+        #expect(manifest.artifacts.map(\.sha256) == expected)
+    }
+}
