@@ -56,13 +56,16 @@ public final class BuildService: Service {
         if config.projects.contains(where: { $0.kind == .repo }) {
             // Mirrors are not the build user's: git that updates them runs as `mirror_user` (the
             // daemon's own user by default), so no build can reach into them.
+            var helperLimits = BuildLimits()
+            helperLimits.inheritedNofile = descriptors
             let mirrorRunner = BuildRunner(
                 identity: try RunAsIdentity.resolve(user: config.build.mirrorUser, group: nil),
                 environmentAllow: config.build.environmentAllow,
                 active: runner.active,
                 // Readable by the build user whatever the daemon's umask (systemd's is 0077):
                 // checkouts borrow the mirror's objects.
-                fileCreationMask: 0o022
+                fileCreationMask: 0o022,
+                limits: helperLimits
             )
             workspaces = RepoWorkspaces(root: config.build.workspaceRoot, runner: runner, mirrorRunner: mirrorRunner, gitPath: config.build.gitPath)
         } else {

@@ -59,6 +59,26 @@ struct ArtifactQuotaTests {
         #expect(collector.quota.usage == (published: 800_000, staged: 0))
     }
 
+    /// A set that cannot be stored (a FIFO among its names) fails before it makes room: the
+    /// older sets it would have pushed out are still there.
+    @Test func aSetThatFailsRemovesNothing() throws {
+        let collector = collector(maxBytes: 1_000_000)
+        try writeData("old.bin", bytes: 400_000)
+        _ = try collector.collect(buildID: buildID(0), projectID: "demo", projectRoot: project.path, patterns: [try ArtifactPattern("old.bin")])
+        try writeData("big.bin", bytes: 900_000)
+        #expect(mkfifo(project.path + "/pipe", 0o644) == 0)
+        #expect(throws: ArtifactCollectionError.self) {
+            _ = try collector.collect(
+                buildID: buildID(1),
+                projectID: "demo",
+                projectRoot: project.path,
+                patterns: [try ArtifactPattern("big.bin"), try ArtifactPattern("pipe")]
+            )
+        }
+        #expect(collector.store.manifest(for: buildID(0)) != nil)
+        #expect(collector.quota.usage == (published: 400_000, staged: 0))
+    }
+
     /// Eight sets of 300 kB stored at once into 1 MB: at no moment do published and staged
     /// bytes pass the limit, every set that was published is whole, and those refused say so.
     @Test func concurrentSetsNeverTakeTheStorePastItsLimit() async throws {

@@ -59,6 +59,17 @@ struct BuildRetentionTests {
         #expect(held([other]) == [true])
     }
 
+    /// A reload that lowers the caps applies to the builds already kept.
+    @Test func lowerCapsFromAReloadApplyAtOnce() async throws {
+        var builds: [BuildRecord] = []
+        for _ in 0..<3 { builds.append(try await build(token: "a")) }
+        let project = try TemporaryDirectory.project()
+        var text = ConfigText(projectRoot: project.path)
+        text.build += "\nmax_retained = 5\nmax_retained_per_token = 1"
+        registry.update(BuildRegistry.Limits(config: try ServiceConfig.parse(toml: text.text)))
+        #expect(held(builds) == [false, false, true])
+    }
+
     @Test func theOldestGoFirstPastTheTotalCap() async throws {
         var builds: [BuildRecord] = []
         for index in 0..<7 { builds.append(try await build(token: index % 2 == 0 ? nil : "t\(index)")) }

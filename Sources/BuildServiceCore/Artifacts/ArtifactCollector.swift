@@ -66,6 +66,15 @@ public struct ArtifactCollector: Sendable {
             for name in matches where patternOf[name] == nil { patternOf[name] = pattern.text }
         }
         let names = patternOf.keys.sorted()
+        // Each is a file the build's user may read, or a directory, before a byte is staged:
+        // room made in the store (older sets removed) is not made for a set that then fails.
+        for name in names {
+            let info = try Self.status(of: name, pattern: patternOf[name]!, in: tree)
+            let kind = info.st_mode & S_IFMT
+            guard kind == S_IFDIR || (kind == S_IFREG && tree.may(.read, info)) else {
+                throw .failed("artifact \"\(name)\" (pattern \"\(patternOf[name]!)\") is not a readable file or a directory")
+            }
+        }
 
         let staging = store.stagingDirectory(buildID)
         do {

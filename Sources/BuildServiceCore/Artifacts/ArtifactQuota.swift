@@ -11,6 +11,8 @@ import NIOConcurrencyHelpers
 ///
 /// One lock orders reservations, publications and the periodic pass (`collectGarbage`), which
 /// also re-reads the store: a set adopted or removed behind its back is counted from then on.
+/// Files are deleted after the lock is let go, and the figures `/metrics` reads have a lock of
+/// their own: a scrape on an event loop never waits for the file system.
 public final class ArtifactQuota: Sendable {
     public let store: ArtifactStore
     public let maxBytes: Int
@@ -33,6 +35,9 @@ public final class ArtifactQuota: Sendable {
         var nearFull = false
     }
     private let state = NIOLockedValueBox(State())
+    /// `published` and `staged` as of the last change (taken inside `state`'s lock, never the
+    /// other way round).
+    private let figures = NIOLockedValueBox((published: 0, staged: 0))
 
     public init(store: ArtifactStore, maxBytes: Int, logger: Logger = Logger(label: "build-service.artifacts")) {
         self.store = store
@@ -42,25 +47,35 @@ public final class ArtifactQuota: Sendable {
 
     /// Bytes of published sets and of sets being staged.
     public var usage: (published: Int, staged: Int) {
-        state.withLockedValue { ($0.published, $0.staged) }
+        figures.withLockedValue { $0 }
+    }
+
+    /// Changes the state and publishes its figures.
+    private func change<Result>(_ body: (inout State) -> Result) -> Result {
+        state.withLockedValue { state in
+            let result = body(&state)
+            figures.withLockedValue { $0 = (state.published, state.staged) }
+            return result
+        }
     }
 
     /// Reserves `bytes` of staging, removing the oldest published sets if that makes room.
+    /// Nothing is removed when even that would not (other sets being staged hold the room).
     /// - Returns: the ids removed to make room, or nil when there is no room (nothing reserved).
     func reserve(_ bytes: Int) -> [String]? {
-        let (removed, nowNearFull) = state.withLockedValue { state -> ([String]?, Bool) in
+        let (removed, nowNearFull) = change { state -> ([String]?, Bool) in
             load(&state)
+            guard state.staged + bytes <= maxBytes else { return (nil, false) }
             var removed: [String] = []
             while state.published + state.staged + bytes > maxBytes, !state.sets.isEmpty {
                 let oldest = state.sets.removeFirst()
                 state.published -= oldest.bytes
-                store.remove(oldest.id)
                 removed.append(oldest.id)
             }
-            guard state.published + state.staged + bytes <= maxBytes else { return (nil, false) }
             state.staged += bytes
             return (removed, becameNearFull(&state))
         }
+        for id in removed ?? [] { store.remove(id) }
         if let removed, !removed.isEmpty {
             logger.notice(
                 "removed the oldest artifact sets to make room (artifacts.max_bytes)",
@@ -85,14 +100,16 @@ public final class ArtifactQuota: Sendable {
 
     /// Gives back staging bytes (a set that failed, or one smaller than reserved).
     func release(_ bytes: Int) {
-        state.withLockedValue { $0.staged -= bytes }
+        change { $0.staged -= bytes }
     }
 
     /// A set was published: its staging reservation becomes a published set.
     func published(_ manifest: ArtifactManifest, reserved: Int) {
         let bytes = manifest.artifacts.reduce(0) { $0 + $1.size }
-        state.withLockedValue { state in
+        change { state in
             state.staged -= reserved
+            // A pass that re-read the store since the set's manifest was written has it already.
+            guard !state.sets.contains(where: { $0.id == manifest.buildID }) else { return }
             state.sets.append(PublishedSet(id: manifest.buildID, created: manifest.created, bytes: bytes))
             state.published += bytes
         }
@@ -103,7 +120,7 @@ public final class ArtifactQuota: Sendable {
     /// - Returns: the ids removed.
     @discardableResult
     public func collectGarbage(ttlSec: Int, now: Date = Date()) -> [String] {
-        state.withLockedValue { state in
+        let removed = change { state in
             state.loaded = false
             load(&state)
             let cutoff = now.timeIntervalSince1970 - Double(ttlSec)
@@ -111,11 +128,12 @@ public final class ArtifactQuota: Sendable {
             while let oldest = state.sets.first, oldest.created < cutoff || state.published + state.staged > maxBytes {
                 state.sets.removeFirst()
                 state.published -= oldest.bytes
-                store.remove(oldest.id)
                 removed.append(oldest.id)
             }
             return removed
         }
+        for id in removed { store.remove(id) }
+        return removed
     }
 
     private func load(_ state: inout State) {

@@ -24,6 +24,13 @@ public struct BuildLimits: Sendable, Equatable {
 
     public init() {}
 
+    /// What every process the daemon starts gets, helpers (git) included: the open-file limit
+    /// the daemon started with.
+    var inheritedResources: [(resource: Int32, soft: UInt64, hard: UInt64)] {
+        guard let inherited = inheritedNofile, inherited.startingSoft < inherited.soft else { return [] }
+        return [(Int32(BS_RLIMIT_NOFILE), inherited.startingSoft, inherited.hard)]
+    }
+
     /// The limits that are set, as `RLIMIT_*` numbers with soft and hard values.
     var resources: [(resource: Int32, soft: UInt64, hard: UInt64)] {
         let all: [(Int32, UInt64?)] = [
@@ -33,9 +40,7 @@ public struct BuildLimits: Sendable, Equatable {
         var resources = all.compactMap { resource, value in
             value.map { (resource: resource, soft: $0, hard: resource == Int32(BS_RLIMIT_CPU) ? $0 + 1 : $0) }
         }
-        if nofile == nil, let inherited = inheritedNofile, inherited.startingSoft < inherited.soft {
-            resources.append((Int32(BS_RLIMIT_NOFILE), inherited.startingSoft, inherited.hard))
-        }
+        if nofile == nil { resources += inheritedResources }
         return resources
     }
 }

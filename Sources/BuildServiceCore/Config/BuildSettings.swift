@@ -54,7 +54,7 @@ public struct BuildSettings: Sendable {
     /// Finished builds held (status, events, idempotency key), over all tokens: past it the
     /// oldest finished one goes (its artifacts stay).
     public var maxRetained = 10_000
-    /// Finished builds held per token (per client, for unauthenticated listeners): one client
-    /// cannot push everyone else's out.
+    /// Finished builds held per token: one token cannot push everyone else's out. Builds
+    /// without a token (listeners without auth) count only in `maxRetained`.
     public var maxRetainedPerToken = 1000
 }

@@ -87,11 +87,13 @@ public final class BuildRegistry: Sendable {
     }
 
     /// New limits (config reload). Running builds are untouched; queued ones may start; a
-    /// lower `retained_event_bytes` applies to finished builds at once.
+    /// lower `retained_event_bytes`, `max_retained` or `max_retained_per_token` applies to
+    /// finished builds at once.
     public func update(_ limits: Limits) {
         let (start, freed) = state.withLockedValue { state in
             state.limits = limits
-            return (takeStartable(&state), trimRetained(&state))
+            let forgotten = enforceRetentionCaps(&state)
+            return (takeStartable(&state), forgotten + trimRetained(&state))
         }
         for (record, origin) in start { run(record, origin: origin, afterQueue: true) }
         Self.returnMemory(ifFreed: freed)
@@ -350,10 +352,28 @@ public final class BuildRegistry: Sendable {
     private func retain(_ record: BuildRecord, at now: ContinuousClock.Instant, in state: inout State) -> Int {
         state.finished.append((record.id, now))
         state.finishedCount += 1
+        if let token = record.owner.tokenDigest { state.finishedByToken[token, default: []].append(record.id) }
+        var freed = enforceRetentionCaps(&state)
+        let bytes = record.trimmableEventBytes
+        if bytes > 0 {
+            state.retainedBytes += bytes
+            state.trimmable.append(record.id)
+            freed += trimRetained(&state)
+        }
+        // Entries of builds forgotten out of order: dropped once they are most of the lists.
+        if state.finished.count > 2 * state.finishedCount + 1024 {
+            state.finished = CircularBuffer(state.finished.filter { state.records[$0.id] != nil })
+            state.trimmable = CircularBuffer(state.trimmable.filter { state.records[$0] != nil })
+        }
+        return freed
+    }
+
+    /// Forgets the oldest finished builds past `max_retained_per_token` (each token's) and
+    /// `max_retained` (all). Returns the bytes of events released.
+    private func enforceRetentionCaps(_ state: inout State) -> Int {
         var freed = 0
-        if let token = record.owner.tokenDigest {
-            state.finishedByToken[token, default: []].append(record.id)
-            if let oldest = state.finishedByToken[token]?.first, state.finishedByToken[token]!.count > state.limits.maxRetainedPerToken {
+        for token in state.finishedByToken.keys {
+            while let ids = state.finishedByToken[token], ids.count > state.limits.maxRetainedPerToken, let oldest = ids.first {
                 freed += forget(oldest, in: &state)
             }
         }
@@ -361,15 +381,7 @@ public final class BuildRegistry: Sendable {
             state.finished.removeFirst()
             freed += forget(oldest.id, in: &state)
         }
-        // Entries of builds forgotten out of order: dropped once they are most of the list.
-        if state.finished.count > 2 * state.finishedCount + 1024 {
-            state.finished = CircularBuffer(state.finished.filter { state.records[$0.id] != nil })
-        }
-        let bytes = record.trimmableEventBytes
-        guard bytes > 0 else { return freed }
-        state.retainedBytes += bytes
-        state.trimmable.append(record.id)
-        return freed + trimRetained(&state)
+        return freed
     }
 
     /// Forgets a finished build (expired, or over a cap): status, events, idempotency key.

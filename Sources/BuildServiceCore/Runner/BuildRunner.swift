@@ -163,7 +163,7 @@ public struct BuildRunner: Sendable {
         var failure: Int32 = 0
         let identity = self.identity
         let fileCreationMask = self.fileCreationMask
-        let limits = spec.appliesBuildLimits ? self.limits.resources : []
+        let limits = spec.appliesBuildLimits ? self.limits.resources : self.limits.inheritedResources
         let resources = limits.map(\.resource)
         let softValues = limits.map(\.soft)
         let hardValues = limits.map(\.hard)

@@ -32,8 +32,14 @@ final class ConnectionLimits: Sendable {
     private let logger: Logger
     private static let logInterval: Int64 = 10
 
+    /// Connections over their address's cap being answered at once (each held up to
+    /// `TooManyConnectionsAnswer.patience`); past it they are closed at once: the answers must
+    /// not become a way around the caps.
+    static let maxAnswering = 64
+
     private struct State {
         var open = 0
+        var answering = 0
         var perAddress: [ClientAddress: Int] = [:]
         /// Refusals since the last log line, and that line's time (seconds).
         var unlogged = 0
@@ -57,7 +63,14 @@ final class ConnectionLimits: Sendable {
         let address = ClientAddress(channel.remoteAddress)
         let now = Int64(time(nil))
         let (admission, logDue) = state.withLockedValue { state -> (Admission, Int?) in
-            let admission = Self.admit(address, canAnswer: canAnswer, maxTotal: maxTotal, maxPerAddress: maxPerAddress, state: &state)
+            let admission = Self.admit(
+                address,
+                canAnswer: canAnswer,
+                maxTotal: maxTotal,
+                maxPerAddress: maxPerAddress,
+                maxAnswering: Self.maxAnswering,
+                state: &state
+            )
             guard admission != .admitted else { return (admission, nil) }
             state.unlogged += 1
             guard now - state.loggedAt >= Self.logInterval else { return (admission, nil) }
@@ -69,7 +82,7 @@ final class ConnectionLimits: Sendable {
         case .admitted:
             channel.closeFuture.whenComplete { _ in self.release(address) }
         case .answerOverPerAddress:
-            channel.closeFuture.whenComplete { _ in self.release(nil) }
+            channel.closeFuture.whenComplete { _ in self.release(nil, answered: true) }
         case .overTotal, .overPerAddress:
             break
         }
@@ -95,6 +108,7 @@ final class ConnectionLimits: Sendable {
         canAnswer: Bool,
         maxTotal: Int,
         maxPerAddress: Int,
+        maxAnswering: Int,
         state: inout State
     ) -> Admission {
         guard state.open < maxTotal else { return .overTotal }
@@ -104,8 +118,9 @@ final class ConnectionLimits: Sendable {
         }
         let count = state.perAddress[address, default: 0]
         guard count < maxPerAddress else {
-            guard canAnswer else { return .overPerAddress }
+            guard canAnswer, state.answering < maxAnswering else { return .overPerAddress }
             state.open += 1
+            state.answering += 1
             return .answerOverPerAddress
         }
         state.open += 1
@@ -113,9 +128,10 @@ final class ConnectionLimits: Sendable {
         return .admitted
     }
 
-    private func release(_ address: ClientAddress?) {
+    private func release(_ address: ClientAddress?, answered: Bool = false) {
         state.withLockedValue { state in
             state.open -= 1
+            if answered { state.answering -= 1 }
             guard let address, let count = state.perAddress[address] else { return }
             state.perAddress[address] = count > 1 ? count - 1 : nil
         }
