@@ -20,8 +20,9 @@ extension HTTPResponse {
         if error.code == .methodNotAllowed {
             headers.add(name: "Allow", value: allow ?? "POST")
         }
-        if error.code == .queueFull {
-            // A queued build usually starts within seconds; the client may ask again then.
+        if error.code == .queueFull || error.code == .tooManyConnections {
+            // A queued build usually starts within seconds, and connections come and go: the
+            // client may ask again then.
             headers.add(name: "Retry-After", value: "5")
         }
         return .complete(HTTPResponseStatus(statusCode: error.httpStatus), headers, body)

@@ -63,14 +63,7 @@ final class ConnectionLimits: Sendable {
         let address = ClientAddress(channel.remoteAddress)
         let now = Int64(time(nil))
         let (admission, logDue) = state.withLockedValue { state -> (Admission, Int?) in
-            let admission = Self.admit(
-                address,
-                canAnswer: canAnswer,
-                maxTotal: maxTotal,
-                maxPerAddress: maxPerAddress,
-                maxAnswering: Self.maxAnswering,
-                state: &state
-            )
+            let admission = count(address, canAnswer: canAnswer, in: &state)
             guard admission != .admitted else { return (admission, nil) }
             state.unlogged += 1
             guard now - state.loggedAt >= Self.logInterval else { return (admission, nil) }
@@ -103,28 +96,22 @@ final class ConnectionLimits: Sendable {
         return admission
     }
 
-    private static func admit(
-        _ address: ClientAddress?,
-        canAnswer: Bool,
-        maxTotal: Int,
-        maxPerAddress: Int,
-        maxAnswering: Int,
-        state: inout State
-    ) -> Admission {
+    /// What a new connection from `address` is told, counted in `state` unless it is closed at once.
+    private func count(_ address: ClientAddress?, canAnswer: Bool, in state: inout State) -> Admission {
         guard state.open < maxTotal else { return .overTotal }
         guard let address else {
             state.open += 1
             return .admitted
         }
-        let count = state.perAddress[address, default: 0]
-        guard count < maxPerAddress else {
-            guard canAnswer, state.answering < maxAnswering else { return .overPerAddress }
+        let held = state.perAddress[address, default: 0]
+        guard held < maxPerAddress else {
+            guard canAnswer, state.answering < Self.maxAnswering else { return .overPerAddress }
             state.open += 1
             state.answering += 1
             return .answerOverPerAddress
         }
         state.open += 1
-        state.perAddress[address] = count + 1
+        state.perAddress[address] = held + 1
         return .admitted
     }
 

@@ -3,6 +3,7 @@ import BuildServiceTLS
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 
 /// Binds the HTTP(S) listener on `service.http.listen_addr`: one listening socket per event
@@ -79,7 +80,7 @@ enum TCPListener {
                     case .admitted: break
                     case .overTotal, .overPerAddress: throw ConnectionLimits.Refused()
                     case .answerOverPerAddress:
-                        try channel.pipeline.syncOperations.addHandler(TooManyConnectionsAnswer())
+                        try channel.pipeline.syncOperations.addHandlers(HTTPResponseEncoder(), TooManyConnectionsAnswer())
                         return
                     }
                     try AcceptedConnection.configure(channel)

@@ -1,22 +1,21 @@
+import BuildServiceProtocol
 import NIOCore
+import NIOHTTP1
 
 /// Answers a plain-HTTP connection that is over `service.http.max_connections_per_ip`: at its
-/// first read, `503` with `Retry-After` and the error document, then closes. The request is
-/// read first (one read, never parsed) so that the close does not reset the connection and
-/// take the answer with it; a client that sends nothing is closed after `patience`.
+/// first read, the refusal every API answer uses (`503 too_many_connections` with
+/// `Retry-After`), then closes. The request is read first (one read, never parsed) so that the
+/// close does not reset the connection and take the answer with it; a client that sends
+/// nothing is closed after `patience`. Installed after an `HTTPResponseEncoder`.
 final class TooManyConnectionsAnswer: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+    typealias OutboundOut = HTTPServerResponsePart
 
     static let patience = TimeAmount.seconds(2)
-    private static let body = """
-        {"error":"too many connections from your address (service.http.max_connections_per_ip); \
-        close some, or retry later","code":"too_many_connections"}
-
-        """
-    private static let response =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n"
-        + "Connection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    static let refusal = ServiceError(
+        .tooManyConnections,
+        "too many connections from your address (service.http.max_connections_per_ip); close some, or retry later"
+    )
 
     private var answered = false
 
@@ -30,8 +29,11 @@ final class TooManyConnectionsAnswer: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !answered else { return }
         answered = true
-        let buffer = context.channel.allocator.buffer(string: Self.response)
-        context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
+        guard case .complete(let status, var headers, let body) = HTTPResponse.refusal(Self.refusal) else { return }
+        headers.add(name: "Connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }
