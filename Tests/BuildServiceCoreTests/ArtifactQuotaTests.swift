@@ -30,6 +30,18 @@ struct ArtifactQuotaTests {
         try Data((0..<bytes).map { UInt8(truncatingIfNeeded: $0) &+ seed }).write(to: URL(fileURLWithPath: project.path + "/" + name))
     }
 
+    /// The lengths of the files under `root` (manifests aside).
+    static func bytesOnDisk(_ root: String) -> Int {
+        var total = 0
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return 0 }
+        for case let relative as String in walker {
+            var info = stat()
+            guard !relative.hasSuffix(".json"), lstat(root + "/" + relative, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
+            total += Int(info.st_size)
+        }
+        return total
+    }
+
     /// Bytes the store's files take on disk (blocks), and their lengths.
     private func storeUsage() -> (blocks: Int, lengths: Int) {
         var usage = (blocks: 0, lengths: 0)
@@ -59,24 +71,66 @@ struct ArtifactQuotaTests {
         #expect(collector.quota.usage == (published: 800_000, staged: 0))
     }
 
-    /// A set that cannot be stored (a FIFO among its names) fails before it makes room: the
-    /// older sets it would have pushed out are still there.
-    @Test func aSetThatFailsRemovesNothing() throws {
+    /// A set that cannot be stored fails before it makes room: the older set it would have
+    /// pushed out is still there, whether the FIFO is one of its names or deep in a directory.
+    @Test(arguments: [["big.bin", "pipe"], ["big.bin", "dir"]])
+    func aSetThatFailsRemovesNothing(patterns: [String]) throws {
         let collector = collector(maxBytes: 1_000_000)
         try writeData("old.bin", bytes: 400_000)
         _ = try collector.collect(buildID: buildID(0), projectID: "demo", projectRoot: project.path, patterns: [try ArtifactPattern("old.bin")])
         try writeData("big.bin", bytes: 900_000)
+        try project.makeDirectory("dir/deep")
+        try writeData("dir/a.bin", bytes: 10)
         #expect(mkfifo(project.path + "/pipe", 0o644) == 0)
-        #expect(throws: ArtifactCollectionError.self) {
+        #expect(mkfifo(project.path + "/dir/deep/pipe", 0o644) == 0)
+        let error = #expect(throws: ArtifactCollectionError.self) {
             _ = try collector.collect(
                 buildID: buildID(1),
                 projectID: "demo",
                 projectRoot: project.path,
-                patterns: [try ArtifactPattern("big.bin"), try ArtifactPattern("pipe")]
+                patterns: try patterns.map(ArtifactPattern.init)
             )
         }
+        #expect(error?.code == .artifactCollectionFailed)
+        #expect(error?.message.contains("pipe") == true, "\(error?.message ?? "")")
         #expect(collector.store.manifest(for: buildID(0)) != nil)
         #expect(collector.quota.usage == (published: 400_000, staged: 0))
+    }
+
+    /// Room other sets being stored hold cannot be made: `artifact_store_full`, and nothing removed.
+    @Test func roomHeldByOtherSetsBeingStoredIsArtifactStoreFull() throws {
+        let collector = collector(maxBytes: 1_000_000)
+        try writeData("old.bin", bytes: 200_000)
+        _ = try collector.collect(buildID: buildID(0), projectID: "demo", projectRoot: project.path, patterns: [try ArtifactPattern("old.bin")])
+        #expect(collector.quota.reserve(700_000))
+        try writeData("new.bin", bytes: 400_000)
+        let error = #expect(throws: ArtifactCollectionError.self) {
+            _ = try collector.collect(buildID: buildID(1), projectID: "demo", projectRoot: project.path, patterns: [try ArtifactPattern("new.bin")])
+        }
+        #expect(error?.code == .artifactStoreFull)
+        #expect(collector.store.manifest(for: buildID(0)) != nil)
+        collector.quota.release(700_000)
+        #expect(collector.quota.usage == (published: 200_000, staged: 0))
+    }
+
+    /// A name that is not UTF-8 cannot be listed faithfully: the set fails, naming the
+    /// directory, instead of leaving the file out.
+    @Test func aNameThatIsNotUTF8FailsTheSet() throws {
+        try project.makeDirectory("dir")
+        var bytes = Array((project.path + "/dir/bad-").utf8CString.dropLast())
+        bytes += [CChar(bitPattern: 0xFF), 0]
+        let descriptor = bytes.withUnsafeBufferPointer { open($0.baseAddress!, O_WRONLY | O_CREAT, 0o644) }
+        #expect(descriptor >= 0)
+        close(descriptor)
+        let error = #expect(throws: ArtifactCollectionError.self) {
+            _ = try collector(maxBytes: 1 << 20).collect(
+                buildID: buildID(1),
+                projectID: "demo",
+                projectRoot: project.path,
+                patterns: [try ArtifactPattern("dir")]
+            )
+        }
+        #expect(error?.message.contains("not UTF-8") == true, "\(error?.message ?? "")")
     }
 
     /// Eight sets of 300 kB stored at once into 1 MB: at no moment do published and staged
@@ -86,10 +140,14 @@ struct ArtifactQuotaTests {
         for index in 0..<8 { try writeData("out\(index).bin", bytes: 300_000, seed: UInt8(index)) }
         let overLimit = NIOLockedValueBox(false)
         let watching = NIOLockedValueBox(true)
+        let storeRoot = storage.path + "/store"
         let watcher = Thread {
             while watching.withLockedValue({ $0 }) {
                 let usage = collector.quota.usage
-                if usage.published + usage.staged > 1_000_000 { overLimit.withLockedValue { $0 = true } }
+                // What the store holds on disk, staging included, as well as what is counted.
+                if usage.published + usage.staged > 1_000_000 || Self.bytesOnDisk(storeRoot) > 1_000_000 {
+                    overLimit.withLockedValue { $0 = true }
+                }
             }
         }
         watcher.start()
@@ -127,6 +185,25 @@ struct ArtifactQuotaTests {
         #expect(published >= 1 && published <= 3)
         #expect(storeUsage().lengths <= 1_000_000)
         #expect(collector.quota.usage.staged == 0)
+    }
+
+    /// A file whose length is not what was measured, or changes during the copy, is not stored
+    /// padded with zeros or cut short: the copy fails.
+    @Test func aFileThatChangesLengthFailsItsCopy() throws {
+        try writeData("f.bin", bytes: 1000)
+        let input = open(project.path + "/f.bin", O_RDONLY)
+        defer { close(input) }
+        for length in [500, 2000] {
+            let output = open(project.path + "/copy-\(length)", O_WRONLY | O_CREAT, 0o644)
+            defer { close(output) }
+            #expect(throws: SparseFileCopy.Failure.self) {
+                try SparseFileCopy.copy(from: input, to: output, length: length, hasher: nil)
+            }
+        }
+        let output = open(project.path + "/copy", O_WRONLY | O_CREAT, 0o644)
+        defer { close(output) }
+        try SparseFileCopy.copy(from: input, to: output, length: 1000, hasher: nil)
+        #expect(FileManager.default.contentsEqual(atPath: project.path + "/f.bin", andPath: project.path + "/copy"))
     }
 
     /// A 300 MB file with no data and one with two islands of data: stored with their holes

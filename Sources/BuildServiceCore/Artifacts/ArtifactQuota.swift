@@ -11,8 +11,9 @@ import NIOConcurrencyHelpers
 ///
 /// One lock orders reservations, publications and the periodic pass (`collectGarbage`), which
 /// also re-reads the store: a set adopted or removed behind its back is counted from then on.
-/// Files are deleted after the lock is let go, and the figures `/metrics` reads have a lock of
-/// their own: a scrape on an event loop never waits for the file system.
+/// Sets are deleted under it (all of this runs on the thread pool), so the disk never holds
+/// more than what is counted; the figures `/metrics` reads have a lock of their own: a scrape
+/// on an event loop never waits for the file system.
 public final class ArtifactQuota: Sendable {
     public let store: ArtifactStore
     public let maxBytes: Int
@@ -61,8 +62,8 @@ public final class ArtifactQuota: Sendable {
 
     /// Reserves `bytes` of staging, removing the oldest published sets if that makes room.
     /// Nothing is removed when even that would not (other sets being staged hold the room).
-    /// - Returns: the ids removed to make room, or nil when there is no room (nothing reserved).
-    func reserve(_ bytes: Int) -> [String]? {
+    /// - Returns: whether the room is reserved.
+    func reserve(_ bytes: Int) -> Bool {
         let (removed, nowNearFull) = change { state -> ([String]?, Bool) in
             load(&state)
             guard state.staged + bytes <= maxBytes else { return (nil, false) }
@@ -70,12 +71,12 @@ public final class ArtifactQuota: Sendable {
             while state.published + state.staged + bytes > maxBytes, !state.sets.isEmpty {
                 let oldest = state.sets.removeFirst()
                 state.published -= oldest.bytes
+                store.remove(oldest.id)
                 removed.append(oldest.id)
             }
             state.staged += bytes
             return (removed, becameNearFull(&state))
         }
-        for id in removed ?? [] { store.remove(id) }
         if let removed, !removed.isEmpty {
             logger.notice(
                 "removed the oldest artifact sets to make room (artifacts.max_bytes)",
@@ -88,7 +89,7 @@ public final class ArtifactQuota: Sendable {
                 metadata: ["max_bytes": .stringConvertible(maxBytes)]
             )
         }
-        return removed
+        return removed != nil
     }
 
     /// Whether the store just got past `nearFullShare` (once per crossing).
@@ -128,11 +129,11 @@ public final class ArtifactQuota: Sendable {
             while let oldest = state.sets.first, oldest.created < cutoff || state.published + state.staged > maxBytes {
                 state.sets.removeFirst()
                 state.published -= oldest.bytes
+                store.remove(oldest.id)
                 removed.append(oldest.id)
             }
             return removed
         }
-        for id in removed { store.remove(id) }
         return removed
     }
 

@@ -70,8 +70,13 @@ final class ArtifactTree {
         defer { closedir(listing) }
         var entries: [(name: String, kind: Kind)] = []
         while let entry = readdir(listing) {
-            let name = entry.pointee.name
-            guard name != "." && name != "..", fstatat(dirfd(listing), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            guard let name = entry.pointee.name else {
+                throw .failed("a name in artifact directory \"\(relative)\" (pattern \"\(pattern)\") is not UTF-8; artifact names must be")
+            }
+            guard name != "." && name != ".." else { continue }
+            guard fstatat(dirfd(listing), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw .failed("artifact \"\(relative)/\(name)\" (pattern \"\(pattern)\") is gone")
+            }
             entries.append((name, Self.kind(info)))
         }
         return entries.sorted { $0.name < $1.name }

@@ -1,15 +1,17 @@
 import BuildServiceTLS
 import Foundation
 
-/// Copies the first `length` bytes of a regular file, holes kept as holes: only the data the
-/// file system says is there (`SEEK_DATA`/`SEEK_HOLE`) is read and written; a hole is skipped
-/// in the copy and hashed as the zeros it reads as. A 300 MB sparse build output takes no
-/// blocks in the store, as it took none in the tree. Where the file system cannot tell holes,
-/// all of the file is data.
+/// Copies a regular file of `length` bytes, holes kept as holes: only the data the file system
+/// says is there (`SEEK_DATA`/`SEEK_HOLE`) is read and written; a hole is skipped in the copy
+/// and hashed as the zeros it reads as. A 300 MB sparse build output takes no blocks in the
+/// store, as it took none in the tree. Where the file system cannot tell holes, all of the
+/// file is data. Without an output it only hashes (a stored zip, an adopted set).
 struct SparseFileCopy {
     enum Failure: Error {
         case read(Int32)
         case write(Int32)
+        /// The file's length is not `length` any more: something wrote to it meanwhile.
+        case changed
     }
 
     private static let zeros = [UInt8](repeating: 0, count: 1 << 16)
@@ -17,14 +19,15 @@ struct SparseFileCopy {
     private static let seekData: Int32 = 3
     private static let seekHole: Int32 = 4
 
-    /// - Returns: the bytes the copy holds (fewer than `length` when the file shrank meanwhile).
-    static func copy(from input: Int32, to output: Int32, length: Int, hasher: SHA256Hasher) throws(Failure) -> Int {
+    /// - Throws: `.changed` when the file did not keep its length to the end: a file that shrank
+    ///   would otherwise be stored padded with zeros, one that grew cut short.
+    static func copy(from input: Int32, to output: Int32?, length: Int, hasher: SHA256Hasher?) throws(Failure) {
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var offset = 0
         while offset < length {
             let dataStart = min(seek(input, offset, seekData, otherwise: offset), length)
             if dataStart > offset {
-                hashZeros(dataStart - offset, into: hasher)
+                if let hasher { hashZeros(dataStart - offset, into: hasher) }
                 offset = dataStart
                 continue
             }
@@ -33,11 +36,10 @@ struct SparseFileCopy {
                 let count = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, min($0.count, dataEnd - offset), off_t(offset)) }
                 if count < 0, errno == EINTR { continue }
                 guard count >= 0 else { throw .read(errno) }
-                // The file shrank under us: the copy ends here.
-                if count == 0 { return try finish(output, at: offset) }
-                buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+                guard count > 0 else { throw .changed }
+                buffer.withUnsafeBytes { hasher?.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
                 var written = 0
-                while written < count {
+                while let output, written < count {
                     let result = buffer.withUnsafeBytes { pwrite(output, $0.baseAddress! + written, count - written, off_t(offset + written)) }
                     if result < 0, errno == EINTR { continue }
                     guard result > 0 else { throw .write(result < 0 ? errno : ENOSPC) }
@@ -46,7 +48,10 @@ struct SparseFileCopy {
                 offset += count
             }
         }
-        return try finish(output, at: length)
+        var info = stat()
+        guard fstat(input, &info) == 0, Int(info.st_size) == length else { throw .changed }
+        // A trailing hole is made by the length alone.
+        if let output, ftruncate(output, off_t(length)) != 0 { throw .write(errno) }
     }
 
     /// `lseek` to the next data or hole at or after `offset`; past the last data (ENXIO) is
@@ -66,11 +71,5 @@ struct SparseFileCopy {
                 left -= chunk
             }
         }
-    }
-
-    /// The copy's length: a trailing hole is made by the length alone.
-    private static func finish(_ output: Int32, at length: Int) throws(Failure) -> Int {
-        guard ftruncate(output, off_t(length)) == 0 else { throw .write(errno) }
-        return length
     }
 }

@@ -90,8 +90,8 @@ public struct ProcessGroupLedger: Sendable {
         defer { closedir(stream) }
         var names: [String] = []
         while let entry = readdir(stream) {
-            let name = entry.pointee.name
-            if name != ".", name != ".." { names.append(name) }
+            // Records are named by this daemon (pgids): anything else is not one.
+            if let name = entry.pointee.name, name != ".", name != ".." { names.append(name) }
         }
         return names
     }
