@@ -64,6 +64,10 @@ struct ServiceConfigValidationTests {
         Rejection(name: "relative path root", key: "projects[0].path_root") { config, directory in
             config.projects[0] = "id = \"demo\"\npath_root = \"src/demo\"\ncommands = [\"make\"]"
         },
+        // A request could never name them (`field_too_long`).
+        Rejection(name: "project id over 255 bytes", key: "projects[0].id") { config, directory in
+            config.projects[0] = config.projects[0].replacingOccurrences(of: #"id = "demo""#, with: "id = \"\(String(repeating: "p", count: 256))\"")
+        },
         Rejection(name: "duplicate project id", key: "projects[1].id") { config, directory in
             config.projects.append(config.projects[0])
         },

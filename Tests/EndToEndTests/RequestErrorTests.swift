@@ -107,6 +107,24 @@ struct RequestErrorTests {
         await daemon.stop()
     }
 
+    /// The kernel runs no argument over 128 KiB whatever `max_args_bytes` says: the longest it
+    /// takes runs, one byte more is refused before anything starts (execve would fail with E2BIG).
+    @Test func oneArgumentOverTheKernelsLimitIsRefused() async throws {
+        var options = DaemonUnderTest.Options()
+        options.lifecycle += "\nmax_args_bytes = 1048576"
+        let daemon = try await DaemonUnderTest(options)
+        let longest = try await daemon.curl(requestJSON(["command": "printf", "args": ["%.1s", String(repeating: "a", count: 131_071)]]))
+        #expect(longest.status == 200)
+        #expect(try parseEvents(longest.body).last?["code"] as? Int == 0, "\(longest.body.suffix(300))")
+        let over = try await daemon.curl(requestJSON(["command": "printf", "args": ["%.1s", String(repeating: "a", count: 131_072)]]))
+        #expect(over.status == 413)
+        #expect(
+            over.body.contains(#""code":"args_too_large""#) && over.body.contains("args[1]") && over.body.contains("MAX_ARG_STRLEN"),
+            "\(over.body)"
+        )
+        await daemon.stop()
+    }
+
     @Test func unknownRouteAndWrongMethod() async throws {
         let daemon = try await DaemonUnderTest()
         let missing = try await daemon.curl("", path: "/v1/nothing", method: "GET")

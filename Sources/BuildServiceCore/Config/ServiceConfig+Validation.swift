@@ -95,7 +95,7 @@ extension ServiceConfig {
         for (name, path) in build.commands.sorted(by: { $0.key < $1.key }) {
             let key = "build.commands.\(name)"
             guard Self.isSafeName(name) else {
-                throw ConfigError(key: key, "a command name may use letters, digits, '.', '_' and '-' only")
+                throw ConfigError(key: key, "a command name may use letters, digits, '.', '_' and '-' only, at most 255 of them")
             }
             guard path.hasPrefix("/") else {
                 throw ConfigError(key: key, "\"\(path)\" must be an absolute path (commands are never looked up in PATH)")
@@ -225,7 +225,7 @@ extension ServiceConfig {
         for (index, project) in projects.enumerated() {
             let key = "projects[\(index)]"
             guard Self.isSafeName(project.id) else {
-                throw ConfigError(key: "\(key).id", "\"\(project.id)\" must be non-empty and use letters, digits, '.', '_' and '-' only")
+                throw ConfigError(key: "\(key).id", "\"\(project.id)\" must be 1 to 255 letters, digits, '.', '_' and '-'")
             }
             guard seen.insert(project.id).inserted else {
                 throw ConfigError(key: "\(key).id", "duplicate project id \"\(project.id)\"")
@@ -296,9 +296,14 @@ extension ServiceConfig {
         }
     }
 
-    /// Names that appear in paths, logs and URLs: a conservative alphabet, no leading dot.
+    /// The longest project id or command name: a file name's limit (requests naming a longer
+    /// one are refused as `field_too_long`, see `RequestSizeLimits`).
+    public static let maxNameBytes = 255
+
+    /// Names that appear in paths, logs and URLs: a conservative alphabet, no leading dot, at
+    /// most `maxNameBytes`.
     static func isSafeName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first != ".", first != "-" else { return false }
+        guard name.utf8.count <= maxNameBytes, let first = name.unicodeScalars.first, first != ".", first != "-" else { return false }
         return name.unicodeScalars.allSatisfy { scalar in
             scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._-".unicodeScalars.contains(scalar))
         }

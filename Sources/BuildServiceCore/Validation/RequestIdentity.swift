@@ -3,28 +3,32 @@ import BuildServiceTLS
 /// A digest of what an idempotency key promises stays the same: project, command, arguments,
 /// working directory and ref. A kept build drops most of its arguments' bytes (see
 /// `BuildPlan.keptAfterFinishing`), but a key used again must still be checked against all
-/// of them. Each part is written with its length, so no two different requests write the same
-/// bytes.
+/// of them. Each part is hashed with its length first, so no two different requests hash the
+/// same bytes.
 public struct RequestIdentity: Sendable, Equatable {
-    private let digest: [UInt8]
+    private let digest: String
 
     public init(project: String, command: String, arguments: [String], cwd: String?, ref: String?) {
-        var bytes: [UInt8] = []
-        func write(_ text: String?) {
-            guard let text else {
-                bytes += [0xFF]
+        let hasher = SHA256Hasher()
+        func add(length: UInt64) {
+            withUnsafeBytes(of: length.littleEndian) { hasher.update($0) }
+        }
+        func add(_ text: String?) {
+            // No value is told apart from an empty one by a length no text has.
+            guard var text else {
+                add(length: .max)
                 return
             }
-            withUnsafeBytes(of: UInt64(text.utf8.count).littleEndian) { bytes += $0 }
-            bytes += text.utf8
+            add(length: UInt64(text.utf8.count))
+            text.withUTF8 { hasher.update(UnsafeRawBufferPointer($0)) }
         }
-        write(project)
-        write(command)
-        withUnsafeBytes(of: UInt64(arguments.count).littleEndian) { bytes += $0 }
-        for argument in arguments { write(argument) }
-        write(cwd)
-        write(ref)
-        digest = SHA256Digest.digest(bytes)
+        add(project)
+        add(command)
+        add(length: UInt64(arguments.count))
+        for argument in arguments { add(argument) }
+        add(cwd)
+        add(ref)
+        digest = hasher.finalizeHex()
     }
 
     public init(_ plan: BuildPlan) {

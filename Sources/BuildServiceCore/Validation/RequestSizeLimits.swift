@@ -9,11 +9,9 @@ public struct RequestSizeLimits: Sendable {
     /// `build.max_args`.
     public var arguments: Int
 
-    /// Fixed limits of the other fields, in bytes: a path the kernel takes (`PATH_MAX`), a
-    /// git ref name with room to spare, names as long as a file name may be.
-    public static let fieldLimits: [(field: String, bytes: Int)] = [
-        ("cwd", 4096), ("ref", 1024), ("command", 255), ("project_id", 255),
-    ]
+    /// The longest argument execve takes, its NUL included (the kernel's `MAX_ARG_STRLEN`, 32
+    /// pages): a longer one would pass here and fail the build at spawn with E2BIG.
+    public static let maxArgumentBytes = 131_072
 
     public init(argumentBytes: Int, arguments: Int) {
         self.argumentBytes = argumentBytes
@@ -35,8 +33,15 @@ public struct RequestSizeLimits: Sendable {
         }
         // Each argument with its terminating NUL, as execve counts them.
         var bytes = 0
-        for argument in request.args {
-            bytes += argument.utf8.count + 1
+        for (index, argument) in request.args.enumerated() {
+            let size = argument.utf8.count + 1
+            if size > Self.maxArgumentBytes {
+                throw ServiceError(
+                    .argsTooLarge,
+                    "args[\(index)] takes \(size) bytes; the kernel runs no argument over \(Self.maxArgumentBytes) (MAX_ARG_STRLEN)"
+                )
+            }
+            bytes += size
         }
         if bytes > argumentBytes {
             throw ServiceError(
@@ -44,10 +49,15 @@ public struct RequestSizeLimits: Sendable {
                 "args take \(bytes) bytes; at most \(argumentBytes) are allowed (build.max_args_bytes)"
             )
         }
-        let values = [request.cwd, request.ref, request.command, request.projectID]
-        for ((field, limit), value) in zip(Self.fieldLimits, values) {
-            if let value, value.utf8.count > limit {
-                throw ServiceError(.fieldTooLong, "\(field) is \(value.utf8.count) bytes long; at most \(limit) are allowed")
+        // A ref has git's own limits (`GitRef`); names are those the config allows.
+        let fields: [(name: String, value: String?, limit: Int)] = [
+            ("cwd", request.cwd, 4096),  // PATH_MAX
+            ("command", request.command, ServiceConfig.maxNameBytes),
+            ("project_id", request.projectID, ServiceConfig.maxNameBytes),
+        ]
+        for field in fields {
+            if let value = field.value, value.utf8.count > field.limit {
+                throw ServiceError(.fieldTooLong, "\(field.name) is \(value.utf8.count) bytes long; at most \(field.limit) are allowed")
             }
         }
     }
