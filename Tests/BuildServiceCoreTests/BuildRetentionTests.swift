@@ -100,7 +100,7 @@ struct BuildRetentionTests {
         // The last argument differs: beyond what the kept build still shows.
         var different = same
         different.args[different.args.count - 1] = "changed"
-        #expect(throws: ServiceError.self) {
+        let conflict = #expect(throws: ServiceError.self) {
             _ = try registry.submit(
                 try validator.plan(for: different),
                 origin: RequestOrigin(listener: "test", peer: "test"),
@@ -108,6 +108,7 @@ struct BuildRetentionTests {
                 eventLoop: MultiThreadedEventLoopGroup.singleton.next()
             )
         }
+        #expect(conflict?.code == .idempotencyKeyConflict)
     }
 
     /// With no room for finished builds' events, a small build's compacted log goes down to

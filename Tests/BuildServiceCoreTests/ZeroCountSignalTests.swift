@@ -22,6 +22,8 @@ import Testing
                 await signal.waitForZero(); return signal.count
             }
         }
+        // All three asleep first: the wake-up is what is tested, not a wait that found zero.
+        while signal.waiting < 3 { await Task.yield() }
         signal.decrement()
         signal.decrement()
         for waiter in waiters { #expect(await waiter.value == 0) }

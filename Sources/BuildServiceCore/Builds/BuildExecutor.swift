@@ -79,8 +79,10 @@ public struct BuildExecutor: Sendable {
             if revalidatingPaths, plan.repo == nil { try RequestValidator.resolvePaths(&plan, root: plan.configuredRoot) }
             return try runner.start(plan, on: eventLoop)
         }
-        // The process has its working directory now: the record keeps no descriptor for its retention.
+        // The process has its working directory now: no descriptor is kept for the build's
+        // run or its retention (a queued build's paths were resolved again into `plan`).
         record.plan.workingDirectoryHandle?.close()
+        plan.workingDirectoryHandle?.close()
         if !announced { record.post(.build(id: id, status: "started")) }
         let logger = auditLogger(record, origin)
         let arguments = AuditText.arguments(plan.arguments)

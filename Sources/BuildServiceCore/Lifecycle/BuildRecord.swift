@@ -297,8 +297,11 @@ public final class BuildRecord: Sendable {
         }
     }
 
-    /// Memory its events take where they can be trimmed (see `EventLog.trimmableBytes`).
-    var trimmableEventBytes: Int { state.withLockedValue { $0.log.trimmableBytes } }
+    /// Memory its events take (what `build.retained_event_bytes` counts).
+    var eventBytes: Int { state.withLockedValue { $0.log.bytes } }
+
+    /// Whether `releaseEvents` could still free something: more than its last event is held.
+    var holdsMoreThanItsExit: Bool { state.withLockedValue { $0.log.heldEvents > 1 } }
 
     /// Once the build has finished: frees up to `target` bytes of its oldest events, only
     /// those a reader was handed unless `force`; its `exit` stays. Returns the bytes freed.

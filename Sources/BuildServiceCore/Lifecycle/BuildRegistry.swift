@@ -60,7 +60,7 @@ public final class BuildRegistry: Sendable {
         /// Finished builds held, and those of each token in the order they finished.
         var finishedCount = 0
         var finishedByToken: [String: CircularBuffer<String>] = [:]
-        /// Memory the (uncompacted) events of finished builds take, kept within `retainedEventBytes`.
+        /// Memory the events of finished builds take, kept within `retainedEventBytes`.
         var retainedBytes = 0
         /// Finished builds whose events can still be trimmed, oldest first.
         var trimmable = CircularBuffer<String>()
@@ -124,6 +124,9 @@ public final class BuildRegistry: Sendable {
         eventLoop: any EventLoop
     ) throws(ServiceError) -> (record: BuildRecord, isNew: Bool) {
         let now = ContinuousClock.now
+        // Hashed before the lock: up to `max_args_bytes` of arguments.
+        var plan = plan
+        if plan.idempotencyKey != nil { plan.identity = RequestIdentity(plan) }
         typealias Admitted = (record: BuildRecord, startsNow: Bool, isNew: Bool)
         let admission = state.withLockedValue { state -> Result<Admitted, ServiceError> in
             expire(&state, now: now)
@@ -136,8 +139,6 @@ public final class BuildRegistry: Sendable {
             guard startsNow || state.queue.count < state.limits.maxQueued else {
                 return .failure(ServiceError(.queueFull, "\(state.queue.count) builds are already waiting (build.max_queued); try again later"))
             }
-            var plan = plan
-            if plan.idempotencyKey != nil { plan.identity = RequestIdentity(plan) }
             let record = BuildRecord(
                 id: BuildID.make(),
                 plan: plan,
@@ -172,7 +173,7 @@ public final class BuildRegistry: Sendable {
     /// An idempotency key used again must come with the same request: anything else is a
     /// client bug that must not silently get some other build's result.
     private static func checkSameRequest(_ earlier: BuildPlan, _ now: BuildPlan) throws(ServiceError) {
-        guard earlier.identity == RequestIdentity(now) else {
+        guard earlier.identity == now.identity else {
             throw ServiceError(
                 .idempotencyKeyConflict,
                 "idempotency key \"\(now.idempotencyKey ?? "")\" was used for a different build request within build.retain_sec;"
@@ -354,7 +355,7 @@ public final class BuildRegistry: Sendable {
         state.finishedCount += 1
         if let token = record.owner.tokenDigest { state.finishedByToken[token, default: []].append(record.id) }
         var freed = enforceRetentionCaps(&state)
-        let bytes = record.trimmableEventBytes
+        let bytes = record.eventBytes
         if bytes > 0 {
             state.retainedBytes += bytes
             state.trimmable.append(record.id)
@@ -373,7 +374,9 @@ public final class BuildRegistry: Sendable {
     private func enforceRetentionCaps(_ state: inout State) -> Int {
         var freed = 0
         for token in state.finishedByToken.keys {
-            while let ids = state.finishedByToken[token], ids.count > state.limits.maxRetainedPerToken, let oldest = ids.first {
+            while let count = state.finishedByToken[token]?.count, count > state.limits.maxRetainedPerToken,
+                let oldest = state.finishedByToken[token]?.removeFirst()
+            {
                 freed += forget(oldest, in: &state)
             }
         }
@@ -390,13 +393,14 @@ public final class BuildRegistry: Sendable {
     private func forget(_ id: String, in state: inout State) -> Int {
         guard let record = state.records.removeValue(forKey: id) else { return 0 }
         state.finishedCount -= 1
-        let bytes = record.trimmableEventBytes
+        let bytes = record.eventBytes
         state.retainedBytes -= bytes
         if let key = record.plan.idempotencyKey {
             state.byIdempotencyKey.removeValue(forKey: IdempotencyKey(tokenDigest: record.owner.tokenDigest, key: key))
         }
         if let token = record.owner.tokenDigest {
-            // Builds go in the order they finished, so this one is its token's oldest.
+            // Builds go in the order they finished, so this one is its token's oldest (unless
+            // the caps took it off the token's list already).
             if state.finishedByToken[token]?.first == id { state.finishedByToken[token]!.removeFirst() }
             if state.finishedByToken[token]?.isEmpty == true { state.finishedByToken[token] = nil }
         }
@@ -409,22 +413,25 @@ public final class BuildRegistry: Sendable {
     /// are gone), but never while a reader is still streaming them. Every build keeps its `exit`.
     private func trimRetained(_ state: inout State) -> Int {
         let limit = state.limits.retainedEventBytes
-        guard state.retainedBytes > limit else { return 0 }
         var freed = 0
         for force in [false, true] where state.retainedBytes > limit {
-            // Rebuilt, not edited in place: the builds that can still give something back.
+            // Rebuilt from the oldest: the builds that can still give something back. A build
+            // down to its exit leaves the list (a finish over the limit would otherwise walk
+            // them all under the lock); once under the limit the rest is kept as it is.
             var kept = CircularBuffer<String>(initialCapacity: state.trimmable.count)
-            for id in state.trimmable {
+            var index = state.trimmable.startIndex
+            while index != state.trimmable.endIndex, state.retainedBytes > limit {
+                let id = state.trimmable[index]
+                index = state.trimmable.index(after: index)
                 guard let record = state.records[id] else { continue }  // expired
-                if state.retainedBytes > limit, !(force && record.readers > 0) {
+                if !(force && record.readers > 0) {
                     let released = record.releaseEvents(state.retainedBytes - limit, force: force)
                     state.retainedBytes -= released
                     freed += released
-                    // Still over after a forced release: this build is down to its exit.
-                    if force, state.retainedBytes > limit { continue }
                 }
-                kept.append(id)
+                if record.holdsMoreThanItsExit { kept.append(id) }
             }
+            kept.append(contentsOf: state.trimmable[index...])
             state.trimmable = kept
         }
         return freed

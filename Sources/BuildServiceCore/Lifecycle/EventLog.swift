@@ -39,9 +39,8 @@ struct EventLog {
         return bytes + size <= budget || lines.isEmpty
     }
 
-    /// The memory of a log that `release` can shrink: all of it, small compacted logs included
-    /// (a thousand small builds weigh as much as one large one).
-    var trimmableBytes: Int { bytes }
+    /// Events held now.
+    var heldEvents: Int { lines.count }
 
     /// Once the build has finished: drops its oldest events until `target` bytes are freed,
     /// only those through `deliveredThrough` unless `force`, and never the last one (the `exit`

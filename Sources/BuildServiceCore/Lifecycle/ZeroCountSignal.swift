@@ -15,6 +15,9 @@ public final class ZeroCountSignal: Sendable {
 
     public var count: Int { state.withLockedValue { $0.count } }
 
+    /// Tasks waiting now.
+    var waiting: Int { state.withLockedValue { $0.waiters.count } }
+
     public func increment() {
         state.withLockedValue { $0.count += 1 }
     }
