@@ -183,7 +183,6 @@ public final class BuildService: Service {
         for project in Set(stuck.map(\.project)) { registry.hold(project) }
         let endpoint = BuildEndpoint(registry: registry, refusals: RefusalLog(logger: logger))
         let downloads = ArtifactDownloads(store: store, signer: signer)
-        let signURLs = config.http.auth.required
         let health = DaemonHealth(version: BuildServiceVersion.text)
         let deadlines = RequestDeadlines.Settings(
             headSec: config.http.headerTimeoutSec,
@@ -222,8 +221,7 @@ public final class BuildService: Service {
                     live: live,
                     sendTimeoutSec: config.sendTimeoutSec,
                     downloads: downloads,
-                    operations: operations,
-                    signArtifactURLs: signURLs
+                    operations: operations
                 )
                 let channel = try await UnixSocketListener.bind(config: config.socket, group: group, listener: context, deadlines: deadlines)
                 channels.append(channel)
@@ -241,8 +239,7 @@ public final class BuildService: Service {
                     sendTimeoutSec: config.sendTimeoutSec,
                     isTLS: config.http.tls.enabled,
                     downloads: downloads,
-                    operations: operations,
-                    signArtifactURLs: signURLs
+                    operations: operations
                 )
                 let listening = try await TCPListener.bind(
                     address: config.http.listenAddress,

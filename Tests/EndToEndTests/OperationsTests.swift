@@ -162,6 +162,28 @@ struct OperationsTests {
         await daemon.stop()
     }
 
+    /// A reload that turns HTTP auth on also signs the artifact links of the builds after it:
+    /// a browser has no token, and an unsigned link would answer 401.
+    @Test func aReloadThatRequiresTokensSignsArtifactLinksFromThenOn() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out.bin"]))
+        let build = requestJSON(["command": "sh", "args": ["-c", "echo x > out.bin"]])
+        func artifactURL(_ headers: [String]) async throws -> String {
+            let response = try await daemon.curl(build, headers: headers)
+            let artifacts = try parseEvents(response.body).last?["artifacts"] as? [[String: Any]]
+            return try #require(artifacts?.first?["url"] as? String, "\(response.body)")
+        }
+        #expect(!(try await artifactURL([])).contains("sig="))
+        let config = try String(contentsOfFile: daemon.configPath, encoding: .utf8)
+        try (config + "\n[service.http.auth]\nrequired = true\ntokens = [\"reload-token-8c2f\"]\n")
+            .write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(await eventually { daemon.log.contains("config reloaded") })
+        let signed = try await artifactURL(bearer("reload-token-8c2f"))
+        #expect(signed.contains("?expires=") && signed.contains("&sig="), "\(signed)")
+        #expect(try await Download.fetch(signed, in: daemon.directory).status == 200)
+        await daemon.stop()
+    }
+
     /// A request in flight across a reload (head before, body after) is judged wholly by the
     /// config in force when it is complete: never the old token with the new project (which
     /// would build), but the new config's answer, 401 for the removed token.

@@ -19,7 +19,9 @@ enum BuildSubmission {
     ) -> HTTPResponse {
         var origin = RequestOrigin(listener: listener.name, peer: PeerDescription.of(channel))
         origin.artifactBaseURL = listener.artifactBase(host: head.headers.first(name: "Host"))
-        origin.signArtifactURLs = listener.signArtifactURLs
+        // Signed where downloads need a token, as of this request's settings (a reload may turn
+        // HTTP auth on or off).
+        origin.signArtifactURLs = settings.httpTokens.isRequired
         let admission = listener.endpoint.admit(
             BuildEndpoint.Submission(
                 body: body,

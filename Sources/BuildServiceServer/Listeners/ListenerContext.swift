@@ -28,7 +28,6 @@ struct ListenerContext: Sendable {
     /// Where artifact URLs of builds requested here point: `nil` on TCP means "this listener,
     /// as the client addressed it" (scheme plus Host header).
     let artifactBaseURL: String?
-    let signArtifactURLs: Bool
 
     /// What the routes besides build submission and downloads need; the same for every listener.
     struct Operations: Sendable {
@@ -48,8 +47,7 @@ struct ListenerContext: Sendable {
         isTLS: Bool = false,
         downloads: ArtifactDownloads,
         operations: Operations,
-        artifactBaseURL: String? = nil,
-        signArtifactURLs: Bool = false
+        artifactBaseURL: String? = nil
     ) {
         self.name = name
         self.transport = transport
@@ -60,7 +58,6 @@ struct ListenerContext: Sendable {
         self.downloads = downloads
         self.operations = operations
         self.artifactBaseURL = artifactBaseURL
-        self.signArtifactURLs = signArtifactURLs
     }
 
     /// This listener's tokens in `settings` (one request's snapshot of the live settings).
