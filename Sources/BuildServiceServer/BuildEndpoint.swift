@@ -45,9 +45,16 @@ struct BuildEndpoint: Sendable {
         let admission = decide(submission)
         if case .failure(let error) = admission, error.code != .shutdown, error.code != .queueFull {
             let origin = submission.origin
-            refusals.refused(code: error.code.rawValue, message: error.message, peer: origin.peer, listener: origin.listener)
+            recordRefusal(error, message: error.message, peer: origin.peer, listener: origin.listener)
         }
         return admission
+    }
+
+    /// A request refused: logged (rate-limited), and a token that failed counted in
+    /// `build_service_auth_failures_total`, whether it came in a header or in the body.
+    func recordRefusal(_ error: ServiceError, message: @autoclosure () -> String, peer: @autoclosure () -> String, listener: String) {
+        if error.code == .unauthorized { registry.metrics.authFailed(listener: listener) }
+        refusals.refused(code: error.code.rawValue, message: message(), peer: peer(), listener: listener)
     }
 
     private func decide(_ submission: Submission) -> Result<Admission, ServiceError> {

@@ -175,6 +175,18 @@ struct RequestErrorTests {
             headers: ["Authorization: Bearer socket-secret-token"]
         )
         #expect(socketRouteWithToken.status == 404)
+        // A wrong token in the body (the legacy line) is a failed authentication like a wrong
+        // header: counted with the two above.
+        let legacyWrong = try await daemon.legacy(requestJSON(["command": "true", "auth_token": "socket-secret-tokem"]))
+        #expect(legacyWrong.stdoutText.contains(#""code":"unauthorized""#), "\(legacyWrong.stdoutText)")
+        let metrics = try await daemon.curl(
+            "",
+            path: "/metrics",
+            method: "GET",
+            overSocket: true,
+            headers: ["Authorization: Bearer socket-secret-token"]
+        )
+        #expect(metrics.body.contains(#"build_service_auth_failures_total{listener="unix"} 3"#), "\(metrics.body)")
         let cli = try await daemon.cli(["--project", "demo", "--token", "http-secret-token", "true"], overHTTP: true)
         #expect(cli.status == 0)
         let cliWrong = try await daemon.cli(["--project", "demo", "true"], overHTTP: true)

@@ -20,8 +20,16 @@ public final class RefusalLog: Sendable {
         self.perSecond = perSecond
     }
 
-    /// Logs one refusal (never a token: only the code and the message the client got).
-    public func refused(code: String, message: String, peer: String, listener: String, tokenName: String? = nil) {
+    /// Logs one refusal (never a token: only the code and the message the client got). The
+    /// message and peer are made only for a line that is written: a flood of refusals does
+    /// not pay for text nobody reads.
+    public func refused(
+        code: String,
+        message: @autoclosure () -> String,
+        peer: @autoclosure () -> String,
+        listener: String,
+        tokenName: String? = nil
+    ) {
         let second = Int64(time(nil))
         let suppressed: Int? = window.withLockedValue { window in
             if window.second != second {
@@ -38,8 +46,8 @@ public final class RefusalLog: Sendable {
         }
         guard let suppressed else { return }
         var metadata: Logger.Metadata = [
-            LogKey.code: .string(code), LogKey.reason: .string(AuditText.shortened(message, limit: 512)),
-            LogKey.peer: .string(peer), LogKey.listener: .string(listener),
+            LogKey.code: .string(code), LogKey.reason: .string(AuditText.shortened(message(), limit: 512)),
+            LogKey.peer: .string(peer()), LogKey.listener: .string(listener),
         ]
         if let tokenName { metadata[LogKey.tokenName] = .string(tokenName) }
         if suppressed > 0 { metadata[LogKey.suppressed] = .stringConvertible(suppressed) }

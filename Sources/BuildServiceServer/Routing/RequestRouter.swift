@@ -45,9 +45,8 @@ struct RequestRouter: HTTPResponder {
         let link = route == .artifact ? ArtifactRoute(uri: head.uri) : nil
         switch authorizer.authorize(head, route: route, link: link, tokens: listener.tokens(settings), settings: settings) {
         case .failure(let error):
-            if error.code == .unauthorized { listener.operations.metrics.authFailed(listener: listener.name) }
-            listener.endpoint.refusals.refused(
-                code: error.code.rawValue,
+            listener.endpoint.recordRefusal(
+                error,
                 message: "\(head.method) \(Self.shortened(String(path))): \(error.message)",
                 peer: PeerDescription.of(channel),
                 listener: listener.name
