@@ -45,6 +45,11 @@ import Testing
         #expect(answer.contains("Retry-After: 5"), "\(answer)")
         #expect(answer.contains(#""code":"too_many_connections""#), "\(answer)")
         #expect(answer.contains("max_connections_per_ip"), "\(answer)")
+        // One over the cap that sends nothing is not held for long (TooManyConnectionsAnswer.patience).
+        let silent = try socketConnect(port: daemon.port, from: "127.0.0.1")
+        let (silentBytes, silentClosed) = readUntilClosed(silent, timeoutSec: 10)
+        close(silent)
+        #expect(silentClosed && silentBytes.isEmpty)
 
         // Another address, and the socket, are served meanwhile.
         let other = try await TestProcess.run(
@@ -54,7 +59,7 @@ import Testing
         )
         #expect(other.stdoutText == "200")
         try await buildOverTheSocket(daemon)
-        #expect(try await metric(daemon, #"build_service_connections_refused_total{reason="max_connections_per_ip"} 1"#))
+        #expect(try await metric(daemon, #"build_service_connections_refused_total{reason="max_connections_per_ip"} 2"#))
         #expect(try await metric(daemon, "build_service_connections_open 3"))
         #expect(daemon.log.contains("service.http.max_connections_per_ip reached"))
 

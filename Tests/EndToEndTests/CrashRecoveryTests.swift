@@ -25,13 +25,15 @@ import Testing
                 return pids.count == 2
             }
         )
+        // The group's record is written just after the spawn, which a loaded machine can let
+        // the build's own output overtake: wait for it, as a kill later on would find it.
+        let ledger = daemon.directory + "/workspaces/running"
+        #expect(await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: ledger)) ?? []).count == 1 })
         daemon.signal(SIGKILL)
         await daemon.stop()
         _ = await client.wait()
         // What the kill left: the build runs on, with no daemon and no timeout.
         #expect(pids.allSatisfy(Self.isAlive), "\(pids)")
-        let ledger = daemon.directory + "/workspaces/running"
-        #expect(((try? FileManager.default.contentsOfDirectory(atPath: ledger)) ?? []).count == 1)
 
         try await daemon.start()
         #expect(await eventually { !pids.contains(where: Self.isAlive) }, "\(pids) outlived the restart")

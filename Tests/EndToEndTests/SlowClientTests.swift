@@ -146,6 +146,8 @@ import Testing
             outputDirectory: daemon.directory
         ).stdoutText
         #expect(output.hasPrefix("HTTP/1.1 401"), "\(output)")
+        // Every byte of the body went in: the connection was not cut under it.
+        #expect(output.hasSuffix("body bytes sent after it: 10\n"), "\(output)")
         let metrics = try await daemon.curl("", path: "/metrics", method: "GET", headers: ["Authorization: Bearer slow-client-test-token"])
         #expect(metrics.status == 200)
         #expect(!metrics.body.contains("build_service_request_timeouts_total{"), "\(metrics.body)")
