@@ -69,6 +69,33 @@ struct RequestValidatorTests {
         #expect(error.code == .invalidPath)
     }
 
+    /// A cwd within its own limit whose whole path (root included) is longer than PATH_MAX:
+    /// the kernel could not name it to start the build there, so the request is refused
+    /// (it was once taken for the root, and the build failed at spawn after "started").
+    @Test func aCwdTheKernelCannotNameIsRejected() throws {
+        let segment = String(repeating: "d", count: 203)
+        var directory = open(project.path, O_RDONLY | O_DIRECTORY)
+        for _ in 0..<20 {
+            #expect(mkdirat(directory, segment, 0o755) == 0)
+            let next = openat(directory, segment, O_RDONLY | O_DIRECTORY)
+            close(directory)
+            directory = next
+        }
+        close(directory)
+        let cwd = Array(repeating: segment, count: 20).joined(separator: "/")
+        #expect(cwd.utf8.count < 4096 && project.path.utf8.count + 1 + cwd.utf8.count > 4096)
+        let error = try #require(failure(request(command: "sh", args: ["-c", "true"], cwd: cwd)))
+        #expect(error.code == .invalidPath)
+        #expect(error.message.contains("PATH_MAX"), "\(error.message)")
+        // The tree is removed a directory at a time (its path is too long for one call).
+        let remove = Process()
+        remove.executableURL = URL(fileURLWithPath: "/bin/rm")
+        remove.arguments = ["-rf", segment]
+        remove.currentDirectoryURL = URL(fileURLWithPath: project.path)
+        try remove.run()
+        remove.waitUntilExit()
+    }
+
     @Test func cwdThatDoesNotExistIsRejected() throws {
         let error = try #require(failure(request(cwd: "nowhere")))
         #expect(error.code == .invalidPath)

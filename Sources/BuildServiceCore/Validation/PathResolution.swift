@@ -34,7 +34,7 @@ public enum PathResolution {
             (directory, handle) = try openDirectory(cwd, from: ".", in: tree, naming: field)
         }
         guard let makeWords else {
-            return WorkingDirectory(handle: handle, absolutePath: handle.path ?? tree.root, makeArguments: nil)
+            return WorkingDirectory(handle: handle, absolutePath: try nameable(handle, cwd: cwd), makeArguments: nil)
         }
         var changesDirectory = false
         for case .path(.directory, let spelling, let value) in makeWords {
@@ -86,7 +86,20 @@ public enum PathResolution {
             }
         }
         if changesDirectory && !quiet { arguments.insert("-w", at: 0) }
-        return WorkingDirectory(handle: handle, absolutePath: handle.path ?? tree.root, makeArguments: arguments)
+        return WorkingDirectory(handle: handle, absolutePath: try nameable(handle, cwd: cwd), makeArguments: arguments)
+    }
+
+    /// The path the build is started in (by name, as its user: see `bs_spawn`). A directory the
+    /// kernel cannot name in `PATH_MAX` bytes could not be entered: refused here, where it
+    /// was once taken for the root and failed the build at spawn after `started`.
+    private static func nameable(_ handle: OpenDirectory, cwd: String?) throws(ServiceError) -> String {
+        guard let path = handle.path else {
+            throw ServiceError(
+                .invalidPath,
+                "cwd \"\(RequestValidator.quoted(cwd ?? "."))\" leads to a directory whose path is longer than the kernel allows (PATH_MAX)"
+            )
+        }
+        return path
     }
 
     private static func openDirectory(
