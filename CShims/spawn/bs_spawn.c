@@ -26,17 +26,48 @@
 // Consequences for the child: only raw system calls (glibc's setuid/setgid would signal the
 // daemon's threads to change their ids too), no allocation, and failures are reported by
 // writing into the shared context before _exit.
+//
+// Under ThreadSanitizer or AddressSanitizer the child is started with fork instead: a child
+// that runs on the daemon's memory calls into the sanitizer's runtime (through its
+// interceptors) as if it were one more thread of the daemon, and the runtime aborts. fork lets
+// the runtime prepare its state for the child; failures then travel back through a
+// close-on-exec pipe, since the child's memory is its own.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define BS_SPAWN_WITH_FORK 1
+#endif
+#endif
+
 typedef struct {
     const bs_spawn_request *request;
     int devnull;
     int stage;
     int error;
+    int report_fd;  ///< with fork: the pipe the failed stage and errno are written to; else -1
 } child_context;
 
 static int fail(child_context *context, int stage) {
     context->stage = stage;
     context->error = errno;
+    if (context->report_fd >= 0) {
+        int report[2] = {stage, context->error};
+        ssize_t ignored = write(context->report_fd, report, sizeof report);
+        (void)ignored;
+    }
     _exit(127);
+}
+
+/// Closes every descriptor from 3 up except `first` and `second` (either may be -1).
+static void close_all_except(int first, int second) {
+    if (first > second) { int swap = first; first = second; second = swap; }
+    unsigned from = 3;
+    int kept[2] = {first, second};
+    for (int index = 0; index < 2; index++) {
+        if (kept[index] < (int)from) continue;
+        if (kept[index] > (int)from) close_range(from, (unsigned)kept[index] - 1, 0);
+        from = (unsigned)kept[index] + 1;
+    }
+    close_range(from, ~0U, 0);
 }
 
 static int run_child(void *argument) {
@@ -62,14 +93,9 @@ static int run_child(void *argument) {
         fail(context, BS_SPAWN_STAGE_STDIO);
     }
     // Everything else the daemon has open is closed; the validated working directory stays
-    // for the check below (it is close-on-exec).
+    // for the check below, and the report pipe (both are close-on-exec).
     int keep = request->cwd_fd;
-    if (keep >= 3) {
-        if (keep > 3) close_range(3, (unsigned)keep - 1, 0);
-        close_range((unsigned)keep + 1, ~0U, 0);
-    } else {
-        close_range(3, ~0U, 0);
-    }
+    close_all_except(keep, context->report_fd);
 
     for (size_t index = 0; index < request->limit_count; index++) {
         // Raw prlimit64: glibc's setrlimit is a plain wrapper too, but this states it.
@@ -103,13 +129,55 @@ static int run_child(void *argument) {
     return fail(context, BS_SPAWN_STAGE_EXEC);
 }
 
+#ifdef BS_SPAWN_WITH_FORK
+static pid_t spawn_with_fork(child_context *context, bs_spawn_stage *stage, int *error) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        *stage = BS_SPAWN_STAGE_FORK; *error = errno; close(context->devnull); return -1;
+    }
+    sigset_t all, old_mask;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(report[0]);
+        context->report_fd = report[1];
+        run_child(context);
+    }
+    int fork_errno = errno;
+    sigdelset(&old_mask, SIGCHLD);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    close(report[1]);
+    close(context->devnull);
+    if (pid < 0) {
+        close(report[0]);
+        *stage = BS_SPAWN_STAGE_FORK; *error = fork_errno; return -1;
+    }
+    int failure[2];
+    ssize_t got;
+    do { got = read(report[0], failure, sizeof failure); } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof failure) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *stage = (bs_spawn_stage)failure[0];
+        *error = failure[1];
+        return -1;
+    }
+    return pid;
+}
+#endif
+
 pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *error) {
     *stage = BS_SPAWN_STAGE_NONE;
     *error = 0;
 
-    child_context context = {request, -1, BS_SPAWN_STAGE_NONE, 0};
+    child_context context = {request, -1, BS_SPAWN_STAGE_NONE, 0, -1};
     context.devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (context.devnull < 0) { *stage = BS_SPAWN_STAGE_STDIO; *error = errno; return -1; }
+#ifdef BS_SPAWN_WITH_FORK
+    return spawn_with_fork(&context, stage, error);
+#endif
 
     // One child stack per thread, kept: with CLONE_VFORK this thread is suspended until the
     // child has exec'd, so the stack is never used by two children at once, and mapping and

@@ -98,9 +98,11 @@ extension ServiceConfig {
 
     /// The stack the TOML parser runs on in this process: the sandbox's child parses on
     /// `sandboxParserStackBytes`, an eighth of it, so text the child survived cannot overflow
-    /// this one (the parser recurses once per part of a dotted key).
-    public static let parserStackBytes = 64 << 20
-    public static let sandboxParserStackBytes = 8 << 20
+    /// this one (the parser recurses once per part of a dotted key). 32 MiB keeps a 27,500-part
+    /// key parseable under the sanitizers too, whose frames are several times larger. Only the
+    /// pages the parser touches are ever used.
+    public static let parserStackBytes = 256 << 20
+    public static let sandboxParserStackBytes = 32 << 20
 
     /// Parses TOML text into a config without touching the file system.
     public static func parse(toml text: String, parserStackBytes: Int = parserStackBytes) throws(ConfigError) -> ServiceConfig {

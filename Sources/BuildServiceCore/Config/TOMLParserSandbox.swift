@@ -78,7 +78,10 @@ public struct TOMLParserSandbox: Sendable {
         var stage = BS_SPAWN_STAGE_NONE
         var failure: Int32 = 0
         // No backtrace to compute for a crash that is expected now and then.
-        let environment = ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/bin:/bin"]
+        // A sanitizer's settings pass through (scripts/sanitize.sh): with its defaults, a
+        // sanitized child would turn the crash it is here to catch into exit status 1, "not a config".
+        let sanitizers = ProcessInfo.processInfo.environment.filter { $0.key.hasSuffix("SAN_OPTIONS") }.map { "\($0.key)=\($0.value)" }
+        let environment = ["SWIFT_BACKTRACE=enable=no", "PATH=/usr/bin:/bin"] + sanitizers
         // The working directory is lent like the lists: "/" as the one string of a list.
         let pid = CStringArray.with([executable] + arguments) { argv in
             CStringArray.with(environment) { envp in

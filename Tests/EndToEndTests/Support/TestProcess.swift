@@ -22,6 +22,16 @@ enum TestProcess {
         binDirectory.appendingPathComponent(name).path
     }
 
+    /// A sanitizer's settings (scripts/sanitize.sh), which follow the run into every process it
+    /// starts. The products get their own AddressSanitizer settings when the script gives them
+    /// (leak checks on: the test runner's own objects are not checked).
+    static let sanitizerSettings: [String: String] = {
+        let inherited = ProcessInfo.processInfo.environment
+        var settings = inherited.filter { $0.key.hasSuffix("SAN_OPTIONS") }
+        if let products = inherited["BUILD_SERVICE_TEST_PRODUCT_ASAN_OPTIONS"] { settings["ASAN_OPTIONS"] = products }
+        return settings
+    }()
+
     /// Starts `executable` with output going to files in `directory`; the caller waits or kills.
     static func start(
         _ executable: String,
@@ -34,7 +44,11 @@ enum TestProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        if let environment { process.environment = environment }
+        if let environment {
+            process.environment = environment.merging(Self.sanitizerSettings) { mine, _ in mine }
+        } else {
+            process.environment = ProcessInfo.processInfo.environment.merging(Self.sanitizerSettings) { _, sanitizer in sanitizer }
+        }
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         let id = UUID().uuidString
         let stdoutPath = "\(outputDirectory)/\(id).out"
