@@ -13,6 +13,8 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private let listener: ListenerContext
     private var request = LegacyRequestLine(limit: ListenerContext.maxBodyBytes)
     private var started = false
+    /// Refused before the line's end: what the client still sends is read and dropped.
+    private var lingering = false
     private var task: Task<Void, Never>?
 
     init(listener: ListenerContext) {
@@ -31,7 +33,9 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // A half-close ends the request line; it does not cancel a running build.
-            if !started {
+            if lingering {
+                context.close(promise: nil)
+            } else if !started {
                 if let partial = request.buffered, partial.readableBytes > 0 {
                     start(context: context, line: partial)
                 } else {
@@ -53,6 +57,7 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// `line` nil: the request was too large.
     private func start(context: ChannelHandlerContext, line: ByteBuffer?) {
         started = true
+        lingering = line == nil
         // The request is in: its deadline (`RequestDeadlines`) is met.
         context.triggerUserOutboundEvent(RequestProgress.requestRead, promise: nil)
         request = LegacyRequestLine(limit: ListenerContext.maxBodyBytes)
@@ -81,7 +86,16 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
             switch admission {
             case .success(let admitted): await listener.endpoint.stream(admitted, to: sink)
-            case .failure(let error): await sink.reject(error)
+            case .failure(let error):
+                await sink.reject(error)
+                if line == nil {
+                    // Closing while the client still writes its line would fail its write
+                    // (EPIPE) and it may never read this answer: end our side, and drop what
+                    // still comes until it closes too (inputClosed), for a few seconds at most.
+                    try? await channel.close(mode: .output)
+                    channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
+                    return
+                }
             }
             try? await channel.close()
         }
