@@ -12,18 +12,23 @@ import Testing
 
     init() async throws {
         certificates = try await TestCertificates()
-        var options = DaemonUnderTest.Options(tls: .init(certificates: certificates), artifacts: ["out/*.bin"], artifactSettings: "url_ttl_sec = 5")
+        var options = DaemonUnderTest.Options(tls: .init(certificates: certificates), artifacts: ["out/*.bin"], artifactSettings: "url_ttl_sec = 10")
         options.httpAuthTOML = """
             required = true
             tokens = ["admin-7d1e", { token = "scoped-5a2b", name = "other-only", projects = ["other"] }]
             """
         daemon = try await DaemonUnderTest(options)
-        // 3 MiB + a bit: several chunks through the TLS path.
+        (url, content) = try await Self.buildArtifact(daemon)
+    }
+
+    /// Builds a 3 MiB (and a bit) artifact, several chunks through the TLS path; returns its
+    /// signed link and its bytes.
+    private static func buildArtifact(_ daemon: DaemonUnderTest) async throws -> (url: String, content: Data) {
         let script = "mkdir -p out && head -c 3146000 /dev/urandom > out/big.bin"
         let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]), headers: ["Authorization: Bearer admin-7d1e"])
         let artifacts = try #require(try parseEvents(response.body).last?["artifacts"] as? [[String: Any]])
-        url = try #require(artifacts.first?["url"] as? String)
-        content = try #require(FileManager.default.contents(atPath: daemon.projectRoot + "/out/big.bin"))
+        let url = try #require(artifacts.first?["url"] as? String)
+        return (url, try #require(FileManager.default.contents(atPath: daemon.projectRoot + "/out/big.bin")))
     }
 
     private func get(_ url: String, headers: [String] = []) async throws -> Download {
@@ -31,13 +36,18 @@ import Testing
     }
 
     @Test func aSignedURLWorksWithoutATokenUntilItExpires() async throws {
+        // A link of its own, fetched at once: the suite's was signed when the test began,
+        // which on a loaded machine can be more than url_ttl_sec ago.
+        let (url, content) = try await Self.buildArtifact(daemon)
         #expect(url.hasPrefix("https://localhost:\(daemon.port)/v1/builds/bld_"))
         #expect(url.contains("/artifacts/out/big.bin?expires="))
         #expect(url.contains("&sig="))
         let signed = try await get(url)
         #expect(signed.status == 200)
         #expect(sameBytes(signed.body, content), "\(signed.body.count) of \(content.count) bytes")
-        try await Task.sleep(for: .seconds(6))
+        // Past the link's own expiry.
+        let expires = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "expires" }?.value.flatMap(Double.init))
+        try await Task.sleep(for: .seconds(max(0, expires + 1 - Date().timeIntervalSince1970)))
         let expired = try await get(url)
         #expect(expired.status == 403)
         #expect(String(decoding: expired.body, as: UTF8.self).contains("forbidden_signature"))

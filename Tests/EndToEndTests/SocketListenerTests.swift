@@ -76,7 +76,7 @@ struct SocketListenerTests {
         let huge = requestJSON(["command": "true", "args": [String(repeating: "x", count: 1_100_000)]])
         let result = try await daemon.legacy(huge)
         let events = try parseEvents(result.stdoutText)
-        #expect(events.map { $0["type"] as? String } == ["error", "exit"])
+        #expect(events.map { $0["type"] as? String } == ["error", "exit"], "socat: \(result.stderrText)")
         #expect(events.first?["code"] as? String == "payload_too_large")
         #expect(events.last?["code"] as? Int == 1)
         let ok = try await daemon.legacy(requestJSON(["command": "true"]))

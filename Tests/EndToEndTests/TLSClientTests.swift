@@ -85,12 +85,14 @@ import Testing
         // that from this test process (SwiftNIO ignores it process-wide once a socket is made).
         let producer = "i=0; while :; do i=$((i+1)); printf '%s \"q\" \\\\ %0*d\\n' line \"$((i % 97))\" \"$i\" || break; done | head -c 209715200"
         let cli = TestProcess.binary("build-cli")
+        // pipefail: a relay that failed (or timed out on a loaded machine) says so instead of
+        // showing up only as a checksum that differs.
         let script = """
-            set -e
-            '\(cli)' --cacert '\(certificates.caPath)' --endpoint '\(daemon.httpBase)' --project demo sh -c '\(producer.replacingOccurrences(of: "'", with: "'\\''"))' | sha256sum
+            set -e -o pipefail
+            '\(cli)' --timeout 600 --cacert '\(certificates.caPath)' --endpoint '\(daemon.httpBase)' --project demo sh -c '\(producer.replacingOccurrences(of: "'", with: "'\\''"))' | sha256sum
             sh -c '\(producer.replacingOccurrences(of: "'", with: "'\\''"))' | sha256sum
             """
-        let result = try await TestProcess.run("/bin/sh", ["-c", script], outputDirectory: certificates.directory)
+        let result = try await TestProcess.run("/bin/bash", ["-c", script], outputDirectory: certificates.directory)
         #expect(result.status == 0, "\(result.stderrText)")
         let sums = result.stdoutText.split(separator: "\n")
         #expect(sums.count == 2)

@@ -64,9 +64,10 @@ extension DaemonUnderTest {
     }
 
     /// A shell script that waits until `openGate(name)` and then prints "`name` open". It gives
-    /// up after 30 s, so that a failed test leaves no process behind for long.
+    /// up after 2 minutes, so that a failed test leaves no process behind for long (30 s was
+    /// too short on a machine loaded by a sanitizer's run: a gate gave up before its test opened it).
     static func gatedScript(_ name: String) -> String {
-        "i=0; while [ ! -e \(name) ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo \(name) open"
+        "i=0; while [ ! -e \(name) ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; echo \(name) open"
     }
 
     /// Lets a build running `gatedScript(name)` finish.
