@@ -38,6 +38,19 @@ import Testing
         #expect(whole.append(buffer("0123456789ab")) == .tooLarge)
     }
 
+    /// A line over the limit is too large however the reads split it, its end included (one
+    /// read used to take it whole: found by the legacy-line fuzz target's oracle).
+    @Test func moreThanTheLimitWithItsNewlineIsTooLargeInAnySplit() {
+        var whole = LegacyRequestLine(limit: 10)
+        #expect(whole.append(buffer("0123456789ab\n")) == .tooLarge)
+        var split = LegacyRequestLine(limit: 10)
+        #expect(split.append(buffer("01234")) == .incomplete)
+        #expect(split.append(buffer("56789ab\n")) == .tooLarge)
+        var exact = LegacyRequestLine(limit: 10)
+        #expect(exact.append(buffer("01234")) == .incomplete)
+        #expect(exact.append(buffer("56789\n")) == .complete(buffer("0123456789")))
+    }
+
     /// Without a newline (the client half-closed), what came so far is the request.
     @Test func whatCameSoFarIsKept() {
         var line = LegacyRequestLine(limit: 100)
