@@ -130,6 +130,29 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The fuzz targets and their oracles (scripts/fuzz.sh), replayed by the test suite.
+        .target(
+            name: "BuildServiceFuzzing",
+            dependencies: [
+                "BuildServiceCore",
+                "BuildServiceProtocol",
+                "BuildServiceServer",
+                "BuildServiceTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "build-service-fuzz",
+            dependencies: ["BuildServiceFuzzing", "BuildServiceCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BuildServiceFuzzingTests",
+            dependencies: ["BuildServiceFuzzing"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BuildServiceProtocolTests",
             dependencies: ["BuildServiceProtocol"],
@@ -156,6 +179,7 @@ let package = Package(
             name: "BuildServiceServerTests",
             dependencies: [
                 "BuildServiceServer",
+                "BuildServiceFuzzing",
                 "BuildServiceCore",
                 "BuildServiceProtocol",
                 "BuildServiceTLS",

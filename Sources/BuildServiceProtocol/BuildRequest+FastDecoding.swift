@@ -17,7 +17,7 @@ extension BuildRequest {
     /// or returns nil for anything else. So it only has to agree with `JSONDecoder` on what it
     /// accepts, and it gives up at the first doubt: an escape, a repeated or unknown key, a
     /// fraction, invalid UTF-8. (`JSONDecoder` cost tens of microseconds before every spawn.)
-    static func decodePlain(_ body: UnsafeRawBufferPointer) -> BuildRequest? {
+    package static func decodePlain(_ body: UnsafeRawBufferPointer) -> BuildRequest? {
         var reader = PlainJSONReader(bytes: body)
         return reader.request()
     }

@@ -27,7 +27,7 @@ public struct ArgumentPolicy: Sendable {
     /// reads as anything but a plain word (no `$`, quotes, `;&|<>()`, backquote, backslash, `#`,
     /// `~`, `@`, globs or whitespace). make pastes all of them into shell command lines unquoted:
     /// values through variables, targets and missing makefiles as `$@`, `-I` through MAKEFLAGS.
-    static func isSafe(_ text: String, allowingSpace: Bool = false) -> Bool {
+    package static func isSafe(_ text: String, allowingSpace: Bool = false) -> Bool {
         text.utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):

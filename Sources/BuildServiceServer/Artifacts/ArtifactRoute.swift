@@ -3,10 +3,10 @@ import BuildServiceCore
 /// `/v1/builds/{build_id}/artifacts/{path}` and `/artifacts/{build_id}/{path}` (the form a
 /// `public_base_url` pointing at the daemon itself produces), parsed strictly: anything odd is
 /// "no such artifact", never a guess at what was meant.
-struct ArtifactRoute: Equatable {
-    let buildID: String
+package struct ArtifactRoute: Equatable {
+    package let buildID: String
     /// Clean relative path: percent-decoded once, no empty, `.` or `..` segments.
-    let name: String
+    package let name: String
     /// Decoded query parameters (`expires`, `sig`).
     let query: [String: String]
 
@@ -20,9 +20,12 @@ struct ArtifactRoute: Equatable {
     }
 
     /// `nil` for a malformed, encoded-slash, traversal or otherwise suspicious request.
-    init?(uri: String) {
+    package init?(uri: String) {
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let rawPath = parts[0]
+        // An origin-form target starts with "/" (the artifact-route fuzz target found that
+        // "xt/artifacts/<id>/…" parsed as an artifact here, though the router never sends it).
+        guard rawPath.hasPrefix("/") else { return nil }
         let rawSegments = rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst()  // leading ""
         let segments = Array(rawSegments)
         let buildSegment: Substring

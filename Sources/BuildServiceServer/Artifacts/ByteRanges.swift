@@ -3,8 +3,8 @@
 /// file, against CVE-2011-3192), unknown units ignored. Positions are digits only (no sign),
 /// any number of them: one past what an `Int` holds is simply larger than any file. Empty
 /// list elements are ignored (§5.6.1.2).
-enum ByteRanges {
-    enum Outcome: Equatable {
+package enum ByteRanges {
+    package enum Outcome: Equatable {
         /// Send the whole file (no Range, an unknown unit, an empty file, too much overlap).
         case full
         /// 206 with these inclusive ranges.
@@ -13,9 +13,9 @@ enum ByteRanges {
         case unsatisfiable
     }
 
-    static let maxRanges = 50
+    package static let maxRanges = 50
 
-    static func evaluate(_ header: String?, size: Int) -> Outcome {
+    package static func evaluate(_ header: String?, size: Int) -> Outcome {
         guard let header else { return .full }
         let trimmed = header.trimmingHTTPWhitespace
         guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals].trimmingHTTPWhitespace.lowercased() == "bytes" else {

@@ -2,7 +2,7 @@ import BuildServiceCore
 import NIOHTTP1
 
 /// What a request's path addresses, before method and auth are looked at.
-enum Route: Equatable {
+package enum Route: Equatable {
     case health
     case metrics
     /// `/v1/builds`: POST submits, GET lists.
@@ -15,7 +15,7 @@ enum Route: Equatable {
     case artifact
     case unknown
 
-    init(path: Substring) {
+    package init(path: Substring) {
         if path == "/healthz" {
             self = .health
         } else if path == "/metrics" {
