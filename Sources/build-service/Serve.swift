@@ -80,8 +80,9 @@ struct Serve: AsyncParsableCommand {
         let level = Self.level(settings.level)
         let console = settings.console || file == nil
         let logFile = file
+        let journal = JournalStream.isStandardError()
         LoggingSystem.bootstrap { label in
-            PlainTextLogHandler(label: label, level: level, console: console, file: logFile)
+            PlainTextLogHandler(label: label, level: level, console: console, journal: journal, file: logFile)
         }
         return Logger(label: "build-service")
     }

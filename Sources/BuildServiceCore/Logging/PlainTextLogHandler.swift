@@ -3,17 +3,22 @@ public import Logging
 
 /// Writes one plain-text line per log record: time, level, message, then `key=value` metadata
 /// (values quoted when they contain spaces or quotes). To stderr, a rotating file, or both.
+/// When stderr is the journal (`journal`), its lines start with the record's syslog priority
+/// (`<4>`) instead of the time: journald stamps each line itself and filters by the priority
+/// (`journalctl -p warning`). The file always gets the time.
 public struct PlainTextLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
     private let label: String
     private let console: Bool
+    private let journal: Bool
     private let file: RotatingLogFile?
 
-    public init(label: String, level: Logger.Level, console: Bool, file: RotatingLogFile?) {
+    public init(label: String, level: Logger.Level, console: Bool, journal: Bool = false, file: RotatingLogFile?) {
         self.label = label
         self.logLevel = level
         self.console = console
+        self.journal = journal
         self.file = file
     }
 
@@ -27,6 +32,7 @@ public struct PlainTextLogHandler: LogHandler {
         var line: [UInt8] = []
         line.reserveCapacity(256)
         Self.appendTimestamp(to: &line)
+        let timestampLength = line.count
         line.append(0x20)
         line.append(contentsOf: event.level.rawValue.utf8)
         line.append(0x20)
@@ -40,7 +46,11 @@ public struct PlainTextLogHandler: LogHandler {
         }
         line.append(0x0A)
         if console {
-            line.withUnsafeBufferPointer { bytes in
+            var consoleLine = line
+            if journal {
+                consoleLine.replaceSubrange(0...timestampLength, with: "<\(JournalStream.priority(of: event.level))>".utf8)
+            }
+            consoleLine.withUnsafeBufferPointer { bytes in
                 var offset = 0
                 while offset < bytes.count {
                     let written = Foundation.write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
