@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "CBuildServiceSystem", path: "CShims/system"),
         // The scan that finds the next byte a JSON string must escape, sixteen bytes at a time.
         .target(name: "CBuildServiceJSONScan", path: "CShims/jsonscan"),
+        // The commit the binaries were built from, given as a C macro by the release script.
+        .target(name: "CBuildServiceVersion", path: "CShims/version"),
         .target(
             name: "BuildServiceTLS",
             dependencies: ["CBuildServiceOpenSSL", .product(name: "NIOCore", package: "swift-nio")],
@@ -54,7 +56,7 @@ let package = Package(
         ),
         .target(
             name: "BuildServiceProtocol",
-            dependencies: ["CBuildServiceJSONScan", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["CBuildServiceJSONScan", "CBuildServiceVersion", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .target(

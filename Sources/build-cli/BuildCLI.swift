@@ -25,7 +25,8 @@ struct BuildCLI: AsyncParsableCommand {
             2 for usage errors; 65 when a downloaded artifact is incomplete or fails its checksum; \
             69 when the service cannot be reached or the connection broke; \
             76 when TLS fails (untrusted, expired or wrong-host certificate) or the answer is not the protocol.
-            """
+            """,
+        version: BuildServiceVersion.line(program: "build-cli", openSSL: OpenSSLLibrary.versionText)
     )
 
     @Option(help: "Project id (default: $BUILD_SERVICE_PROJECT).")
@@ -97,6 +98,9 @@ struct BuildCLI: AsyncParsableCommand {
         // The command captures everything from the first word on, so help must be looked for here.
         if let first = command.first, first == "-h" || first == "--help" {
             throw CleanExit.helpRequest(self)
+        }
+        if command.first == "--version" {
+            throw CleanExit.message(Self.configuration.version)
         }
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BuildServiceCore
+import BuildServiceProtocol
 import BuildServiceTLS
 
 @main
@@ -7,7 +8,7 @@ struct BuildServiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build-service",
         abstract: "Runs allow-listed build commands for configured projects and streams their output.",
-        version: "build-service \(BuildServiceVersion.text) (\(OpenSSLLibrary.versionText))",
+        version: BuildServiceVersion.line(program: "build-service", openSSL: OpenSSLLibrary.versionText),
         subcommands: [Serve.self, CheckConfig.self, ParseConfig.self],
         defaultSubcommand: Serve.self
     )

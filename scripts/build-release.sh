@@ -1,0 +1,37 @@
+#!/bin/sh
+# Release binaries that run on a host or in a container without Swift: the Swift runtime and
+# Foundation linked in (--static-swift-stdlib), stripped, the debug info kept beside each in
+# NAME.debug (found by gdb through the binary's .gnu_debuglink). They depend on glibc, OpenSSL 3
+# and three libraries every Debian and Ubuntu system has, slim container images included
+# (apt itself needs them): libstdc++6, libgcc-s1 and zlib1g, which the static Swift runtime
+# and Foundation link to. The script checks that with ldd and fails on anything else.
+#   sh scripts/build-release.sh [OUT]      default OUT: .build/dist
+set -eu
+cd "$(dirname "$0")/.."
+out="${1:-.build/dist}"
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    commit="$commit-modified"
+fi
+# The commit reaches the code as a C macro (CShims/version); a separate build directory keeps
+# these objects apart from the development build's.
+swift build -c release --static-swift-stdlib --build-path .build/static \
+    -Xcc "-DBUILD_SERVICE_COMMIT=\"$commit\"" --product build-service
+swift build -c release --static-swift-stdlib --build-path .build/static \
+    -Xcc "-DBUILD_SERVICE_COMMIT=\"$commit\"" --product build-cli
+mkdir -p "$out"
+for program in build-service build-cli; do
+    cp .build/static/release/$program "$out/$program"
+    objcopy --only-keep-debug "$out/$program" "$out/$program.debug"
+    objcopy --strip-debug --strip-unneeded --add-gnu-debuglink="$out/$program.debug" "$out/$program"
+    # Anything else is a dependency a host without Swift may not have.
+    others=$(ldd "$out/$program" | awk '{print $1}' \
+        | grep -Ev '^(linux-vdso\.so\.1|/lib64/ld-linux-x86-64\.so\.2|ld-linux-.*|lib(c|m|dl|rt|pthread|util|resolv)\.so\.[0-9]+|lib(ssl|crypto)\.so\.3|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libz\.so\.1)$' || true)
+    if [ -n "$others" ]; then
+        echo "build-release.sh: $program needs more than glibc, OpenSSL 3, libstdc++, libgcc_s and zlib: $others" >&2
+        exit 1
+    fi
+done
+ls -l "$out"
+"$out/build-service" --version
+"$out/build-cli" --version
