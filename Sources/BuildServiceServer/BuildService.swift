@@ -52,7 +52,12 @@ public final class BuildService: Service {
         descriptors = DescriptorLimit.raiseSoftToHard()
         var limits = config.build.limits
         limits.inheritedNofile = descriptors
-        self.runner = BuildRunner(identity: identity, environmentAllow: config.build.environmentAllow, limits: limits)
+        self.runner = BuildRunner(
+            identity: identity,
+            environmentAllow: config.build.environmentAllow,
+            fileCreationMask: config.build.umask,
+            limits: limits
+        )
         if config.projects.contains(where: { $0.kind == .repo }) {
             // Mirrors are not the build user's: git that updates them runs as `mirror_user` (the
             // daemon's own user by default), so no build can reach into them.

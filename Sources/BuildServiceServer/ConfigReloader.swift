@@ -150,9 +150,9 @@ struct ConfigReloader: Service {
             keys.append("service.http")
         }
         if old.build.runAsUser != new.build.runAsUser || old.build.runAsGroup != new.build.runAsGroup
-            || old.build.environmentAllow != new.build.environmentAllow
+            || old.build.environmentAllow != new.build.environmentAllow || old.build.umask != new.build.umask
         {
-            keys.append("build.run_as_user/run_as_group/environment")
+            keys.append("build.run_as_user/run_as_group/umask/environment")
         }
         if old.build.workspaceRoot != new.build.workspaceRoot || old.build.gitPath != new.build.gitPath
             || old.build.mirrorUser != new.build.mirrorUser

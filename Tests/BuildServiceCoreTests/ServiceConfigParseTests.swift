@@ -184,6 +184,18 @@ struct ServiceConfigParseTests {
         #expect(try ServiceConfig.parse(toml: config.text).socket.mode == bits)
     }
 
+    /// `build.umask` is read like the socket's mode; unset, it is 0022 (not the daemon's).
+    @Test func buildUmaskIsOctalAndDefaultsTo0022() throws {
+        let plain = ConfigText(projectRoot: Self.root)
+        #expect(try ServiceConfig.parse(toml: plain.text).build.umask == 0o022)
+        var set = ConfigText(projectRoot: Self.root)
+        set.build += "\numask = \"0027\""
+        #expect(try ServiceConfig.parse(toml: set.text).build.umask == 0o027)
+        var wrong = ConfigText(projectRoot: Self.root)
+        wrong.build += "\numask = \"0999\""
+        Self.expectFailure(wrong.text, key: "build.umask")
+    }
+
     @Test(
         arguments: [
             ("127.0.0.1:8080", "127.0.0.1", 8080),

@@ -39,11 +39,12 @@ import Testing
         Change(name: "the minimum body rate", apply: { $0.http.minBodyBytesPerSec = 0 }, needsRestart: ["service.http"]),
         Change(name: "the per-address cap", apply: { $0.http.maxConnectionsPerIP = 8 }, needsRestart: ["service.http"]),
         Change(name: "the connection cap", apply: { $0.maxConnections = 100 }, needsRestart: ["service.max_connections"]),
-        Change(name: "run_as_user", apply: { $0.build.runAsUser = "builder" }, needsRestart: ["build.run_as_user/run_as_group/environment"]),
+        Change(name: "run_as_user", apply: { $0.build.runAsUser = "builder" }, needsRestart: ["build.run_as_user/run_as_group/umask/environment"]),
+        Change(name: "umask", apply: { $0.build.umask = 0o027 }, needsRestart: ["build.run_as_user/run_as_group/umask/environment"]),
         Change(
             name: "the environment",
             apply: { $0.build.environmentAllow.append("CCACHE_DIR") },
-            needsRestart: ["build.run_as_user/run_as_group/environment"]
+            needsRestart: ["build.run_as_user/run_as_group/umask/environment"]
         ),
         Change(name: "workspace_root", apply: { $0.build.workspaceRoot = "/srv/ws" }, needsRestart: ["build.workspace_root/git_path/mirror_user"]),
         Change(name: "git_path", apply: { $0.build.gitPath = "/usr/local/bin/git" }, needsRestart: ["build.workspace_root/git_path/mirror_user"]),

@@ -430,3 +430,17 @@ struct OperationsTests {
         await daemon.stop()
     }
 }
+
+/// `build.umask` is what a build's files are created with, not the daemon's umask.
+@Suite struct BuildUmaskTests {
+    @Test(arguments: [(nil as String?, "644"), ("0027", "640"), ("0007", "660")])
+    func buildsCreateFilesWithTheConfiguredUmask(umask: String?, mode: String) async throws {
+        var options = DaemonUnderTest.Options()
+        if let umask { options.lifecycle += "\numask = \"\(umask)\"" }
+        let daemon = try await DaemonUnderTest(options)
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "rm -f made && touch made && stat -c %a made"]]))
+        let output = try parseEvents(response.body).compactMap { $0["data"] as? String }.joined()
+        #expect(output == "\(mode)\n", "\(response.body)")
+        await daemon.stop()
+    }
+}

@@ -5,6 +5,9 @@ public struct BuildSettings: Sendable {
     public var workspaceRoot = "/var/lib/build-service/workspaces"
     public var runAsUser: String?
     public var runAsGroup: String?
+    /// `build.umask`: the file creation mask builds start with, whatever the daemon's (systemd's
+    /// `UMask=0077` would make their outputs unreadable to anyone else, a container's user included).
+    public var umask: UInt32 = 0o022
     /// Lets a root daemon run builds as root when `run_as_user` is unset (off: startup fails).
     public var allowRootBuilds = false
     /// The git used for repo projects.

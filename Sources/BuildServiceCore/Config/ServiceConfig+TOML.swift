@@ -27,6 +27,7 @@ import TOMLKit
 ///                   client_ca_path string; client_auth "none"|"optional"|"required" ("none")
 /// [build]           workspace_root string "/var/lib/build-service/workspaces"
 ///                   run_as_user, run_as_group  string (unset: the daemon's user)
+///                   umask        string  "0022" (octal; the builds' own, whatever the daemon's)
 ///                   allow_root_builds bool false (a root daemon without run_as_user refuses to start)
 ///                   git_path string "/usr/bin/git" (repo projects); mirror_user string (daemon's user)
 ///                   max_concurrent int (CPUs); max_queued int 100; event_buffer_bytes int 8 MiB;
@@ -164,22 +165,22 @@ extension ServiceConfig {
         )
     }
 
+    /// A string of three or four octal digits (`"0660"`, `"022"`), as chmod and umask write them.
+    private static func permissionBits(_ table: TOMLTableReader, _ key: String, example: String) throws -> UInt32? {
+        guard let text = try table.string(key) else { return nil }
+        guard (3...4).contains(text.count), text.allSatisfy({ ("0"..."7").contains($0) }), let bits = UInt32(text, radix: 8), bits <= 0o777
+        else {
+            throw ConfigError(key: table.keyPath(key), "\"\(text)\" is not a permission mode; write octal digits such as \"\(example)\"")
+        }
+        return bits
+    }
+
     private static func parseSocket(_ table: TOMLTableReader) throws -> SocketListenerConfig {
         var socket = SocketListenerConfig()
         socket.enabled = try table.bool("enabled") ?? socket.enabled
         socket.path = try table.string("path") ?? socket.path
         socket.group = try table.string("group")
-        if let mode = try table.string("mode") {
-            guard (3...4).contains(mode.count), mode.allSatisfy({ ("0"..."7").contains($0) }),
-                let bits = UInt32(mode, radix: 8), bits <= 0o777
-            else {
-                throw ConfigError(
-                    key: table.keyPath("mode"),
-                    "\"\(mode)\" is not a permission mode; write octal digits such as \"0660\""
-                )
-            }
-            socket.mode = bits
-        }
+        socket.mode = try permissionBits(table, "mode", example: "0660") ?? socket.mode
         if let auth = try table.table("auth") { socket.auth = try parseAuth(auth, allowsType: false) }
         try table.rejectUnknownKeys()
         return socket
@@ -313,6 +314,7 @@ extension ServiceConfig {
         build.workspaceRoot = try table.string("workspace_root") ?? build.workspaceRoot
         build.runAsUser = try table.string("run_as_user")
         build.runAsGroup = try table.string("run_as_group")
+        build.umask = try permissionBits(table, "umask", example: "0022") ?? build.umask
         build.mirrorUser = try table.string("mirror_user")
         build.allowRootBuilds = try table.bool("allow_root_builds") ?? false
         build.gitPath = try table.string("git_path") ?? build.gitPath
