@@ -248,4 +248,41 @@ struct ArtifactQuotaTests {
         let expected = output.split(separator: "\n").map { String($0.prefix(64)) }
         #expect(manifest.artifacts.map(\.sha256) == expected)
     }
+
+    /// A build controls its files' lengths, and sparse ones cost it nothing: two files of
+    /// almost 2^63 bytes (on a tmpfs, which allows them) are refused as over the limit, not
+    /// summed into an overflow that would kill the daemon.
+    @Test func lengthsABuildMadeHugeAreRefusedWithoutOverflow() throws {
+        let huge = project.path + "/huge"
+        try FileManager.default.createDirectory(atPath: huge, withIntermediateDirectories: false)
+        try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "build-service-test", huge])
+        defer { try? Self.run("/bin/umount", ["-l", huge]) }
+        for name in ["a.img", "b.img"] {
+            #expect(FileManager.default.createFile(atPath: huge + "/" + name, contents: nil))
+            #expect(truncate(huge + "/" + name, off_t(Int64.max)) == 0, "\(String(cString: strerror(errno)))")
+        }
+        for pattern in ["huge", "huge/*.img"] {
+            do {
+                _ = try collector(maxBytes: 1 << 30).collect(
+                    buildID: buildID(1),
+                    projectID: "demo",
+                    projectRoot: project.path,
+                    patterns: [try ArtifactPattern(pattern)]
+                )
+                Issue.record("a set of two \(Int64.max)-byte files was stored (\(pattern))")
+            } catch let error as ArtifactCollectionError {
+                #expect(error.message.contains("add up to more than artifacts.max_bytes"), "\(error.message)")
+            }
+        }
+    }
+
+    /// Runs a program to its end; throws when it fails.
+    private static func run(_ program: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+    }
 }

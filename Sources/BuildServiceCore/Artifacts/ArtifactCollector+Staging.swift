@@ -12,7 +12,23 @@ extension ArtifactCollector {
         var sizes: [String: Int] = [:]
         /// The bytes the set will take: its files, and for each directory artifact the zip's
         /// own entries (headers of about 100 bytes plus the name, twice) on top.
-        var estimate = 0
+        private(set) var estimate = 0
+        /// `artifacts.max_bytes`.
+        let limit: Int
+
+        init(limit: Int) {
+            self.limit = limit
+        }
+
+        /// Counts `bytes` more, refusing the set as soon as it is over the limit: a build
+        /// controls the lengths (sparse files of exabytes cost it nothing), so the sum is never
+        /// taken past the limit, where it could overflow.
+        mutating func add(_ bytes: Int) throws(ArtifactCollectionError) {
+            guard bytes <= limit - estimate else {
+                throw .failed("the artifacts add up to more than artifacts.max_bytes (\(limit) bytes)")
+            }
+            estimate += bytes
+        }
     }
 
     /// Measures artifact `name`: a regular file the build's user may read, or a directory of
@@ -23,15 +39,16 @@ extension ArtifactCollector {
         case S_IFREG:
             try Self.checkReadable(name, pattern: pattern, info, tree: tree)
             measured.sizes[name] = Int(info.st_size)
-            measured.estimate += Int(info.st_size)
+            try measured.add(Int(info.st_size))
         case S_IFDIR:
             try walk(name, pattern: pattern, tree: tree) { path, _ throws(ArtifactCollectionError) in
-                measured.estimate += Self.zipEntryBytes(path)
+                try measured.add(Self.zipEntryBytes(path))
             } file: { path, _ throws(ArtifactCollectionError) in
                 let info = try Self.status(of: path, pattern: pattern, in: tree)
                 try Self.checkReadable(path, pattern: pattern, info, tree: tree)
                 measured.sizes[path] = Int(info.st_size)
-                measured.estimate += Int(info.st_size) + Self.zipEntryBytes(path)
+                try measured.add(Int(info.st_size))
+                try measured.add(Self.zipEntryBytes(path))
             }
         default:
             throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is neither a file nor a directory")

@@ -25,7 +25,9 @@ public struct ArtifactCollector: Sendable {
     /// Blocking file I/O: run it off the event loop.
     /// - Throws: `ArtifactCollectionError` (`artifact_glob_miss` naming the pattern, or
     ///   `artifact_collection_failed` naming the path, or `artifact_store_full`); nothing is
-    ///   published then, and no older set was removed for it.
+    ///   published then. Older sets are removed only for a set that was measured whole and
+    ///   fits: one that fails while it is copied (a file that changed, a full disk) may
+    ///   already have made room.
     public func collect(
         buildID: String,
         projectID: String,
@@ -47,11 +49,8 @@ public struct ArtifactCollector: Sendable {
         // The whole set is walked and measured before a byte is staged: what cannot be stored
         // (a FIFO deep in a directory, a file the build's user cannot read) fails it here, and
         // room is made in the store (older sets removed) only for a set that can be stored.
-        var measured = SetMeasure()
+        var measured = SetMeasure(limit: maxBytes)
         for name in names { try measure(name, pattern: patternOf[name]!, tree: tree, into: &measured) }
-        guard measured.estimate <= maxBytes else {
-            throw .failed("the artifacts add up to more than artifacts.max_bytes (\(maxBytes) bytes)")
-        }
 
         let staging = store.stagingDirectory(buildID)
         do {
