@@ -71,6 +71,39 @@ struct SocketListenerTests {
         await daemon.stop()
     }
 
+    /// A line over the limit is answered however the client sends it: just past the limit and
+    /// then half-closed (the close may come in the same reads as the line's end), or much
+    /// longer, written whole before the client reads (its write must not fail with EPIPE).
+    @Test(arguments: [(1_048_600, true), (4 << 20, false)])
+    func aLegacyLineOverTheLimitIsAnsweredBeforeTheConnectionCloses(length: Int, halfClose: Bool) async throws {
+        let daemon = try await DaemonUnderTest()
+        let script = """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sys.argv[1])
+            try:
+                s.sendall(b'{"project_id":"demo","command":"true","args":["' + b"x" * int(sys.argv[2]) + b'"]}\\n')
+                print("sent all")
+                if sys.argv[3] == "1":
+                    s.shutdown(socket.SHUT_WR)
+            except OSError as e:
+                print("send failed:", e)
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+            sys.stdout.write(answer.decode())
+            """
+        let output = try await TestProcess.run(
+            "/usr/bin/python3",
+            ["-c", script, daemon.socketPath, String(length), halfClose ? "1" : "0"],
+            outputDirectory: daemon.directory
+        ).stdoutText
+        #expect(output.hasPrefix("sent all\n"), "\(output)")
+        #expect(output.contains(#""code":"payload_too_large""#), "\(output)")
+        #expect(output.hasSuffix(#"{"type":"exit","code":1,"timed_out":false,"artifacts":[]}"# + "\n"), "\(output)")
+        await daemon.stop()
+    }
+
     @Test func legacyRequestLineOverTheLimitIsRefusedAndTheDaemonKeepsServing() async throws {
         // The line is a request head: on a machine as loaded as a sanitizer's run, reading a
         // megabyte took longer than the 15 s head deadline, which closed the connection

@@ -141,17 +141,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         context.triggerUserOutboundEvent(RequestProgress.requestRead, promise: nil)
         guard case .complete(let status, let headers, let body) = response else { return context.close(promise: nil) }
         let channel = context.channel
-        // Closing at once while the client still sends its body makes the kernel answer with a
-        // reset, and the client may never see this response. So: end our side, read and drop
-        // what still comes until the client closes too, for at most a few seconds.
-        ResponseWriter.write(status, headers, body, to: head, closeAfter: true, on: channel).whenComplete { _ in
-            channel.close(mode: .output, promise: nil)
-            channel.eventLoop.scheduleTask(in: Self.lingerAfterRefusal) { channel.close(promise: nil) }
-        }
+        RefusalLinger.start(on: channel, once: ResponseWriter.write(status, headers, body, to: head, closeAfter: true, on: channel))
     }
-
-    /// How long a refused request's remaining body is read and dropped (nginx lingers 5 s).
-    private static var lingerAfterRefusal: TimeAmount { .seconds(5) }
 
     private var tooLarge: HTTPResponse {
         .refusal(ServiceError(.payloadTooLarge, "request body is larger than \(state.maxBodyBytes) bytes"))

@@ -13,8 +13,10 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private let listener: ListenerContext
     private var request = LegacyRequestLine(limit: ListenerContext.maxBodyBytes)
     private var started = false
-    /// Refused before the line's end: what the client still sends is read and dropped.
-    private var lingering = false
+    /// Set when the line was refused as too large: the refusal's write. What the client still
+    /// sends is read and dropped (`RefusalLinger`); its close ends the connection once the
+    /// refusal is out.
+    private var refused: EventLoopFuture<Void>?
     private var task: Task<Void, Never>?
 
     init(listener: ListenerContext) {
@@ -26,15 +28,16 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         switch request.append(unwrapInboundIn(data)) {
         case .incomplete: break
         case .complete(let line): start(context: context, line: line)
-        case .tooLarge: start(context: context, line: nil)
+        case .tooLarge: refuseTooLarge(context: context)
         }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // A half-close ends the request line; it does not cancel a running build.
-            if lingering {
-                context.close(promise: nil)
+            if let refused {
+                let channel = context.channel
+                refused.whenComplete { _ in channel.close(promise: nil) }
             } else if !started {
                 if let partial = request.buffered, partial.readableBytes > 0 {
                     start(context: context, line: partial)
@@ -54,10 +57,23 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         context.fireChannelInactive()
     }
 
-    /// `line` nil: the request was too large.
-    private func start(context: ChannelHandlerContext, line: ByteBuffer?) {
+    /// Answers a line over the limit at once, on the event loop (so that a half-close that came
+    /// with the same reads cannot close the connection before the answer is written), then
+    /// lingers.
+    private func refuseTooLarge(context: ChannelHandlerContext) {
         started = true
-        lingering = line == nil
+        // Answered: no request deadline may cut the linger short (or count it as a timeout).
+        context.triggerUserOutboundEvent(RequestProgress.requestRead, promise: nil)
+        request = LegacyRequestLine(limit: ListenerContext.maxBodyBytes)
+        let error = ServiceError(.payloadTooLarge, "request line is longer than \(ListenerContext.maxBodyBytes) bytes")
+        listener.endpoint.recordRefusal(error, message: error.message, peer: PeerDescription.of(context.channel), listener: listener.name)
+        let answered = context.writeAndFlush(wrapOutboundOut(LegacyEventSink.refusal(error)))
+        refused = answered
+        RefusalLinger.start(on: context.channel, once: answered)
+    }
+
+    private func start(context: ChannelHandlerContext, line: ByteBuffer) {
+        started = true
         // The request is in: its deadline (`RequestDeadlines`) is met.
         context.triggerUserOutboundEvent(RequestProgress.requestRead, promise: nil)
         request = LegacyRequestLine(limit: ListenerContext.maxBodyBytes)
@@ -67,35 +83,23 @@ final class LegacyConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let origin = RequestOrigin(listener: listener.name, peer: PeerDescription.of(context.channel))
         // One snapshot of the settings for the whole request (tokens and projects alike).
         let settings = listener.live.current
-        let admission =
-            line.map { line in
-                listener.endpoint.admit(
-                    BuildEndpoint.Submission(
-                        body: line,
-                        grant: nil,
-                        idempotencyHeader: nil,
-                        canComeBack: false,
-                        settings: settings,
-                        tokens: listener.tokens(settings),
-                        origin: origin,
-                        eventLoop: context.eventLoop,
-                        allowsHeartbeats: sink.allowsNewEventTypes
-                    )
-                )
-            } ?? .failure(ServiceError(.payloadTooLarge, "request line is longer than \(ListenerContext.maxBodyBytes) bytes"))
+        let admission = listener.endpoint.admit(
+            BuildEndpoint.Submission(
+                body: line,
+                grant: nil,
+                idempotencyHeader: nil,
+                canComeBack: false,
+                settings: settings,
+                tokens: listener.tokens(settings),
+                origin: origin,
+                eventLoop: context.eventLoop,
+                allowsHeartbeats: sink.allowsNewEventTypes
+            )
+        )
         task = Task(executorPreference: EventLoopTaskExecutor(context.eventLoop)) {
             switch admission {
             case .success(let admitted): await listener.endpoint.stream(admitted, to: sink)
-            case .failure(let error):
-                await sink.reject(error)
-                if line == nil {
-                    // Closing while the client still writes its line would fail its write
-                    // (EPIPE) and it may never read this answer: end our side, and drop what
-                    // still comes until it closes too (inputClosed), for a few seconds at most.
-                    try? await channel.close(mode: .output)
-                    channel.eventLoop.scheduleTask(in: .seconds(5)) { channel.close(promise: nil) }
-                    return
-                }
+            case .failure(let error): await sink.reject(error)
             }
             try? await channel.close()
         }

@@ -11,10 +11,15 @@ struct LegacyEventSink: EventSink {
 
     /// The request is refused before anything started.
     func reject(_ error: ServiceError) async {
+        try? await channel.writeAndFlush(Self.refusal(error)).get()
+    }
+
+    /// The two lines that refuse a request: `error`, then `exit` code 1.
+    static func refusal(_ error: ServiceError) -> ByteBuffer {
         var lines = BuildEvent.error(code: error.code.rawValue, message: error.message, pattern: nil).line
         var exit = BuildEvent.exit(BuildExit(code: 1)).line
         lines.writeBuffer(&exit)
-        try? await channel.writeAndFlush(lines).get()
+        return lines
     }
 
     func begin() async throws {}

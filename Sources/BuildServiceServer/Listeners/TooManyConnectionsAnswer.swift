@@ -4,9 +4,10 @@ import NIOHTTP1
 
 /// Answers a plain-HTTP connection that is over `service.http.max_connections_per_ip`: at its
 /// first read, the refusal every API answer uses (`503 too_many_connections` with
-/// `Retry-After`), then closes. The request is read first (one read, never parsed) so that the
-/// close does not reset the connection and take the answer with it; a client that sends
-/// nothing is closed after `patience`. Installed after an `HTTPResponseEncoder`.
+/// `Retry-After`), then lingers (`RefusalLinger`: what else the client sends, a body or the
+/// rest of a large head, is dropped, so that no reset takes the answer with it). The
+/// connection is closed `patience` after it opened in any case, answered or not. Installed
+/// after an `HTTPResponseEncoder`.
 final class TooManyConnectionsAnswer: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = HTTPServerResponsePart
@@ -33,8 +34,16 @@ final class TooManyConnectionsAnswer: ChannelInboundHandler {
         headers.add(name: "Connection", value: "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        RefusalLinger.start(on: context.channel, once: context.writeAndFlush(wrapOutboundOut(.end(nil))))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client closed its side: answered (or about to be: the answer is written before
+        // this event comes), nothing is left to wait for.
+        if let event = event as? ChannelEvent, event == .inputClosed {
             context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
