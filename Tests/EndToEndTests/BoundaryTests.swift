@@ -63,6 +63,64 @@ struct BoundaryTests {
         await daemon.stop()
     }
 
+    /// make puts every `-I` directory (absolute) and assignment in MAKEFLAGS, which every
+    /// recipe gets in its environment, and the kernel refuses an environment string over 128
+    /// KiB: a small request naming links to deep directories fails every recipe in make itself,
+    /// so the daemon refuses it before it starts; repeats of one directory are passed once.
+    @Test func makeflagsPastTheKernelsLimitAreRefusedAndRepeatsPassedOnce() async throws {
+        let daemon = try await DaemonUnderTest()
+        let segment = String(repeating: "d", count: 200)
+        var canonical: [String] = []
+        for index in 0..<60 {
+            let deep = "long/\(index)/" + Array(repeating: segment, count: 14).joined(separator: "/")
+            try FileManager.default.createDirectory(atPath: daemon.projectRoot + "/" + deep, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: daemon.projectRoot + "/l\(index)", withDestinationPath: deep)
+            canonical.append(daemon.projectRoot + "/" + deep)
+        }
+        // make itself: every recipe fails.
+        let real = try await TestProcess.run(
+            "/usr/bin/make",
+            ["-s"] + canonical.flatMap { ["-I", $0] } + ["flags"],
+            environment: ["PATH": "/usr/bin:/bin"],
+            currentDirectory: daemon.projectRoot,
+            outputDirectory: daemon.directory
+        )
+        #expect(real.status != 0 && real.stderrText.contains("Argument list too long"), "\(real.stderrText)")
+        // The daemon: refused before anything runs.
+        let links = (0..<60).flatMap { ["-I", "l\($0)"] }
+        let refused = try await daemon.curl(requestJSON(["command": "make", "args": links + ["flags"]]))
+        #expect(refused.status == 413, "\(refused.body)")
+        #expect(Self.code(of: refused) == "args_too_large", "\(refused.body)")
+        #expect(refused.body.contains("MAKEFLAGS"), "\(refused.body)")
+        // One directory named 700 times is passed once, and the build works.
+        let repeated = try await daemon.curl(
+            requestJSON(["command": "make", "args": Array(repeating: ["-I", "l0"], count: 700).flatMap { $0 } + ["flags"]])
+        )
+        let events = try parseEvents(repeated.body)
+        #expect(events.last?["code"] as? Int == 0, "\(repeated.body.prefix(2000))")
+        let output = events.compactMap { $0["data"] as? String }.joined()
+        #expect(output.components(separatedBy: "-I").count == 2, "\(output.prefix(500))")
+        await daemon.stop()
+
+        // An assignment's spaces are escaped there: 65,530 of them, within build.max_args_bytes,
+        // take twice that in MAKEFLAGS.
+        let spaces = try await DaemonUnderTest(
+            DaemonUnderTest.Options(buildTables: "[build.make]\nallowed_variables = [\"V\"]\nallow_space_in_values = true")
+        )
+        let value = "V=x" + String(repeating: " ", count: 65_530) + "x"
+        let escaped = try await TestProcess.run(
+            "/usr/bin/make",
+            ["-s", value, "flags"],
+            environment: ["PATH": "/usr/bin:/bin"],
+            currentDirectory: spaces.projectRoot,
+            outputDirectory: spaces.directory
+        )
+        #expect(escaped.status != 0 && escaped.stderrText.contains("Argument list too long"), "\(escaped.stderrText)")
+        let refusedValue = try await spaces.curl(requestJSON(["command": "make", "args": [value, "flags"]]))
+        #expect(Self.code(of: refusedValue) == "args_too_large", "\(refusedValue.body.prefix(300))")
+        await spaces.stop()
+    }
+
     @Test func tildePathsAreRefusedWhereMakeWouldLeaveTheProject() async throws {
         let daemon = try await DaemonUnderTest()
         // make itself enters /usr/bin for -C ~bin.

@@ -43,10 +43,13 @@ public enum PathResolution {
         }
         var arguments: [String] = []
         var quiet = false
+        var includeDirectories = Set<String>()
+        var makeflags = MakeflagsSize()
         for word in makeWords {
             switch word {
             case .flag(let spelling):
                 arguments.append(spelling)
+                makeflags.add(spelling)
                 if ["-s", "--silent", "--quiet", "--no-print-directory"].contains(spelling)
                     || (spelling.hasPrefix("--") && ["silent", "quiet", "no-print-directory"].contains { $0.hasPrefix(spelling.dropFirst(2)) })
                 {
@@ -62,7 +65,12 @@ public enum PathResolution {
                         "make argument \(named(spelling, value)) names a directory whose real path has characters make would pass to sub-makes unquoted"
                     )
                 }
-                arguments += ["-I", canonical]
+                // Once each: make keeps every repeat, and `-I.` a thousand times over would
+                // grow into a thousand copies of the absolute path.
+                if includeDirectories.insert(canonical).inserted {
+                    arguments += ["-I", canonical]
+                    makeflags.add("-I" + canonical)
+                }
             case .path(let kind, let spelling, let value):
                 try requireFile(value, from: directory, in: tree, naming: named(spelling, value))
                 let letter =
@@ -72,12 +80,16 @@ public enum PathResolution {
                     default: "-W"
                     }
                 arguments += [letter, value]
+                makeflags.add(letter + value)
             case .jobs(_, let value):
                 arguments.append("-j" + (value ?? ""))
+                makeflags.add(arguments.last!)
             case .loadLimit(_, let value):
                 arguments.append("-l" + (value ?? ""))
+                makeflags.add(arguments.last!)
             case .assignment(_, _, _, let spelling):
                 arguments.append(spelling)
+                makeflags.add(spelling, escapingSpaces: true)
             case .target(let target):
                 try requireFile(target, from: directory, in: tree, naming: "target \"\(RequestValidator.quoted(target))\"")
                 arguments.append(target)
@@ -86,6 +98,7 @@ public enum PathResolution {
             }
         }
         if changesDirectory && !quiet { arguments.insert("-w", at: 0) }
+        try makeflags.check()
         return WorkingDirectory(handle: handle, absolutePath: try nameable(handle, cwd: cwd), makeArguments: arguments)
     }
 
@@ -131,5 +144,30 @@ public enum PathResolution {
 
     private static func outside(_ name: String) -> ServiceError {
         ServiceError(.invalidPath, "\(name) resolves outside the project root")
+    }
+}
+
+/// What make puts in `MAKEFLAGS`, which every recipe's shell gets in its environment: the
+/// flags, each `-I` directory (absolute, as resolved), `-o`/`-W` files and every variable
+/// assignment (spaces escaped), `-I/dir -j2 --jobserver-auth=3,4 -- A=x\ y`. The kernel
+/// refuses an environment string over `MAX_ARG_STRLEN`, so past it every recipe would fail
+/// with "Argument list too long" after the build was announced: refused before, instead.
+struct MakeflagsSize {
+    /// make's own part (`--jobserver-auth=…`, flag letters run together, ` -- `), generously.
+    private(set) var bytes = 64
+
+    mutating func add(_ word: String, escapingSpaces: Bool = false) {
+        bytes += 1 + word.utf8.count + (escapingSpaces ? word.utf8.count { $0 == UInt8(ascii: " ") } : 0)
+    }
+
+    func check() throws(ServiceError) {
+        let limit = RequestSizeLimits.maxArgumentBytes - "MAKEFLAGS=".utf8.count - 1
+        guard bytes <= limit else {
+            throw ServiceError(
+                .argsTooLarge,
+                "make would pass about \(bytes) bytes of these arguments (its -I directories, as absolute paths, and variable "
+                    + "assignments) to every recipe in MAKEFLAGS; the kernel takes at most \(limit) there (MAX_ARG_STRLEN): pass fewer"
+            )
+        }
     }
 }
