@@ -140,6 +140,7 @@ let package = Package(
                 "BuildServiceProtocol",
                 "BuildServiceServer",
                 "BuildServiceTLS",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -164,6 +165,7 @@ let package = Package(
             name: "BuildServiceTLSTests",
             dependencies: [
                 "BuildServiceTLS",
+                "BuildServiceFuzzing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

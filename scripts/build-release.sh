@@ -24,14 +24,20 @@ for program in build-service build-cli; do
     cp .build/static/release/$program "$out/$program"
     objcopy --only-keep-debug "$out/$program" "$out/$program.debug"
     objcopy --strip-debug --strip-unneeded --add-gnu-debuglink="$out/$program.debug" "$out/$program"
-    # Anything else is a dependency a host without Swift may not have.
-    others=$(ldd "$out/$program" | awk '{print $1}' \
-        | grep -Ev '^(linux-vdso\.so\.1|/lib64/ld-linux-x86-64\.so\.2|ld-linux-.*|lib(c|m|dl|rt|pthread|util|resolv)\.so\.[0-9]+|lib(ssl|crypto)\.so\.3|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libz\.so\.1)$' || true)
+    # Anything else is a dependency a host without Swift may not have. (ldd's own failure
+    # must fail the check, not leave an empty list that passes it.)
+    libraries=$(ldd "$out/$program") || { echo "build-release.sh: ldd $program failed" >&2; exit 1; }
+    others=$(printf '%s\n' "$libraries" | awk '{print $1}' \
+        | grep -Ev '^(linux-vdso\.so\.1|(.*/)?ld-linux[-.a-z0-9_]*\.so\.[0-9]+|lib(c|m|dl|rt|pthread|util|resolv)\.so\.[0-9]+|lib(ssl|crypto)\.so\.3|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libz\.so\.1)$' || true)
     if [ -n "$others" ]; then
         echo "build-release.sh: $program needs more than glibc, OpenSSL 3, libstdc++, libgcc_s and zlib: $others" >&2
         exit 1
     fi
 done
 ls -l "$out"
-"$out/build-service" --version
-"$out/build-cli" --version
+# The commit given above must be the one they report.
+for program in build-service build-cli; do
+    version=$("$out/$program" --version)
+    echo "$version"
+    case "$version" in *"(commit $commit,"*) ;; *) echo "build-release.sh: $program does not report commit $commit" >&2; exit 1 ;; esac
+done

@@ -11,6 +11,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
+case "$seconds" in
+    '' | *[!0-9]*) echo "fuzz.sh: usage: sh scripts/fuzz.sh [SECONDS] [TARGET...] (SECONDS first: \"$seconds\")" >&2; exit 64 ;;
+esac
 [ $# -gt 0 ] && shift
 targets="${*:-request-decoder byte-ranges artifact-route argument-policy legacy-line config tls}"
 
@@ -37,7 +40,9 @@ for target in $targets; do
     crashes="$PWD/Fuzz/crashes/$target"
     mkdir -p "$corpus" "$crashes"
     log="$work/$target.log"
-    if FUZZ_TARGET="$target" "$fuzzer" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
+    # -timeout: above the config sandbox's own 10 s limit, so that a parser hang it handles
+    # (or a slow sanitized child) is not taken for one of ours.
+    if FUZZ_TARGET="$target" "$fuzzer" -max_total_time="$seconds" -timeout=30 -print_final_stats=1 \
         -artifact_prefix="$crashes/" "$corpus" "Fuzz/corpus/$target" >"$log" 2>&1; then
         outcome=ok
     else
@@ -48,7 +53,8 @@ for target in $targets; do
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
     printf '%-16s %10s runs %7s/s in %ss  %s\n' "$target" "${runs:-?}" "${rate:-?}" "$seconds" "$outcome"
     if [ "${FUZZ_MERGE:-0}" = 1 ]; then
-        FUZZ_TARGET="$target" "$fuzzer" -merge=1 "Fuzz/corpus/$target" "$corpus" >>"$log" 2>&1
+        FUZZ_TARGET="$target" "$fuzzer" -merge=1 "Fuzz/corpus/$target" "$corpus" >>"$log" 2>&1 \
+            || { echo "fuzz.sh: $target: merging the corpus failed (see $log)" >&2; status=1; }
     fi
 done
 exit $status

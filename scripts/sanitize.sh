@@ -26,7 +26,8 @@ for sanitizer in $sanitizers; do
     # (OpenSSL), so a suppression names the caller rather than a bare allocator.
     # The test runner itself is not leak-checked (its test doubles and XCTest's own objects are
     # not the product); every build-service and build-cli process it starts is.
-    asan="handle_segv=0 fast_unwind_on_malloc=0 log_path=$reports/address external_symbolizer_path=$(command -v llvm-symbolizer)"
+    symbolizer=$(command -v llvm-symbolizer) || { echo "sanitize.sh: llvm-symbolizer is not on PATH (it comes with Swift)" >&2; exit 69; }
+    asan="handle_segv=0 fast_unwind_on_malloc=0 log_path=$reports/address external_symbolizer_path=$symbolizer"
     TSAN_OPTIONS="die_after_fork=0 halt_on_error=0 handle_segv=0 log_path=$reports/thread" \
     ASAN_OPTIONS="$asan detect_leaks=0" BUILD_SERVICE_TEST_PRODUCT_ASAN_OPTIONS="$asan detect_leaks=1" \
     LSAN_OPTIONS="suppressions=$PWD/scripts/lsan-suppressions.txt print_suppressions=0" \

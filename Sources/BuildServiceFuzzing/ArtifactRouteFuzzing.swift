@@ -1,3 +1,4 @@
+import BuildServiceCore
 import BuildServiceServer
 
 /// A request target as the router sees it: an artifact route names a clean path inside its
@@ -10,6 +11,7 @@ enum ArtifactRouteFuzzing {
         let route = Route(path: path)
         guard let artifact = ArtifactRoute(uri: uri) else { return nil }
         if route != .artifact { return "\(uri) parses as an artifact but routes to \(route)" }
+        if !BuildID.isValid(artifact.buildID) { return "\(uri) names the build \"\(artifact.buildID)\"" }
         let segments = artifact.name.split(separator: "/", omittingEmptySubsequences: false)
         if let bad = segments.first(where: { $0.isEmpty || $0 == "." || $0 == ".." }) {
             return "\(uri) names \"\(artifact.name)\" with the segment \"\(bad)\""

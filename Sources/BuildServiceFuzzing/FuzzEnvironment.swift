@@ -17,7 +17,7 @@ package struct FuzzEnvironment: Sendable {
     }
 
     /// Runs `certs/make-dev-certs.sh` of the repository at `root` into a new temporary
-    /// directory and returns it.
+    /// directory and returns it (the caller removes it). The TLS tests' certificate too.
     package static func makeCertificates(repositoryRoot root: String) throws -> String {
         var template = Array("/tmp/bs-fuzz-certs-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }

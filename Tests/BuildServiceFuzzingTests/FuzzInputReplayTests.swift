@@ -10,12 +10,22 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
+    /// A certificate for the TLS target, removed when the test process ends.
+    static let certificates: String = {
+        do {
+            let directory = try FuzzEnvironment.makeCertificates(repositoryRoot: root)
+            atexit { try? FileManager.default.removeItem(atPath: FuzzInputReplayTests.certificates) }
+            return directory
+        } catch {
+            fatalError("certs/make-dev-certs.sh failed: \(error)")
+        }
+    }()
+
     static let environment: FuzzEnvironment = {
         // The config sandbox's child is build-service-fuzz parse-config, built next to this runner.
         let runner = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let program = URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("build-service-fuzz").path
         do {
-            let certificates = try FuzzEnvironment.makeCertificates(repositoryRoot: root)
             return try FuzzEnvironment(parserProgram: program, parserArguments: ["parse-config"], certificateDirectory: certificates)
         } catch {
             fatalError("cannot set up the fuzz targets' environment: \(error)")
