@@ -50,6 +50,13 @@ struct BuildRecordTests {
         return (count.withLockedValue { $0 }, producer)
     }
 
+    /// Yields (no clock) until a reader is parked in `waitForEvents`, so that what follows
+    /// wakes it rather than finding it not yet asleep.
+    private static func parked(_ record: BuildRecord) async throws {
+        for _ in 0..<1_000_000 where record.waitingReaders == 0 { await Task.yield() }
+        try #require(record.waitingReaders == 1)
+    }
+
     /// Yields (no clock) until the producer is parked in `append`.
     private func parks(_ record: BuildRecord) async throws {
         for _ in 0..<1_000_000 where !record.producerIsWaiting { await Task.yield() }
@@ -180,8 +187,8 @@ struct BuildRecordTests {
         #expect(reasons.withLockedValue { $0 } == [.requested])
         #expect(!record.cancel(.abandoned), "a second cancel changes nothing")
         #expect(record.cancelReason == .requested)
-        // It does not park again: every later append makes room by force.
-        producer.cancel()
+        // The cancel alone wakes it, and it does not park again: every later append makes room
+        // by force (the producer's own task is not cancelled: that frees it too, tested below).
         await producer.value
         #expect(record.read(after: 0).missing > 0)
     }
@@ -218,16 +225,19 @@ struct BuildRecordTests {
     @Test func aWaitingReaderWakesForAnEventTheEndOrItsCancellation() async throws {
         let record = record()
         let forEvent = Task { await record.waitForEvents(after: 0, wakeAfter: nil) }
+        try await Self.parked(record)
         record.post(.build(id: "bld_test", status: "started"))
         await forEvent.value
         #expect(record.read(after: 0).lines.count == 1)
 
         let forEnd = Task { await record.waitForEvents(after: 1, wakeAfter: nil) }
+        try await Self.parked(record)
         record.finish(BuildExit(code: 0))
         await forEnd.value
 
         let idle = self.record()
         let cancelled = Task { await idle.waitForEvents(after: 0, wakeAfter: nil) }
+        try await Self.parked(idle)
         cancelled.cancel()
         await cancelled.value
         #expect(idle.read(after: 0).lines.isEmpty)

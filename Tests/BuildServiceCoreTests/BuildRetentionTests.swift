@@ -41,9 +41,13 @@ struct BuildRetentionTests {
             owner: BuildOwner(tokenDigest: token, tokenName: nil),
             eventLoop: MultiThreadedEventLoopGroup.singleton.next()
         ).record
-        for _ in 0..<500 where !isKept(record) { try await Task.sleep(for: .milliseconds(10)) }
+        // Bounds of 30 s, which a loaded machine (a sanitizer's run) needs; a build that never
+        // gets there fails here, saying so, rather than in what the test checks next.
+        for _ in 0..<3000 where !isKept(record) { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(isKept(record), "the build did not finish")
         // Put away (retained) just after it finishes: wait for the registry to count it.
-        for _ in 0..<100 where registry.load.running > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<3000 where registry.load.running > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(registry.load.running == 0, "the finished build was not put away")
         return record
     }
 

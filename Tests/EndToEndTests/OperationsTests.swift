@@ -431,13 +431,17 @@ struct OperationsTests {
     }
 }
 
-/// `build.umask` is what a build's files are created with, not the daemon's umask.
+/// `build.umask` is what a build's files are created with, not the daemon's umask (here
+/// 0077, as the shipped unit sets it).
 @Suite struct BuildUmaskTests {
     @Test(arguments: [(nil as String?, "644"), ("0027", "640"), ("0007", "660")])
     func buildsCreateFilesWithTheConfiguredUmask(umask: String?, mode: String) async throws {
         var options = DaemonUnderTest.Options()
+        options.daemonUmask = "077"
         if let umask { options.lifecycle += "\numask = \"\(umask)\"" }
         let daemon = try await DaemonUnderTest(options)
+        let status = try String(contentsOfFile: "/proc/\(try #require(daemon.pid))/status", encoding: .utf8)
+        #expect(status.contains("Umask:\t0077"), "\(status)")
         let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", "rm -f made && touch made && stat -c %a made"]]))
         let output = try parseEvents(response.body).compactMap { $0["data"] as? String }.joined()
         #expect(output == "\(mode)\n", "\(response.body)")

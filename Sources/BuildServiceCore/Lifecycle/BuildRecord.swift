@@ -175,6 +175,9 @@ public final class BuildRecord: Sendable {
     /// The producer is parked in `append`, waiting for room (tests step on this).
     var producerIsWaiting: Bool { state.withLockedValue { $0.producer != nil } }
 
+    /// Readers parked in `waitForEvents` (for tests that must wake one, not find it awake).
+    var waitingReaders: Int { state.withLockedValue { $0.waiters.count } }
+
     /// The build's process has ended by itself: from now on it finishes as it is, whatever
     /// is asked (artifacts are being collected, the `exit` is on its way).
     public func markProcessEnded() {

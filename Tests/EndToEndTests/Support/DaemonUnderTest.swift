@@ -39,6 +39,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         var serviceExtra = ""
         /// The daemon's open-file limit (soft, hard), set with prlimit(1) as it starts.
         var openFiles: (soft: Int, hard: Int)?
+        /// The daemon's own umask (octal digits), as a unit's `UMask=` sets it.
+        var daemonUmask: String?
     }
 
     struct TLSOptions {
@@ -60,6 +62,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     let tls: TLSOptions?
     private let extraEnvironment: [String: String]
     private let openFiles: (soft: Int, hard: Int)?
+    private let daemonUmask: String?
 
     /// `https://localhost:PORT` when TLS is on (the name the test certificate carries).
     var httpBase: String { tls == nil ? "http://127.0.0.1:\(port)" : "https://localhost:\(port)" }
@@ -78,6 +81,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         tls = options.tls
         extraEnvironment = options.environment
         openFiles = options.openFiles
+        daemonUmask = options.daemonUmask
         try Self.writeProject(at: projectRoot)
         // An allowed command a test can delete while the daemon runs.
         try "#!/bin/sh\necho still here\n".write(toFile: vanishingCommand, atomically: false, encoding: .utf8)
@@ -161,10 +165,12 @@ final class DaemonUnderTest: @unchecked Sendable {
     /// Starts the daemon and waits until both listeners are up.
     func start() async throws {
         // prlimit execs the daemon: the process (and its pid) is the daemon's.
-        let (executable, arguments) =
+        var (executable, arguments) =
             openFiles.map { limit in
                 ("/usr/bin/prlimit", ["--nofile=\(limit.soft):\(limit.hard)", "--", TestProcess.binary("build-service"), "--config", configPath])
             } ?? (TestProcess.binary("build-service"), ["--config", configPath])
+        // The shell execs it too, with that umask.
+        if let daemonUmask { (executable, arguments) = ("/bin/sh", ["-c", "umask \(daemonUmask); exec \"$0\" \"$@\"", executable] + arguments) }
         let process = try TestProcess.start(
             executable,
             arguments,
