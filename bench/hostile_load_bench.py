@@ -30,11 +30,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tls_bench import free_port, launch_daemon, make_certs, stop_process  # noqa: E402
+from tls_bench import (PRODUCER, build_and_project_config, free_port, http_only_config,  # noqa: E402
+                       launch_daemon, make_certs, stop_process, tls_config_table)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELAY_BYTES = 512 << 20
-PRODUCER = '#!/bin/sh\nyes "gcc -O2 -c src/module.c -o build/module.o -Iinclude -DNDEBUG" | head -c "$1"\n'
 
 
 def config(workdir, port, certs):
@@ -45,35 +45,9 @@ def config(workdir, port, certs):
     with open(producer, "w") as f:
         f.write(PRODUCER)
     os.chmod(producer, 0o755)
-    return f'''schema_version = "2"
-[service.socket]
-enabled = false
-[service.metrics]
-auth_required = false
-[service.http]
-enabled = true
-listen_addr = "127.0.0.1:{port}"
-[service.http.tls]
-enabled = true
-cert_path = "{certs['cert']}"
-key_path = "{certs['key']}"
-[build]
-allow_root_builds = true
-workspace_root = "{os.path.join(workdir, 'ws')}"
-[build.commands]
-produce = "{producer}"
-true = "/bin/true"
-[build.timeouts]
-default_sec = 600
-max_sec = 3600
-[[projects]]
-id = "bench"
-type = "path"
-path_root = "{project}"
-commands = ["produce", "true"]
-[logging]
-level = "warn"
-'''
+    # /metrics without a token: the flood's connection count is read from it.
+    return (http_only_config(port) + "[service.metrics]\nauth_required = false\n" + tls_config_table(certs, True)
+            + build_and_project_config(workdir, project, {"produce": producer, "true": "/bin/true"}))
 
 
 def noop_ms(port, ca, runs):

@@ -115,6 +115,30 @@ listen_addr = "127.0.0.1:{port}"
 '''
 
 
+def build_and_project_config(workdir, project, commands):
+    """The benchmark daemons' [build] tables and their one project, "bench", allowed `commands`
+    (name -> path): builds as root (on this throw-away machine), long timeouts, quiet logs."""
+    names = ", ".join(f'"{name}"' for name in commands)
+    command_lines = "".join(f'{name} = "{path}"\n' for name, path in commands.items())
+    return f'''[build]
+allow_root_builds = true
+workspace_root = "{os.path.join(workdir, 'ws')}"
+[build.commands]
+{command_lines}[build.environment]
+allow = ["PATH"]
+[build.timeouts]
+default_sec = 600
+max_sec = 3600
+[[projects]]
+id = "bench"
+type = "path"
+path_root = "{project}"
+commands = [{names}]
+[logging]
+level = "warn"
+'''
+
+
 def finish(workdir, keep, *servers):
     """Stops whatever was started (daemon, nginx) and removes the work directory unless kept."""
     for server in servers:
@@ -164,27 +188,10 @@ class Daemon:
             os.chmod(producer, 0o755)
         self.producer = producer
         tls_table = tls_config_table(certs, tls)
-        config_text = http_only_config(self.port) + f'''{tls_table}[service.http.auth]
+        config_text = (http_only_config(self.port) + f'''{tls_table}[service.http.auth]
 type = "bearer"
 required = false
-[build]
-allow_root_builds = true
-workspace_root = "{os.path.join(workdir, 'ws')}"
-[build.commands]
-produce = "{producer}"
-[build.environment]
-allow = ["PATH"]
-[build.timeouts]
-default_sec = 600
-max_sec = 3600
-[[projects]]
-id = "bench"
-type = "path"
-path_root = "{project}"
-commands = ["produce"]
-[logging]
-level = "warn"
-'''
+''' + build_and_project_config(workdir, project, {"produce": producer}))
         scheme = "https" if tls else "http"
         self.base = f"{scheme}://127.0.0.1:{self.port}"
         self.health = self.base + "/healthz"
