@@ -69,6 +69,20 @@ struct RequestValidatorTests {
         #expect(error.code == .invalidPath)
     }
 
+    /// A plain cwd that is a symlink to a directory whose name is not UTF-8: the name could
+    /// not be passed on as it is (decoded leniently it named no directory, and the build failed
+    /// at spawn after "started"), so the request is refused; make's -I through it too.
+    @Test func aCwdWhoseRealNameIsNotUTF8IsRejected() throws {
+        let root = open(project.path, O_RDONLY | O_DIRECTORY)
+        defer { close(root) }
+        let raw: [CChar] = [CChar(bitPattern: 0x6E), CChar(bitPattern: 0xFF), 0]  // "n\xFF"
+        #expect(raw.withUnsafeBufferPointer { mkdirat(root, $0.baseAddress!, 0o755) } == 0)
+        #expect(raw.withUnsafeBufferPointer { symlinkat($0.baseAddress!, root, "plain") } == 0)
+        let error = try #require(failure(request(command: "sh", args: ["-c", "true"], cwd: "plain")))
+        #expect(error.code == .invalidPath)
+        #expect(error.message.contains("not UTF-8"), "\(error.message)")
+    }
+
     /// A cwd within its own limit whose whole path (root included) is longer than PATH_MAX:
     /// the kernel could not name it to start the build there, so the request is refused
     /// (it was once taken for the root, and the build failed at spawn after "started").

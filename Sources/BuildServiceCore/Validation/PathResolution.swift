@@ -103,13 +103,15 @@ public enum PathResolution {
     }
 
     /// The path the build is started in (by name, as its user: see `bs_spawn`). A directory the
-    /// kernel cannot name in `PATH_MAX` bytes could not be entered: refused here, where it
-    /// was once taken for the root and failed the build at spawn after `started`.
+    /// kernel cannot name in `PATH_MAX` bytes, or whose name is not UTF-8 (reached through a
+    /// symlink with a plain name), could not be entered by that name: refused here, where it
+    /// once failed the build at spawn after `started`.
     private static func nameable(_ handle: OpenDirectory, cwd: String?) throws(ServiceError) -> String {
         guard let path = handle.path else {
             throw ServiceError(
                 .invalidPath,
-                "cwd \"\(RequestValidator.quoted(cwd ?? "."))\" leads to a directory whose path is longer than the kernel allows (PATH_MAX)"
+                "cwd \"\(RequestValidator.quoted(cwd ?? "."))\" leads to a directory whose path is longer than the kernel allows "
+                    + "(PATH_MAX) or is not UTF-8"
             )
         }
         return path

@@ -29,12 +29,14 @@ public final class OpenDirectory: Sendable {
         close()
     }
 
-    /// Where the directory is now, as the kernel names it (for logs and the status document).
+    /// Where the directory is now, as the kernel names it; nil when the kernel cannot name it
+    /// in `PATH_MAX` bytes, or the name is not UTF-8 (decoded leniently, it would name another
+    /// directory, or none: a build started there failed at spawn).
     public var path: String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/fd/\(descriptor)", &buffer, buffer.count - 1)
         guard length > 0 else { return nil }
-        return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(validating: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
