@@ -168,6 +168,50 @@ static pid_t spawn_with_fork(child_context *context, bs_spawn_stage *stage, int 
 }
 #endif
 
+#ifndef BS_SPAWN_WITH_FORK
+static pid_t spawn_with_clone(child_context *context, bs_spawn_stage *stage, int *error) {
+    // One child stack per thread, kept: with CLONE_VFORK this thread is suspended until the
+    // child has exec'd, so the stack is never used by two children at once, and mapping and
+    // unmapping it (with its page faults) on every build costs more than the build of a no-op.
+    static __thread void *stack = NULL;
+    const size_t stack_size = 256 * 1024;
+    if (stack == NULL) {
+        void *mapped = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (mapped == MAP_FAILED) { *stage = BS_SPAWN_STAGE_FORK; *error = errno; close(context->devnull); return -1; }
+        stack = mapped;
+    }
+
+    // Block every signal so no handler of the daemon runs on the child's stack before it resets them.
+    sigset_t all, old_mask;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+    pid_t pid = clone(run_child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, context);
+    int clone_errno = errno;
+    // The child's SIGCHLD goes to this thread (its parent). Blocked here, as in every thread
+    // the daemon's runtime starts, the kernel cannot discard it as ignored: it would stay
+    // pending for the whole process and wake the threads that wait for signals (the main
+    // thread, libdispatch's signalfd), on the core about to send the build's last event.
+    // Unblocked, SIGCHLD's default disposition drops it at once. Nothing here handles SIGCHLD.
+    sigdelset(&old_mask, SIGCHLD);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    close(context->devnull);
+
+    if (pid < 0) {
+        *stage = BS_SPAWN_STAGE_FORK;
+        *error = clone_errno;
+        return -1;
+    }
+    if (context->stage != BS_SPAWN_STAGE_NONE) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *stage = (bs_spawn_stage)context->stage;
+        *error = context->error;
+        return -1;
+    }
+    return pid;
+}
+#endif
+
 pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *error) {
     *stage = BS_SPAWN_STAGE_NONE;
     *error = 0;
@@ -177,47 +221,9 @@ pid_t bs_spawn(const bs_spawn_request *request, bs_spawn_stage *stage, int *erro
     if (context.devnull < 0) { *stage = BS_SPAWN_STAGE_STDIO; *error = errno; return -1; }
 #ifdef BS_SPAWN_WITH_FORK
     return spawn_with_fork(&context, stage, error);
+#else
+    return spawn_with_clone(&context, stage, error);
 #endif
-
-    // One child stack per thread, kept: with CLONE_VFORK this thread is suspended until the
-    // child has exec'd, so the stack is never used by two children at once, and mapping and
-    // unmapping it (with its page faults) on every build costs more than the build of a no-op.
-    static __thread void *stack = NULL;
-    const size_t stack_size = 256 * 1024;
-    if (stack == NULL) {
-        void *mapped = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-        if (mapped == MAP_FAILED) { *stage = BS_SPAWN_STAGE_FORK; *error = errno; close(context.devnull); return -1; }
-        stack = mapped;
-    }
-
-    // Block every signal so no handler of the daemon runs on the child's stack before it resets them.
-    sigset_t all, old_mask;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-    pid_t pid = clone(run_child, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &context);
-    int clone_errno = errno;
-    // The child's SIGCHLD goes to this thread (its parent). Blocked here, as in every thread
-    // the daemon's runtime starts, the kernel cannot discard it as ignored: it would stay
-    // pending for the whole process and wake the threads that wait for signals (the main
-    // thread, libdispatch's signalfd), on the core about to send the build's last event.
-    // Unblocked, SIGCHLD's default disposition drops it at once. Nothing here handles SIGCHLD.
-    sigdelset(&old_mask, SIGCHLD);
-    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-    close(context.devnull);
-
-    if (pid < 0) {
-        *stage = BS_SPAWN_STAGE_FORK;
-        *error = clone_errno;
-        return -1;
-    }
-    if (context.stage != BS_SPAWN_STAGE_NONE) {
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        *stage = (bs_spawn_stage)context.stage;
-        *error = context.error;
-        return -1;
-    }
-    return pid;
 }
 
 int bs_pidfd_open(pid_t pid) {

@@ -49,12 +49,13 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     /// hold the room): an `error` event before a non-zero `exit`.
     public static let artifactStoreFull = ErrorCode("artifact_store_full")
     /// Added by this implementation: the request's arguments take more than
-    /// `build.max_args_bytes` (HTTP 413).
+    /// `build.max_args_bytes`, one takes more than the kernel's `MAX_ARG_STRLEN`, or make
+    /// would carry more than that in `MAKEFLAGS` (HTTP 413).
     public static let argsTooLarge = ErrorCode("args_too_large")
     /// Added by this implementation: the request has more than `build.max_args` arguments (HTTP 413).
     public static let tooManyArgs = ErrorCode("too_many_args")
-    /// Added by this implementation: `cwd`, `ref`, `command` or `project_id` is longer than its
-    /// fixed limit (HTTP 400; the message names the field and the limit).
+    /// Added by this implementation: `cwd`, `command` or `project_id` is longer than its fixed
+    /// limit (HTTP 400; the message names the field and the limit; a long `ref` is `invalid_ref`).
     public static let fieldTooLong = ErrorCode("field_too_long")
     /// Added by this implementation: the client has `service.http.max_connections_per_ip`
     /// connections open already (HTTP 503 with `Retry-After`, then the connection closes).

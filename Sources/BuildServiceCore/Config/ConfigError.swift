@@ -17,7 +17,7 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         var text = ""
         if let file { text += "\(file): " }
-        if let key { text += "\(key.count > 200 ? key.prefix(200) + "… (\(key.utf8.count) bytes)" : key): " }
+        if let key { text += (key.utf8.count > 200 ? AuditText.shortened(key, limit: 200) + " (\(key.utf8.count) bytes)" : key) + ": " }
         return text + message
     }
 }
