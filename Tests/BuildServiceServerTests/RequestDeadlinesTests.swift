@@ -75,6 +75,29 @@ import Testing
         #expect(connection.expiries == [false])
     }
 
+    /// A body that starts in the head's own read counts from there: 1000 bytes with the head
+    /// buy 10 s at 100 B/s past the grace (they were not counted, and the connection closed
+    /// at the grace's end).
+    @Test func bodyBytesThatCameWithTheHeadBuyTime() throws {
+        let connection = try Connection(minBodyRate: 100)
+        try connection.channel.pipeline.syncOperations.addHandler(HeadReadInTheSameRead())
+        try connection.bytes(String(repeating: "x", count: 1000))
+        connection.wait(14)
+        #expect(connection.isOpen)
+        connection.wait(2)
+        #expect(!connection.isOpen)
+        #expect(connection.expiries == [false])
+    }
+
+    /// Reports the head as read (with a body to follow) from inside the read that brought it,
+    /// as the HTTP handler does.
+    final class HeadReadInTheSameRead: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            context.triggerUserOutboundEvent(RequestProgress.headRead(bodyFollows: true), promise: nil)
+        }
+    }
+
     /// Each byte buys time at the minimum rate: 200 bytes at 100 B/s, 2 s past the grace.
     @Test func bytesOfTheBodyBuyTimeAtTheMinimumRate() throws {
         let connection = try Connection(minBodyRate: 100)

@@ -68,6 +68,8 @@ final class RequestDeadlines: ChannelDuplexHandler {
     private var deadline: Scheduled<Void>?
     /// Inside `channelRead`: deadlines wait for its end, by when most requests are answered.
     private var reading = false
+    /// The bytes of the read in progress.
+    private var readBytes = 0
 
     init(_ settings: Settings, onExpiry: @escaping @Sendable (_ readingHead: Bool) -> Void) {
         self.settings = settings
@@ -75,10 +77,11 @@ final class RequestDeadlines: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        readBytes = unwrapInboundIn(data).readableBytes
         switch phase {
         case .idle: phase = .readingHead(since: context.eventLoop.now)
         case .serving: phase = .serving(bytesArrived: true)
-        case .readingBody: bodyBytes += unwrapInboundIn(data).readableBytes
+        case .readingBody: bodyBytes += readBytes
         case .readingHead: break
         }
         reading = true
@@ -98,7 +101,9 @@ final class RequestDeadlines: ChannelDuplexHandler {
         switch (progress, phase) {
         case (.headRead(let bodyFollows), _):
             phase = bodyFollows ? .readingBody(since: context.eventLoop.now) : .serving(bytesArrived: false)
-            bodyBytes = 0
+            // A head read with the start of its body: that start counts toward the rate (the
+            // head's own bytes with it, which only errs toward the client).
+            bodyBytes = reading ? readBytes : 0
         case (.requestRead, _):
             phase = .serving(bytesArrived: false)
         case (.responseEnded, .serving(bytesArrived: true)):
