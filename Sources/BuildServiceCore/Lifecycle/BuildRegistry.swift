@@ -92,7 +92,7 @@ public final class BuildRegistry: Sendable {
     public func update(_ limits: Limits) {
         let (start, freed) = state.withLockedValue { state in
             state.limits = limits
-            let forgotten = enforceRetentionCaps(&state)
+            let forgotten = enforceRetentionCaps(&state, tokens: Array(state.finishedByToken.keys))
             return (takeStartable(&state), forgotten + trimRetained(&state))
         }
         for (record, origin) in start { run(record, origin: origin, afterQueue: true) }
@@ -354,7 +354,8 @@ public final class BuildRegistry: Sendable {
         state.finished.append((record.id, now))
         state.finishedCount += 1
         if let token = record.owner.tokenDigest { state.finishedByToken[token, default: []].append(record.id) }
-        var freed = enforceRetentionCaps(&state)
+        // Only this build's token can have gone over its cap.
+        var freed = enforceRetentionCaps(&state, tokens: record.owner.tokenDigest.map { [$0] } ?? [])
         let bytes = record.eventBytes
         if bytes > 0 {
             state.retainedBytes += bytes
@@ -369,11 +370,11 @@ public final class BuildRegistry: Sendable {
         return freed
     }
 
-    /// Forgets the oldest finished builds past `max_retained_per_token` (each token's) and
-    /// `max_retained` (all). Returns the bytes of events released.
-    private func enforceRetentionCaps(_ state: inout State) -> Int {
+    /// Forgets the oldest finished builds past `max_retained_per_token` (of each of `tokens`)
+    /// and `max_retained` (all). Returns the bytes of events released.
+    private func enforceRetentionCaps(_ state: inout State, tokens: [String]) -> Int {
         var freed = 0
-        for token in state.finishedByToken.keys {
+        for token in tokens {
             while let count = state.finishedByToken[token]?.count, count > state.limits.maxRetainedPerToken,
                 let oldest = state.finishedByToken[token]?.removeFirst()
             {
