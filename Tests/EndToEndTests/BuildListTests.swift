@@ -42,6 +42,19 @@ import Testing
             #expect(refused.status == 400, "\(bad)")
             #expect(refused.body.contains(bad.hasPrefix("limit") ? "parameter \\\"limit\\\"" : "parameter \\\"cursor\\\""), "\(refused.body)")
         }
+        // A state filter pages the same way: one running build among the finished ones is on
+        // the first page of state=running, and the page after a finished build's cursor
+        // holds only finished ones.
+        let running = try daemon.startBuild(requestJSON(["command": "sh", "args": ["-c", DaemonUnderTest.gatedScript("gate")]]))
+        #expect(await eventually { running.stdoutSoFar.contains(#""status":"started""#) })
+        let runningID = try #require(buildID(in: running.stdoutSoFar))
+        #expect(try await daemon.listedIDs("/v1/builds?state=running&limit=1") == [runningID])
+        let firstFinished = try await daemon.json("/v1/builds?state=finished&limit=2")
+        let cursor = try #require(firstFinished.object["next_cursor"] as? String)
+        #expect(try await daemon.listedIDs("/v1/builds?state=finished&limit=2&cursor=\(cursor)") == Array(newestFive[2..<4]))
+        #expect(try await daemon.listedIDs("/v1/builds?state=running&cursor=\(cursor)") == [])
+        daemon.openGate("gate")
+        _ = await running.wait()
         await daemon.stop()
     }
 }

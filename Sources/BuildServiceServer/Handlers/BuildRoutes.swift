@@ -82,12 +82,15 @@ struct BuildRoutes: Sendable {
                 .filter { after == nil || $0.cursor < after! }
                 .sorted { $0.cursor > $1.cursor }
                 .lazy
-                .filter { phase == nil || $0.record.snapshot.phase == phase }
+                // Each build's state is read once, for its document, and the filter looks at
+                // that: a build that finishes meanwhile is not listed as running.
+                .map { (cursor: $0.cursor, document: BuildStatusDocument($0.record)) }
+                .filter { phase == nil || $0.document.state == phase!.rawValue }
                 .prefix(limit + 1)
         )
         let listed = Array(page.prefix(limit))
         let next = page.count > limit ? listed.last?.cursor.text : nil
-        return Self.json(.ok, BuildStatusDocument.encode(BuildListPage(builds: listed.map { BuildStatusDocument($0.record) }, nextCursor: next)))
+        return Self.json(.ok, BuildStatusDocument.encode(BuildListPage(builds: listed.map(\.document), nextCursor: next)))
     }
 
     /// Re-attaches to a build's event stream: `?after=N&heartbeat_sec=S`.
