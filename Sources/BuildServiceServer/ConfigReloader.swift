@@ -3,7 +3,6 @@ import BuildServiceTLS
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
-import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -38,9 +37,16 @@ struct ConfigReloader: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in hangups {
-                    // Off the concurrency pool (two threads here): the config is read, and
-                    // parsed in a child process first, which may take up to its time limit.
-                    _ = try? await NIOThreadPool.singleton.runIfActive { reload() }
+                    // On a thread of its own: the config is read, and parsed in a child process
+                    // first, which may take up to its time limit (10 s). Not the concurrency
+                    // pool, nor NIO's shared blocking pool (two threads here), whose work
+                    // (artifact downloads, build teardown) would wait behind it.
+                    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                        Thread.detachNewThread {
+                            reload()
+                            done.resume()
+                        }
+                    }
                 }
             }
             if tls != nil {
