@@ -249,6 +249,34 @@ struct ArtifactQuotaTests {
         #expect(manifest.artifacts.map(\.sha256) == expected)
     }
 
+    /// A directory artifact is copied into staging and zipped beside the copy: both count, so
+    /// a store with room for the zip but not for both refuses the set instead of going past
+    /// its limit while it zips, and one with room for both stores it.
+    @Test func aDirectoryArtifactsCopyCountsWhileItIsZipped() throws {
+        try FileManager.default.createDirectory(atPath: project.path + "/dist", withIntermediateDirectories: false)
+        var random = SystemRandomNumberGenerator()
+        try Data((0..<1_000_000).map { _ in UInt8.random(in: 0...255, using: &random) }).write(to: URL(fileURLWithPath: project.path + "/dist/blob"))
+        do {
+            _ = try collector(maxBytes: 1_500_000).collect(
+                buildID: buildID(1),
+                projectID: "demo",
+                projectRoot: project.path,
+                patterns: [try ArtifactPattern("dist")]
+            )
+            Issue.record("a 1 MB directory was zipped in a 1.5 MB store")
+        } catch let error as ArtifactCollectionError {
+            #expect(error.message.contains("copied (1000000 bytes) before it is zipped"), "\(error.message)")
+        }
+        #expect(storeUsage().lengths == 0)
+        let manifest = try collector(maxBytes: 2_500_000).collect(
+            buildID: buildID(2),
+            projectID: "demo",
+            projectRoot: project.path,
+            patterns: [try ArtifactPattern("dist")]
+        )
+        #expect(manifest.artifacts.map(\.name) == ["dist.zip"])
+    }
+
     /// A build controls its files' lengths, and sparse ones cost it nothing: two files of
     /// almost 2^63 bytes (on a tmpfs, which allows them) are refused as over the limit, not
     /// summed into an overflow that would kill the daemon.

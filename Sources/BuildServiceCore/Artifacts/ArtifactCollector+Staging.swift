@@ -15,6 +15,9 @@ extension ArtifactCollector {
         private(set) var estimate = 0
         /// `artifacts.max_bytes`.
         let limit: Int
+        /// The largest directory artifact's files: it is copied into staging and zipped beside
+        /// the copy, so while it is zipped the copy takes room as well.
+        private(set) var largestDirectory: (name: String, bytes: Int)?
 
         init(limit: Int) {
             self.limit = limit
@@ -29,6 +32,23 @@ extension ArtifactCollector {
             }
             estimate += bytes
         }
+
+        mutating func noteDirectory(_ name: String, bytes: Int) {
+            if bytes > largestDirectory?.bytes ?? 0 { largestDirectory = (name, bytes) }
+        }
+
+        /// The most the set takes in staging at once: all of it, and the copy of the largest
+        /// directory artifact while it is zipped.
+        func peak() throws(ArtifactCollectionError) -> Int {
+            guard let directory = largestDirectory else { return estimate }
+            guard directory.bytes <= limit - estimate else {
+                throw .failed(
+                    "the artifacts add up to more than artifacts.max_bytes (\(limit) bytes) while they are stored: directory "
+                        + "\"\(directory.name)\" is copied (\(directory.bytes) bytes) before it is zipped, and both count"
+                )
+            }
+            return estimate + directory.bytes
+        }
     }
 
     /// Measures artifact `name`: a regular file the build's user may read, or a directory of
@@ -41,6 +61,7 @@ extension ArtifactCollector {
             measured.sizes[name] = Int(info.st_size)
             try measured.add(Int(info.st_size))
         case S_IFDIR:
+            var files = 0
             try walk(name, pattern: pattern, tree: tree) { path, _ throws(ArtifactCollectionError) in
                 try measured.add(Self.zipEntryBytes(path))
             } file: { path, _ throws(ArtifactCollectionError) in
@@ -49,7 +70,9 @@ extension ArtifactCollector {
                 measured.sizes[path] = Int(info.st_size)
                 try measured.add(Int(info.st_size))
                 try measured.add(Self.zipEntryBytes(path))
+                files += Int(info.st_size)  // each under the limit, added only while their sum is
             }
+            measured.noteDirectory(name, bytes: files)
         default:
             throw .failed("artifact \"\(name)\" (pattern \"\(pattern)\") is neither a file nor a directory")
         }

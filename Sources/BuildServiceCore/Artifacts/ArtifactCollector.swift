@@ -51,6 +51,7 @@ public struct ArtifactCollector: Sendable {
         // room is made in the store (older sets removed) only for a set that can be stored.
         var measured = SetMeasure(limit: maxBytes)
         for name in names { try measure(name, pattern: patternOf[name]!, tree: tree, into: &measured) }
+        let peak = try measured.peak()
 
         let staging = store.stagingDirectory(buildID)
         do {
@@ -61,7 +62,7 @@ public struct ArtifactCollector: Sendable {
         }
         let reservation = ArtifactReservation(quota: quota)
         do throws(ArtifactCollectionError) {
-            try reservation.settle(to: measured.estimate)
+            try reservation.settle(to: peak)
             var artifacts: [StoredArtifact] = []
             for name in names {
                 artifacts.append(try storeOne(name, pattern: patternOf[name]!, tree: tree, sizes: measured.sizes, staging: staging))
