@@ -5,6 +5,22 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     case unixSocket(path: String)
     case http(host: String, port: Int, basePath: String, tls: Bool)
 
+    /// The packaged daemon's socket: in the unit's RuntimeDirectory, which containers mount as a
+    /// directory (a mounted socket file goes stale when the daemon restarts).
+    public static let packagedSocketPath = "/run/build-service/build-service.sock"
+    /// The original build-service's default, which its configs and clients use.
+    public static let originalSocketPath = "/run/build-service.sock"
+
+    /// The socket to use when none is named: the packaged daemon's if it is there, else the
+    /// original's default.
+    public static func defaultSocket(exists: (String) -> Bool) -> Endpoint {
+        .unixSocket(path: exists(packagedSocketPath) ? packagedSocketPath : originalSocketPath)
+    }
+
+    public static func defaultSocket() -> Endpoint {
+        defaultSocket { FileManager.default.fileExists(atPath: $0) }
+    }
+
     /// Parses `http://host[:port][/prefix]` or `https://…`.
     /// - Throws: `ClientError.usage` naming the URL when it is not one of those.
     public static func parse(url text: String) throws(ClientError) -> Endpoint {

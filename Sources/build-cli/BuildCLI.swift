@@ -35,7 +35,10 @@ struct BuildCLI: AsyncParsableCommand {
     @Option(help: "Timeout in seconds (the service clamps it to its maximum).")
     var timeout: Int?
 
-    @Option(help: "Unix socket of the service (default: $BUILD_SERVICE_SOCKET, else /run/build-service.sock).")
+    @Option(
+        help:
+            "Unix socket of the service (default: $BUILD_SERVICE_SOCKET, else /run/build-service/build-service.sock if it exists, else /run/build-service.sock)."
+    )
     var socket: String?
 
     @Option(help: "HTTP(S) URL of the service (default: $BUILD_SERVICE_ENDPOINT); used instead of the socket.")
@@ -161,7 +164,7 @@ struct BuildCLI: AsyncParsableCommand {
         if let url = self.endpoint ?? environment["BUILD_SERVICE_ENDPOINT"].nonEmpty {
             endpoint = try Endpoint.parse(url: url)
         } else {
-            endpoint = .unixSocket(path: socket ?? environment["BUILD_SERVICE_SOCKET"].nonEmpty ?? "/run/build-service.sock")
+            endpoint = (socket ?? environment["BUILD_SERVICE_SOCKET"].nonEmpty).map { .unixSocket(path: $0) } ?? .defaultSocket()
         }
         let tls = TLSClientConfiguration(
             trustedCAPath: cacert ?? environment["BUILD_SERVICE_CACERT"].nonEmpty,

@@ -13,6 +13,13 @@ struct CheckConfig: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
+        // Run as the unit's ExecStartPre, this sees the unit's sandbox: a socket or port the
+        // daemon could not open fails here, with what to change.
+        let placement = ListenerPlacement.current().check(config)
+        if let error = KernelRequirements.problem() ?? placement.errors.first {
+            FileHandle.standardError.write(Data("build-service: config error: \(options.path): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         var lines = ["config \(options.path) is valid"]
         if config.socket.enabled {
             let mode = String(config.socket.mode, radix: 8)
@@ -46,7 +53,7 @@ struct CheckConfig: AsyncParsableCommand {
                 "  project      \(project.id) (\(project.kind.rawValue) \(project.pathRoot ?? project.repoURL ?? "")\(project.kind == .repo ? " at \(project.repoRef ?? "HEAD")" : "")) commands: \(project.commands.joined(separator: ", "))"
             )
         }
-        lines += config.warnings.map { "warning: " + $0 }
+        lines += (placement.warnings + config.warnings).map { "warning: " + $0 }
         lines += config.differencesFromTheOriginal.map { "note: " + $0 }
         if geteuid() == 0 && config.build.runAsUser == nil {
             // Only reachable with allow_root_builds = true: without it the config is refused.

@@ -24,7 +24,12 @@ struct Serve: AsyncParsableCommand {
         if geteuid() == 0 && config.build.runAsUser == nil {
             logger.warning("builds run as root: set build.run_as_user to run them as an unprivileged user")
         }
-        for warning in config.warnings { logger.warning("config warning", metadata: [LogKey.reason: .string(warning)]) }
+        let placement = ListenerPlacement.current().check(config)
+        if let error = KernelRequirements.problem() ?? placement.errors.first {
+            logger.critical("cannot start", metadata: [LogKey.error: .string(error.description)])
+            throw ExitCode(1)
+        }
+        for warning in placement.warnings + config.warnings { logger.warning("config warning", metadata: [LogKey.reason: .string(warning)]) }
         for difference in config.differencesFromTheOriginal {
             logger.notice("unlike the original build-service", metadata: [LogKey.reason: .string(difference)])
         }

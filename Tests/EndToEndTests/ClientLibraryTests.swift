@@ -10,6 +10,16 @@ struct ClientLibraryTests {
     /// stall timeout: a build that prints nothing for longer than that is followed to its end.
     /// Taken for a dead connection instead, it would be cut, and on a daemon that does not wait
     /// for re-attaches (`reattach_grace_sec = 0`, this daemon's setting) cancelled.
+    /// The package puts the socket in /run/build-service/ (a directory containers mount); the
+    /// original's clients and daemons use /run/build-service.sock.
+    @Test func theDefaultSocketIsThePackagesWhenItExistsElseTheOriginals() {
+        #expect(
+            Endpoint.defaultSocket { $0 == "/run/build-service/build-service.sock" } == .unixSocket(path: "/run/build-service/build-service.sock")
+        )
+        #expect(Endpoint.defaultSocket { _ in false } == .unixSocket(path: "/run/build-service.sock"))
+        #expect(Endpoint.defaultSocket { $0 == "/run/build-service.sock" } == .unixSocket(path: "/run/build-service.sock"))
+    }
+
     @Test func aQuietBuildOutlastsTheStallTimeoutWithoutAskingForHeartbeats() async throws {
         let daemon = try await DaemonUnderTest()
         var client = BuildServiceClient(endpoint: .http(host: "127.0.0.1", port: daemon.port, basePath: "", tls: false), token: nil)

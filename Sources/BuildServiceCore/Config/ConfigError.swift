@@ -1,5 +1,5 @@
 /// A configuration the daemon refuses to start with. The message always names the key.
-public struct ConfigError: Error, Sendable, CustomStringConvertible {
+public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The config file, when the error came from one.
     public var file: String?
     /// The dotted key (`service.socket.mode`, `projects[2].path_root`), when there is one.
