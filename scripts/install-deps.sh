@@ -3,7 +3,10 @@
 # Used by scripts/demo.sh, scripts/test.sh and .ci/run. Needs root (or sudo) only when
 # something is missing.
 set -eu
-PACKAGES="libssl-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3 systemd"
+# The second line: making the Debian packages (scripts/package-deb.sh) and booting them under a
+# real systemd in a container (scripts/package-test/run.sh).
+PACKAGES="libssl-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3 systemd
+    dpkg-dev binutils pandoc lintian systemd-container mmdebstrap util-linux"
 missing=""
 for package in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
