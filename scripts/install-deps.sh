@@ -1,12 +1,15 @@
 #!/bin/sh
 # Installs the Debian packages build-service needs to build and test, if any are missing.
-# Used by scripts/demo.sh, scripts/test.sh and .ci/run. Needs root (or sudo) only when
-# something is missing.
+# Used by scripts/demo.sh, and with --test by scripts/test.sh (and so .ci/run). Needs root (or
+# sudo) only when something is missing.
 set -eu
-# The second line: making the Debian packages (scripts/package-deb.sh) and booting them under a
-# real systemd in a container (scripts/package-test/run.sh).
-PACKAGES="libssl-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3 systemd
-    dpkg-dev binutils pandoc lintian systemd-container mmdebstrap util-linux"
+PACKAGES="libssl-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3 systemd"
+# The test suite also makes the Debian packages (scripts/package-deb.sh), boots them under a
+# real systemd in a container (scripts/package-test/run.sh) and runs build-cli in podman
+# (scripts/package-test/container.sh).
+if [ "${1:-}" = --test ]; then
+    PACKAGES="$PACKAGES dpkg-dev binutils pandoc lintian systemd-container mmdebstrap util-linux podman runc"
+fi
 missing=""
 for package in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"

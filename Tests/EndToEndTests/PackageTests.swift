@@ -124,6 +124,37 @@ struct PackageTests {
         #expect(results.contains("failures 0"), "\(results)")
     }
 
+    /// The documented Dockerfile with the build-cli package, run by rootful podman as uid
+    /// 4242: the socket's directory mounted at /run/build-service (build-cli's default), the
+    /// socket's group joined by number, `make` the wrapper. Without the group: refused.
+    @Test func makeInAContainerBuildsThroughTheMountedSocketDirectory() async throws {
+        _ = try await Self.deb("build-cli")
+        var options = DaemonUnderTest.Options()
+        options.socketGroup = "users"
+        options.socketName = "build-service.sock"
+        let daemon = try await DaemonUnderTest(options)
+        try """
+        container:
+        	@echo "built as $$(id -u) with umask $$(umask)" > built.txt
+        	@cat built.txt
+
+        """.write(toFile: daemon.projectRoot + "/Makefile", atomically: false, encoding: .utf8)
+        let script = Self.packageRoot + "/scripts/package-test/container.sh"
+        let gid = String(getgrnam("users").pointee.gr_gid)
+        let joined = try await run("/bin/sh", [script, Self.debDirectory, daemon.directory, daemon.projectRoot, gid, "demo", "container"])
+        #expect(joined.status == 0, "\(joined.stderrText.suffix(2000))")
+        #expect(joined.stdoutText.contains("built as 0 with umask 0022"), "\(joined.stdoutText)")
+        var info = stat()
+        #expect(stat(daemon.projectRoot + "/built.txt", &info) == 0)
+        #expect(info.st_mode & 0o777 == 0o644, "the container's user reads what the build made")
+
+        let stranger = try await run("/bin/sh", [script, Self.debDirectory, daemon.directory, daemon.projectRoot, "-", "demo", "container"])
+        #expect(stranger.status == 69, "\(stranger.stderrText.suffix(2000))")
+        #expect(stranger.stderrText.contains("/run/build-service/build-service.sock"), "\(stranger.stderrText.suffix(600))")
+        #expect(stranger.stderrText.contains("Permission denied"), "\(stranger.stderrText.suffix(600))")
+        await daemon.stop()
+    }
+
     /// `dpkg-deb -c` lines as path -> "mode owner/group".
     static func entries(_ listing: String) -> [String: String] {
         var files: [String: String] = [:]

@@ -1,8 +1,7 @@
 #!/bin/sh
-# Boots a real systemd in a container (systemd-nspawn on a Debian 12 root made by mmdebstrap),
+# Boots a real systemd in a container (systemd-nspawn on the Debian 12 root of debian-root.sh),
 # installs the .debs of DEB_DIR there and runs driver.sh inside it. Needs root,
-# systemd-container and mmdebstrap. The root is made once (~45 s) and cached in
-# .build/package-test/ (never committed); --volatile=overlay leaves it unchanged by a run.
+# systemd-container and mmdebstrap. --volatile=overlay leaves the cached root unchanged.
 #   sh scripts/package-test/run.sh DEB_DIR OUT_DIR
 # Exit status 0 when every check passed; OUT_DIR/results lists them, OUT_DIR/journal.txt is
 # the container's journal.
@@ -12,21 +11,7 @@ debs=$(cd "$1" && pwd)
 mkdir -p "$2"
 out=$(cd "$2" && pwd)
 : >"$out/results"
-# What the driver needs besides the packages' own dependencies (which must come from the
-# root: the container has no network). Changing the list makes a new root.
-include="systemd,systemd-sysv,dbus,libssl3,libstdc++6,libgcc-s1,zlib1g,make,git,man-db,openssl,ca-certificates,passwd,procps"
-cache="$here/../../.build/package-test"
-root="$cache/bookworm-$(printf %s "$include" | sha256sum | cut -c1-12)"
-if [ ! -d "$root" ]; then
-    # This machine's own mirror: left to itself mmdebstrap adds a security mirror that may
-    # not be reachable.
-    mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-    [ -n "$mirror" ] || mirror=$(sed -n 's/^deb \(http[^ ]*\) .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -1)
-    rm -rf "$root.tmp"
-    mkdir -p "$cache"
-    mmdebstrap --quiet --variant=apt --include="$include" bookworm "$root.tmp" "deb ${mirror:-http://deb.debian.org/debian} bookworm main"
-    mv "$root.tmp" "$root"
-fi
+root=$(sh "$here/debian-root.sh")
 
 # nspawn leaves cgroup directories under its caller's: give it private ones (one per
 # hierarchy but cpuset, which refuses new members), removed afterwards.

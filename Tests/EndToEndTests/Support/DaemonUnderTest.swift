@@ -41,6 +41,9 @@ final class DaemonUnderTest: @unchecked Sendable {
         var openFiles: (soft: Int, hard: Int)?
         /// The daemon's own umask (octal digits), as a unit's `UMask=` sets it.
         var daemonUmask: String?
+        /// The socket's file name in the daemon's directory (the package's name, for a
+        /// container that mounts the directory as /run/build-service).
+        var socketName = "bs.sock"
     }
 
     struct TLSOptions {
@@ -76,7 +79,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     init(_ options: Options = Options()) async throws {
         directory = try Self.makeTemporaryDirectory()
         projectRoot = directory + "/project"
-        socketPath = directory + "/bs.sock"
+        socketPath = directory + "/" + options.socketName
         configPath = directory + "/config.toml"
         tls = options.tls
         extraEnvironment = options.environment
