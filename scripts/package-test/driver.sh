@@ -43,6 +43,7 @@ check users getent passwd build-runner build-service
 check group getent group build
 expect runner-home 'build-runner build-runner' "$(stat -c '%U %G' /var/lib/build-service/runner 2>&1)"
 expect config-mode '^640 root root$' "$(stat -c '%a %U %G' /etc/build-service/config.toml 2>&1)"
+expect logs-directory-mode '^750 root root$' "$(stat -c '%a %U %G' /var/log/build-service 2>&1)"
 check check-config-as-installed build-service check-config
 # systemd's own checks of the unit as installed (man pages included).
 verify=$(systemd-analyze verify /lib/systemd/system/build-service.service 2>&1)
