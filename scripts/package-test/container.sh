@@ -11,12 +11,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 debs=$1 socket_dir=$2 project=$3 gid=$4 project_id=$5
 shift 5
 work=$(mktemp -d /tmp/bs-podman-XXXXXX)
+# Everything podman keeps goes under $work, networks included: `podman system reset` would
+# delete the host's networks, so the cleanup removes only this run's containers and images.
 podman() {
     command podman --root "$work/storage" --runroot "$work/run" --tmpdir "$work/tmp" \
-        --events-backend=file --runtime runc "$@"
+        --network-config-dir "$work/networks" --events-backend=file --runtime runc "$@"
 }
 cleanup() {
-    podman system reset -f >/dev/null 2>&1 || true
+    podman rm -af >/dev/null 2>&1 || true
+    podman rmi -af >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -27,7 +30,8 @@ tar -C "$root" -c . | podman import - localhost/build-service-test-base >/dev/nu
 mkdir "$work/context"
 cp "$here/../../packaging/container/Dockerfile" "$debs"/build-cli_*.deb "$work/context/"
 # shellcheck disable=SC2086
-podman build -q --network=none $limits --build-arg BASE=localhost/build-service-test-base \
+# The base image has build-cli's dependencies and the build has no network: no apt-get update.
+podman build -q --network=none $limits --build-arg BASE=localhost/build-service-test-base --build-arg APT_UPDATE=no \
     -t localhost/build-service-test-dev "$work/context" >/dev/null
 group=""
 [ "$gid" = - ] || group="--group-add $gid"

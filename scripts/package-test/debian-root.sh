@@ -14,10 +14,11 @@ if [ ! -d "$root" ]; then
     # not be reachable.
     mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
     [ -n "$mirror" ] || mirror=$(sed -n 's/^deb \(http[^ ]*\) .*/\1/p' /etc/apt/sources.list 2>/dev/null | head -1)
-    rm -rf "$root.tmp"
     mkdir -p "$cache"
-    mmdebstrap --quiet --variant=apt --include="$include" bookworm "$root.tmp" \
+    made=$(mktemp -d "$root.XXXXXX")
+    mmdebstrap --quiet --variant=apt --include="$include" bookworm "$made" \
         "deb ${mirror:-http://deb.debian.org/debian} bookworm main" >&2
-    mv "$root.tmp" "$root"
+    # Another run may have made it meanwhile: keep theirs.
+    mv -T "$made" "$root" 2>/dev/null || rm -rf "$made"
 fi
 echo "$root"

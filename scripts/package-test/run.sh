@@ -12,6 +12,7 @@ mkdir -p "$2"
 out=$(cd "$2" && pwd)
 : >"$out/results"
 root=$(sh "$here/debian-root.sh")
+machine="build-service-package-test-$$"
 
 # nspawn leaves cgroup directories under its caller's: give it private ones (one per
 # hierarchy but cpuset, which refuses new members), removed afterwards.
@@ -32,12 +33,16 @@ cleanup() {
         echo $$ >"$(dirname "$dir")/cgroup.procs" 2>/dev/null || true
         find "$dir" -depth -type d -exec rmdir {} \; 2>/dev/null || true
     done
-    rm -rf /run/systemd/nspawn
+    # nspawn's propagation directory of this machine only: others' may be in use.
+    rm -rf "/run/systemd/nspawn/propagate/$machine"
+    rmdir /run/systemd/nspawn/propagate /run/systemd/nspawn/locks /run/systemd/nspawn 2>/dev/null || true
 }
 trap cleanup EXIT
 
+# A network namespace of its own: the driver turns on HTTPS on 0.0.0.0:443 with a known
+# token, which must not be the host's port 443.
 status=0
-timeout 600 systemd-nspawn -D "$root" --volatile=overlay --boot --register=no --keep-unit -q \
+timeout -k 10 600 systemd-nspawn -D "$root" --machine="$machine" --private-network --volatile=overlay --boot --register=no --keep-unit -q \
     --bind-ro="$debs:/debs" --bind-ro="$here:/test" --bind="$out:/out" \
     --bind-ro="$here/driver.service:/etc/systemd/system/driver.service" \
     -- systemd.wants=driver.service </dev/null >"$out/console.txt" 2>&1 || status=$?
