@@ -54,6 +54,13 @@ struct AuthAndTLSConfigTests {
         return (cert, key)
     }
 
+    /// The first round's sample config shipped a working token in plain sight.
+    @Test func theSamplesPlaceholderTokenIsRefused() {
+        var config = base
+        config.httpAuth = "required = true\ntokens = [\"a-real-token\", \"change-me-to-a-long-random-token\"]"
+        expectFailure(config, key: "service.http.auth.tokens[1]", mentioning: "openssl rand -hex 32")
+    }
+
     @Test func tlsWithAValidCertificateLoads() throws {
         var config = base
         let (cert, key) = try makeCertificate(name: "server")

@@ -77,11 +77,20 @@ extension ServiceConfig {
             throw ConfigError(key: "\(key).tokens", "auth is required but no tokens are configured")
         }
         for (index, token) in auth.tokens.enumerated() {
+            if token.secret == .plain(Self.samplePlaceholderToken) {
+                throw ConfigError(
+                    key: "\(key).tokens[\(index)]",
+                    "is the sample config's placeholder, which anyone who read the sample knows; make a token with `openssl rand -hex 32`"
+                )
+            }
             for project in token.projects ?? [] where self.project(id: project) == nil {
                 throw ConfigError(key: "\(key).tokens[\(index)].projects", "no project with id \"\(project)\" is configured")
             }
         }
     }
+
+    /// The token the first round's sample config shipped in `tokens`, working as written.
+    static let samplePlaceholderToken = "change-me-to-a-long-random-token"
 
     /// Whether a listen host only accepts connections from this machine.
     static func isLoopback(_ host: String) -> Bool {
