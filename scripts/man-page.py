@@ -9,6 +9,7 @@ FILES, ENVIRONMENT, EXIT STATUS, SEE ALSO...).
 Each SUBCOMMAND's help (PROGRAM help SUBCOMMAND) becomes a subsection of COMMANDS. A DOCUMENT
 (docs/configuration.md) goes one heading level up, its tables become definition lists (a
 terminal is too narrow for a table of keys), after HEADER.md (NAME, SYNOPSIS)."""
+import os
 import re
 import subprocess
 import sys
@@ -16,7 +17,8 @@ import sys
 
 def help_text(program, subcommand=None):
     arguments = [program, "help", subcommand] if subcommand else [program, "--help"]
-    result = subprocess.run(arguments, capture_output=True, text=True, check=True)
+    # The parser wraps its help to the terminal's width: a fixed one, for the same page anywhere.
+    result = subprocess.run(arguments, capture_output=True, text=True, check=True, env=dict(os.environ, COLUMNS="80"))
     return result.stdout
 
 
@@ -84,7 +86,13 @@ def document(header, path):
     out, titles = [], None
     with open(path, encoding="utf-8") as text:
         lines = text.read().splitlines()[1:]
+    fenced = False
     for line in lines:
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or line.startswith("```"):
+            out.append(line)
+            continue
         if line.startswith("|"):
             row = cells(line)
             if titles is None:
@@ -101,6 +109,8 @@ def document(header, path):
 
 
 def main():
+    if len(sys.argv) < 4 or (sys.argv[1] == "--document" and len(sys.argv) != 4):
+        sys.exit(__doc__)
     if sys.argv[1] == "--document":
         sys.stdout.write(document(sys.argv[2], sys.argv[3]))
         return

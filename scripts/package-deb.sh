@@ -21,10 +21,18 @@ mkdir -p "$out"
 
 # Shared library dependencies of a binary, as dpkg-shlibdeps computes them (it wants a
 # debian/control to sit in).
+# (dash has no pipefail: each step's output goes to a file and is checked, so a failing tool
+# cannot leave an empty Depends, man page or completion.)
 shlibs() {
     mkdir -p "$work/shlibs/debian"
     printf 'Source: build-service\n\nPackage: build-service\nArchitecture: any\n' >"$work/shlibs/debian/control"
-    (cd "$work/shlibs" && dpkg-shlibdeps -O "$OLDPWD/$1" 2>/dev/null) | sed -n 's/^shlibs:Depends=//p'
+    (cd "$work/shlibs" && dpkg-shlibdeps -O "$OLDPWD/$1") >"$work/shlibs/out"
+    depends=$(sed -n 's/^shlibs:Depends=//p' "$work/shlibs/out")
+    case "$depends" in *libc6*libssl3*|*libssl3*libc6*) echo "$depends" ;; *) echo "package-deb.sh: dpkg-shlibdeps $1 gave '$depends'" >&2; exit 1 ;; esac
+}
+# Fails unless the file has something in it.
+nonempty() {
+    [ -s "$1" ] || { echo "package-deb.sh: $1 came out empty" >&2; exit 1; }
 }
 
 # The changelog and copyright every package needs (a native package: changelog.gz).
@@ -42,8 +50,11 @@ documents() {
 man_page() {
     markdown=$1 section=$2 name=$3 package=$4
     install -d -m 755 "$work/$package/usr/share/man/man$section"
+    page="$work/$name.$section"
     pandoc -s -f markdown -t man -M date="$(date -u -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)" +%Y-%m-%d)" \
-        -M footer="build-service $version" "$markdown" | gzip -9n >"$work/$package/usr/share/man/man$section/$name.$section.gz"
+        -M footer="build-service $version" -o "$page" "$markdown"
+    nonempty "$page"
+    gzip -9n <"$page" >"$work/$package/usr/share/man/man$section/$name.$section.gz"
 }
 
 # Completions, made by the argument parser itself.
@@ -51,10 +62,14 @@ completions() {
     program=$1 package=$2
     root="$work/$package/usr/share"
     install -d -m 755 "$root/bash-completion/completions" "$root/zsh/vendor-completions" "$root/fish/vendor_completions.d"
+    "$dist/$program" --generate-completion-script bash >"$work/$program.bash"
     # bash-completion sources the file: no #! line.
-    "$dist/$program" --generate-completion-script bash | sed '1{/^#!/d}' >"$root/bash-completion/completions/$program"
+    sed '1{/^#!/d}' "$work/$program.bash" >"$root/bash-completion/completions/$program"
     "$dist/$program" --generate-completion-script zsh >"$root/zsh/vendor-completions/_$program"
     "$dist/$program" --generate-completion-script fish >"$root/fish/vendor_completions.d/$program.fish"
+    for file in "$root/bash-completion/completions/$program" "$root/zsh/vendor-completions/_$program" "$root/fish/vendor_completions.d/$program.fish"; do
+        nonempty "$file"
+    done
     chmod 644 "$root/bash-completion/completions/$program" "$root/zsh/vendor-completions/_$program" "$root/fish/vendor_completions.d/$program.fish"
 }
 
@@ -91,6 +106,7 @@ install -m 644 README.md "$pkg/usr/share/doc/build-service/"
 install -m 644 docs/*.md "$pkg/usr/share/doc/build-service/docs/"
 documents build-service
 python3 scripts/man-page.py "$dist/build-service" 8 docs/man/build-service.8.md serve check-config >"$work/build-service.8.md"
+nonempty "$work/build-service.8.md"
 man_page "$work/build-service.8.md" 8 build-service build-service
 python3 scripts/man-page.py --document docs/man/build-service.toml.5.md docs/configuration.md >"$work/build-service.toml.5.md"
 man_page "$work/build-service.toml.5.md" 5 build-service.toml build-service
@@ -99,7 +115,9 @@ install -m 755 packaging/build-service.postinst "$pkg/DEBIAN/postinst"
 install -m 755 packaging/build-service.prerm "$pkg/DEBIAN/prerm"
 install -m 755 packaging/build-service.postrm "$pkg/DEBIAN/postrm"
 echo /etc/build-service/config.toml >"$pkg/DEBIAN/conffiles"
-control build-service "$(shlibs "$dist/build-service"), systemd, make" \
+# An assignment, so that set -e stops on a failure inside shlibs.
+depends=$(shlibs "$dist/build-service")
+control build-service "$depends, systemd, make" \
     "Description: runs allow-listed build commands for configured projects
  A host-side daemon for builds that need libraries only one host has:
  containers (over a Unix socket) and remote agents (over HTTPS with bearer
@@ -113,9 +131,11 @@ install -m 755 "$dist/build-cli" "$pkg/usr/bin/"
 install -m 755 scripts/make-wrapper.sh "$pkg/usr/libexec/build-cli/make"
 documents build-cli
 python3 scripts/man-page.py "$dist/build-cli" 1 docs/man/build-cli.1.md >"$work/build-cli.1.md"
+nonempty "$work/build-cli.1.md"
 man_page "$work/build-cli.1.md" 1 build-cli build-cli
 completions build-cli build-cli
-control build-cli "$(shlibs "$dist/build-cli")" \
+depends=$(shlibs "$dist/build-cli")
+control build-cli "$depends" \
     "Description: client of build-service: runs a build on the build host
  Sends a build request to build-service over its Unix socket or HTTPS,
  relays the build's stdout and stderr byte for byte and exits with its exit
@@ -123,14 +143,18 @@ control build-cli "$(shlibs "$dist/build-cli")" \
  into a build on the host."
 
 for package in build-service build-cli; do
+    # For debsums: every file's checksum.
+    (cd "$work/$package" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | LC_ALL=C sort | xargs md5sum) \
+        >"$work/$package/DEBIAN/md5sums"
+    nonempty "$work/$package/DEBIAN/md5sums"
     dpkg-deb --root-owner-group -Zxz --build "$work/$package" "$out/${package}_${version}_$arch.deb" >/dev/null
 done
 # For images without dpkg: the binary and the wrapper, unpacked into /usr/local.
 tarball="$out/build-cli-$version-linux-$arch.tar.gz"
-install -d "$work/tar/bin" "$work/tar/libexec/build-cli"
+install -d -m 755 "$work/tar/bin" "$work/tar/libexec" "$work/tar/libexec/build-cli"
 install -m 755 "$dist/build-cli" "$work/tar/bin/"
 install -m 755 scripts/make-wrapper.sh "$work/tar/libexec/build-cli/make"
-tar -C "$work/tar" --owner=0 --group=0 --numeric-owner -czf "$tarball" bin libexec
+tar -C "$work/tar" --owner=0 --group=0 --numeric-owner --mode=go-w,a+rX -czf "$tarball" bin libexec
 ls -l "$out"
 if command -v lintian >/dev/null; then
     lintian --suppress-tags-from-file packaging/lintian-expected "$out"/*_"$version"_"$arch".deb

@@ -11,10 +11,12 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     /// The original build-service's default, which its configs and clients use.
     public static let originalSocketPath = "/run/build-service.sock"
 
-    /// The socket to use when none is named: the packaged daemon's if it is there, else the
-    /// original's default.
+    /// The socket to use when none is named: the packaged daemon's if its directory is there
+    /// (while the daemon restarts the socket itself may be missing, and the error should name
+    /// it), else the original's default.
     public static func defaultSocket(exists: (String) -> Bool) -> Endpoint {
-        .unixSocket(path: exists(packagedSocketPath) ? packagedSocketPath : originalSocketPath)
+        let directory = String(packagedSocketPath[..<packagedSocketPath.lastIndex(of: "/")!])
+        return .unixSocket(path: exists(directory) ? packagedSocketPath : originalSocketPath)
     }
 
     public static func defaultSocket() -> Endpoint {

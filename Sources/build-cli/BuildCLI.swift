@@ -37,7 +37,7 @@ struct BuildCLI: AsyncParsableCommand {
 
     @Option(
         help:
-            "Unix socket of the service (default: $BUILD_SERVICE_SOCKET, else /run/build-service/build-service.sock if it exists, else /run/build-service.sock)."
+            "Unix socket of the service (default: $BUILD_SERVICE_SOCKET, else /run/build-service/build-service.sock if /run/build-service exists, else /run/build-service.sock)."
     )
     var socket: String?
 

@@ -24,7 +24,7 @@ struct Serve: AsyncParsableCommand {
         if geteuid() == 0 && config.build.runAsUser == nil {
             logger.warning("builds run as root: set build.run_as_user to run them as an unprivileged user")
         }
-        let placement = ListenerPlacement.current().check(config)
+        let placement = ListenerPlacement.current().check(config, forDaemon: true)
         if let error = KernelRequirements.problem() ?? placement.errors.first {
             logger.critical("cannot start", metadata: [LogKey.error: .string(error.description)])
             throw ExitCode(1)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import BuildServiceCore
@@ -24,14 +25,15 @@ import Testing
         runtime: [String] = ["/run/build-service"],
         root: Bool = true,
         capability: Bool = true,
-        readOnly: Set<String> = ["/run"]
+        readOnly: Set<String> = ["/run"],
+        problem: String = "Read-only file system"
     ) -> ListenerPlacement {
         ListenerPlacement(
             runtimeDirectories: runtime,
             isRoot: root,
             canBindPrivilegedPorts: capability,
             unprivilegedPortStart: 1024,
-            directoryProblem: { readOnly.contains($0) ? "Read-only file system" : nil }
+            directoryProblem: { readOnly.contains($0) ? problem : nil }
         )
     }
 
@@ -55,6 +57,17 @@ import Testing
         #expect(findings.errors.isEmpty)
         #expect(findings.warnings.count == 2)
         #expect(findings.warnings.allSatisfy { $0.contains("not root") })
+    }
+
+    /// `sudo build-service check-config` before the unit's first start: /run/build-service is
+    /// made by RuntimeDirectory= at start. The daemon itself cannot bind there, so for it the
+    /// same is an error.
+    @Test func aMissingDirectoryOutsideSystemdIsAWarningForCheckConfigAndAnErrorForTheDaemon() {
+        let missing = placement(runtime: [], readOnly: ["/run"], problem: String(cString: strerror(ENOENT)))
+        let checked = missing.check(config)
+        #expect(checked.errors.isEmpty)
+        #expect(checked.warnings.contains { $0.contains("RuntimeDirectory") })
+        #expect(missing.check(config, forDaemon: true).errors.map(\.key) == ["service.socket.path"])
     }
 
     @Test func port443WithoutTheCapabilityIsAnErrorForRoot() {

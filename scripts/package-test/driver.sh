@@ -53,6 +53,11 @@ echo "exposure $exposure" >>"$results"
 if [ -n "$exposure" ] && awk "BEGIN { exit !($exposure <= 3.0) }"; then pass exposure-at-most-3; else fail exposure-at-most-3 "$exposure"; fi
 check man-pages man -w build-service build-cli build-service.toml
 check completions test -s /usr/share/bash-completion/completions/build-cli
+# Installing again (the upgrade path: postinst configure with the old version) restarts it.
+pid=$(systemctl show -p MainPID --value build-service)
+check reinstall dpkg -i /debs/build-service_*.deb
+check active-after-reinstall wait_active
+if [ "$(systemctl show -p MainPID --value build-service)" != "$pid" ]; then pass restarted-by-reinstall; else fail restarted-by-reinstall "same pid $pid"; fi
 
 # The project of the sample config; the build only reads its tree (ProtectSystem=strict).
 mkdir -p /srv/src/sip-stack
@@ -80,13 +85,14 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
     -addext subjectAltName=DNS:localhost -keyout /etc/build-service/tls/server.key \
     -out /etc/build-service/tls/server.pem 2>/dev/null
 chmod 600 /etc/build-service/tls/server.key
+token=$(openssl rand -hex 32)
 sed -i -e '/^\[service.http\]$/,/^\[/ s/^enabled = false/enabled = true/' \
     -e 's|^listen_addr = .*|listen_addr = "0.0.0.0:443"|' \
+    -e "/^\\[service.http.auth\\]\$/,/^\\[/ s|^tokens = \\[|tokens = [\"$token\",|" \
     -e '/^\[service.http.tls\]$/,/^\[/ s/^enabled = false/enabled = true/' /etc/build-service/config.toml
 check check-config-https build-service check-config
 check restart-for-https systemctl restart build-service
 check active-after-restart wait_active
-token=change-me-to-a-long-random-token
 out=$(runuser -u bob -- build-cli --endpoint https://localhost --cacert /etc/build-service/tls/server.pem \
     --token "$token" --project sip-stack make all 2>&1)
 expect https-build-on-443 'built by build-runner' "$out"
@@ -141,13 +147,22 @@ else
     pass journal-no-own-timestamp
 fi
 
-# Purge: the config and logs go; artifacts, workspaces and users stay unless asked.
+# Purge: the config and logs go, the operator's certificate stays; artifacts, workspaces and
+# users stay unless asked.
 mkdir -p /var/lib/build-service/artifacts/keep
 check purge dpkg --purge build-service
-check config-removed test ! -e /etc/build-service
+check config-removed test ! -e /etc/build-service/config.toml
+check operators-files-kept test -e /etc/build-service/tls/server.pem
+check logs-removed test ! -e /var/log/build-service
 check state-kept test -d /var/lib/build-service/artifacts/keep
 check users-kept getent passwd build-runner
 check build-cli-still-runs build-cli --version
+# Installed again after a purge (the unit was masked on remove), it starts; purged with
+# BUILD_SERVICE_PURGE_STATE=yes, the state goes too.
+check install-after-purge dpkg -i /debs/build-service_*.deb
+check active-after-purge-and-install wait_active
+check purge-with-state env BUILD_SERVICE_PURGE_STATE=yes dpkg --purge build-service
+check state-removed test ! -e /var/lib/build-service
 
 journalctl -b --no-pager >/out/journal.txt 2>&1
 echo "failures $failures" >>"$results"

@@ -7,7 +7,8 @@ import Foundation
 public enum KernelRequirements {
     /// nil when `openat2(RESOLVE_BENEATH)` works here, else what to do about it. Linux has it
     /// from 5.6; systemd's `RestrictSUIDSGID=yes` answers it with ENOSYS (its filter cannot
-    /// look inside `struct open_how`), so the shipped unit leaves that option off.
+    /// look inside `struct open_how`), so the shipped unit leaves that option off; a
+    /// `SystemCallFilter` without it gives EPERM (`SystemCallErrorNumber=EPERM`).
     public static func problem() -> ConfigError? {
         let root = bs_open_directory_path("/")
         guard root >= 0 else { return nil }
@@ -18,12 +19,16 @@ public enum KernelRequirements {
             return nil
         }
         let error = errno
-        guard error == ENOSYS || error == EPERM else { return nil }
+        let cause: String
+        switch error {
+        case ENOSYS: cause = "it needs Linux 5.6 or later; under systemd, remove RestrictSUIDSGID=yes from the unit and its drop-ins"
+        case EPERM: cause = "a seccomp filter refuses it; under systemd, SystemCallFilter= must allow it (@system-service does)"
+        default: return nil
+        }
         return ConfigError(
             key: nil,
             "openat2(2) is refused here (\(String(cString: strerror(error)))): every path a build names is resolved with it, "
-                + "so builds would all be refused. It needs Linux 5.6 or later, and no seccomp filter that blocks it: "
-                + "under systemd remove RestrictSUIDSGID=yes from the unit (and from drop-ins)"
+                + "so builds would all be refused; \(cause)"
         )
     }
 }

@@ -54,14 +54,17 @@ public struct ListenerPlacement: Sendable {
         public var warnings: [String] = []
     }
 
-    public func check(_ config: ServiceConfig) -> Findings {
+    /// - Parameter forDaemon: the daemon about to bind, for which every problem is an error;
+    ///   otherwise `check-config`, where a directory missing outside systemd is a warning (run by
+    ///   hand before the unit's first start, /run/build-service does not exist yet).
+    public func check(_ config: ServiceConfig, forDaemon: Bool = false) -> Findings {
         var findings = Findings()
-        if config.socket.enabled { checkSocket(path: config.socket.path, into: &findings) }
+        if config.socket.enabled { checkSocket(path: config.socket.path, forDaemon: forDaemon, into: &findings) }
         if config.http.enabled { checkPort(config.http.listenAddress, into: &findings) }
         return findings
     }
 
-    private func checkSocket(path: String, into findings: inout Findings) {
+    private func checkSocket(path: String, forDaemon: Bool, into findings: inout Findings) {
         let directory = (path as NSString).deletingLastPathComponent
         let suggestion = runtimeDirectories.first.map { " (\($0)/build-service.sock)" } ?? ""
         let outsideRuntimeDirectory = !runtimeDirectories.isEmpty && !runtimeDirectories.contains(directory)
@@ -71,12 +74,15 @@ public struct ListenerPlacement: Sendable {
             )
         }
         guard let problem = directoryProblem(directory) else { return }
+        let missing = problem == String(cString: strerror(ENOENT))
         let message =
             "cannot create the socket in \(directory): \(problem); "
             + (outsideRuntimeDirectory
                 ? "set service.socket.path to a path in the unit's RuntimeDirectory\(suggestion)"
                 : "create the directory, or set service.socket.path to a directory the daemon may write (under systemd: /run/build-service/build-service.sock)")
-        if isRoot || outsideRuntimeDirectory {
+        if missing && runtimeDirectories.isEmpty && !forDaemon {
+            findings.warnings.append("service.socket.path: \(message) (the unit's RuntimeDirectory= makes /run/build-service at start)")
+        } else if isRoot || outsideRuntimeDirectory || forDaemon {
             findings.errors.append(ConfigError(key: "service.socket.path", message))
         } else {
             findings.warnings.append("service.socket.path: \(message) (checked as user \(getuid()), not root)")
