@@ -121,7 +121,8 @@ def main():
     paragraphs = overview(top)
     out = [f"% {name.upper()}({section}) | build-service manual", "", "# NAME", "",
            f"{name} - {escape(paragraphs[0] if paragraphs else '')}", "", "# SYNOPSIS", ""]
-    usages = [" ".join(top["USAGE"]).strip()] + [
+    # One synopsis line per usage line (build-cli lists its verbs' forms).
+    usages = [line.strip() for line in top["USAGE"] if line.strip()] + [
         " ".join(sections(help_text(program, sub)).get("USAGE", [])).strip() for sub in subcommands
     ]
     out += [f"| {escape(usage)}" for usage in usages] + [""]

@@ -51,7 +51,8 @@ man_page() {
     markdown=$1 section=$2 name=$3 package=$4
     install -d -m 755 "$work/$package/usr/share/man/man$section"
     page="$work/$name.$section"
-    pandoc -s -f markdown -t man -M date="$(date -u -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)" +%Y-%m-%d)" \
+    # -smart: "--" stays two hyphens (an option), not an en dash.
+    pandoc -s -f markdown-smart -t man -M date="$(date -u -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)" +%Y-%m-%d)" \
         -M footer="build-service $version" -o "$page" "$markdown"
     nonempty "$page"
     gzip -9n <"$page" >"$work/$package/usr/share/man/man$section/$name.$section.gz"

@@ -180,6 +180,7 @@ public struct BuildServiceClient: Sendable {
                     parts.append(.end(nil))
                     try await outbound.write(contentsOf: parts)
                     state.reached = true
+                    silence.expectAnswer(on: channel.channel)
                     return try await readResponse(inbound, progress: &state, silence: silence, onOutput: onOutput, onEvent: onEvent)
                 }
             }
@@ -285,6 +286,9 @@ public struct BuildServiceClient: Sendable {
         return HTTPRequestHead(version: .http1_1, method: method, uri: basePath + target, headers: headers)
     }
 
+    /// `stallTimeout` for messages ("45 s").
+    var limitText: String { "\(stallTimeout.components.seconds) s" }
+
     /// The endpoint URL's path prefix (empty on the socket).
     var basePath: String {
         if case .http(_, _, let path, _) = endpoint { return path }
@@ -305,6 +309,7 @@ public struct BuildServiceClient: Sendable {
         loop: for try await part in inbound {
             switch part {
             case .head(let head):
+                silence.answered()
                 status = head.status
                 progress.reachedHTTP = true
             case .body(var chunk):
@@ -323,6 +328,14 @@ public struct BuildServiceClient: Sendable {
             }
         }
         guard let status else {
+            if silence.missedAnswer {
+                // Not retried: a service silent for the whole stall timeout is not coming back
+                // within the re-attach window either.
+                progress.reached = false
+                throw ClientError.unreachable(
+                    "the build service at \(endpoint) did not answer within \(limitText) of the request (--stall-timeout)"
+                )
+            }
             throw ClientError.unreachable("the build service at \(endpoint) closed the connection without answering")
         }
         guard status == .ok else {

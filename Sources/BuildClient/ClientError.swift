@@ -1,10 +1,11 @@
 /// Why build-cli could not get a build's result. Each case maps to its own exit status.
 public enum ClientError: Error, Sendable, CustomStringConvertible {
-    /// Bad flags or environment (exit 2).
+    /// Bad flags or environment (exit 64, EX_USAGE).
     case usage(String)
     /// The service could not be reached or the connection broke (exit 69, EX_UNAVAILABLE).
     case unreachable(String)
-    /// The service refused the request: HTTP status (nil on the legacy framing), code, message (exit 1).
+    /// The service refused the request: HTTP status (nil on the legacy framing), code, message
+    /// (exit 77, 75, 78 or 65 by its code: see `refusalExitStatus`).
     case refused(status: Int?, code: String, message: String)
     /// The service answered something that is not the protocol (exit 76, EX_PROTOCOL).
     case protocolViolation(String)
@@ -18,13 +19,29 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     /// checksum check (exit 65, EX_DATAERR).
     case download(String)
 
+    /// sysexits codes, never 1 or 2, which a build's own make uses: a script tells "the build
+    /// failed" (its code passes through) from "build-cli or the service did not run it".
     public var exitStatus: Int32 {
         switch self {
-        case .usage: 2
+        case .usage: 64
         case .unreachable: 69
-        case .refused: 1
+        case .refused(let status, let code, _): Self.refusalExitStatus(status: status, code: code)
         case .protocolViolation, .tls, .legacyFramingOnly: 76
         case .download: 65
+        }
+    }
+
+    /// 77 (EX_NOPERM) for a token problem, 75 (EX_TEMPFAIL) for a service that is busy or
+    /// stopping, 78 (EX_CONFIG) for the service's own setup failing, 65 (EX_DATAERR) for a
+    /// request refused as invalid or not allowed.
+    static func refusalExitStatus(status: Int?, code: String) -> Int32 {
+        switch code {
+        case "unauthorized", "forbidden_project", "forbidden_signature": 77
+        case "queue_full", "too_many_connections", "shutdown": 75
+        case "path_root_invalid", "workspace_create_failed", "run_as_user", "run_as_group": 78
+        // Not the protocol's JSON error: another server, or http:// to the HTTPS port.
+        case _ where code.hasPrefix("http_"): 76
+        default: (status ?? 400) >= 500 && status != 503 ? 78 : (status == 503 ? 75 : 65)
         }
     }
 

@@ -6,9 +6,33 @@ import NIOCore
 /// it died without a reset (a NAT entry dropped, the host gone), which TCP alone would only
 /// notice after many minutes. Closing makes the client re-attach. It is armed only after the
 /// service has shown it numbers its events, since the original implementation sends no heartbeats.
+///
+/// Before that, the response head must arrive within `limit` of the request (`expectAnswer`):
+/// every HTTP server sends its head first, the original included, so a service that accepted the
+/// connection and never answers, or trickles its head a line at a time, is not waited for
+/// forever either.
 final class SilenceWatch: Sendable {
     let limit: TimeAmount
     private let armed = NIOLockedValueBox(false)
+    private let answerDeadline = NIOLockedValueBox<Scheduled<Void>?>(nil)
+    private let answerMissed = NIOLockedValueBox(false)
+
+    /// True when the connection was closed because no response head came in time.
+    var missedAnswer: Bool { answerMissed.withLockedValue { $0 } }
+
+    /// Starts the clock for the response head, once the request is sent.
+    func expectAnswer(on channel: any Channel) {
+        let deadline = channel.eventLoop.scheduleTask(in: limit) { [answerMissed] in
+            answerMissed.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        answerDeadline.withLockedValue { $0 = deadline }
+    }
+
+    /// The response head is complete.
+    func answered() {
+        answerDeadline.withLockedValue { $0?.cancel() }
+    }
 
     init(limit: TimeAmount) {
         self.limit = limit

@@ -11,20 +11,33 @@ struct BuildCLI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build-cli",
         abstract: "Run an allow-listed build command on the build host and stream its output.",
+        usage: """
+            build-cli [OPTIONS] [--] COMMAND [ARGS...]
+              build-cli [OPTIONS] status|attach|cancel BUILD_ID
+              build-cli help [status|attach|cancel]
+              build-cli --version
+            """,
         discussion: """
             Everything from COMMAND on is passed to the service untouched, including arguments \
-            that start with '-' (build-cli --project p make -j4 all).
+            that start with '-' (build-cli --project p make -j4 all). Options end at COMMAND (or \
+            at --); an unknown option before it is a usage error.
+
             Ctrl-C cancels the remote build (exit 130); a second Ctrl-C leaves at once. If the \
             connection drops, build-cli re-attaches to the build for 30 s without losing or repeating output.
+
             Builds by id: build-cli status ID (JSON), build-cli cancel ID, build-cli attach ID (follow its output).
+
             Environment: BUILD_SERVICE_PROJECT, BUILD_SERVICE_SOCKET, BUILD_SERVICE_ENDPOINT, BUILD_SERVICE_TOKEN, \
-            BUILD_SERVICE_CACERT, BUILD_SERVICE_CLIENT_CERT, BUILD_SERVICE_CLIENT_KEY, BUILD_SERVICE_DOWNLOAD_DIR.
-            Over https the server's certificate is always verified, host name included, against the \
-            system trust store or --cacert.
-            Exit status: the build's exit code (124 on timeout); 1 when the service refused the request; \
-            2 for usage errors; 65 when a downloaded artifact is incomplete or fails its checksum; \
-            69 when the service cannot be reached or the connection broke; \
-            76 when TLS fails (untrusted, expired or wrong-host certificate) or the answer is not the protocol.
+            BUILD_SERVICE_TOKEN_FILE, BUILD_SERVICE_CACERT, BUILD_SERVICE_CLIENT_CERT, BUILD_SERVICE_CLIENT_KEY, \
+            BUILD_SERVICE_DOWNLOAD_DIR. Over https the server's certificate is always verified, host name \
+            included, against the system trust store or --cacert.
+
+            Exit status: the build's exit code (124 on timeout, 130 when cancelled); build-cli's own \
+            failures use sysexits codes, never 1 or 2: 64 usage; 65 the request was refused as invalid \
+            or not allowed, or a download failed its check; 69 the service cannot be reached or the \
+            connection broke; 75 the service is busy or stopping (try again); 76 TLS failed or the \
+            answer is not the protocol; 77 the token is missing, wrong or not allowed this project; \
+            78 the service's own setup failed (path_root_invalid, run_as_user...).
             """,
         version: BuildServiceVersion.line(program: "build-cli", openSSL: OpenSSLLibrary.versionText)
     )
@@ -52,8 +65,14 @@ struct BuildCLI: AsyncParsableCommand {
     )
     var legacy = false
 
-    @Option(help: "Bearer token (default: $BUILD_SERVICE_TOKEN).")
+    @Option(help: "Bearer token (default: $BUILD_SERVICE_TOKEN). Every user sees it in ps: prefer --token-file.")
     var token: String?
+
+    @Option(
+        name: .customLong("token-file"),
+        help: "File holding the bearer token, mode 0600 (default: $BUILD_SERVICE_TOKEN_FILE)."
+    )
+    var tokenFile: String?
 
     @Option(help: "CA certificates (PEM) to trust for https instead of the system store (default: $BUILD_SERVICE_CACERT).")
     var cacert: String?
@@ -75,7 +94,7 @@ struct BuildCLI: AsyncParsableCommand {
 
     @Option(
         name: .customLong("stall-timeout"),
-        help: "Seconds without a byte (heartbeats included) after which the connection is taken for dead and the build re-attached (default 45)."
+        help: "Seconds without a byte (heartbeats included) after which the connection is taken for dead and the build re-attached."
     )
     var stallTimeout: Int = 45
 
@@ -94,48 +113,67 @@ struct BuildCLI: AsyncParsableCommand {
     )
     var idempotencyKey: String?
 
+    @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Say the build id at the start and how long it took at the end (on stderr).")
+    var verbose = false
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
     var command: [String] = []
 
     func validate() throws {
-        // The command captures everything from the first word on, so help must be looked for here.
-        if let first = command.first, first == "-h" || first == "--help" {
-            throw CleanExit.helpRequest(self)
+        // The command captures everything from the first word the parser does not know, so
+        // help, version and mistyped options are told apart here.
+        let words: CommandLineWords
+        do {
+            words = try CommandLineWords.parse(command)
+        } catch {
+            throw ValidationError(error.description)
         }
-        if command.first == "--version" {
-            throw CleanExit.message(Self.configuration.version)
+        switch words {
+        case .help(nil): throw CleanExit.helpRequest(self)
+        case .help(let verb?): throw CleanExit.message(verb.help)
+        case .version: throw CleanExit.message(Self.configuration.version)
+        case .build, .verb: return
         }
     }
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         do {
-            if let (verb, id) = BuildManagement.parse(command) {
+            let words = try CommandLineWords.parse(command)
+            if case .verb(let verb, let id) = words {
                 let management = BuildManagement(client: try makeClient(environment: environment))
                 throw ExitCode(try await management.run(verb, buildID: id))
             }
-            let (client, request) = try makeRequest(environment: environment)
+            guard case .build(let command) = words else { return }
+            let (client, request) = try makeRequest(command: command, environment: environment)
             let interrupts = InterruptHandler(client: client)
+            var outcome = BuildOutcome(verbose: verbose, requestedTimeoutSec: timeout)
             let exit = try await client.run(request) { pipe, bytes in
                 EventPrinter.write(bytes, to: pipe == .stdout ? STDOUT_FILENO : STDERR_FILENO)
             } onEvent: { event in
                 if case .build(let id, _, _) = event { interrupts.buildStarted(id) }
+                outcome.observe(event)
                 EventPrinter.print(event)
             }
+            outcome.report(exit, cancelledHere: interrupts.cancelRequested)
             if exit.code == 0, !exit.artifacts.isEmpty, let directory = download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty {
                 let downloader = ArtifactDownloader(client: client, directory: directory, showProgress: isatty(STDERR_FILENO) == 1)
                 try await downloader.download(exit.artifacts)
             }
-            throw ExitCode(Int32(truncatingIfNeeded: exit.code))
+            guard (0...255).contains(exit.code) else {
+                // A code no process can exit with: passing it on truncated (256 -> 0) would lie.
+                throw ClientError.protocolViolation("the exit event's code \(exit.code) is outside 0-255")
+            }
+            throw ExitCode(Int32(exit.code))
         } catch let error as ClientError {
             EventPrinter.complain(error.description)
             throw ExitCode(error.exitStatus)
         }
     }
 
-    private func makeRequest(environment: [String: String]) throws(ClientError) -> (BuildServiceClient, BuildRequest) {
+    private func makeRequest(command: [String], environment: [String: String]) throws(ClientError) -> (BuildServiceClient, BuildRequest) {
         guard let name = command.first else {
-            throw ClientError.usage("no command given; usage: build-cli --project ID COMMAND [ARGS...]")
+            throw ClientError.usage("no command given; usage: build-cli --project ID COMMAND [ARGS...] (build-cli --help)")
         }
         guard let projectID = project ?? environment["BUILD_SERVICE_PROJECT"].nonEmpty else {
             throw ClientError.usage("no project given; use --project or set BUILD_SERVICE_PROJECT")
@@ -172,10 +210,23 @@ struct BuildCLI: AsyncParsableCommand {
             privateKeyPath: clientKey ?? environment["BUILD_SERVICE_CLIENT_KEY"].nonEmpty
         )
         guard (3...3600).contains(stallTimeout) else { throw ClientError.usage("--stall-timeout must be from 3 to 3600 seconds") }
-        var client = BuildServiceClient(endpoint: endpoint, token: token ?? environment["BUILD_SERVICE_TOKEN"].nonEmpty, tls: tls)
+        var client = BuildServiceClient(endpoint: endpoint, token: try bearerToken(environment: environment), tls: tls)
         client.stallTimeout = .seconds(stallTimeout)
         client.legacy = legacy || environment["BUILD_SERVICE_PROTOCOL"] == "legacy"
         return client
+    }
+}
+
+extension BuildCLI {
+    /// The token: `--token`, else `--token-file`, else `$BUILD_SERVICE_TOKEN`, else
+    /// `$BUILD_SERVICE_TOKEN_FILE`.
+    fileprivate func bearerToken(environment: [String: String]) throws(ClientError) -> String? {
+        if token != nil && tokenFile != nil { throw ClientError.usage("give --token or --token-file, not both") }
+        if let token { return token }
+        if let tokenFile { return try TokenFile.read(tokenFile, option: "--token-file") }
+        if let token = environment["BUILD_SERVICE_TOKEN"].nonEmpty { return token }
+        if let file = environment["BUILD_SERVICE_TOKEN_FILE"].nonEmpty { return try TokenFile.read(file, option: "BUILD_SERVICE_TOKEN_FILE") }
+        return nil
     }
 }
 

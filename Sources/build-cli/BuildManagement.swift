@@ -4,18 +4,21 @@ import Foundation
 
 /// `build-cli status ID`, `build-cli cancel ID` and `build-cli attach ID`: builds by id.
 struct BuildManagement {
-    enum Verb: String {
+    enum Verb: String, CaseIterable {
         case status, cancel, attach
+
+        /// `build-cli help VERB`.
+        var help: String {
+            switch self {
+            case .status: "build-cli [OPTIONS] status BUILD_ID\n  Prints the build's status (JSON). Exit 0, or 65 when there is no such build."
+            case .cancel: "build-cli [OPTIONS] cancel BUILD_ID\n  Cancels the build. Exit 0, or 65 when it has finished or does not exist."
+            case .attach:
+                "build-cli [OPTIONS] attach BUILD_ID\n  Replays the build's output and follows it to its end; exits with the build's code."
+            }
+        }
     }
 
     let client: BuildServiceClient
-
-    /// The verb and id when the command line is one of these (a build id is unmistakable, so
-    /// a project command called `status` still runs as a build).
-    static func parse(_ words: [String]) -> (Verb, String)? {
-        guard words.count == 2, let verb = Verb(rawValue: words[0]), words[1].hasPrefix("bld_") else { return nil }
-        return (verb, words[1])
-    }
 
     /// - Returns: the exit status: 0, or the build's exit code for `attach`.
     func run(_ verb: Verb, buildID: String) async throws(ClientError) -> Int32 {
@@ -34,7 +37,10 @@ struct BuildManagement {
             } onEvent: { event in
                 EventPrinter.print(event)
             }
-            return Int32(truncatingIfNeeded: exit.code)
+            guard (0...255).contains(exit.code) else {
+                throw ClientError.protocolViolation("the exit event's code \(exit.code) is outside 0-255")
+            }
+            return Int32(exit.code)
         }
     }
 

@@ -23,6 +23,9 @@ final class InterruptHandler: @unchecked Sendable {
         source.cancel()
     }
 
+    /// Whether a Ctrl-C asked for the cancel (so build-cli need not explain the 130).
+    var cancelRequested: Bool { lock.withLock { interrupts > 0 } }
+
     /// The build's id, from its `build` event.
     func buildStarted(_ id: String) {
         let cancelNow = lock.withLock {

@@ -108,10 +108,10 @@ struct CLIReattachTests {
         #expect((await attach.wait()).status == 130)
         #expect((await running.wait()).status == 130)
         let again = try await daemon.cli(["cancel", id])
-        #expect(again.status == 1)
+        #expect(again.status == 65)
         #expect(again.stderrText.contains("build_finished"))
         let missing = try await daemon.cli(["status", "bld_" + String(repeating: "0", count: 32)])
-        #expect(missing.status == 1)
+        #expect(missing.status == 65)
         #expect(missing.stderrText.contains("build_not_found"))
         await daemon.stop()
     }

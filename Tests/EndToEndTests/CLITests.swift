@@ -65,11 +65,11 @@ struct CLITests {
     @Test func serviceRefusalIsPrintedWithItsCode() async throws {
         let daemon = try await DaemonUnderTest()
         let escape = try await daemon.cli(["--project", "demo", "make", "-C", "/etc"])
-        #expect(escape.status == 1)
+        #expect(escape.status == 65)  // EX_DATAERR: never 1 or 2, which make uses
         #expect(escape.stderrText.contains("invalid_path"))
         #expect(escape.stderrText.contains("/etc"))
         let unknown = try await daemon.cli(["--project", "nope", "make"], overHTTP: true)
-        #expect(unknown.status == 1)
+        #expect(unknown.status == 65)
         #expect(unknown.stderrText.contains("project_not_found"))
         await daemon.stop()
     }
@@ -111,7 +111,7 @@ struct CLITests {
             environment: ["BUILD_SERVICE_SOCKET": daemon.socketPath],
             outputDirectory: daemon.directory
         )
-        #expect(noProject.status == 2)
+        #expect(noProject.status == 64)
         #expect(noProject.stderrText.contains("BUILD_SERVICE_PROJECT"))
         await daemon.stop()
     }
@@ -144,7 +144,7 @@ struct CLITests {
         var unset = environment
         unset["BUILD_SERVICE_PROJECT"] = nil
         let noProject = try await TestProcess.run("/bin/sh", [wrapper], environment: unset, outputDirectory: daemon.directory)
-        #expect(noProject.status == 2)
+        #expect(noProject.status == 64)
         #expect(noProject.stderrText.contains("BUILD_SERVICE_PROJECT is not set"))
         await daemon.stop()
     }

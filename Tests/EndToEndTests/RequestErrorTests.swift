@@ -190,7 +190,7 @@ struct RequestErrorTests {
         let cli = try await daemon.cli(["--project", "demo", "--token", "http-secret-token", "true"], overHTTP: true)
         #expect(cli.status == 0)
         let cliWrong = try await daemon.cli(["--project", "demo", "true"], overHTTP: true)
-        #expect(cliWrong.status == 1)
+        #expect(cliWrong.status == 77)
         #expect(cliWrong.stderrText.contains("unauthorized"))
         await daemon.stop()
         #expect(!daemon.log.contains("secret-token"))

@@ -61,7 +61,7 @@ import Testing
             #expect(refused.body.contains("token \\\"agent-a\\\" may not build project"))
         }
         let cli = try await daemon.cli(["--token", Self.scopedToken, "--project", "demo", "true"], overHTTP: true)
-        #expect(cli.status == 1)
+        #expect(cli.status == 77)
         #expect(cli.stderrText.contains("forbidden_project"))
         // The log names the token, never shows it.
         #expect(daemon.log.contains("auth.token_name=agent-a"))

@@ -1,0 +1,62 @@
+import BuildServiceProtocol
+import Foundation
+
+/// What build-cli says on stderr, in one line, when a build did not simply run to its end: a
+/// timeout, a cancel it did not ask for, a daemon shutting down. The build's own output stays
+/// untouched; `-v` adds the build id at the start and a timing line at the end.
+struct BuildOutcome {
+    var verbose = false
+    /// `--timeout`, when given (the service's default otherwise, which the client does not know).
+    var requestedTimeoutSec: Int?
+    private(set) var buildID: String?
+    private var started = ContinuousClock.now
+    private var shuttingDown = false
+
+    init(verbose: Bool, requestedTimeoutSec: Int?) {
+        self.verbose = verbose
+        self.requestedTimeoutSec = requestedTimeoutSec
+    }
+
+    mutating func observe(_ event: BuildEvent) {
+        switch event {
+        case .build(let id, let status, let position):
+            if buildID == nil, verbose {
+                EventPrinter.complain("build \(id) \(status)\(position.map { " (position \($0) in the queue)" } ?? "")")
+            }
+            if buildID == nil || status == "started" { started = .now }
+            buildID = id
+        case .error(let code, _, _) where code == "shutdown":
+            shuttingDown = true
+        default:
+            break
+        }
+    }
+
+    /// The line(s) for the build's end; `cancelledHere`: this build-cli sent the cancel (Ctrl-C).
+    func report(_ exit: BuildExit, cancelledHere: Bool) {
+        let name = "build \(buildID ?? "")".trimmingCharacters(in: .whitespaces)
+        if exit.timedOut {
+            let limit = requestedTimeoutSec.map { " after \($0) s" } ?? " (the service's timeout)"
+            EventPrinter.complain("\(name) timed out\(limit): stopped with SIGTERM, then SIGKILL 5 s later (exit \(exit.code))")
+        } else if exit.cancelled && !cancelledHere {
+            let why = shuttingDown ? "the build service is shutting down" : "by another client, or nobody re-attached in time"
+            EventPrinter.complain("\(name) was cancelled: \(why) (exit \(exit.code))")
+        }
+        guard verbose else { return }
+        var line = "\(name) exited \(exit.code) after \(Self.seconds(ContinuousClock.now - started))"
+        if let resources = exit.resources {
+            line += String(
+                format: "; cpu %.2f s user, %.2f s system; max RSS %d MiB",
+                resources.cpuUserSec,
+                resources.cpuSystemSec,
+                resources.maxRSSKiB / 1024
+            )
+        }
+        EventPrinter.complain(line)
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return String(format: "%.2f s", Double(seconds) + Double(attoseconds) / 1e18)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// build-cli's command line as people and agents type it: options end where the command begins,
+/// a mistyped option is a usage error (never a command sent to the service), help and version
+/// need no project, and every exit status of build-cli's own is a sysexits code, never make's
+/// 1 or 2.
+@Suite struct CLICommandLineTests {
+    /// With BUILD_SERVICE_PROJECT set (the container case), `--tiemout` was sent as the command.
+    @Test func aMistypedOptionIsAUsageErrorWithASuggestionAndNothingIsBuilt() async throws {
+        let daemon = try await DaemonUnderTest()
+        let typo = try await daemon.cli(["--tiemout", "60", "make", "all"], environment: ["BUILD_SERVICE_PROJECT": "demo"])
+        #expect(typo.status == 64)
+        #expect(typo.stderrText.contains("unknown option '--tiemout'"), "\(typo.stderrText)")
+        #expect(typo.stderrText.contains("did you mean '--timeout'"), "\(typo.stderrText)")
+        let farOff = try await daemon.cli(["--zzzzzz", "make"], environment: ["BUILD_SERVICE_PROJECT": "demo"])
+        #expect(farOff.status == 64)
+        #expect(!farOff.stderrText.contains("did you mean"), "\(farOff.stderrText)")
+        let list = try await daemon.curl("", path: "/v1/builds", method: "GET")
+        #expect(list.body.contains("\"builds\":[]"), "no build was started: \(list.body)")
+
+        // After --, a word starting with '-' is the command (which the service then judges).
+        let forced = try await daemon.cli(["--project", "demo", "--", "-weird"])
+        #expect(forced.status == 65, "\(forced.stderrText)")
+        #expect(forced.stderrText.contains("command_unknown"), "\(forced.stderrText)")
+        let afterDashes = try await daemon.cli(["--project", "demo", "--", "make", "all"])
+        #expect(afterDashes.status == 0, "\(afterDashes.stderrText)")
+        await daemon.stop()
+    }
+
+    @Test func helpAndVersionNeedNoProjectAndNoService() async throws {
+        let directory = try DaemonUnderTest.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func cli(_ arguments: [String]) async throws -> ProcessResult {
+            try await TestProcess.run(TestProcess.binary("build-cli"), arguments, environment: ["PATH": "/usr/bin:/bin"], outputDirectory: directory)
+        }
+        let version = try await cli(["--version"])
+        #expect(version.status == 0)
+        #expect(version.stdoutText.hasPrefix("build-cli 0."), "\(version.stdoutText)")
+        for arguments in [["help"], ["--help"], ["-h"]] {
+            let help = try await cli(arguments)
+            #expect(help.status == 0, "\(arguments): \(help.stderrText)")
+            #expect(help.stdoutText.contains("status|attach|cancel BUILD_ID"), "\(arguments): \(help.stdoutText)")
+        }
+        for arguments in [["help", "status"], ["status", "--help"], ["--project", "x", "status", "-h"]] {
+            let help = try await cli(arguments)
+            #expect(help.status == 0, "\(arguments): \(help.stderrText)")
+            #expect(help.stdoutText.contains("status BUILD_ID"), "\(arguments): \(help.stdoutText)")
+        }
+        let unknownVerb = try await cli(["help", "nonsense"])
+        #expect(unknownVerb.status == 64)
+        // Every option --help describes is one the "did you mean" list knows: a near miss of
+        // each gets it suggested.
+        let help = try await cli(["--help"])
+        let described = Set(
+            help.stdoutText.split(whereSeparator: { !"-abcdefghijklmnopqrstuvwxyz".contains($0) })
+                .filter { $0.hasPrefix("--") && $0.count > 3 }.map(String.init)
+        )
+        #expect(described.count >= 15, "\(described)")
+        for option in described {
+            let nearMiss = String(option.dropLast())
+            let result = try await cli(["--project", "x", nearMiss, "make"])
+            #expect(result.stderrText.contains("did you mean '\(option)'"), "\(nearMiss): \(result.stderrText)")
+        }
+        #expect(!help.stdoutText.contains("(default 45). (default: 45)"))
+    }
+
+    /// Each of build-cli's own exit statuses, produced by a real situation.
+    @Test func ownFailuresUseSysexitsCodes() async throws {
+        var options = DaemonUnderTest.Options()
+        options.extraProjects = """
+            [[projects]]
+            id = "gone"
+            path_root = "/nonexistent/build-service-test-root"
+            commands = ["make"]
+            """
+        let daemon = try await DaemonUnderTest(options)
+        let usage = try await daemon.cli(["make"])
+        #expect(usage.status == 64, "no project: \(usage.stderrText)")
+        let refused = try await daemon.cli(["--project", "demo", "make", "-C", "/etc"])
+        #expect(refused.status == 65, "\(refused.stderrText)")
+        let setup = try await daemon.cli(["--project", "gone", "make"])
+        #expect(setup.status == 78, "\(setup.stderrText)")
+        #expect(setup.stderrText.contains("path_root_invalid"), "\(setup.stderrText)")
+        let unreachable = try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            ["--socket", daemon.directory + "/no-such.sock", "--project", "demo", "make"],
+            outputDirectory: daemon.directory
+        )
+        #expect(unreachable.status == 69, "\(unreachable.stderrText)")
+        await daemon.stop()
+    }
+
+    /// `--token` shows in every user's `ps`; a token file does not.
+    @Test func aTokenFileAuthenticatesAndOneOthersCanReadIsWarnedAbout() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTokens = ["file-secret-token-4f7c"]
+        let daemon = try await DaemonUnderTest(options)
+        let file = daemon.directory + "/token"
+        try "file-secret-token-4f7c\n".write(toFile: file, atomically: false, encoding: .utf8)
+        chmod(file, 0o600)
+        let private_ = try await daemon.cli(["--token-file", file, "--project", "demo", "true"], overHTTP: true)
+        #expect(private_.status == 0, "\(private_.stderrText)")
+        #expect(!private_.stderrText.contains("warning"), "\(private_.stderrText)")
+        let fromEnvironment = try await daemon.cli(["--project", "demo", "true"], overHTTP: true, environment: ["BUILD_SERVICE_TOKEN_FILE": file])
+        #expect(fromEnvironment.status == 0, "\(fromEnvironment.stderrText)")
+
+        chmod(file, 0o644)
+        let readable = try await daemon.cli(["--token-file", file, "--project", "demo", "true"], overHTTP: true)
+        #expect(readable.status == 0, "\(readable.stderrText)")
+        #expect(readable.stderrText.contains("can be read by other users (mode 0644); chmod 600"), "\(readable.stderrText)")
+
+        let wrong = daemon.directory + "/wrong-token"
+        try "wrong-secret-7d1e".write(toFile: wrong, atomically: false, encoding: .utf8)
+        chmod(wrong, 0o600)
+        let refused = try await daemon.cli(["--token-file", wrong, "--project", "demo", "true"], overHTTP: true)
+        #expect(refused.status == 77, "\(refused.stderrText)")
+        #expect(!refused.stderrText.contains("wrong-secret-7d1e"))
+        let missing = try await daemon.cli(["--token-file", daemon.directory + "/none", "--project", "demo", "true"], overHTTP: true)
+        #expect(missing.status == 64, "\(missing.stderrText)")
+        #expect(missing.stderrText.contains("No such file or directory"), "\(missing.stderrText)")
+        await daemon.stop()
+    }
+}

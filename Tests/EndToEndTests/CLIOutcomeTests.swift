@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+
+/// build-cli says in one line on stderr why a build ended when it did not simply run to its end
+/// (before, a user saw exit 124 or 130 and make's own "wait: No child processes").
+@Suite struct CLIOutcomeTests {
+    private func start(_ daemon: DaemonUnderTest, _ arguments: [String]) throws -> RunningProcess {
+        try TestProcess.start(
+            TestProcess.binary("build-cli"),
+            ["--socket", daemon.socketPath, "--cwd", "."] + arguments,
+            environment: ["PATH": "/usr/bin:/bin"],
+            outputDirectory: daemon.directory
+        )
+    }
+
+    private func runningBuildID(_ daemon: DaemonUnderTest) async throws -> String {
+        let list = try await daemon.curl("", path: "/v1/builds?state=running", method: "GET")
+        return try #require(list.body.range(of: #"bld_[0-9a-f]{32}"#, options: .regularExpression).map { String(list.body[$0]) })
+    }
+
+    @Test func aTimeoutIsNamedWithItsLimit() async throws {
+        let daemon = try await DaemonUnderTest()
+        let result = try await daemon.cli(["--project", "demo", "--timeout", "1", "sleep", "30"])
+        #expect(result.status == 124)
+        #expect(result.stderrText.contains("timed out after 1 s"), "\(result.stderrText)")
+        #expect(result.stderrText.contains("build bld_"), "\(result.stderrText)")
+        await daemon.stop()
+    }
+
+    @Test func aCancelByAnotherClientIsNamed() async throws {
+        let daemon = try await DaemonUnderTest()
+        let running = try start(daemon, ["--project", "demo", "sh", "-c", "echo up; exec sleep 33"])
+        #expect(await eventually { running.stdoutSoFar.contains("up") })
+        let id = try await runningBuildID(daemon)
+        #expect(try await daemon.cli(["cancel", id]).status == 0)
+        let result = await running.wait()
+        #expect(result.status == 130)
+        #expect(result.stderrText.contains("build \(id) was cancelled: by another client"), "\(result.stderrText)")
+        await daemon.stop()
+    }
+
+    @Test func aDaemonShuttingDownIsNamed() async throws {
+        let daemon = try await DaemonUnderTest()
+        let running = try start(daemon, ["--project", "demo", "sh", "-c", "echo up; exec sleep 34"])
+        #expect(await eventually { running.stdoutSoFar.contains("up") })
+        // shutdown_grace_sec = 2 in the test daemons: then the build is cancelled.
+        daemon.signal(SIGTERM)
+        let result = await running.wait()
+        #expect(result.status == 130)
+        #expect(result.stderrText.contains("was cancelled: the build service is shutting down"), "\(result.stderrText)")
+        _ = await daemon.stop()
+    }
+
+    @Test func verboseSaysTheBuildIdAndHowLongItTook() async throws {
+        let daemon = try await DaemonUnderTest()
+        let result = try await daemon.cli(["-v", "--project", "demo", "make", "all"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(
+            result.stderrText.range(of: #"build-cli: build bld_[0-9a-f]{32} (started|queued)"#, options: .regularExpression) != nil,
+            "\(result.stderrText)"
+        )
+        #expect(result.stderrText.range(of: #"exited 0 after [0-9.]+ s; cpu"#, options: .regularExpression) != nil, "\(result.stderrText)")
+        // Without -v, a build that simply ends adds nothing to its output.
+        let quiet = try await daemon.cli(["--project", "demo", "make", "all"])
+        #expect(!quiet.stderrText.contains("build-cli:"), "\(quiet.stderrText)")
+        await daemon.stop()
+    }
+
+    /// A stand-in service on a Unix socket: accepts connections and answers each with `reply`
+    /// (Python bytes literal), or never when it is nil.
+    private func fakeService(socket: String, reply: String?, directory: String) throws -> RunningProcess {
+        try TestProcess.start(
+            "/usr/bin/python3",
+            [
+                "-c",
+                """
+                import socket, sys, time
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.bind(sys.argv[1]); s.listen(8)
+                print("listening", flush=True)
+                held = []
+                while True:
+                    c, _ = s.accept()
+                    held.append(c)
+                    c.recv(65536)
+                    \(reply.map { "c.sendall(\($0)); c.close()" } ?? "pass")
+                """,
+                socket,
+            ],
+            outputDirectory: directory
+        )
+    }
+
+    /// Against a service that accepts the request and never answers, build-cli once waited
+    /// forever (the stall watch started with the first event).
+    @Test func aServiceThatNeverAnswersIsGivenUpOnAfterTheStallTimeout() async throws {
+        let directory = try DaemonUnderTest.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socket = directory + "/silent.sock"
+        let service = try fakeService(socket: socket, reply: nil, directory: directory)
+        #expect(await eventually { service.stdoutSoFar.contains("listening") })
+        let result = try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            ["--socket", socket, "--stall-timeout", "3", "--project", "p", "make"],
+            outputDirectory: directory
+        )
+        service.signal(SIGKILL)
+        #expect(result.status == 69, "\(result.stderrText)")
+        #expect(result.stderrText.contains("did not answer within 3 s"), "\(result.stderrText)")
+    }
+
+    /// An exit code no process can have (256 became 0 when truncated) is the service's error.
+    @Test func anExitCodeOutside0To255IsAProtocolError() async throws {
+        let directory = try DaemonUnderTest.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socket = directory + "/odd.sock"
+        let body =
+            #"{"type":"build","id":"bld_00000000000000000000000000000000","status":"started","seq":1}\n{"type":"exit","code":256,"timed_out":false,"artifacts":[],"seq":2}\n"#
+        let reply = "b'HTTP/1.1 200 OK\\r\\nContent-Type: application/x-ndjson\\r\\nContent-Length: \(body.utf8.count - 2)\\r\\n\\r\\n' + b'\(body)'"
+        let service = try fakeService(socket: socket, reply: reply, directory: directory)
+        #expect(await eventually { service.stdoutSoFar.contains("listening") })
+        let result = try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            ["--socket", socket, "--project", "p", "make"],
+            outputDirectory: directory
+        )
+        service.signal(SIGKILL)
+        #expect(result.status == 76, "\(result.stderrText)")
+        #expect(result.stderrText.contains("outside 0-255"), "\(result.stderrText)")
+    }
+}
