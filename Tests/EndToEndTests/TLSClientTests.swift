@@ -10,6 +10,20 @@ import Testing
         certificates = try await TestCertificates()
     }
 
+    /// http:// to the HTTPS port: the daemon's plain-text 400 is not the protocol (exit 76,
+    /// once 1, a make failure's code).
+    @Test func plainHTTPToTheHTTPSPortIsAProtocolError() async throws {
+        let daemon = try await DaemonUnderTest(.init(tls: .init(certificates: certificates)))
+        let result = try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            ["--endpoint", "http://127.0.0.1:\(daemon.port)", "--project", "demo", "true"],
+            outputDirectory: daemon.directory
+        )
+        #expect(result.status == 76, "\(result.stderrText)")
+        #expect(result.stderrText.contains("HTTPS"), "\(result.stderrText)")
+        await daemon.stop()
+    }
+
     @Test func buildCLIRunsABuildOverHTTPSAndRelaysItsExitCode() async throws {
         let daemon = try await DaemonUnderTest(.init(tls: .init(certificates: certificates)))
         let ok = try await daemon.cli(["--project", "demo", "make", "all"], overHTTP: true)
