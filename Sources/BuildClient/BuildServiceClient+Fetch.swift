@@ -8,6 +8,17 @@ extension BuildServiceClient {
         try await json(method: .GET, path: "/v1/builds/\(buildID)")
     }
 
+    /// The newest builds this token may see (`GET /v1/builds`), one page, as JSON
+    /// (`{"builds":[…],"next_cursor":…}`).
+    public func list(project: String?, state: String?) async throws(ClientError) -> Data {
+        var query = URLComponents()
+        query.queryItems = [("project", project), ("state", state)].compactMap { name, value in
+            value.map { URLQueryItem(name: name, value: $0) }
+        }
+        let text = query.percentEncodedQuery.map { "?" + $0 } ?? ""
+        return try await json(method: .GET, path: "/v1/builds" + text)
+    }
+
     /// Cancels the build (`DELETE /v1/builds/{id}`); returns its status document.
     @discardableResult
     public func cancel(buildID: String) async throws(ClientError) -> Data {

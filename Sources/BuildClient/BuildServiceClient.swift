@@ -23,6 +23,10 @@ public struct BuildServiceClient: Sendable {
     /// it, `run` falls back to it when the socket answers in it.
     public var legacy = false
 
+    /// Called with every event line as the service sent it (once: a line seen before a
+    /// re-attach is not repeated), before it is parsed; `build-cli --json` passes them on.
+    public var onEventLine: (@Sendable ([UInt8]) -> Void)?
+
     /// The `heartbeat_sec` to ask for: three heartbeats within `stallTimeout`, at most every 15 s.
     public var heartbeatSec: Int { max(1, min(15, Int(stallTimeout.components.seconds) / 3)) }
 
@@ -364,6 +368,7 @@ public struct BuildServiceClient: Sendable {
             guard seq > progress.lastSeq else { return nil }
             progress.lastSeq = seq
         }
+        onEventLine?(Array(line.readableBytesView))
         if let (pipe, bytes) = OutputLine.parse(line.readableBytesView) {
             try onOutput(pipe, bytes)
             return nil

@@ -14,7 +14,8 @@ struct BuildCLI: AsyncParsableCommand {
         usage: """
             build-cli [OPTIONS] [--] COMMAND [ARGS...]
               build-cli [OPTIONS] status|attach|cancel BUILD_ID
-              build-cli help [status|attach|cancel]
+              build-cli [OPTIONS] list [--project P] [--state S]
+              build-cli help [status|attach|cancel|list]
               build-cli --version
             """,
         discussion: """
@@ -25,7 +26,12 @@ struct BuildCLI: AsyncParsableCommand {
             Ctrl-C cancels the remote build (exit 130); a second Ctrl-C leaves at once. If the \
             connection drops, build-cli re-attaches to the build for 30 s without losing or repeating output.
 
-            Builds by id: build-cli status ID (JSON), build-cli cancel ID, build-cli attach ID (follow its output).
+            Builds by id: build-cli status ID (JSON), build-cli cancel ID, build-cli attach ID (follow its output); \
+            build-cli list shows the newest. A project command named like a verb runs after --.
+
+            --json (for agents): stdout carries the service's NDJSON events unchanged, one a line, then \
+            {"type":"summary",...} with the build id, exit code and artifacts; build output is in the \
+            stdout/stderr events, messages stay on stderr.
 
             Environment: BUILD_SERVICE_PROJECT, BUILD_SERVICE_SOCKET, BUILD_SERVICE_ENDPOINT, BUILD_SERVICE_TOKEN, \
             BUILD_SERVICE_TOKEN_FILE, BUILD_SERVICE_CACERT, BUILD_SERVICE_CLIENT_CERT, BUILD_SERVICE_CLIENT_KEY, \
@@ -116,6 +122,12 @@ struct BuildCLI: AsyncParsableCommand {
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Say the build id at the start and how long it took at the end (on stderr).")
     var verbose = false
 
+    @Flag(help: "Machine mode: the events as NDJSON on stdout, then a summary object; list prints JSON.")
+    var json = false
+
+    @Option(help: "list: only builds in this state (queued, running, finished).")
+    var state: String?
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
     var command: [String] = []
 
@@ -132,7 +144,7 @@ struct BuildCLI: AsyncParsableCommand {
         case .help(nil): throw CleanExit.helpRequest(self)
         case .help(let verb?): throw CleanExit.message(verb.help)
         case .version: throw CleanExit.message(Self.configuration.version)
-        case .build, .verb: return
+        case .build, .verb, .list: return
         }
     }
 
@@ -140,22 +152,30 @@ struct BuildCLI: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         do {
             let words = try CommandLineWords.parse(command)
-            if case .verb(let verb, let id) = words {
-                let management = BuildManagement(client: try makeClient(environment: environment))
+            if case .list(let after) = words {
+                let client = try makeClient(environment: environment)
+                let project = after.project ?? self.project ?? environment["BUILD_SERVICE_PROJECT"].nonEmpty
+                try await BuildList.run(client: client, project: project, state: after.state ?? state, json: json || after.json)
+                return
+            }
+            if case .verb(let verb, let id, let after) = words {
+                let management = BuildManagement(client: try makeClient(environment: environment), json: json || after.json)
                 throw ExitCode(try await management.run(verb, buildID: id))
             }
             guard case .build(let command) = words else { return }
-            let (client, request) = try makeRequest(command: command, environment: environment)
+            var (client, request) = try makeRequest(command: command, environment: environment)
+            if json { client.onEventLine = { line in EventPrinter.write(line + [0x0A], to: STDOUT_FILENO) } }
             let interrupts = InterruptHandler(client: client)
             var outcome = BuildOutcome(verbose: verbose, requestedTimeoutSec: timeout)
-            let exit = try await client.run(request) { pipe, bytes in
-                EventPrinter.write(bytes, to: pipe == .stdout ? STDOUT_FILENO : STDERR_FILENO)
-            } onEvent: { event in
+            let exit = try await client.run(request) { [json] pipe, bytes in
+                if !json { EventPrinter.write(bytes, to: pipe == .stdout ? STDOUT_FILENO : STDERR_FILENO) }
+            } onEvent: { [json] event in
                 if case .build(let id, _, _) = event { interrupts.buildStarted(id) }
                 outcome.observe(event)
-                EventPrinter.print(event)
+                if !json { EventPrinter.print(event) }
             }
             outcome.report(exit, cancelledHere: interrupts.cancelRequested)
+            if json { JSONSummary.write(exit, buildID: outcome.buildID) }
             if exit.code == 0, !exit.artifacts.isEmpty, let directory = download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty {
                 let downloader = ArtifactDownloader(client: client, directory: directory, showProgress: isatty(STDERR_FILENO) == 1)
                 try await downloader.download(exit.artifacts)

@@ -6,8 +6,18 @@ import BuildClient
 enum CommandLineWords: Equatable {
     /// Run this command (and its arguments) as a build.
     case build([String])
-    /// `status|attach|cancel ID`.
-    case verb(BuildManagement.Verb, String)
+    /// `status|attach|cancel ID`, with the options given after it.
+    case verb(BuildManagement.Verb, String, VerbOptions)
+    /// `list`, with the options given after it.
+    case list(VerbOptions)
+
+    /// Options written after a verb (`build-cli list --state running --json`), which the
+    /// argument parser leaves in the captured words.
+    struct VerbOptions: Equatable {
+        var json = false
+        var project: String?
+        var state: String?
+    }
     /// `help`, `help VERB`, `VERB --help`: the text to print.
     case help(verb: BuildManagement.Verb?)
     case version
@@ -16,7 +26,7 @@ enum CommandLineWords: Equatable {
     static let options = [
         "--project", "--timeout", "--socket", "--endpoint", "--legacy", "--token", "--token-file", "--cacert",
         "--client-cert", "--client-key", "--download", "--ref", "--cwd", "--stall-timeout", "--request-id",
-        "--idempotency-key", "--verbose", "--version", "--help",
+        "--idempotency-key", "--verbose", "--json", "--state", "--version", "--help",
     ]
 
     /// - Throws: `ClientError.usage` for an unknown option, or a verb without its id.
@@ -36,7 +46,12 @@ enum CommandLineWords: Equatable {
         }
         if let verb = BuildManagement.Verb(rawValue: first) {
             if words.dropFirst().contains(where: { $0 == "--help" || $0 == "-h" }) { return .help(verb: verb) }
-            if words.count == 2, words[1].hasPrefix("bld_") { return .verb(verb, words[1]) }
+            if verb == .list, words.count == 1 || words[1].hasPrefix("-") {
+                return .list(try verbOptions(Array(words.dropFirst()), allowed: ["--json", "--project", "--state"]))
+            }
+            if verb != .list, words.count >= 2, words[1].hasPrefix("bld_"), words.count == 2 || words[2].hasPrefix("-") {
+                return .verb(verb, words[1], try verbOptions(Array(words.dropFirst(2)), allowed: ["--json"]))
+            }
             // A project command that happens to share a verb's name still runs as a build.
         }
         if first.hasPrefix("-") {
@@ -48,6 +63,24 @@ enum CommandLineWords: Equatable {
             )
         }
         return .build(words)
+    }
+
+    private static func verbOptions(_ words: [String], allowed: Set<String>) throws(ClientError) -> VerbOptions {
+        var options = VerbOptions()
+        var rest = words[...]
+        while let word = rest.popFirst() {
+            let (name, inline) = word.split(separator: "=", maxSplits: 1).map(String.init).splitFirst
+            guard allowed.contains(name) else {
+                throw ClientError.usage("'\(word)' after the verb: it takes \(allowed.sorted().joined(separator: ", "))")
+            }
+            if name == "--json" {
+                options.json = true
+                continue
+            }
+            guard let value = inline ?? rest.popFirst() else { throw ClientError.usage("\(name) needs a value") }
+            if name == "--project" { options.project = value } else { options.state = value }
+        }
+        return options
     }
 
     /// The known option closest to `word`, when it is close enough to be a typo.
@@ -71,4 +104,9 @@ enum CommandLineWords: Equatable {
         }
         return previous[b.count]
     }
+}
+
+extension Array where Element == String {
+    /// `["--state", "running"]` from `"--state=running"` split at `=`: the name and the value.
+    fileprivate var splitFirst: (String, String?) { (first ?? "", count > 1 ? self[1] : nil) }
 }

@@ -121,4 +121,50 @@ import Testing
         #expect(missing.stderrText.contains("No such file or directory"), "\(missing.stderrText)")
         await daemon.stop()
     }
+
+    /// For agents: stdout is the service's NDJSON events, then one summary object.
+    @Test func jsonModePassesTheEventsThroughAndEndsWithASummary() async throws {
+        let daemon = try await DaemonUnderTest()
+        let result = try await daemon.cli(["--json", "--project", "demo", "make", "all"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        let objects = try result.stdoutText.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        }
+        let types = objects.map { $0["type"] as? String ?? "?" }
+        #expect(types.first == "build", "\(types)")
+        #expect(types.contains("stdout") && types.contains("stderr"), "\(types)")
+        #expect(Array(types.suffix(2)) == ["exit", "summary"], "\(types)")
+        let summary = try #require(objects.last)
+        #expect(summary["exit_code"] as? Int == 0)
+        #expect(summary["build_id"] as? String == objects.first?["id"] as? String)
+        // The build's own output is not printed raw beside the events.
+        #expect(!result.stdoutText.split(separator: "\n").contains("done"))
+        let failing = try await daemon.cli(["--json", "--project", "demo", "make", "fail"])
+        #expect(failing.status == 2)
+        #expect(failing.stdoutText.contains(#""exit_code":2"#), "\(failing.stdoutText)")
+        await daemon.stop()
+    }
+
+    @Test func listShowsTheNewestBuildsAsATableOrJSON() async throws {
+        let daemon = try await DaemonUnderTest()
+        #expect(try await daemon.cli(["--project", "demo", "true"]).status == 0)
+        let table = try await daemon.cli(["list"])
+        #expect(table.status == 0, "\(table.stderrText)")
+        let lines = table.stdoutText.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("ID") == true, "\(table.stdoutText)")
+        #expect(lines.count == 2, "\(table.stdoutText)")
+        #expect(lines.last?.contains("demo") == true && lines.last?.contains("finished") == true, "\(table.stdoutText)")
+        let json = try await daemon.cli(["list", "--json"])
+        let page = try #require(try JSONSerialization.jsonObject(with: Data(json.stdoutText.utf8)) as? [String: Any])
+        #expect((page["builds"] as? [Any])?.count == 1)
+        let running = try await daemon.cli(["--state", "running", "list"])
+        #expect(running.stdoutText.split(separator: "\n").count == 1, "only the header: \(running.stdoutText)")
+        let after = try await daemon.cli(["list", "--state=running"])
+        #expect(after.status == 0 && after.stdoutText.split(separator: "\n").count == 1, "\(after.stdoutText)\(after.stderrText)")
+        let bogus = try await daemon.cli(["list", "--bogus"])
+        #expect(bogus.status == 64, "\(bogus.stderrText)")
+        let help = try await daemon.cli(["help", "list"])
+        #expect(help.stdoutText.contains("list [--project P]"), "\(help.stdoutText)")
+        await daemon.stop()
+    }
 }

@@ -1,0 +1,26 @@
+import BuildServiceProtocol
+import Foundation
+
+/// The last line of `--json` output: what an agent needs without replaying the events.
+enum JSONSummary {
+    private struct Summary: Encodable {
+        var type = "summary"
+        var buildID: String?
+        var exitCode: Int
+        var timedOut: Bool
+        var cancelled: Bool
+        var artifacts: [ArtifactInfo]
+
+        enum CodingKeys: String, CodingKey {
+            case type, buildID = "build_id", exitCode = "exit_code", timedOut = "timed_out", cancelled, artifacts
+        }
+    }
+
+    static func write(_ exit: BuildExit, buildID: String?) {
+        let summary = Summary(buildID: buildID, exitCode: exit.code, timedOut: exit.timedOut, cancelled: exit.cancelled, artifacts: exit.artifacts)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(summary) else { return }
+        EventPrinter.write(Array(data) + [0x0A], to: STDOUT_FILENO)
+    }
+}
