@@ -186,7 +186,12 @@ struct BuildCLI: AsyncParsableCommand {
             }
             throw ExitCode(Int32(exit.code))
         } catch let error as ClientError {
-            EventPrinter.complain(error.description)
+            let tokenGiven =
+                token != nil || tokenFile != nil || environment["BUILD_SERVICE_TOKEN"].nonEmpty != nil
+                || environment["BUILD_SERVICE_TOKEN_FILE"].nonEmpty != nil
+            let endpoint = try? resolveEndpoint(environment: environment)
+            let hint = NextStep.hint(for: error, tokenGiven: tokenGiven, endpoint: endpoint)
+            EventPrinter.complain(error.description + (hint.map { "; " + $0 } ?? ""))
             throw ExitCode(error.exitStatus)
         }
     }
@@ -217,13 +222,15 @@ struct BuildCLI: AsyncParsableCommand {
         return (client, request)
     }
 
-    private func makeClient(environment: [String: String]) throws(ClientError) -> BuildServiceClient {
-        let endpoint: Endpoint
+    private func resolveEndpoint(environment: [String: String]) throws(ClientError) -> Endpoint {
         if let url = self.endpoint ?? environment["BUILD_SERVICE_ENDPOINT"].nonEmpty {
-            endpoint = try Endpoint.parse(url: url)
-        } else {
-            endpoint = (socket ?? environment["BUILD_SERVICE_SOCKET"].nonEmpty).map { .unixSocket(path: $0) } ?? .defaultSocket()
+            return try Endpoint.parse(url: url)
         }
+        return (socket ?? environment["BUILD_SERVICE_SOCKET"].nonEmpty).map { .unixSocket(path: $0) } ?? .defaultSocket()
+    }
+
+    private func makeClient(environment: [String: String]) throws(ClientError) -> BuildServiceClient {
+        let endpoint = try resolveEndpoint(environment: environment)
         let tls = TLSClientConfiguration(
             trustedCAPath: cacert ?? environment["BUILD_SERVICE_CACERT"].nonEmpty,
             certificatePath: clientCert ?? environment["BUILD_SERVICE_CLIENT_CERT"].nonEmpty,

@@ -167,4 +167,31 @@ import Testing
         #expect(help.stdoutText.contains("list [--project P]"), "\(help.stdoutText)")
         await daemon.stop()
     }
+
+    /// Each failure with an obvious next step names it: the token option, the socket's group.
+    @Test func failuresSayWhatToDoNext() async throws {
+        var options = DaemonUnderTest.Options()
+        options.httpAuthTokens = ["next-step-token"]
+        options.socketMode = "0600"
+        let daemon = try await DaemonUnderTest(options)
+        let noToken = try await daemon.cli(["--project", "demo", "true"], overHTTP: true)
+        #expect(noToken.status == 77)
+        #expect(noToken.stderrText.contains("this service needs a token: --token-file FILE"), "\(noToken.stderrText)")
+        let wrong = try await daemon.cli(["--token", "not-it", "--project", "demo", "true"], overHTTP: true)
+        #expect(wrong.stderrText.contains("the token was not accepted"), "\(wrong.stderrText)")
+        #expect(!wrong.stderrText.contains("not-it"), "the token is never echoed")
+
+        // The socket is 0600 root:root; nobody is refused and told which group opens it.
+        let stranger = try await TestProcess.run(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", TestProcess.binary("build-cli"), "--socket", daemon.socketPath,
+                "--project", "demo", "true",
+            ],
+            outputDirectory: daemon.directory
+        )
+        #expect(stranger.status == 69, "\(stranger.stderrText)")
+        #expect(stranger.stderrText.contains("only members of group root may connect: sudo usermod -aG root"), "\(stranger.stderrText)")
+        await daemon.stop()
+    }
 }

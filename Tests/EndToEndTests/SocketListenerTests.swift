@@ -184,6 +184,16 @@ struct SocketListenerTests {
         #expect(bad.status != 0)
         #expect(bad.stderrText.contains(broken))
         #expect(bad.stderrText.contains("service.socket.mdoe"))
+        // A missing file says so, and where to point instead (not Foundation's "The operation
+        // could not be completed").
+        let missing = try await TestProcess.run(
+            TestProcess.binary("build-service"),
+            ["check-config", "--config", daemon.directory + "/none.toml"],
+            outputDirectory: daemon.directory
+        )
+        #expect(missing.status == 1)
+        #expect(missing.stderrText.contains("cannot read the config file: No such file or directory (give another with --config"), "\(missing.stderrText)")
+        #expect(!missing.stderrText.contains("could not be completed"))
     }
 
     /// Text on which the TOML parser crashes (toml++ aborts on the first three and recurses

@@ -55,6 +55,7 @@ import Testing
         let result = try await daemon.cli(["--project", "demo", "true"], overHTTP: true)
         #expect(result.status == 76)
         #expect(result.stderrText.contains("unable to get local issuer certificate"), "\(result.stderrText)")
+        #expect(result.stderrText.contains("give it with --cacert FILE"), "\(result.stderrText)")
         // Without --cacert the system store does not know the development CA either.
         let system = try await daemon.cli(["--endpoint", daemon.httpBase, "--project", "demo", "true"])
         #expect(system.status == 76, "\(system.stderrText)")

@@ -7,9 +7,9 @@ extension AuthSettings {
         guard let path = tokensFile else { return }
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try TextFile.read(path)
         } catch {
-            throw ConfigError(key: key, "cannot read \(path) (\(error.localizedDescription))")
+            throw ConfigError(key: key, "cannot read \(path): \(error.reason)")
         }
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)

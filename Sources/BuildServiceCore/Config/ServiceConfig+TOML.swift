@@ -71,9 +71,13 @@ extension ServiceConfig {
     ) throws(ConfigError) -> ServiceConfig {
         let text: String
         do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
+            text = try TextFile.read(path)
         } catch {
-            throw ConfigError(file: path, key: nil, "cannot read the config file (\(error.localizedDescription))")
+            throw ConfigError(
+                file: path,
+                key: nil,
+                "cannot read the config file: \(error.reason) (give another with --config or BUILD_SERVICE_CONFIG; config/config.toml is a sample)"
+            )
         }
         if let nul = text.utf8.firstIndex(of: 0) {
             // The TOML parser would stop reading there and silently ignore the rest.

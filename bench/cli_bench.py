@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""build-cli's whole-process cost (issue 19): a no-op build through build-cli over the Unix
+socket against socat sending the original's one-line JSON request on the same socket, and
+build-cli --version (startup alone), interleaved, median of --runs (200). Uses the static
+release binaries of scripts/build-release.sh (.build/dist).
+
+  python3 bench/cli_bench.py [--runs 200] [--bindir .build/dist]
+
+Not part of the test suite; nothing here is asserted, only printed.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def timed(command, **kw):
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--bindir", default=os.path.join(ROOT, ".build/dist"))
+    args = parser.parse_args()
+    workdir = tempfile.mkdtemp(prefix="bs-cli-bench-")
+    socket_path = os.path.join(workdir, "bs.sock")
+    project = os.path.join(workdir, "project")
+    os.makedirs(project)
+    config = os.path.join(workdir, "config.toml")
+    with open(config, "w") as f:
+        f.write(f'''schema_version = "2"
+[service.socket]
+path = "{socket_path}"
+mode = "0600"
+[build]
+allow_root_builds = true
+workspace_root = "{workdir}/ws"
+[build.commands]
+true = "/bin/true"
+[artifacts]
+storage_root = "{workdir}/artifacts"
+[[projects]]
+id = "bench"
+path_root = "{project}"
+commands = ["true"]
+max_concurrent = 4
+[logging]
+level = "warn"
+''')
+    daemon = subprocess.Popen([os.path.join(args.bindir, "build-service"), "--config", config],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(socket_path):
+                break
+            time.sleep(0.05)
+        cli = os.path.join(args.bindir, "build-cli")
+        line = json.dumps({"project_id": "bench", "command": "true"}) + "\n"
+        samples = {"build-cli no-op build": [], "socat legacy line": [], "build-cli --version": []}
+        for _ in range(args.runs):
+            samples["build-cli no-op build"].append(
+                timed([cli, "--socket", socket_path, "--project", "bench", "true"], cwd=project))
+            samples["socat legacy line"].append(
+                timed(["socat", "-t", "30", "-", "UNIX-CONNECT:" + socket_path], input=line.encode()))
+            samples["build-cli --version"].append(timed([cli, "--version"]))
+        medians = {name: statistics.median(values) * 1000 for name, values in samples.items()}
+        socat = medians["socat legacy line"]
+        print(f"{os.cpu_count()} CPUs, median of {args.runs}, interleaved:")
+        for name, value in medians.items():
+            print(f"  {name}: {value:.2f} ms ({value / socat:.2f}x socat)")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
