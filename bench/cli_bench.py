@@ -16,7 +16,11 @@ import signal
 import statistics
 import subprocess
 import tempfile
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tls_bench import build_and_project_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,21 +46,9 @@ def main():
 [service.socket]
 path = "{socket_path}"
 mode = "0600"
-[build]
-allow_root_builds = true
-workspace_root = "{workdir}/ws"
-[build.commands]
-true = "/bin/true"
 [artifacts]
 storage_root = "{workdir}/artifacts"
-[[projects]]
-id = "bench"
-path_root = "{project}"
-commands = ["true"]
-max_concurrent = 4
-[logging]
-level = "warn"
-''')
+''' + build_and_project_config(workdir, project, {"true": "/bin/true"}))
     daemon = subprocess.Popen([os.path.join(args.bindir, "build-service"), "--config", config],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -192,7 +192,8 @@ struct SocketListenerTests {
             outputDirectory: daemon.directory
         )
         #expect(missing.status == 1)
-        #expect(missing.stderrText.contains("cannot read the config file: No such file or directory (give another with --config"), "\(missing.stderrText)")
+        let reason = "cannot read the config file: No such file or directory (give another with --config"
+        #expect(missing.stderrText.contains(reason), "\(missing.stderrText)")
         #expect(!missing.stderrText.contains("could not be completed"))
     }
 
