@@ -196,7 +196,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["BuildServiceProtocol", "BuildClient"],
+            dependencies: ["BuildServiceProtocol", "BuildClient", "CBuildServiceSpawn"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -230,22 +230,10 @@ struct ArtifactQuotaTests {
         #expect(usage.lengths == 500_000_000)
         #expect(usage.blocks < 1_000_000, "\(usage.blocks) bytes of blocks for 11 bytes of data")
         let stored = storage.path + "/store/\(buildID(1))/islands.img"
-        let compare = Process()
-        compare.executableURL = URL(fileURLWithPath: "/usr/bin/cmp")
-        compare.arguments = [islands, stored]
-        try compare.run()
-        compare.waitUntilExit()
-        #expect(compare.terminationStatus == 0)
+        #expect(try ChildProcess.run("/usr/bin/cmp", [islands, stored]).status == 0)
         // The digest is the whole file's, holes read as zeros.
-        let sums = Process()
-        sums.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        sums.arguments = [hollow, islands]
-        let pipe = Pipe()
-        sums.standardOutput = pipe
-        try sums.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        sums.waitUntilExit()
-        let expected = output.split(separator: "\n").map { String($0.prefix(64)) }
+        let sums = try ChildProcess.run("/usr/bin/sha256sum", [hollow, islands])
+        let expected = sums.output.split(separator: "\n").map { String($0.prefix(64)) }
         #expect(manifest.artifacts.map(\.sha256) == expected)
     }
 
@@ -306,11 +294,6 @@ struct ArtifactQuotaTests {
 
     /// Runs a program to its end; throws when it fails.
     private static func run(_ program: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+        guard try ChildProcess.run(program, arguments).status == 0 else { throw CocoaError(.executableLoad) }
     }
 }

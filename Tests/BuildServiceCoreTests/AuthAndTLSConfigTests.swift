@@ -41,16 +41,14 @@ struct AuthAndTLSConfigTests {
     private func makeCertificate(name: String) throws -> (cert: String, key: String) {
         let cert = "\(directory.path)/\(name).pem"
         let key = "\(directory.path)/\(name).key"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-            "-days", "2", "-subj", "/CN=\(name)",
-        ]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0)
+        let made = try ChildProcess.run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                "-days", "2", "-subj", "/CN=\(name)",
+            ]
+        )
+        try #require(made.status == 0)
         return (cert, key)
     }
 

@@ -7,11 +7,7 @@ import Testing
 @Suite struct ProcessGroupLedgerTests {
     /// A `sleep` leading a process group of its own (no build of ours); returns its pid.
     private static func loneGroup() throws -> pid_t {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = ["/bin/sleep", "30"]
-        try process.run()
-        let pid = process.processIdentifier
+        let pid = try ChildProcess.start("/usr/bin/setsid", ["/bin/sleep", "30"])
         // Its own group once setsid has exec'd sleep.
         for _ in 0..<200 where getpgid(pid) != pid { usleep(5000) }
         try #require(getpgid(pid) == pid)
@@ -24,7 +20,10 @@ import Testing
         let root = try TemporaryDirectory()
         let ledger = try #require(ProcessGroupLedger.open(workspaceRoot: root.path))
         let pid = try Self.loneGroup()
-        defer { kill(-pid, SIGKILL) }
+        defer {
+            kill(-pid, SIGKILL)
+            waitpid(pid, nil, 0)
+        }
 
         try FileManager.default.moveItem(atPath: root.path + "/running", toPath: root.path + "/running.checked")
         try FileManager.default.createDirectory(atPath: root.path + "/running", withIntermediateDirectories: false)
@@ -46,7 +45,10 @@ import Testing
         let root = try TemporaryDirectory()
         let ledger = try #require(ProcessGroupLedger.open(workspaceRoot: root.path))
         let pid = try Self.loneGroup()
-        defer { kill(-pid, SIGKILL) }
+        defer {
+            kill(-pid, SIGKILL)
+            waitpid(pid, nil, 0)
+        }
         ledger.record(pgid: pid, project: "p", command: "c")
         #expect(ledger.takeLeftovers().map(\.pgid) == [pid])
         #expect(ledger.takeLeftovers().isEmpty, "a taken record is removed")

@@ -102,12 +102,7 @@ struct RequestValidatorTests {
         #expect(error.code == .invalidPath)
         #expect(error.message.contains("PATH_MAX"), "\(error.message)")
         // The tree is removed a directory at a time (its path is too long for one call).
-        let remove = Process()
-        remove.executableURL = URL(fileURLWithPath: "/bin/rm")
-        remove.arguments = ["-rf", segment]
-        remove.currentDirectoryURL = URL(fileURLWithPath: project.path)
-        try remove.run()
-        remove.waitUntilExit()
+        _ = try ChildProcess.run("/bin/sh", ["-c", "cd \"$0\" && exec rm -rf \"$1\"", project.path, segment])
     }
 
     @Test func cwdThatDoesNotExistIsRejected() throws {

@@ -34,7 +34,7 @@ import Testing
         var options = DaemonUnderTest.Options()
         options.httpExtra = "max_connections_per_ip = 3"
         let daemon = try await DaemonUnderTest(options)
-        let held = try (0..<3).map { _ in try heldConnection(daemon, from: "127.0.0.1") }
+        var held = try (0..<3).map { _ in try heldConnection(daemon, from: "127.0.0.1") }
         defer { held.forEach { close($0) } }
 
         let over = try socketConnect(port: daemon.port, from: "127.0.0.1")
@@ -64,8 +64,9 @@ import Testing
         #expect(try await eventuallyAsync { try await metric(daemon, "build_service_connections_open 3") })
         #expect(daemon.log.contains("service.http.max_connections_per_ip reached"))
 
-        // A closed connection frees its place.
-        close(held[0])
+        // A closed connection frees its place. (Closed once: the defer closed it a second time,
+        // that is, whatever descriptor of the test process had that number by then.)
+        close(held.removeFirst())
         let freed = await eventually {
             guard let fd = try? socketConnect(port: daemon.port, from: "127.0.0.1") else { return false }
             defer { close(fd) }

@@ -1,4 +1,7 @@
+import CBuildServiceSpawn
 import Foundation
+import Synchronization
+import Testing
 
 /// What a finished child process left behind.
 struct ProcessResult {
@@ -33,6 +36,13 @@ enum TestProcess {
     }()
 
     /// Starts `executable` with output going to files in `directory`; the caller waits or kills.
+    ///
+    /// Started with the daemon's own spawn (CBuildServiceSpawn), not Foundation's Process: that
+    /// learns of every child's exit on one shared thread through a socket per child, and in one
+    /// CI run no test saw a child exit after the first 25 s (a test closed a descriptor twice:
+    /// any of those sockets could have been the second one), so the run hung until CI gave
+    /// up. Here each waiter polls its own pid. The child gets its own session, default signal dispositions (as
+    /// from a shell) and no descriptor of the test process but its stdio.
     static func start(
         _ executable: String,
         _ arguments: [String],
@@ -41,31 +51,50 @@ enum TestProcess {
         stdin: Data? = nil,
         outputDirectory: String
     ) throws -> RunningProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment {
-            process.environment = environment.merging(Self.sanitizerSettings) { mine, _ in mine }
-        } else {
-            process.environment = ProcessInfo.processInfo.environment.merging(Self.sanitizerSettings) { _, sanitizer in sanitizer }
-        }
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+        let inherited = ProcessInfo.processInfo.environment
+        let variables =
+            environment.map { $0.merging(Self.sanitizerSettings) { mine, _ in mine } }
+            ?? inherited.merging(Self.sanitizerSettings) { _, sanitizer in sanitizer }
         let id = UUID().uuidString
         let stdoutPath = "\(outputDirectory)/\(id).out"
         let stderrPath = "\(outputDirectory)/\(id).err"
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        var inputPath = "/dev/null"
         if let stdin {
-            let inputPath = "\(outputDirectory)/\(id).in"
-            _ = FileManager.default.createFile(atPath: inputPath, contents: stdin)
-            process.standardInput = FileHandle(forReadingAtPath: inputPath)
-        } else {
-            process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+            inputPath = "\(outputDirectory)/\(id).in"
+            guard FileManager.default.createFile(atPath: inputPath, contents: stdin) else { throw POSIXError(.EIO) }
         }
-        try process.run()
-        return RunningProcess(process: process, stdoutPath: stdoutPath, stderrPath: stderrPath)
+        let input = open(inputPath, O_RDONLY | O_CLOEXEC)
+        let output = open(stdoutPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let errors = open(stderrPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer { for descriptor in [input, output, errors] where descriptor >= 0 { close(descriptor) } }
+        guard input >= 0, output >= 0, errors >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+
+        let pid = try withCStrings([executable] + arguments) { argv in
+            try withCStrings(variables.map { "\($0.key)=\($0.value)" }) { envp in
+                try (currentDirectory ?? FileManager.default.currentDirectoryPath).withCString { cwd in
+                    try executable.withCString { path in
+                        var request = bs_spawn_request()
+                        request.path = path
+                        request.argv = argv
+                        request.envp = envp
+                        request.cwd = cwd
+                        request.cwd_fd = -1
+                        request.stdin_fd = input
+                        request.stdout_fd = output
+                        request.stderr_fd = errors
+                        request.umask_bits = -1
+                        var stage = BS_SPAWN_STAGE_NONE
+                        var failure: Int32 = 0
+                        let pid = bs_spawn(&request, &stage, &failure)
+                        guard pid > 0 else {
+                            throw POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO, userInfo: ["stage": "\(stage)", "path": executable])
+                        }
+                        return pid
+                    }
+                }
+            }
+        }
+        return RunningProcess(pid: pid, stdoutPath: stdoutPath, stderrPath: stderrPath)
     }
 
     /// Runs to completion and returns status and output.
@@ -87,41 +116,73 @@ enum TestProcess {
         )
         return await running.wait()
     }
+
+    /// `strings` as a NULL-terminated array of C strings, for the length of `body`.
+    private static func withCStrings<Result>(
+        _ strings: [String],
+        _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) throws -> Result
+    ) rethrows -> Result {
+        let copies: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
+        defer { for copy in copies { free(copy) } }
+        return try copies.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
 }
 
-/// A started child process.
+/// A started child process, reaped by whoever waits for it.
 final class RunningProcess: @unchecked Sendable {
-    let process: Process
+    let pid: Int32
     let stdoutPath: String
     let stderrPath: String
+    /// Its status once reaped: the exit code, or the number of the signal that ended it.
+    private let ended = Mutex<Int32?>(nil)
 
-    init(process: Process, stdoutPath: String, stderrPath: String) {
-        self.process = process
+    init(pid: Int32, stdoutPath: String, stderrPath: String) {
+        self.pid = pid
         self.stdoutPath = stdoutPath
         self.stderrPath = stderrPath
     }
 
-    var pid: Int32 { process.processIdentifier }
-
     var stdoutSoFar: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
     var stderrSoFar: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
+    /// Signals the process only while it is unreaped, so its pid cannot name another process.
     func signal(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        ended.withLock { status in
+            if status == nil { kill(pid, signal) }
+        }
     }
 
-    func wait() async -> ProcessResult {
-        while process.isRunning {
+    /// Whether it has ended (reaping it if so).
+    var hasEnded: Bool { reap() != nil }
+
+    private func reap() -> Int32? {
+        ended.withLock { status in
+            if status == nil {
+                var code: Int32 = -1
+                var signal: Int32 = -1
+                if bs_exited_already(pid, &code, &signal) == 1, bs_wait_terminated(pid, 0, &code, &signal) == 0 {
+                    status = code >= 0 ? code : signal
+                }
+            }
+            return status
+        }
+    }
+
+    /// Waits for the exit. A child still running after `limit` is a hang, not a slow machine:
+    /// its session is killed and the test fails, so one stuck child cannot stall the run.
+    func wait(limit: Duration = .seconds(1200)) async -> ProcessResult {
+        let deadline = ContinuousClock.now + limit
+        var killed = false
+        while reap() == nil {
+            if !killed && ContinuousClock.now > deadline {
+                killed = true
+                Issue.record("pid \(pid) (output in \(stdoutPath)) did not exit within \(limit); killed with its session")
+                kill(-pid, SIGKILL)
+            }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        // The parent's ends of the child's stdio files: closed now, not whenever Process is freed
-        // (hundreds of processes per run would otherwise push descriptors past 1024, where
-        // Foundation's Process.run overruns a buffer).
-        for handle in [process.standardInput, process.standardOutput, process.standardError] {
-            try? (handle as? FileHandle)?.close()
-        }
         return ProcessResult(
-            status: process.terminationStatus,
+            status: reap() ?? -1,
             stdout: FileManager.default.contents(atPath: stdoutPath) ?? Data(),
             stderr: FileManager.default.contents(atPath: stderrPath) ?? Data()
         )
