@@ -2,6 +2,8 @@
 # make, as seen inside a container: runs the build on the build host through build-cli.
 # Install it earlier in PATH than the real make (e.g. as /usr/local/bin/make) and set
 # BUILD_SERVICE_PROJECT to the project id the host's build-service knows this tree as.
+# Variables named in BUILD_SERVICE_ENV ("CFLAGS LDFLAGS") are sent along whenever they are set,
+# so `CFLAGS=-O0 make` works; the host's project must list them in pass_environment.
 # Every argument is passed on untouched; the exit status is the build's (64 when
 # BUILD_SERVICE_PROJECT is unset: build-cli's usage code, never make's own 1 or 2).
 if [ -z "${BUILD_SERVICE_PROJECT:-}" ]; then

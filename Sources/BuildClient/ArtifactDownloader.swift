@@ -6,13 +6,28 @@ import NIOHTTP1
 
 /// `build-cli --download DIR`: fetches every artifact of a successful build into DIR, keeping
 /// relative paths, resuming a partial file with a Range request, and verifying size and
-/// SHA-256. Names that would leave DIR are refused.
+/// SHA-256. Names that would leave DIR are refused; a different file already at a name is
+/// kept or replaced only when asked (`existingFiles`), and a prefix of the artifact there is
+/// resumed, as `wget -c` does, but verified before it replaces anything.
 public struct ArtifactDownloader: Sendable {
+    /// What to do with a file already at an artifact's name that is not the artifact.
+    public enum ExistingFiles: Sendable {
+        /// Resume it when it is a prefix of the artifact, else refuse (exit 73).
+        case refuse
+        /// Leave it as it is (`--no-clobber`).
+        case keep
+        /// Replace it (`--force`).
+        case replace
+    }
+
     /// The client the build ran through: its endpoint, token and TLS settings.
     public let client: BuildServiceClient
     public let directory: String
     /// A progress line on stderr (when it is a terminal).
     public let showProgress: Bool
+    public var existingFiles = ExistingFiles.refuse
+    /// Told one line per artifact once it is in place (or kept): `saved out/app.tar.gz (12.3 MiB, sha256 ok)`.
+    public var report: @Sendable (String) -> Void = { _ in }
 
     public init(client: BuildServiceClient, directory: String, showProgress: Bool) {
         self.client = client
@@ -21,7 +36,8 @@ public struct ArtifactDownloader: Sendable {
     }
 
     /// - Throws: `ClientError.download` for a refused name, an HTTP error or a checksum
-    ///   mismatch; `ClientError.unreachable`/`.tls` when the service cannot be reached.
+    ///   mismatch; `.cannotWrite` when a file cannot be put in place; `.unreachable`/`.tls`
+    ///   when the service cannot be reached.
     public func download(_ artifacts: [ArtifactInfo]) async throws(ClientError) {
         for artifact in artifacts {
             try await download(artifact)
@@ -34,26 +50,56 @@ public struct ArtifactDownloader: Sendable {
             throw ClientError.download("refusing artifact \"\(artifact.name)\": its sha256 is not 64 hex digits")
         }
         let target = try Self.localPath(for: artifact.name, in: directory)
-        do {
-            try FileManager.default.createDirectory(
-                atPath: (target as NSString).deletingLastPathComponent,
-                withIntermediateDirectories: true
-            )
-        } catch {
-            throw ClientError.download("cannot create the directory for \(target): \(error.localizedDescription)")
-        }
-        if Self.fileSize(target) == artifact.size, let sha = artifact.sha256, (try? Self.sha256(of: target)) == sha {
-            return  // already here and intact
-        }
+        try Self.makeDirectories((target as NSString).deletingLastPathComponent)
+        let checked = artifact.sha256 == nil ? "no sha256 given" : "sha256 ok"
         // Downloads go to a part file named after the content's digest: only a part of this
         // very content is ever resumed, and the final name only ever holds a verified file.
         let part = Self.partPath(for: target, sha256: artifact.sha256)
-        var existing = Self.fileSize(part) ?? 0
-        if existing > artifact.size || artifact.sha256 == nil { existing = 0 }
+        var resumedFrom = 0
+        switch Self.entry(at: target) {
+        case .missing:
+            break
+        case .other:
+            throw ClientError.cannotWrite("\(target) exists and is not a regular file; remove it or download into another directory")
+        case .file(let size):
+            if size == artifact.size, let sha = artifact.sha256, (try? Self.sha256(of: target)) == sha {
+                report("saved \(target) (\(Self.sizeText(size)), sha256 ok, already there)")
+                return
+            }
+            if existingFiles == .keep {
+                report("kept \(target): a different file was there (--no-clobber)")
+                return
+            }
+            if size < artifact.size, artifact.sha256 != nil, try await resumePrefix(of: target, size: size, into: part, artifact) {
+                resumedFrom = size
+                break
+            }
+            guard existingFiles == .replace else {
+                throw ClientError.cannotWrite(
+                    "\(target) exists and differs from the artifact; --force replaces it, --no-clobber keeps it"
+                )
+            }
+        }
+        if resumedFrom == 0 {
+            var existing = Self.fileSize(part) ?? 0
+            if existing > artifact.size || artifact.sha256 == nil { existing = 0 }
+            try await fetchVerified(artifact, into: part, from: existing)
+            resumedFrom = existing
+        }
+        guard rename(part, target) == 0 else {
+            throw ClientError.cannotWrite("cannot move the download into place at \(target): \(String(cString: strerror(errno)))")
+        }
+        let resumed = resumedFrom > 0 ? ", resumed at \(Self.sizeText(resumedFrom))" : ""
+        report("saved \(target) (\(Self.sizeText(artifact.size)), \(checked)\(resumed))")
+    }
+
+    /// Fetches into `part` from `existing` bytes on (the whole when the server no longer has
+    /// what the part continues), then checks size and digest; a part that fails is deleted.
+    /// Returns the answer's status: 206 when the part was continued.
+    @discardableResult
+    private func fetchVerified(_ artifact: ArtifactInfo, into part: String, from existing: Int) async throws(ClientError) -> UInt {
         var status = try await fetch(artifact, into: part, from: existing)
         if status == 416, existing > 0 {
-            // The server no longer has what the part file continues: start over.
-            existing = 0
             status = try await fetch(artifact, into: part, from: 0)
         }
         guard status == 200 || status == 206 else {
@@ -61,18 +107,30 @@ public struct ArtifactDownloader: Sendable {
         }
         let size = Self.fileSize(part) ?? -1
         guard size == artifact.size else {
-            throw ClientError.download("\(target) has \(size) bytes, expected \(artifact.size)")
+            throw ClientError.download("\(artifact.name) arrived with \(size) bytes, expected \(artifact.size)")
         }
         if let expected = artifact.sha256 {
             let actual = (try? Self.sha256(of: part)) ?? "unreadable"
             guard actual == expected else {
                 unlink(part)
-                throw ClientError.download("checksum mismatch for \(target): expected sha256 \(expected), got \(actual)")
+                throw ClientError.download("checksum mismatch for \(artifact.name): expected sha256 \(expected), got \(actual)")
             }
         }
-        guard rename(part, target) == 0 else {
-            throw ClientError.download("cannot move the download into place at \(target): \(String(cString: strerror(errno)))")
+        return status
+    }
+
+    /// A file at the target shorter than the artifact may be an interrupted download of it:
+    /// a copy of it is continued in the part file and kept only if the whole checks out, so a
+    /// different file is never changed. Returns whether the part now holds the artifact.
+    private func resumePrefix(of target: String, size: Int, into part: String, _ artifact: ArtifactInfo) async throws(ClientError) -> Bool {
+        guard Self.copy(target, to: part) else { return false }
+        do {
+            // Only a continuation proves the file was the artifact's start.
+            if try await fetchVerified(artifact, into: part, from: size) == 206 { return true }
+        } catch ClientError.download {
         }
+        unlink(part)
+        return false
     }
 
     /// GETs the artifact into `part`, from byte `offset` (appending) or whole; returns the status.
@@ -150,6 +208,74 @@ public struct ArtifactDownloader: Sendable {
         return directory + "/" + name
     }
 
+    /// What is at a download's final name.
+    enum Entry {
+        case missing
+        case file(size: Int)
+        case other
+    }
+
+    static func entry(at path: String) -> Entry {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .missing }
+        return info.st_mode & S_IFMT == S_IFREG ? .file(size: Int(info.st_size)) : .other
+    }
+
+    /// `mkdir -p`, with messages that name the component in the way and the system's reason.
+    static func makeDirectories(_ path: String) throws(ClientError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) == 0 { continue }
+            let error = errno
+            var info = stat()
+            if error == EEXIST, stat(prefix, &info) == 0 {
+                if info.st_mode & S_IFMT == S_IFDIR { continue }
+                throw ClientError.cannotWrite("cannot download into \(path): \(prefix) is a file, not a directory")
+            }
+            throw ClientError.cannotWrite("cannot create the directory \(prefix): \(String(cString: strerror(error)))")
+        }
+    }
+
+    /// Copies a regular file (for a resumed prefix); false when it cannot be read or written.
+    static func copy(_ source: String, to destination: String) -> Bool {
+        let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard input >= 0 else { return false }
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard output >= 0 else { return false }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = read(input, &buffer, buffer.count)
+            if count == 0 { return true }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            var offset = 0
+            while offset < count {
+                let written = buffer.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
+                if written < 0, errno == EINTR { continue }
+                guard written > 0 else { return false }
+                offset += written
+            }
+        }
+    }
+
+    /// `512 B`, `4.0 KiB`, `12.3 MiB`, `1.2 GiB`.
+    static func sizeText(_ bytes: Int) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB"]
+        guard bytes >= 1024 else { return "\(bytes) B" }
+        var value = Double(bytes) / 1024
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return String(format: "%.1f", value) + " " + units[unit]
+    }
+
     static func fileSize(_ path: String) -> Int? {
         var info = stat()
         guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
@@ -201,12 +327,16 @@ private final class FileOutput: @unchecked Sendable {
     }
 }
 
-/// `  name  42%  12.0/28.6 MiB` redrawn on stderr, at most a few times a second.
+/// `  name  42%  12.0/28.6 MiB  5.3 MiB/s  ETA 0:03` redrawn on stderr (a terminal) at most five
+/// times a second, like curl's and wget's; erased at the end, where the `saved …` line goes.
 private final class Progress: @unchecked Sendable {
     let name: String
     let total: Int
     let enabled: Bool
     private var done = 0
+    /// Where this transfer started (a resumed one does not count what was there) and when.
+    private var startBytes: Int?
+    private let started = Date()
     private var lastDraw = Date.distantPast
 
     init(name: String, total: Int, enabled: Bool) {
@@ -216,8 +346,9 @@ private final class Progress: @unchecked Sendable {
     }
 
     func advance(to value: Int) {
+        if startBytes == nil { startBytes = value }
         done = value
-        draw(force: false)
+        draw()
     }
 
     func advance(by count: Int) {
@@ -225,16 +356,22 @@ private final class Progress: @unchecked Sendable {
     }
 
     func finish() {
-        guard enabled else { return }
-        draw(force: true)
-        FileHandle.standardError.write(Data("\n".utf8))
+        guard enabled, lastDraw != .distantPast else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 
-    private func draw(force: Bool) {
-        guard enabled, force || Date().timeIntervalSince(lastDraw) > 0.2 else { return }
+    private func draw() {
+        guard enabled, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
         lastDraw = Date()
         let percent = total > 0 ? done * 100 / total : 100
-        let mib = { (bytes: Int) in String(format: "%.1f", Double(bytes) / 1_048_576) }
-        FileHandle.standardError.write(Data("\r  \(name)  \(percent)%  \(mib(done))/\(mib(total)) MiB".utf8))
+        let mib = { (bytes: Double) in String(format: "%.1f", bytes / 1_048_576) }
+        let elapsed = Date().timeIntervalSince(started)
+        let rate = elapsed > 0 ? Double(done - (startBytes ?? 0)) / elapsed : 0
+        var line = "\r  \(name)  \(percent)%  \(mib(Double(done)))/\(mib(Double(total))) MiB"
+        if rate > 0 {
+            let left = Int((Double(total - done) / rate).rounded(.up))
+            line += "  \(mib(rate)) MiB/s  ETA \(left / 60):\(String(format: "%02d", left % 60))"
+        }
+        FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
     }
 }

@@ -310,6 +310,7 @@ public struct BuildServiceClient: Sendable {
         var splitter = LineSplitter()
         var errorBody = ByteBuffer()
         var exit: BuildExit?
+        var complete = false
         loop: for try await part in inbound {
             switch part {
             case .head(let head):
@@ -328,6 +329,7 @@ public struct BuildServiceClient: Sendable {
                 // `exit` is the last event of every build: the answer is complete.
                 if exit != nil { break loop }
             case .end:
+                complete = true
                 break loop
             }
         }
@@ -350,6 +352,9 @@ public struct BuildServiceClient: Sendable {
             exit = try deliver(last, progress: &progress, onOutput: onOutput, onEvent: onEvent)
         }
         guard let exit else {
+            // A whole answer (its last chunk came) without `exit` is the service's fault, not
+            // the network's: re-attaching would get the same.
+            if complete { throw ClientError.protocolViolation("the build service's answer ended without the build's exit event") }
             throw ClientError.unreachable("the connection to the build service at \(endpoint) ended before the build finished")
         }
         return exit

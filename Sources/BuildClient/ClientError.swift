@@ -18,6 +18,9 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     /// The build succeeded but an artifact could not be downloaded or failed its size or
     /// checksum check (exit 65, EX_DATAERR).
     case download(String)
+    /// A download cannot be written where it belongs: a different file is there (without
+    /// --force), the place is a directory, or it is not writable (exit 73, EX_CANTCREAT).
+    case cannotWrite(String)
 
     /// sysexits codes, never 1 or 2, which a build's own make uses: a script tells "the build
     /// failed" (its code passes through) from "build-cli or the service did not run it".
@@ -28,6 +31,7 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
         case .refused(let status, let code, _): Self.refusalExitStatus(status: status, code: code)
         case .protocolViolation, .tls, .legacyFramingOnly: 76
         case .download: 65
+        case .cannotWrite: 73
         }
     }
 
@@ -47,7 +51,8 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .usage(let message), .unreachable(let message), .tls(let message), .download(let message), .legacyFramingOnly(let message):
+        case .usage(let message), .unreachable(let message), .tls(let message), .download(let message), .legacyFramingOnly(let message),
+            .cannotWrite(let message):
             message
         case .refused(let status, let code, let message):
             "\(message) (code \(code)\(status.map { ", HTTP \($0)" } ?? ""))"

@@ -7,7 +7,7 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
 
     /// The packaged daemon's socket: in the unit's RuntimeDirectory, which containers mount as a
     /// directory (a mounted socket file goes stale when the daemon restarts).
-    public static let packagedSocketPath = "/run/build-service/build-service.sock"
+    public static let packagedSocketPath = "/run/build-service/build.sock"
     /// The original build-service's default, which its configs and clients use.
     public static let originalSocketPath = "/run/build-service.sock"
 

@@ -67,6 +67,9 @@ private struct PlainJSONReader {
         case .authToken: return readString(into: &request.authToken)
         case .timeoutSec: return readInteger(into: &request.timeoutSec)
         case .heartbeatSec: return readInteger(into: &request.heartbeatSec)
+        case .env:
+            // An object: JSONDecoder reads it (env is rare, and its errors are precise).
+            return false
         case .args:
             // Null is no arguments.
             guard let args = takeNull() ? [] : stringArray() else { return false }

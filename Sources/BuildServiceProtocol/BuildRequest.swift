@@ -20,6 +20,9 @@ public struct BuildRequest: Sendable, Equatable, Codable {
     public var authToken: String?
     /// Asks for a `heartbeat` event after this many silent seconds (1…3600).
     public var heartbeatSec: Int?
+    /// Environment variables for the build, each one a name the project lists in
+    /// `pass_environment` (`env_not_allowed` otherwise).
+    public var env: [String: String]?
 
     public init(
         schemaVersion: String? = "2",
@@ -32,7 +35,8 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         timeoutSec: Int? = nil,
         ref: String? = nil,
         authToken: String? = nil,
-        heartbeatSec: Int? = nil
+        heartbeatSec: Int? = nil,
+        env: [String: String]? = nil
     ) {
         self.schemaVersion = schemaVersion
         self.requestID = requestID
@@ -45,6 +49,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         self.ref = ref
         self.authToken = authToken
         self.heartbeatSec = heartbeatSec
+        self.env = env
     }
 
     enum CodingKeys: String, CodingKey {
@@ -52,7 +57,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         case requestID = "request_id"
         case idempotencyKey = "idempotency_key"
         case projectID = "project_id"
-        case command, args, cwd, ref
+        case command, args, cwd, ref, env
         case timeoutSec = "timeout_sec"
         case authToken = "auth_token"
         case heartbeatSec = "heartbeat_sec"
@@ -71,6 +76,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         ref = try container.decodeIfPresent(String.self, forKey: .ref)
         authToken = try container.decodeIfPresent(String.self, forKey: .authToken)
         heartbeatSec = try container.decodeIfPresent(Int.self, forKey: .heartbeatSec)
+        env = try container.decodeIfPresent([String: String].self, forKey: .env)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -86,6 +92,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         try container.encodeIfPresent(ref, forKey: .ref)
         try container.encodeIfPresent(authToken, forKey: .authToken)
         try container.encodeIfPresent(heartbeatSec, forKey: .heartbeatSec)
+        try container.encodeIfPresent(env, forKey: .env)
     }
 
     /// Decodes a request body, turning every kind of malformed input into an `invalid_request`
@@ -118,6 +125,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
             ("command", command), ("cwd", cwd), ("ref", ref), ("auth_token", authToken),
         ]
         fields += args.enumerated().map { ("args[\($0.offset)]", $0.element) }
+        for (name, value) in env ?? [:] { fields += [("env", name), ("env.\(name)", value)] }
         for (name, value) in fields where value?.utf8.contains(0) == true {
             throw ServiceError(.invalidRequest, "field \"\(name)\" contains a NUL byte")
         }
@@ -165,6 +173,8 @@ public struct BuildRequest: Sendable, Equatable, Codable {
         case is String.Type: "string"
         case is Int.Type: "integer"
         case is [String].Type: "array of strings"
+        // JSONDecoder names the dictionary it expected as [String: Any]: env's object.
+        case is [String: String].Type, is [String: Any].Type: "object of strings"
         default: "object"
         }
     }

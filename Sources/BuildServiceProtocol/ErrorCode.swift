@@ -73,6 +73,9 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let internalError = ErrorCode("internal_error")
     /// An argument the command's policy refuses (make variables, targets, `-j`, `args` patterns).
     public static let argumentNotAllowed = ErrorCode("argument_not_allowed")
+    /// A variable in the request's `env` the project does not pass (not in its
+    /// `pass_environment`, never passable, or a value with make or shell characters).
+    public static let envNotAllowed = ErrorCode("env_not_allowed")
 }
 
 /// A request the service refuses, with the code and message the client sees.

@@ -56,7 +56,7 @@ struct BuildCLI: AsyncParsableCommand {
 
     @Option(
         help:
-            "Unix socket of the service (default: $BUILD_SERVICE_SOCKET, else /run/build-service/build-service.sock if /run/build-service exists, else /run/build-service.sock)."
+            "Unix socket of the service (default: $BUILD_SERVICE_SOCKET, else /run/build-service/build.sock if /run/build-service exists, else /run/build-service.sock)."
     )
     var socket: String?
 
@@ -91,6 +91,22 @@ struct BuildCLI: AsyncParsableCommand {
 
     @Option(help: "After a successful build, download its artifacts into DIR (default: $BUILD_SERVICE_DOWNLOAD_DIR).")
     var download: String?
+
+    @Option(
+        name: .customLong("env"),
+        help: """
+            NAME=VALUE, or NAME to send this variable's value here, for the build's environment \
+            (repeatable; $BUILD_SERVICE_ENV lists names to send whenever they are set). The project \
+            must list NAME in pass_environment.
+            """
+    )
+    var env: [String] = []
+
+    @Flag(help: "--download: replace a file that differs from its artifact (default: refuse, exit 73).")
+    var force = false
+
+    @Flag(name: .customLong("no-clobber"), help: "--download: keep a file that differs from its artifact (default: refuse, exit 73).")
+    var noClobber = false
 
     @Option(help: "Git ref to build (repo projects only).")
     var ref: String?
@@ -134,6 +150,7 @@ struct BuildCLI: AsyncParsableCommand {
     func validate() throws {
         // The command captures everything from the first word the parser does not know, so
         // help, version and mistyped options are told apart here.
+        if force && noClobber { throw ValidationError("give --force or --no-clobber, not both") }
         let words: CommandLineWords
         do {
             words = try CommandLineWords.parse(command)
@@ -177,7 +194,9 @@ struct BuildCLI: AsyncParsableCommand {
             outcome.report(exit, cancelledHere: interrupts.cancelRequested)
             if json { JSONSummary.write(exit, buildID: outcome.buildID) }
             if exit.code == 0, !exit.artifacts.isEmpty, let directory = download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty {
-                let downloader = ArtifactDownloader(client: client, directory: directory, showProgress: isatty(STDERR_FILENO) == 1)
+                var downloader = ArtifactDownloader(client: client, directory: directory, showProgress: isatty(STDERR_FILENO) == 1)
+                downloader.existingFiles = force ? .replace : noClobber ? .keep : .refuse
+                downloader.report = { line in EventPrinter.complain(line) }
                 try await downloader.download(exit.artifacts)
             }
             guard (0...255).contains(exit.code) else {
@@ -217,7 +236,8 @@ struct BuildCLI: AsyncParsableCommand {
             args: Array(command.dropFirst()),
             cwd: workingDirectory,
             timeoutSec: timeout,
-            ref: ref
+            ref: ref,
+            env: try ForwardedEnvironment.collect(options: env, environment: environment)
         )
         return (client, request)
     }

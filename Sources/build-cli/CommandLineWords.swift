@@ -25,7 +25,7 @@ enum CommandLineWords: Equatable {
     /// Every option build-cli takes, for "did you mean" (a test checks each is in `--help`).
     static let options = [
         "--project", "--timeout", "--socket", "--endpoint", "--legacy", "--token", "--token-file", "--cacert",
-        "--client-cert", "--client-key", "--download", "--ref", "--cwd", "--stall-timeout", "--request-id",
+        "--client-cert", "--client-key", "--download", "--force", "--no-clobber", "--env", "--ref", "--cwd", "--stall-timeout", "--request-id",
         "--idempotency-key", "--verbose", "--json", "--state", "--version", "--help",
     ]
 

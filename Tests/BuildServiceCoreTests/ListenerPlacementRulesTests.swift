@@ -43,7 +43,7 @@ import Testing
         let findings = placement().check(config)
         #expect(findings.errors.map(\.key) == ["service.socket.path"])
         #expect(findings.errors.first?.message.contains("Read-only file system") == true)
-        #expect(findings.errors.first?.message.contains("/run/build-service/build-service.sock") == true)
+        #expect(findings.errors.first?.message.contains("/run/build-service/build.sock") == true)
     }
 
     @Test func outsideSystemdAWritableDirectoryIsFine() {

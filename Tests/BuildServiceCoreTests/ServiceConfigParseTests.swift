@@ -34,7 +34,7 @@ struct ServiceConfigParseTests {
         let text = try String(contentsOf: sample, encoding: .utf8)
         let config = try ServiceConfig.parse(toml: text)
         #expect(config.socket.enabled)
-        #expect(config.socket.path == "/run/build-service/build-service.sock")
+        #expect(config.socket.path == "/run/build-service/build.sock")
         #expect(config.socket.group == "build")
         #expect(config.build.runAsUser == "build-runner")
         #expect(config.socket.mode == 0o660)

@@ -26,6 +26,14 @@ struct BuildRequestDecodingTests {
         }
     }
 
+    @Test func envIsAnObjectOfStrings() throws {
+        let request = try Self.decode(#"{"project_id":"demo","command":"make","env":{"CFLAGS":"-O0","OPT":""}}"#)
+        #expect(request.env == ["CFLAGS": "-O0", "OPT": ""])
+        #expect(Self.failure(#"{"project_id":"demo","command":"make","env":{"CFLAGS":1}}"#)?.message.contains("env.CFLAGS") == true)
+        #expect(Self.failure(#"{"project_id":"demo","command":"make","env":["CFLAGS"]}"#)?.message.contains("object of strings") == true)
+        #expect(Self.failure(#"{"project_id":"demo","command":"make","env":{"A":"x\u0000y"}}"#)?.message.contains("NUL") == true)
+    }
+
     @Test func minimalRequestGetsDefaults() throws {
         let request = try Self.decode(#"{"project_id":"demo","command":"make"}"#)
         #expect(request.projectID == "demo")

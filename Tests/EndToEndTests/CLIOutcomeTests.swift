@@ -109,14 +109,14 @@ import Testing
         #expect(result.stderrText.contains("did not answer within 3 s"), "\(result.stderrText)")
     }
 
-    /// An exit code no process can have (256 became 0 when truncated) is the service's error.
-    @Test func anExitCodeOutside0To255IsAProtocolError() async throws {
+    /// build-cli against a stand-in service that answers 200 with these NDJSON lines, whole.
+    private func cliAgainstAnswer(_ lines: [String]) async throws -> ProcessResult {
         let directory = try DaemonUnderTest.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let socket = directory + "/odd.sock"
-        let body =
-            #"{"type":"build","id":"bld_00000000000000000000000000000000","status":"started","seq":1}\n{"type":"exit","code":256,"timed_out":false,"artifacts":[],"seq":2}\n"#
-        let reply = "b'HTTP/1.1 200 OK\\r\\nContent-Type: application/x-ndjson\\r\\nContent-Length: \(body.utf8.count - 2)\\r\\n\\r\\n' + b'\(body)'"
+        let socket = directory + "/stand-in.sock"
+        let length = lines.reduce(0) { $0 + $1.utf8.count + 1 }
+        let body = lines.map { $0 + "\\n" }.joined()
+        let reply = "b'HTTP/1.1 200 OK\\r\\nContent-Type: application/x-ndjson\\r\\nContent-Length: \(length)\\r\\n\\r\\n' + b'\(body)'"
         let service = try fakeService(socket: socket, reply: reply, directory: directory)
         #expect(await eventually { service.stdoutSoFar.contains("listening") })
         let result = try await TestProcess.run(
@@ -125,6 +125,22 @@ import Testing
             outputDirectory: directory
         )
         service.signal(SIGKILL)
+        return result
+    }
+
+    static let started = #"{"type":"build","id":"bld_00000000000000000000000000000000","status":"started","seq":1}"#
+
+    /// A whole answer without the build's `exit` (it used to be taken for a broken connection
+    /// and re-attached) is the service breaking the protocol.
+    @Test func anAnswerWithoutAnExitEventIsAProtocolError() async throws {
+        let result = try await cliAgainstAnswer([Self.started])
+        #expect(result.status == 76, "\(result.stderrText)")
+        #expect(result.stderrText.contains("ended without the build's exit event"), "\(result.stderrText)")
+    }
+
+    /// An exit code no process can have (256 became 0 when truncated) is the service's error.
+    @Test func anExitCodeOutside0To255IsAProtocolError() async throws {
+        let result = try await cliAgainstAnswer([Self.started, #"{"type":"exit","code":256,"timed_out":false,"artifacts":[],"seq":2}"#])
         #expect(result.status == 76, "\(result.stderrText)")
         #expect(result.stderrText.contains("outside 0-255"), "\(result.stderrText)")
     }

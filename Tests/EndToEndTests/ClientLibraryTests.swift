@@ -13,7 +13,7 @@ struct ClientLibraryTests {
     /// The package puts the socket in /run/build-service/ (a directory containers mount); the
     /// original's clients and daemons use /run/build-service.sock.
     @Test func theDefaultSocketIsThePackagesWhenItsDirectoryExistsElseTheOriginals() {
-        #expect(Endpoint.defaultSocket { $0 == "/run/build-service" } == .unixSocket(path: "/run/build-service/build-service.sock"))
+        #expect(Endpoint.defaultSocket { $0 == "/run/build-service" } == .unixSocket(path: "/run/build-service/build.sock"))
         #expect(Endpoint.defaultSocket { _ in false } == .unixSocket(path: "/run/build-service.sock"))
         #expect(Endpoint.defaultSocket { $0 == "/run/build-service.sock" } == .unixSocket(path: "/run/build-service.sock"))
     }

@@ -32,11 +32,11 @@ import Testing
         let outside = try await checkConfig(daemon, text: text, environment: ["RUNTIME_DIRECTORY": runtime])
         #expect(outside.status == 0, "\(outside.stderrText)")
         #expect(outside.stdoutText.contains("warning: service.socket.path"), "\(outside.stdoutText)")
-        #expect(outside.stdoutText.contains("\(runtime)/build-service.sock"), "\(outside.stdoutText)")
+        #expect(outside.stdoutText.contains("\(runtime)/build.sock"), "\(outside.stdoutText)")
 
         let inside = try await checkConfig(
             daemon,
-            text: text.replacingOccurrences(of: daemon.socketPath, with: runtime + "/build-service.sock"),
+            text: text.replacingOccurrences(of: daemon.socketPath, with: runtime + "/build.sock"),
             environment: ["RUNTIME_DIRECTORY": runtime]
         )
         #expect(inside.status == 0, "\(inside.stderrText)")
@@ -55,7 +55,7 @@ import Testing
         #expect(result.status == 1)
         #expect(result.stderrText.contains("service.socket.path"), "\(result.stderrText)")
         #expect(result.stderrText.contains("No such file or directory"), "\(result.stderrText)")
-        #expect(result.stderrText.contains("\(runtime)/build-service.sock"), "\(result.stderrText)")
+        #expect(result.stderrText.contains("\(runtime)/build.sock"), "\(result.stderrText)")
 
         // The daemon says the same and exits, instead of a bind error.
         let path = daemon.directory + "/placed.toml"

@@ -131,7 +131,7 @@ struct PackageTests {
         _ = try await Self.deb("build-cli")
         var options = DaemonUnderTest.Options()
         options.socketGroup = "users"
-        options.socketName = "build-service.sock"
+        options.socketName = "build.sock"
         let daemon = try await DaemonUnderTest(options)
         try """
         container:
@@ -150,7 +150,7 @@ struct PackageTests {
 
         let stranger = try await run("/bin/sh", [script, Self.debDirectory, daemon.directory, daemon.projectRoot, "-", "demo", "container"])
         #expect(stranger.status == 69, "\(stranger.stderrText.suffix(2000))")
-        #expect(stranger.stderrText.contains("/run/build-service/build-service.sock"), "\(stranger.stderrText.suffix(600))")
+        #expect(stranger.stderrText.contains("/run/build-service/build.sock"), "\(stranger.stderrText.suffix(600))")
         #expect(stranger.stderrText.contains("Permission denied"), "\(stranger.stderrText.suffix(600))")
         await daemon.stop()
     }

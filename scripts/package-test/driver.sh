@@ -37,8 +37,8 @@ wait_active() {
 # config as shipped (its project tree does not exist yet: a warning, not a failure).
 check install dpkg -i /debs/build-cli_*.deb /debs/build-service_*.deb
 check started-as-shipped wait_active
-expect socket-in-runtime-directory '^srw-rw---- .* root build .*/run/build-service/build-service.sock' \
-    "$(ls -l /run/build-service/build-service.sock 2>&1)"
+expect socket-in-runtime-directory '^srw-rw---- .* root build .*/run/build-service/build.sock' \
+    "$(ls -l /run/build-service/build.sock 2>&1)"
 check users getent passwd build-runner build-service
 check group getent group build
 expect runner-home 'build-runner build-runner' "$(stat -c '%U %G' /var/lib/build-service/runner 2>&1)"
@@ -132,7 +132,7 @@ check active-again wait_active
 # Stop: the socket goes, the unit is inactive, nothing of the build user is left running.
 check stop systemctl stop build-service
 expect inactive-after-stop '^inactive$' "$(systemctl is-active build-service)"
-check socket-removed test ! -e /run/build-service/build-service.sock
+check socket-removed test ! -e /run/build-service/build.sock
 check no-build-processes-left sh -c '! pgrep -u build-runner'
 
 # The journal: priorities filter (the missing project tree at first start was a warning; the

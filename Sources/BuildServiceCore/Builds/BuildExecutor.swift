@@ -93,6 +93,9 @@ public struct BuildExecutor: Sendable {
             LogKey.timeout: .stringConvertible(plan.timeoutSec),
         ]
         if let fullBytes = arguments.fullBytes { startLine[LogKey.argsBytes] = .stringConvertible(fullBytes) }
+        if !plan.extraEnvironment.isEmpty {
+            startLine[LogKey.env] = .array(plan.extraEnvironment.map { .string(String($0.prefix { $0 != "=" })) })
+        }
         logger.info("build started", metadata: startLine)
 
         var exit: BuildExit

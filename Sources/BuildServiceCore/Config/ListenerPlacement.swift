@@ -66,7 +66,7 @@ public struct ListenerPlacement: Sendable {
 
     private func checkSocket(path: String, forDaemon: Bool, into findings: inout Findings) {
         let directory = (path as NSString).deletingLastPathComponent
-        let suggestion = runtimeDirectories.first.map { " (\($0)/build-service.sock)" } ?? ""
+        let suggestion = runtimeDirectories.first.map { " (\($0)/build.sock)" } ?? ""
         let outsideRuntimeDirectory = !runtimeDirectories.isEmpty && !runtimeDirectories.contains(directory)
         if outsideRuntimeDirectory {
             findings.warnings.append(
@@ -79,7 +79,7 @@ public struct ListenerPlacement: Sendable {
             "cannot create the socket in \(directory): \(problem); "
             + (outsideRuntimeDirectory
                 ? "set service.socket.path to a path in the unit's RuntimeDirectory\(suggestion)"
-                : "create the directory, or set service.socket.path to a directory the daemon may write (under systemd: /run/build-service/build-service.sock)")
+                : "create the directory, or set service.socket.path to a directory the daemon may write (under systemd: /run/build-service/build.sock)")
         if missing && runtimeDirectories.isEmpty && !forDaemon {
             findings.warnings.append("service.socket.path: \(message) (the unit's RuntimeDirectory= makes /run/build-service at start)")
         } else if isRoot || outsideRuntimeDirectory || forDaemon {

@@ -22,6 +22,9 @@ public struct ProjectConfig: Sendable {
     /// Builds of this project running at once; `nil` is the default: 1 for `path` projects
     /// (their builds share one tree), unlimited up to `build.max_concurrent` for `repo` ones.
     public var maxConcurrent: Int?
+    /// Environment variables a request may set for this project's builds (`env`), checked by
+    /// `RequestEnvironment`.
+    public var passEnvironment: [String] = []
     /// `make` table: lists that replace `build.make`'s for this project.
     public var make = ProjectMakePolicy()
 

@@ -49,7 +49,8 @@ import TOMLKit
 ///                   ttl_sec int 86400; gc_interval_sec int 3600; max_bytes int 10 GiB;
 ///                   signing_key_file string (<storage_root>.signing-key); url_ttl_sec int 3600
 /// [[projects]]      id string; type "path"|"repo"; path_root; repo_url; repo_ref; repo_subdir; allowed_refs [ref pattern];
-///                   commands [string]; artifacts [string] []; max_concurrent int (path 1, repo unlimited)
+///                   commands [string]; artifacts [string] []; max_concurrent int (path 1, repo unlimited);
+///                   pass_environment [string] []
 /// [projects.make]   allowed_variables [string], allowed_targets [pattern]: replace build.make's lists
 /// [logging]         level "info"; directory string; max_bytes int 10 MiB; max_files int 5; console bool true
 /// ```
@@ -420,6 +421,7 @@ extension ServiceConfig {
             commands: try table.stringArray("commands") ?? [],
             artifacts: try table.stringArray("artifacts") ?? [],
             maxConcurrent: try table.int("max_concurrent", in: ConfigBounds.concurrency),
+            passEnvironment: try table.stringArray("pass_environment") ?? [],
             make: try table.table("make").map(parseProjectMake) ?? ProjectMakePolicy()
         )
         try table.rejectUnknownKeys()

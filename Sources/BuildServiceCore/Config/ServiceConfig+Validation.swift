@@ -289,6 +289,11 @@ extension ServiceConfig {
                 throw ConfigError(key: "\(key).commands[\(commandIndex)]", "\"\(command)\" is not defined in build.commands")
             }
             try validateMakeVariables(project.make.allowedVariables ?? [], key: "\(key).make")
+            for (nameIndex, name) in project.passEnvironment.enumerated() {
+                if let problem = RequestEnvironment.problem(withName: name) {
+                    throw ConfigError(key: "\(key).pass_environment[\(nameIndex)]", "\"\(name)\" \(problem)")
+                }
+            }
             for (patternIndex, pattern) in project.artifacts.enumerated() {
                 do {
                     _ = try ArtifactPattern(pattern)

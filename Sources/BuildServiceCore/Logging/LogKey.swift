@@ -5,6 +5,8 @@ public enum LogKey {
     public static let command = "build.command"
     public static let args = "build.args"
     public static let cwd = "build.cwd"
+    /// The names of the variables a request set (`env`); never their values, which may be secrets.
+    public static let env = "build.env"
     public static let timeout = "build.timeout_sec"
     public static let exitCode = "build.exit_code"
     public static let timedOut = "build.timed_out"

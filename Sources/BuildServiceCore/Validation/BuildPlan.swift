@@ -50,7 +50,8 @@ public struct BuildPlan: Sendable {
     /// For repo projects: what to check out. The root, working directory and make paths are
     /// resolved once the checkout exists (`RequestValidator.resolvePaths`).
     public var repo: RepoSource?
-    /// Extra `NAME=value` entries for this process only (git's non-interactive settings).
+    /// Extra `NAME=value` entries for this build only: the request's `env`, as checked
+    /// (`RequestEnvironment`); they replace the daemon's variables of the same names.
     public var extraEnvironment: [String] = []
     /// Arguments dropped from the end of `arguments` once the build finished, to bound what a
     /// kept build holds (see `keptAfterFinishing`); 0: `arguments` is whole.
@@ -69,6 +70,7 @@ public struct BuildPlan: Sendable {
         kept.makeWords = nil
         kept.executedArguments = nil
         kept.workingDirectoryHandle = nil
+        kept.extraEnvironment = []
         var bytes = 0
         let whole = arguments.prefix { argument in
             bytes += argument.utf8.count + 1

@@ -56,6 +56,12 @@ public struct RequestValidator: Sendable {
         let policy = argumentPolicy(command: request.command, executable: executable, project: project)
         let words = try policy.check(request.args)
         plan.makeWords = policy.make == nil ? nil : words
+        plan.extraEnvironment = try RequestEnvironment.check(
+            request.env,
+            allowed: project.passEnvironment,
+            projectID: project.id,
+            allowingSpace: policy.make?.allowSpaceInValues ?? config.build.make.allowSpaceInValues
+        )
         plan.requestedCwd = request.cwd
         if project.kind == .repo {
             if let ref = request.ref, let problem = GitRef.problem(with: ref) {

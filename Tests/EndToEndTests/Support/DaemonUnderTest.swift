@@ -31,6 +31,8 @@ final class DaemonUnderTest: @unchecked Sendable {
         var lifecycle = "max_concurrent = 16\nreattach_grace_sec = 0\nshutdown_grace_sec = 2"
         /// `max_concurrent` of the "demo" path project (the daemon's default would be 1).
         var demoMaxConcurrent = 16
+        /// More keys of the demo project (`pass_environment = [...]`).
+        var demoExtra = ""
         /// More environment for the daemon (NOTIFY_SOCKET…).
         var environment: [String: String] = [:]
         /// More `[build.*]` tables (`[build.make]`, `[build.limits]`), as TOML.
@@ -154,6 +156,7 @@ final class DaemonUnderTest: @unchecked Sendable {
             commands = \(list(Self.commands.keys.sorted() + ["vanishing"]))
             artifacts = \(list(options.artifacts))
             max_concurrent = \(options.demoMaxConcurrent)
+            \(options.demoExtra)
             [[projects]]
             id = "other"
             type = "path"
