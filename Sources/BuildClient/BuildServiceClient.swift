@@ -428,7 +428,6 @@ public struct BuildServiceClient: Sendable {
             if let first = error.connectionErrors.first { return describe(first.error) }
             if let dns = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve the host name (\(dns))" }
         }
-        if error is ChannelError { return "\(error)" }
-        return "\(error)"
+        return SystemErrorText.describe(error)
     }
 }

@@ -91,7 +91,7 @@ public final class BuildService: Service {
         } catch let error as ConfigError {
             throw ServiceError(.internalError, error.description)
         } catch {
-            throw ServiceError(.internalError, "artifacts.storage_root \(config.artifacts.storageRoot): \(error.localizedDescription)")
+            throw ServiceError(.internalError, "artifacts.storage_root \(config.artifacts.storageRoot): \(SystemErrorText.describe(error))")
         }
     }
 
@@ -168,7 +168,7 @@ public final class BuildService: Service {
                 let leftovers = await workspaces.removeLeftovers(eventLoop: group.next())
                 if leftovers > 0 { logger.notice("removed checkouts left by an earlier run", metadata: ["count": .stringConvertible(leftovers)]) }
             } catch {
-                throw ConfigError(key: "build.workspace_root", "cannot prepare \(config.build.workspaceRoot): \(error.localizedDescription)")
+                throw ConfigError(key: "build.workspace_root", "cannot prepare \(config.build.workspaceRoot): \(SystemErrorText.describe(error))")
             }
         }
         let quota = ArtifactQuota(store: store, maxBytes: config.artifacts.maxBytes, logger: logger)

@@ -1,4 +1,5 @@
 import BuildClient
+import BuildServiceProtocol
 import Foundation
 
 /// Ctrl-C while a build runs: the first cancels the remote build (`DELETE /v1/builds/{id}`)
@@ -55,7 +56,8 @@ final class InterruptHandler: @unchecked Sendable {
             do {
                 try await client.cancel(buildID: id)
             } catch {
-                EventPrinter.complain("could not cancel build \(id): \(error)")
+                let reason = (error as? ClientError)?.description ?? SystemErrorText.describe(error)
+                EventPrinter.complain("could not cancel build \(id): \(reason)")
             }
         }
     }

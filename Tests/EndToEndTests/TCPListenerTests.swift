@@ -16,7 +16,7 @@ import Testing
         )
         let second = try await TestProcess.run(TestProcess.binary("build-service"), ["--config", config], outputDirectory: daemon.directory)
         #expect(second.status != 0)
-        #expect(second.stderrText.contains("address already in use"), "\(second.stderrText)")
+        #expect(second.stderrText.contains("Address already in use"), "\(second.stderrText)")
         // The first one still answers.
         let response = try await daemon.curl(requestJSON(["command": "true"]))
         #expect(response.status == 200)

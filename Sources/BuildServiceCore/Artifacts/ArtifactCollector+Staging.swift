@@ -1,3 +1,4 @@
+import BuildServiceProtocol
 import BuildServiceTLS
 import Foundation
 import ZIPFoundation
@@ -140,7 +141,7 @@ extension ArtifactCollector {
                 compressionMethod: .deflate
             )
         } catch {
-            throw .failed("cannot zip artifact directory \"\(name)\" (\(error.localizedDescription))")
+            throw .failed("cannot zip artifact directory \"\(name)\" (\(SystemErrorText.describe(error)))")
         }
     }
 

@@ -1,3 +1,4 @@
+import BuildServiceProtocol
 import BuildServiceTLS
 import Foundation
 import ZIPFoundation
@@ -58,7 +59,7 @@ public struct ArtifactCollector: Sendable {
             try store.prepare()
             try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o750])
         } catch {
-            throw .failed("cannot create the artifact directory under \(store.root) (\(error.localizedDescription))")
+            throw .failed("cannot create the artifact directory under \(store.root) (\(SystemErrorText.describe(error)))")
         }
         let reservation = ArtifactReservation(quota: quota)
         do throws(ArtifactCollectionError) {
@@ -75,7 +76,7 @@ public struct ArtifactCollector: Sendable {
             } catch let error as ArtifactCollectionError {
                 throw error
             } catch {
-                throw .failed("cannot publish the artifacts (\(error.localizedDescription))")
+                throw .failed("cannot publish the artifacts (\(SystemErrorText.describe(error)))")
             }
             quota.published(manifest, reserved: reservation.bytes)
             return manifest
@@ -136,7 +137,7 @@ public struct ArtifactCollector: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: staging + "/" + name[..<slash], withIntermediateDirectories: true)
         } catch {
-            throw .failed("cannot store artifact \"\(name)\" (\(error.localizedDescription))")
+            throw .failed("cannot store artifact \"\(name)\" (\(SystemErrorText.describe(error)))")
         }
     }
 }

@@ -42,7 +42,10 @@ public struct ListenerPlacement: Sendable {
             canBindPrivilegedPorts: effectiveCapabilities().map { $0 & (1 << capNetBindService) != 0 } ?? (geteuid() == 0),
             unprivilegedPortStart: portStart ?? 1024,
             directoryProblem: { directory in
-                access(directory, W_OK | X_OK) == 0 ? nil : String(cString: strerror(errno))
+                // A file where the directory should be: access would say Permission denied.
+                var info = stat()
+                if stat(directory, &info) == 0, info.st_mode & S_IFMT != S_IFDIR { return String(cString: strerror(ENOTDIR)) }
+                return access(directory, W_OK | X_OK) == 0 ? nil : String(cString: strerror(errno))
             }
         )
     }

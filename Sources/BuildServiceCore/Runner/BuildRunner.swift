@@ -132,7 +132,7 @@ public struct BuildRunner: Sendable {
             var signal: Int32 = 0
             _ = bs_wait_terminated(pid, 0, &code, &signal)
             pipes.closePipes()
-            throw ServiceError(.spawnFailed, "cannot supervise the build process: \(error)")
+            throw ServiceError(.spawnFailed, "cannot supervise the build process: \(SystemErrorText.describe(error))")
         }
         guard active.insert(supervisor, pgid: pid, project: spec.owner, command: spec.name) else {
             supervisor.start()

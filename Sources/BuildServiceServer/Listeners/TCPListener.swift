@@ -1,4 +1,5 @@
 import BuildServiceCore
+import BuildServiceProtocol
 import BuildServiceTLS
 import Foundation
 import Logging
@@ -30,7 +31,10 @@ enum TCPListener {
         // SO_REUSEPORT would let a second daemon (same user) share the port silently: refuse
         // to start next to one that already listens there, as a plain bind would.
         if port != 0, Self.somebodyListens(on: address) {
-            throw ConfigError(key: "service.http.listen_addr", "cannot listen on \(address): address already in use")
+            throw ConfigError(
+                key: "service.http.listen_addr",
+                "cannot listen on \(address): \(Self.explain(IOError(errnoCode: EADDRINUSE, reason: "bind")))"
+            )
         }
         do {
             for loop in group.makeIterator() {
@@ -44,11 +48,22 @@ enum TCPListener {
             return channels
         } catch {
             for channel in channels { try? await channel.close() }
-            throw ConfigError(key: "service.http.listen_addr", "cannot listen on \(address): \(error)")
+            throw ConfigError(key: "service.http.listen_addr", "cannot listen on \(address): \(Self.explain(error))")
         }
     }
 
     /// Whether a TCP connect to the address (loopback for a wildcard) is accepted.
+    /// Why a bind failed, in the system's words, with the usual way out.
+    private static func explain(_ error: any Error) -> String {
+        let reason = SystemErrorText.describe(error)
+        switch (error as? IOError)?.errnoCode {
+        case EADDRINUSE: return reason + "; another process listens there (ss -ltnp shows which): stop it or choose another port"
+        case EACCES: return reason + "; a port below 1024 needs CAP_NET_BIND_SERVICE (the packaged unit grants it) or root"
+        case EADDRNOTAVAIL: return reason + "; the address is not one of this host's"
+        default: return reason
+        }
+    }
+
     private static func somebodyListens(on address: ListenAddress) -> Bool {
         let host = address.host == "0.0.0.0" ? "127.0.0.1" : (address.host == "::" ? "::1" : address.host)
         guard let target = try? SocketAddress.makeAddressResolvingHost(host, port: address.port) else { return false }

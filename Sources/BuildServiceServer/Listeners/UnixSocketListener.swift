@@ -1,4 +1,5 @@
 import BuildServiceCore
+import BuildServiceProtocol
 import CBuildServiceSystem
 import Foundation
 import NIOCore
@@ -37,7 +38,7 @@ enum UnixSocketListener {
             umask(previousMask)
         } catch {
             umask(previousMask)
-            throw ConfigError(key: "service.socket.path", "cannot listen on \(config.path): \(error)")
+            throw ConfigError(key: "service.socket.path", "cannot listen on \(config.path): \(SystemErrorText.describe(error))")
         }
         do {
             try applyOwnership(path: config.path, config: config)
