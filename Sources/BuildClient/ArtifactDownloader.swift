@@ -264,7 +264,7 @@ public struct ArtifactDownloader: Sendable {
     }
 
     /// `512 B`, `4.0 KiB`, `12.3 MiB`, `1.2 GiB`.
-    static func sizeText(_ bytes: Int) -> String {
+    public static func sizeText(_ bytes: Int) -> String {
         let units = ["KiB", "MiB", "GiB", "TiB"]
         guard bytes >= 1024 else { return "\(bytes) B" }
         var value = Double(bytes) / 1024

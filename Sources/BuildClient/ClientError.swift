@@ -41,7 +41,8 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     static func refusalExitStatus(status: Int?, code: String) -> Int32 {
         switch code {
         case "unauthorized", "forbidden_project", "forbidden_signature": 77
-        case "queue_full", "too_many_connections", "shutdown": 75
+        // build_running: build-cli's own, for `download` of a build that has not ended.
+        case "queue_full", "too_many_connections", "shutdown", "build_running": 75
         case "path_root_invalid", "workspace_create_failed", "run_as_user", "run_as_group": 78
         // Not the protocol's JSON error: another server, or http:// to the HTTPS port.
         case _ where code.hasPrefix("http_"): 76

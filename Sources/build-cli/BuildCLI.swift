@@ -13,9 +13,9 @@ struct BuildCLI: AsyncParsableCommand {
         abstract: "Run an allow-listed build command on the build host and stream its output.",
         usage: """
             build-cli [OPTIONS] [--] COMMAND [ARGS...]
-              build-cli [OPTIONS] status|attach|cancel BUILD_ID
+              build-cli [OPTIONS] status|attach|cancel|download BUILD_ID
               build-cli [OPTIONS] list [--project P] [--state S]
-              build-cli help [status|attach|cancel|list]
+              build-cli help [status|attach|cancel|list|download]
               build-cli --version
             """,
         discussion: """
@@ -26,8 +26,8 @@ struct BuildCLI: AsyncParsableCommand {
             Ctrl-C cancels the remote build (exit 130); a second Ctrl-C leaves at once. If the \
             connection drops, build-cli re-attaches to the build for 30 s without losing or repeating output.
 
-            Builds by id: build-cli status ID (JSON), build-cli cancel ID, build-cli attach ID (follow its output); \
-            build-cli list shows the newest. A project command named like a verb runs after --.
+            Builds by id: build-cli status ID (--json for the document), build-cli cancel ID, build-cli attach ID \
+            (follow its output), build-cli download ID (its artifacts); build-cli list shows the newest. A project command named like a verb runs after --.
 
             --json (for agents): stdout carries the service's NDJSON events unchanged, one a line, then \
             {"type":"summary",...} with the build id, exit code and artifacts; build output is in the \
@@ -176,7 +176,9 @@ struct BuildCLI: AsyncParsableCommand {
                 return
             }
             if case .verb(let verb, let id, let after) = words {
-                let management = BuildManagement(client: try makeClient(environment: environment), json: json || after.json)
+                var management = BuildManagement(client: try makeClient(environment: environment), json: json || after.json)
+                management.downloadDirectory = after.directory ?? download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty ?? "."
+                management.existingFiles = force ? .replace : noClobber ? .keep : .refuse
                 throw ExitCode(try await management.run(verb, buildID: id))
             }
             guard case .build(let command) = words else { return }

@@ -5,12 +5,17 @@ import Foundation
 /// `build-cli status ID`, `build-cli cancel ID` and `build-cli attach ID`: builds by id.
 struct BuildManagement {
     enum Verb: String, CaseIterable {
-        case status, cancel, attach, list
+        case status, cancel, attach, list, download
 
         /// `build-cli help VERB`.
         var help: String {
             switch self {
-            case .status: "build-cli [OPTIONS] status BUILD_ID\n  Prints the build's status (JSON). Exit 0, or 65 when there is no such build."
+            case .status:
+                "build-cli [OPTIONS] status BUILD_ID [--json]\n  Prints the build's status (--json: the service's JSON document). "
+                    + "Exit 0, or 65 when there is no such build."
+            case .download:
+                "build-cli [--force|--no-clobber] download BUILD_ID [DIR]\n  Downloads a finished build's artifacts into DIR "
+                    + "(default: --download, $BUILD_SERVICE_DOWNLOAD_DIR, else the current directory). Exit 0; 75 while the build runs."
             case .cancel: "build-cli [OPTIONS] cancel BUILD_ID\n  Cancels the build. Exit 0, or 65 when it has finished or does not exist."
             case .attach:
                 "build-cli [OPTIONS] attach BUILD_ID\n  Replays the build's output and follows it to its end; exits with the build's code."
@@ -22,8 +27,11 @@ struct BuildManagement {
     }
 
     let client: BuildServiceClient
-    /// `--json`: attach passes the events through as NDJSON (status is JSON either way).
+    /// `--json`: attach passes the events through as NDJSON, status prints the JSON document.
     var json = false
+    /// `download`: where artifacts go and what to do with different files already there.
+    var downloadDirectory = "."
+    var existingFiles = ArtifactDownloader.ExistingFiles.refuse
 
     /// - Returns: the exit status: 0, or the build's exit code for `attach`.
     func run(_ verb: Verb, buildID: String) async throws(ClientError) -> Int32 {
@@ -32,7 +40,16 @@ struct BuildManagement {
             return 0  // no id: BuildList
         case .status:
             let body = try await client.status(buildID: buildID)
-            EventPrinter.write(Array(Self.pretty(body).utf8), to: STDOUT_FILENO)
+            let text = json ? Self.pretty(body) : BuildStatusText.render(body) ?? Self.pretty(body)
+            EventPrinter.write(Array(text.utf8), to: STDOUT_FILENO)
+            return 0
+        case .download:
+            let document = try Self.finishedArtifacts(try await client.status(buildID: buildID), buildID: buildID)
+            if document.isEmpty { EventPrinter.complain("build \(buildID) has no artifacts") }
+            var downloader = ArtifactDownloader(client: client, directory: downloadDirectory, showProgress: isatty(STDERR_FILENO) == 1)
+            downloader.existingFiles = existingFiles
+            downloader.report = { line in EventPrinter.complain(line) }
+            try await downloader.download(document)
             return 0
         case .cancel:
             try await client.cancel(buildID: buildID)
@@ -52,6 +69,26 @@ struct BuildManagement {
             }
             return Int32(exit.code)
         }
+    }
+
+    /// The artifacts of a finished build's status document.
+    /// - Throws: `build_running` (exit 75) while it has not ended.
+    private static func finishedArtifacts(_ body: Data, buildID: String) throws(ClientError) -> [ArtifactInfo] {
+        struct Document: Decodable {
+            var state: String
+            var artifacts: [ArtifactInfo]?
+        }
+        guard let document = try? JSONDecoder().decode(Document.self, from: body) else {
+            throw ClientError.protocolViolation("the status of build \(buildID) is not a status document")
+        }
+        guard document.state == "finished" else {
+            throw ClientError.refused(
+                status: nil,
+                code: "build_running",
+                message: "build \(buildID) is \(document.state); build-cli attach \(buildID) follows it to its end, then download"
+            )
+        }
+        return document.artifacts ?? []
     }
 
     private static func pretty(_ json: Data) -> String {

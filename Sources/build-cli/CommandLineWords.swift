@@ -17,6 +17,8 @@ enum CommandLineWords: Equatable {
         var json = false
         var project: String?
         var state: String?
+        /// `download ID DIR`.
+        var directory: String?
     }
     /// `help`, `help VERB`, `VERB --help`: the text to print.
     case help(verb: BuildManagement.Verb?)
@@ -48,6 +50,9 @@ enum CommandLineWords: Equatable {
             if words.dropFirst().contains(where: { $0 == "--help" || $0 == "-h" }) { return .help(verb: verb) }
             if verb == .list, words.count == 1 || words[1].hasPrefix("-") {
                 return .list(try verbOptions(Array(words.dropFirst()), allowed: ["--json", "--project", "--state"]))
+            }
+            if verb == .download, words.count == 3, words[1].hasPrefix("bld_"), !words[2].hasPrefix("-") {
+                return .verb(verb, words[1], VerbOptions(directory: words[2]))
             }
             if verb != .list, words.count >= 2, words[1].hasPrefix("bld_"), words.count == 2 || words[2].hasPrefix("-") {
                 return .verb(verb, words[1], try verbOptions(Array(words.dropFirst(2)), allowed: ["--json"]))

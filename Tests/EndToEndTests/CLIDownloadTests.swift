@@ -22,6 +22,31 @@ import Testing
         #expect(result.stderrText.contains("build-cli: saved \(target)/out/docs.zip ("), "\(result.stderrText)")
     }
 
+    /// A finished build by id: its status for a person, and its artifacts fetched later.
+    @Test func aFinishedBuildsStatusAndArtifactsById() async throws {
+        let daemon = try await DaemonUnderTest(.init(artifacts: ["out/*.bin"]))
+        let built = try await daemon.cli(["--project", "demo", "--json", "sh", "-c", Self.script])
+        let summary = try #require(built.stdoutText.split(separator: "\n").last)
+        let id = try #require((try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any])?["build_id"] as? String)
+
+        let status = try await daemon.cli(["status", id])
+        #expect(status.status == 0, "\(status.stderrText)")
+        #expect(status.stdoutText.hasPrefix("\(id)  finished: exit 0\n"), "\(status.stdoutText)")
+        #expect(status.stdoutText.contains("  artifact   out/app.bin  293.0 KiB  sha256 "), "\(status.stdoutText)")
+        #expect(status.stdoutText.range(of: #"  took       [0-9]+\.[0-9] s"#, options: .regularExpression) != nil, "\(status.stdoutText)")
+
+        let target = daemon.directory + "/later"
+        let fetched = try await daemon.cli(["download", id, target])
+        #expect(fetched.status == 0, "\(fetched.stderrText)")
+        #expect(fetched.stderrText == "build-cli: saved \(target)/out/app.bin (293.0 KiB, sha256 ok)\n", "\(fetched.stderrText)")
+        #expect(
+            FileManager.default.contents(atPath: target + "/out/app.bin") == FileManager.default.contents(atPath: daemon.projectRoot + "/out/app.bin")
+        )
+        let again = try await daemon.cli(["--download", target, "download", id])
+        #expect(again.stderrText.contains("sha256 ok, already there)"), "\(again.stderrText)")
+        await daemon.stop()
+    }
+
     /// A download directory that cannot be one says which part is in the way, in the system's
     /// words (it was `NSCocoaErrorDomain error 512`).
     @Test func aDownloadPathThroughAFileOrAnUnwritableDirectoryIsNamed() async throws {

@@ -95,7 +95,12 @@ struct CLIReattachTests {
 
         let status = try await daemon.cli(["status", id])
         #expect(status.status == 0)
-        #expect(status.stdoutText.contains("\"state\" : \"running\""), "\(status.stdoutText)")
+        #expect(status.stdoutText.hasPrefix("\(id)  running\n  project    demo\n  command    sh -c "), "\(status.stdoutText)")
+        let document = try await daemon.cli(["status", id, "--json"])
+        #expect(document.stdoutText.contains("\"state\" : \"running\""), "\(document.stdoutText)")
+        let early = try await daemon.cli(["download", id, daemon.directory + "/early"])
+        #expect(early.status == 75, "a running build has nothing to download yet: \(early.stderrText)")
+        #expect(early.stderrText.contains("build-cli attach \(id)"), "\(early.stderrText)")
         let attach = try TestProcess.start(
             TestProcess.binary("build-cli"),
             ["--socket", daemon.socketPath, "attach", id],
