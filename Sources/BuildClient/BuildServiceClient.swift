@@ -189,6 +189,12 @@ public struct BuildServiceClient: Sendable {
                 }
             }
         } catch {
+            // Closed by the answer deadline: the parser may have failed on the cut-off answer
+            // first. Not retried, as in readResponse.
+            if silence.missedAnswer {
+                state.reached = false
+                throw Self.missedAnswer(endpoint, answered: state.reachedHTTP, limit: limitText)
+            }
             // The original answers anything that is not one JSON line with a JSON error line,
             // which no HTTP parser takes for a response.
             if error is HTTPParserError, case .unixSocket = endpoint, !state.reachedHTTP {
@@ -196,6 +202,12 @@ public struct BuildServiceClient: Sendable {
             }
             throw connectionError(error, tlsFailure: tlsFailure, doing: "the connection to the build service")
         }
+    }
+
+    /// No head, or a head and no event, within the stall timeout of the request.
+    static func missedAnswer(_ endpoint: Endpoint, answered: Bool, limit: String) -> ClientError {
+        let what = answered ? "answered but sent no event" : "did not answer"
+        return ClientError.unreachable("the build service at \(endpoint) \(what) within \(limit) of the request (--stall-timeout)")
     }
 
     /// What a failed exchange means for the user. A TLS alert (e.g. "certificate required"
@@ -211,13 +223,17 @@ public struct BuildServiceClient: Sendable {
 
     typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 
+    /// How long a TCP connect, and then a TLS handshake, may take.
+    static let connectLimit = TimeAmount.seconds(10)
+    static let handshakeLimit = TimeAmount.seconds(10)
+
     /// Connects (and for https completes the handshake). The box receives a TLS failure that
     /// happens later on the connection; `silence`, when given, watches the connection for a
     /// service gone quiet.
     func connect(silence: SilenceWatch? = nil) async throws(ClientError) -> (HTTPChannel, NIOLockedValueBox<TLSError?>) {
         // Large reads: a busy build's output arrives in lines of up to 256 KiB.
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(10))
+            .connectTimeout(Self.connectLimit)
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
         var tlsContext: TLSContext?
         if case .http(_, _, _, true) = endpoint {
@@ -257,13 +273,27 @@ public struct BuildServiceClient: Sendable {
             throw ClientError.unreachable("cannot connect to the build service at \(endpoint): \(Self.describe(error))")
         }
         // The handshake first: a refused certificate is reported as that, not as a failed write.
+        // A server that accepts and never completes it is given up after `handshakeLimit`.
+        guard let handshake = connected.handshake else { return (connected.channel, tlsFailure) }
+        let channel = connected.channel.channel
+        let timedOut = NIOLockedValueBox(false)
+        let deadline = channel.eventLoop.scheduleTask(in: Self.handshakeLimit) {
+            timedOut.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
         do {
-            try await connected.handshake?.get()
+            try await handshake.get()
             return (connected.channel, tlsFailure)
         } catch let error as TLSError {
-            try? await connected.channel.channel.close()
+            try? await channel.close()
             throw ClientError.tls("TLS with the build service at \(endpoint) failed: \(error.message)")
         } catch {
+            if timedOut.withLockedValue({ $0 }) {
+                throw ClientError.unreachable(
+                    "the TLS handshake with the build service at \(endpoint) did not finish within \(Self.handshakeLimit.nanoseconds / 1_000_000_000) s"
+                )
+            }
             throw ClientError.unreachable("cannot connect to the build service at \(endpoint): \(Self.describe(error))")
         }
     }
@@ -314,10 +344,12 @@ public struct BuildServiceClient: Sendable {
         loop: for try await part in inbound {
             switch part {
             case .head(let head):
-                silence.answered()
                 status = head.status
                 progress.reachedHTTP = true
             case .body(var chunk):
+                // The first bytes of the body: every service sends its first event at once
+                // (a queued build's `queued`), so the head alone does not stop the clock.
+                silence.answered()
                 guard status == .ok else {
                     if errorBody.readableBytes < 65_536 { errorBody.writeBuffer(&chunk) }
                     continue
@@ -329,19 +361,18 @@ public struct BuildServiceClient: Sendable {
                 // `exit` is the last event of every build: the answer is complete.
                 if exit != nil { break loop }
             case .end:
+                silence.answered()
                 complete = true
                 break loop
             }
         }
+        if silence.missedAnswer {
+            // Not retried: a service silent for the whole stall timeout is not coming back
+            // within the re-attach window either.
+            progress.reached = false
+            throw Self.missedAnswer(endpoint, answered: status != nil, limit: limitText)
+        }
         guard let status else {
-            if silence.missedAnswer {
-                // Not retried: a service silent for the whole stall timeout is not coming back
-                // within the re-attach window either.
-                progress.reached = false
-                throw ClientError.unreachable(
-                    "the build service at \(endpoint) did not answer within \(limitText) of the request (--stall-timeout)"
-                )
-            }
             throw ClientError.unreachable("the build service at \(endpoint) closed the connection without answering")
         }
         guard status == .ok else {

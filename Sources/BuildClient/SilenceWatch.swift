@@ -7,10 +7,11 @@ import NIOCore
 /// notice after many minutes. Closing makes the client re-attach. It is armed only after the
 /// service has shown it numbers its events, since the original implementation sends no heartbeats.
 ///
-/// Before that, the response head must arrive within `limit` of the request (`expectAnswer`):
-/// every HTTP server sends its head first, the original included, so a service that accepted the
-/// connection and never answers, or trickles its head a line at a time, is not waited for
-/// forever either.
+/// Before that, the response head and the first bytes of its body (the first event) must arrive
+/// within `limit` of the request (`expectAnswer`): every HTTP server sends its head first, and
+/// both daemons their first event at once, so a service that accepted the connection and never
+/// answers, trickles its head a line at a time, or sends a head and nothing else, is not
+/// waited for forever either.
 final class SilenceWatch: Sendable {
     let limit: TimeAmount
     private let armed = NIOLockedValueBox(false)
@@ -29,7 +30,7 @@ final class SilenceWatch: Sendable {
         answerDeadline.withLockedValue { $0 = deadline }
     }
 
-    /// The response head is complete.
+    /// The answer's body began (or it ended without one).
     func answered() {
         answerDeadline.withLockedValue { $0?.cancel() }
     }

@@ -67,8 +67,9 @@ import Testing
     }
 
     /// A stand-in service on a Unix socket: accepts connections and answers each with `reply`
-    /// (Python bytes literal), or never when it is nil.
-    private func fakeService(socket: String, reply: String?, directory: String) throws -> RunningProcess {
+    /// (Python bytes literal), or never when it is nil; with `thenClose` false it holds the
+    /// connection open after the reply.
+    private func fakeService(socket: String, reply: String?, thenClose: Bool = true, directory: String) throws -> RunningProcess {
         try TestProcess.start(
             "/usr/bin/python3",
             [
@@ -83,7 +84,7 @@ import Testing
                     c, _ = s.accept()
                     held.append(c)
                     c.recv(65536)
-                    \(reply.map { "c.sendall(\($0)); c.close()" } ?? "pass")
+                    \(reply.map { "c.sendall(\($0))" + (thenClose ? "; c.close()" : "") } ?? "pass")
                 """,
                 socket,
             ],
@@ -107,6 +108,58 @@ import Testing
         service.signal(SIGKILL)
         #expect(result.status == 69, "\(result.stderrText)")
         #expect(result.stderrText.contains("did not answer within 3 s"), "\(result.stderrText)")
+    }
+
+    /// A head and then silence (no event, no end) is given up on like no answer at all.
+    @Test func aServiceThatSendsOnlyAHeadIsGivenUpOnAfterTheStallTimeout() async throws {
+        let directory = try DaemonUnderTest.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socket = directory + "/head-only.sock"
+        let head = "b'HTTP/1.1 200 OK\\r\\nContent-Type: application/x-ndjson\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n'"
+        let service = try fakeService(socket: socket, reply: head, thenClose: false, directory: directory)
+        #expect(await eventually { service.stdoutSoFar.contains("listening") })
+        let result = try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            ["--socket", socket, "--stall-timeout", "3", "--project", "p", "make"],
+            outputDirectory: directory
+        )
+        service.signal(SIGKILL)
+        #expect(result.status == 69, "\(result.stderrText)")
+        #expect(result.stderrText.contains("answered but sent no event within 3 s"), "\(result.stderrText)")
+    }
+
+    /// A TCP server that accepts and never starts TLS: the handshake has its own deadline.
+    @Test func aTLSHandshakeThatNeverFinishesIsGivenUpOn() async throws {
+        let directory = try DaemonUnderTest.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let service = try TestProcess.start(
+            "/usr/bin/python3",
+            [
+                "-c",
+                """
+                import socket
+                s = socket.create_server(("127.0.0.1", 0))
+                print("port", s.getsockname()[1], flush=True)
+                held = []
+                while True:
+                    held.append(s.accept()[0])
+                """,
+            ],
+            outputDirectory: directory
+        )
+        #expect(await eventually { service.stdoutSoFar.hasPrefix("port ") })
+        let port = service.stdoutSoFar.dropFirst(5).trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try await TestProcess.run(
+            TestProcess.binary("build-cli"),
+            ["--endpoint", "https://127.0.0.1:\(port)", "--project", "p", "make"],
+            outputDirectory: directory
+        )
+        service.signal(SIGKILL)
+        #expect(result.status == 69, "\(result.stderrText)")
+        #expect(
+            result.stderrText.contains("TLS handshake with the build service at https://127.0.0.1:\(port) did not finish within 10 s"),
+            "\(result.stderrText)"
+        )
     }
 
     /// build-cli against a stand-in service that answers 200 with these NDJSON lines, whole.
