@@ -73,7 +73,13 @@ public struct BuildServiceClient: Sendable {
         // The service recognises a resent request by it, should the answer be lost before the id
         // arrived, and keeps the build for a while should the connection break (request_id
         // stays the user's label).
-        if request.idempotencyKey == nil { request.idempotencyKey = "cli-" + Hex.encode(SecureRandom.bytes(12)) }
+        // The kernel's random bytes (getrandom, through the standard library), not OpenSSL's:
+        // its DRBG loads every provider and cipher first, a millisecond that a build over the
+        // socket does not need.
+        if request.idempotencyKey == nil {
+            var random = SystemRandomNumberGenerator()
+            request.idempotencyKey = "cli-" + Hex.encode((0..<12).map { _ in UInt8.random(in: .min ... .max, using: &random) })
+        }
         // Heartbeats often enough for `stallTimeout`: a quiet build is not a dead connection
         // (and they keep proxies and NAT tables from cutting its stream).
         request.heartbeatSec = min(request.heartbeatSec ?? heartbeatSec, heartbeatSec)
@@ -223,16 +229,19 @@ public struct BuildServiceClient: Sendable {
 
     typealias HTTPChannel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 
-    /// How long a TCP connect, and then a TLS handshake, may take.
+    /// One event-loop thread: a client has one connection at a time (NIO's singleton starts one
+    /// thread per core, at start-up).
+    static let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    /// How long a TCP connect may take.
     static let connectLimit = TimeAmount.seconds(10)
-    static let handshakeLimit = TimeAmount.seconds(10)
 
     /// Connects (and for https completes the handshake). The box receives a TLS failure that
     /// happens later on the connection; `silence`, when given, watches the connection for a
     /// service gone quiet.
     func connect(silence: SilenceWatch? = nil) async throws(ClientError) -> (HTTPChannel, NIOLockedValueBox<TLSError?>) {
         // Large reads: a busy build's output arrives in lines of up to 256 KiB.
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ClientBootstrap(group: Self.eventLoops)
             .connectTimeout(Self.connectLimit)
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20))
         var tlsContext: TLSContext?
@@ -273,27 +282,14 @@ public struct BuildServiceClient: Sendable {
             throw ClientError.unreachable("cannot connect to the build service at \(endpoint): \(Self.describe(error))")
         }
         // The handshake first: a refused certificate is reported as that, not as a failed write.
-        // A server that accepts and never completes it is given up after `handshakeLimit`.
-        guard let handshake = connected.handshake else { return (connected.channel, tlsFailure) }
-        let channel = connected.channel.channel
-        let timedOut = NIOLockedValueBox(false)
-        let deadline = channel.eventLoop.scheduleTask(in: Self.handshakeLimit) {
-            timedOut.withLockedValue { $0 = true }
-            channel.close(promise: nil)
-        }
-        defer { deadline.cancel() }
+        // (TLSHandler gives a handshake 10 s: a server that accepts and never speaks TLS.)
         do {
-            try await handshake.get()
+            try await connected.handshake?.get()
             return (connected.channel, tlsFailure)
         } catch let error as TLSError {
-            try? await channel.close()
+            try? await connected.channel.channel.close()
             throw ClientError.tls("TLS with the build service at \(endpoint) failed: \(error.message)")
         } catch {
-            if timedOut.withLockedValue({ $0 }) {
-                throw ClientError.unreachable(
-                    "the TLS handshake with the build service at \(endpoint) did not finish within \(Self.handshakeLimit.nanoseconds / 1_000_000_000) s"
-                )
-            }
             throw ClientError.unreachable("cannot connect to the build service at \(endpoint): \(Self.describe(error))")
         }
     }

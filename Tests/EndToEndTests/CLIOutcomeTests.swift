@@ -155,9 +155,11 @@ import Testing
             outputDirectory: directory
         )
         service.signal(SIGKILL)
-        #expect(result.status == 69, "\(result.stderrText)")
+        #expect(result.status == 76, "\(result.stderrText)")
         #expect(
-            result.stderrText.contains("TLS handshake with the build service at https://127.0.0.1:\(port) did not finish within 10 s"),
+            result.stderrText.contains(
+                "TLS with the build service at https://127.0.0.1:\(port) failed: the TLS handshake did not complete within 10 s"
+            ),
             "\(result.stderrText)"
         )
     }
