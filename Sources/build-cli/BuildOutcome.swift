@@ -10,6 +10,8 @@ struct BuildOutcome {
     var requestedTimeoutSec: Int?
     private(set) var buildID: String?
     private var started = ContinuousClock.now
+    /// How long the build waited for a slot, once it started after a `queued` event.
+    private var queuedFor: Duration?
     private var shuttingDown = false
 
     init(verbose: Bool, requestedTimeoutSec: Int?) {
@@ -23,6 +25,7 @@ struct BuildOutcome {
             if buildID == nil, verbose {
                 EventPrinter.complain("build \(id) \(status)\(position.map { " (position \($0) in the queue)" } ?? "")")
             }
+            if status == "started", buildID != nil, queuedFor == nil { queuedFor = .now - started }
             if buildID == nil || status == "started" { started = .now }
             buildID = id
         case .error(let code, _, _) where code == "shutdown":
@@ -44,6 +47,7 @@ struct BuildOutcome {
         }
         guard verbose else { return }
         var line = "\(name) exited \(exit.code) after \(Self.seconds(ContinuousClock.now - started))"
+        if let queuedFor { line += " (queued for \(Self.seconds(queuedFor)) before)" }
         if let resources = exit.resources {
             line += String(
                 format: "; cpu %.2f s user, %.2f s system; max RSS %d MiB",

@@ -66,6 +66,24 @@ import Testing
         await daemon.stop()
     }
 
+    /// A build that waited for a slot: -v says where it stood and how long it waited.
+    @Test func verboseSaysHowLongABuildWaitedInTheQueue() async throws {
+        var options = DaemonUnderTest.Options()
+        options.demoMaxConcurrent = 1
+        let daemon = try await DaemonUnderTest(options)
+        let first = try start(daemon, ["--project", "demo", "sh", "-c", "echo up; sleep 2"])
+        #expect(await eventually { first.stdoutSoFar.contains("up") })
+        let queued = try await daemon.cli(["-v", "--project", "demo", "true"])
+        #expect(queued.status == 0, "\(queued.stderrText)")
+        #expect(queued.stderrText.contains("queued (position 1 in the queue)"), "\(queued.stderrText)")
+        #expect(
+            queued.stderrText.range(of: #"exited 0 after [0-9.]+ s \(queued for [0-9.]+ s before\)"#, options: .regularExpression) != nil,
+            "\(queued.stderrText)"
+        )
+        _ = await first.wait()
+        await daemon.stop()
+    }
+
     /// A stand-in service on a Unix socket: accepts connections and answers each with `reply`
     /// (Python bytes literal), or never when it is nil; with `thenClose` false it holds the
     /// connection open after the reply.
