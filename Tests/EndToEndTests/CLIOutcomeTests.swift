@@ -71,11 +71,14 @@ import Testing
         var options = DaemonUnderTest.Options()
         options.demoMaxConcurrent = 1
         let daemon = try await DaemonUnderTest(options)
-        let first = try start(daemon, ["--project", "demo", "sh", "-c", "echo up; sleep 2"])
+        let first = try start(daemon, ["--project", "demo", "sh", "-c", "echo up; exec sleep 35"])
         #expect(await eventually { first.stdoutSoFar.contains("up") })
-        let queued = try await daemon.cli(["-v", "--project", "demo", "true"])
+        let second = try start(daemon, ["-v", "--project", "demo", "true"])
+        #expect(await eventually(within: .seconds(30)) { second.stderrSoFar.contains("queued (position 1 in the queue)") })
+        // Ctrl-C on the first cancels its build, which frees the slot.
+        first.signal(SIGINT)
+        let queued = await second.wait()
         #expect(queued.status == 0, "\(queued.stderrText)")
-        #expect(queued.stderrText.contains("queued (position 1 in the queue)"), "\(queued.stderrText)")
         #expect(
             queued.stderrText.range(of: #"exited 0 after [0-9.]+ s \(queued for [0-9.]+ s before\)"#, options: .regularExpression) != nil,
             "\(queued.stderrText)"
