@@ -76,6 +76,10 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     /// A variable in the request's `env` the project does not pass (not in its
     /// `pass_environment`, never passable, or a value with make or shell characters).
     public static let envNotAllowed = ErrorCode("env_not_allowed")
+    /// A signed download link whose time is over (HTTP 410): a fresh one comes with every read
+    /// of the build (`GET /v1/builds/{id}`, `build-cli status`). A changed one is
+    /// `forbidden_signature` (403).
+    public static let linkExpired = ErrorCode("link_expired")
 }
 
 /// A request the service refuses, with the code and message the client sees.
@@ -100,6 +104,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unauthorized: 401
         case .payloadTooLarge, .argsTooLarge, .tooManyArgs: 413
         case .methodNotAllowed: 405
+        case .linkExpired: 410
         case .shutdown, .tooManyConnections: 503
         case .internalError, .spawnFailed, .workspaceCreateFailed, .runAsUser, .runAsGroup, .pathRootInvalid: 500
         default: 400

@@ -202,7 +202,7 @@ public final class BuildService: Service {
         )
         let (metrics, prometheus) = (self.metrics, self.prometheus)
         let operations = ListenerContext.Operations(
-            builds: BuildRoutes(registry: registry),
+            builds: BuildRoutes(registry: registry, signer: signer, artifactTTLSec: config.artifacts.ttlSec),
             health: health,
             metrics: metrics,
             metricsText: {

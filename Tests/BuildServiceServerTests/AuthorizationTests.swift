@@ -110,7 +110,7 @@ import Testing
         #expect(try authorize(.GET, signed).isSignedLink)
         #expect(try authorize(.GET, signed.replacingOccurrences(of: "app.bin?", with: "other.bin?")).errorCode == .forbiddenSignature)
         let expired = path + "?" + Self.signer.query(buildID: id, name: "app.bin", now: Date(timeIntervalSinceNow: -120))
-        #expect(try authorize(.GET, expired).errorCode == .forbiddenSignature, "a genuine signature whose time is up")
+        #expect(try authorize(.GET, expired).errorCode == .linkExpired, "a genuine signature whose time is up: 410, not 403")
         #expect(try authorize(.GET, path + "?expires=99999999999&sig=00").errorCode == .forbiddenSignature)
         #expect(try authorize(.GET, path).errorCode == .unauthorized)
         #expect(try authorize(.GET, path, token: "plain-token").grantName == "ci")

@@ -34,7 +34,11 @@ import Testing
                 signer: ArtifactURLSigner(key: Array(repeating: 1, count: 32), lifetimeSec: 60)
             ),
             operations: ListenerContext.Operations(
-                builds: BuildRoutes(registry: registry),
+                builds: BuildRoutes(
+                    registry: registry,
+                    signer: ArtifactURLSigner(key: Array(repeating: 1, count: 32), lifetimeSec: 60),
+                    artifactTTLSec: 86_400
+                ),
                 health: DaemonHealth(version: "test"),
                 metrics: BuildMetrics(),
                 metricsText: { [] }

@@ -48,11 +48,30 @@ import Testing
         // Past the link's own expiry.
         let expires = try #require(URLComponents(string: url)?.queryItems?.first { $0.name == "expires" }?.value.flatMap(Double.init))
         try await Task.sleep(for: .seconds(max(0, expires + 1 - Date().timeIntervalSince1970)))
+        // Gone, not forbidden: 410 with what to do, as JSON for programs and as a page for
+        // browsers; a token still works.
         let expired = try await get(url)
-        #expect(expired.status == 403)
-        #expect(String(decoding: expired.body, as: UTF8.self).contains("forbidden_signature"))
-        // A token still works after the link expired.
+        #expect(expired.status == 410)
+        let said = String(decoding: expired.body, as: UTF8.self)
+        #expect(said.contains(#""code":"link_expired""#) && said.contains("expired at") && said.contains("ask for a fresh one"), "\(said)")
+        let page = try await get(url, headers: ["Accept: text/html,application/xhtml+xml,*/*;q=0.8"])
+        #expect(page.status == 410)
+        #expect(page.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(page.header("Content-Security-Policy") == "default-src 'none'")
+        #expect(page.header("Referrer-Policy") == "no-referrer")
+        #expect(String(decoding: page.body, as: UTF8.self).contains("<h1>This link has expired</h1>"))
         #expect(try await get(url, headers: ["Authorization: Bearer admin-7d1e"]).status == 200)
+
+        // Reading the build again hands out a link signed from that moment, which works.
+        let id = try #require(url.range(of: #"bld_[0-9a-f]{32}"#, options: .regularExpression).map { String(url[$0]) })
+        let status = try await get(
+            "https://localhost:\(daemon.port)/v1/builds/\(id)",
+            headers: ["Authorization: Bearer admin-7d1e"]
+        )
+        let document = try #require(try JSONSerialization.jsonObject(with: status.body) as? [String: Any])
+        let fresh = try #require((document["artifacts"] as? [[String: Any]])?.first?["url"] as? String)
+        #expect(fresh != url && fresh.hasPrefix(url.components(separatedBy: "?")[0] + "?expires="), "\(fresh)")
+        #expect(try await get(fresh).status == 200)
     }
 
     @Test func tamperedForeignOrMissingSignaturesAreRefused() async throws {
@@ -61,6 +80,8 @@ import Testing
         var tampered = query
         tampered.replaceSubrange(tampered.index(before: tampered.endIndex)..., with: tampered.hasSuffix("0") ? "1" : "0")
         #expect(try await get(path + "?" + tampered).status == 403)
+        let page = try await get(path + "?" + tampered, headers: ["Accept: text/html"])
+        #expect(page.status == 403 && String(decoding: page.body, as: UTF8.self).contains("This link is not valid"))
         let laterExpiry = query.replacingOccurrences(of: "expires=", with: "expires=9")
         #expect(try await get(path + "?" + laterExpiry).status == 403)
         // The same signature for another path of the same build.

@@ -13,23 +13,40 @@ public struct ArtifactURLSigner: Sendable {
         self.lifetimeSec = lifetimeSec
     }
 
-    /// The query string (without `?`) for a URL valid `lifetimeSec` from `now`.
-    public func query(buildID: String, name: String, now: Date = Date()) -> String {
-        let expires = Int(now.timeIntervalSince1970) + lifetimeSec
+    /// The query string (without `?`) for a URL valid `lifetimeSec` from `now`, but never past
+    /// `notAfter` (when the artifact itself is removed).
+    public func query(buildID: String, name: String, now: Date = Date(), notAfter: Date? = nil) -> String {
+        var expires = Int(now.timeIntervalSince1970) + lifetimeSec
+        if let notAfter { expires = min(expires, Int(notAfter.timeIntervalSince1970)) }
         return "expires=\(expires)&sig=\(signature(buildID: buildID, name: name, expires: expires))"
     }
 
-    /// Whether `sig` is our signature for exactly this build, path and expiry, and the expiry
-    /// has not passed. Compared in constant time.
-    public func verify(buildID: String, name: String, expires: String, sig: String, now: Date = Date()) -> Bool {
-        guard let expiry = Int(expires), expiry >= Int(now.timeIntervalSince1970), let presented = Hex.decode(sig) else {
-            return false
-        }
+    /// What a presented link is.
+    public enum LinkCheck: Equatable, Sendable {
+        case valid
+        /// Ours, for this build and path, but its time is over (seconds since 1970).
+        case expired(at: Int)
+        /// Not ours: changed, made up, or for another build, path or expiry.
+        case invalid
+    }
+
+    /// Whether `sig` is our signature for exactly this build, path and expiry, and whether the
+    /// expiry has passed. Compared in constant time.
+    public func check(buildID: String, name: String, expires: String, sig: String, now: Date = Date()) -> LinkCheck {
+        guard let expiry = Int(expires), let presented = Hex.decode(sig) else { return .invalid }
         let expected = HMACSHA256.authenticate(key: key, message: Self.message(buildID: buildID, name: name, expires: expiry))
-        guard presented.count == expected.count else { return false }
+        guard presented.count == expected.count else { return .invalid }
         var difference: UInt8 = 0
         for index in 0..<expected.count { difference |= presented[index] ^ expected[index] }
-        return difference == 0
+        guard difference == 0 else { return .invalid }
+        return expiry >= Int(now.timeIntervalSince1970) ? .valid : .expired(at: expiry)
+    }
+
+    /// `url` signed afresh when it carries a signature (`?expires=…&sig=…`): every read of a
+    /// build hands out links valid from that moment, not the ones signed when it finished.
+    public func renewed(_ url: String, buildID: String, name: String, notAfter: Date?, now: Date = Date()) -> String {
+        guard let query = url.range(of: "?expires="), url[query.upperBound...].contains("&sig=") else { return url }
+        return url[..<query.lowerBound] + "?" + self.query(buildID: buildID, name: name, now: now, notAfter: notAfter)
     }
 
     private func signature(buildID: String, name: String, expires: Int) -> String {

@@ -1,5 +1,6 @@
 import BuildServiceCore
 import BuildServiceProtocol
+import Foundation
 import NIOHTTP1
 
 /// The one place a request is authorised: once, from its head, against the request's one
@@ -53,12 +54,25 @@ struct RequestAuthorizer: Sendable {
         guard let link, let expires = link.query["expires"], let signature = link.query["sig"] else {
             return .failure(Self.unauthorized)
         }
-        guard signer.verify(buildID: link.buildID, name: link.name, expires: expires, sig: signature) else {
+        switch signer.check(buildID: link.buildID, name: link.name, expires: expires, sig: signature) {
+        case .valid:
+            return .success(.signedLink)
+        case .expired(let at):
+            let when = Date(timeIntervalSince1970: TimeInterval(at)).formatted(.iso8601)
+            return .failure(
+                ServiceError(
+                    .linkExpired,
+                    "this download link expired at \(when); ask for a fresh one: build-cli status \(link.buildID), or GET /v1/builds/\(link.buildID)"
+                )
+            )
+        case .invalid:
             return .failure(Self.badSignature)
         }
-        return .success(.signedLink)
     }
 
     static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")
-    static let badSignature = ServiceError(.forbiddenSignature, "the download link's signature is invalid or has expired")
+    static let badSignature = ServiceError(
+        .forbiddenSignature,
+        "the download link's signature is invalid: it was changed, or is for another file"
+    )
 }

@@ -9,6 +9,23 @@ import NIOHTTP1
 /// it is an admin token; any other build is "not found", so ids cannot be probed.
 struct BuildRoutes: Sendable {
     let registry: BuildRegistry
+    /// Signs the artifact links of each document afresh (see `document(_:)`).
+    let signer: ArtifactURLSigner
+    /// `artifacts.ttl_sec`: a link is never signed past its artifact's removal.
+    let artifactTTLSec: Int
+
+    /// The build's document, its signed artifact links valid `url_ttl_sec` from now (never past
+    /// the artifacts' own expiry): a link read a day after the build still works.
+    func document(_ record: BuildRecord, now: Date = Date()) -> BuildStatusDocument {
+        var document = BuildStatusDocument(record)
+        let notAfter = document.finishedAt.map { $0.addingTimeInterval(TimeInterval(artifactTTLSec)) }
+        document.artifacts = document.artifacts.map { artifact in
+            var artifact = artifact
+            artifact.url = signer.renewed(artifact.url, buildID: record.id, name: artifact.name, notAfter: notAfter, now: now)
+            return artifact
+        }
+        return document
+    }
 
     /// The build, if this grant may see it.
     func visibleBuild(id: String, grant: AccessGrant) throws(ServiceError) -> BuildRecord {
@@ -23,7 +40,7 @@ struct BuildRoutes: Sendable {
 
     func status(id: String, grant: AccessGrant) -> HTTPResponse {
         do {
-            return Self.json(.ok, BuildStatusDocument.encode(BuildStatusDocument(try visibleBuild(id: id, grant: grant))))
+            return Self.json(.ok, BuildStatusDocument.encode(document(try visibleBuild(id: id, grant: grant))))
         } catch {
             return .refusal(error)
         }
@@ -40,7 +57,7 @@ struct BuildRoutes: Sendable {
         guard record.cancel(.requested) || record.snapshot.phase != .finished else {
             return .refusal(ServiceError(.buildFinished, "build \(id) has already finished"))
         }
-        return Self.json(.accepted, BuildStatusDocument.encode(BuildStatusDocument(record)))
+        return Self.json(.accepted, BuildStatusDocument.encode(document(record)))
     }
 
     /// The most builds one page of the list holds: the answer is built whole, so its size is
@@ -84,7 +101,7 @@ struct BuildRoutes: Sendable {
                 .lazy
                 // Each build's state is read once, for its document, and the filter looks at
                 // that: a build that finishes meanwhile is not listed as running.
-                .map { (cursor: $0.cursor, document: BuildStatusDocument($0.record)) }
+                .map { (cursor: $0.cursor, document: document($0.record)) }
                 .filter { phase == nil || $0.document.state == phase!.rawValue }
                 .prefix(limit + 1)
         )

@@ -51,6 +51,8 @@ struct RequestRouter: HTTPResponder {
                 peer: PeerDescription.of(channel),
                 listener: listener.name
             )
+            // A link opened in a browser gets a page, everything else the JSON answer.
+            if route == .artifact, HTTPResponse.wantsPage(head) { return .failure(Refusal(page: error)) }
             return .failure(Refusal(error))
         case .success(let authorization):
             guard route != .unknown else {
@@ -119,6 +121,10 @@ struct RequestRouter: HTTPResponder {
 
         init(_ error: ServiceError, allow: String? = nil) {
             response = .refusal(error, allow: allow)
+        }
+
+        init(page error: ServiceError) {
+            response = .refusalPage(error)
         }
     }
 

@@ -1,0 +1,58 @@
+import BuildServiceProtocol
+import NIOCore
+import NIOHTTP1
+
+extension HTTPResponse {
+    /// A refusal for a browser (a request that accepts `text/html`): the same status and code as
+    /// the JSON one, as a small page a person can read. A link opened from a chat or a mail is
+    /// the usual case: an expired one (410) says to ask for a fresh one, a changed one (403)
+    /// that it is not valid.
+    static func refusalPage(_ error: ServiceError) -> HTTPResponse {
+        let title =
+            switch error.code {
+            case .linkExpired: "This link has expired"
+            case .forbiddenSignature: "This link is not valid"
+            default: "The build service refused this request"
+            }
+        let page = """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+            <title>\(HTMLText.escaped(title))</title></head>
+            <body><h1>\(HTMLText.escaped(title))</h1><p>\(HTMLText.escaped(error.message))</p>
+            <p><small>HTTP \(error.httpStatus), code \(HTMLText.escaped(error.code.rawValue))</small></p></body></html>
+
+            """
+        let body = ByteBuffer(string: page)
+        var headers = apiHeaders(contentType: "text/html; charset=utf-8", length: body.readableBytes)
+        // Nothing on it runs or loads, it is not framed, and the signed URL it answers does not
+        // travel on in a Referer.
+        headers.add(name: "Content-Security-Policy", value: "default-src 'none'")
+        headers.add(name: "X-Frame-Options", value: "DENY")
+        headers.add(name: "Referrer-Policy", value: "no-referrer")
+        return .complete(HTTPResponseStatus(statusCode: error.httpStatus), headers, body)
+    }
+
+    /// Whether the client prefers a page: a browser's `Accept` names text/html.
+    static func wantsPage(_ head: HTTPRequestHead) -> Bool {
+        head.headers[canonicalForm: "Accept"].contains { $0.lowercased().hasPrefix("text/html") }
+    }
+}
+
+/// Text for HTML: the five characters that could start markup or end an attribute, escaped.
+enum HTMLText {
+    static func escaped(_ text: String) -> String {
+        var result = ""
+        result.reserveCapacity(text.utf8.count)
+        for character in text.unicodeScalars {
+            switch character {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "\"": result += "&quot;"
+            case "'": result += "&#39;"
+            default: result.unicodeScalars.append(character)
+            }
+        }
+        return result
+    }
+}
