@@ -8,6 +8,13 @@ import NIOCore
 /// sent yet; when the client goes away the registry's re-attach grace starts.
 struct BuildEventStream {
     let registry: BuildRegistry
+    /// The `exit` event as a replay sends it (artifact links signed afresh); nil: as logged.
+    var renewExit: (@Sendable (BuildExit) -> BuildExit)?
+
+    init(registry: BuildRegistry, renewExit: (@Sendable (BuildExit) -> BuildExit)? = nil) {
+        self.registry = registry
+        self.renewExit = renewExit
+    }
 
     /// - Parameter heartbeat: when set, a `heartbeat` event is sent after this long without one.
     func follow(_ record: BuildRecord, after: Int, heartbeat: TimeAmount?, sink: some EventSink) async {
@@ -34,9 +41,16 @@ struct BuildEventStream {
                     try await sink.send(warning, isLast: false)
                 }
                 var lastWrite: EventLoopFuture<Void>?
-                for (index, line) in batch.lines.enumerated() {
+                for (index, logged) in batch.lines.enumerated() {
+                    let isLast = batch.complete && index == batch.lines.count - 1
+                    var line = logged
+                    // The last line of a finished build is its `exit` event.
+                    if isLast, let renewExit, let exit = record.snapshot.exit, !exit.artifacts.isEmpty {
+                        line = BuildEvent.exit(renewExit(exit)).line
+                        EventSequence.stamp(&line, seq: batch.lastSeq)
+                    }
                     sent += line.readableBytes
-                    lastWrite = try await sink.send(line, isLast: batch.complete && index == batch.lines.count - 1)
+                    lastWrite = try await sink.send(line, isLast: isLast)
                 }
                 cursor = batch.lastSeq
                 // Delivered once the kernel has the bytes, not while they wait in our buffers: a

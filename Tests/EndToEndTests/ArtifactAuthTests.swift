@@ -72,6 +72,16 @@ import Testing
         let fresh = try #require((document["artifacts"] as? [[String: Any]])?.first?["url"] as? String)
         #expect(fresh != url && fresh.hasPrefix(url.components(separatedBy: "?")[0] + "?expires="), "\(fresh)")
         #expect(try await get(fresh).status == 200)
+        // So does re-attaching: the replayed exit event carries links signed now.
+        let replay = try await get(
+            "https://localhost:\(daemon.port)/v1/builds/\(id)/events?after=0",
+            headers: ["Authorization: Bearer admin-7d1e"]
+        )
+        let exit = try #require(try parseEvents(String(decoding: replay.body, as: UTF8.self)).last)
+        #expect(exit["type"] as? String == "exit")
+        let replayed = try #require((exit["artifacts"] as? [[String: Any]])?.first?["url"] as? String)
+        #expect(replayed != url, "\(replayed)")
+        #expect(try await get(replayed).status == 200)
     }
 
     @Test func tamperedForeignOrMissingSignaturesAreRefused() async throws {

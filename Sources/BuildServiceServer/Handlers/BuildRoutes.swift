@@ -18,13 +18,18 @@ struct BuildRoutes: Sendable {
     /// the artifacts' own expiry): a link read a day after the build still works.
     func document(_ record: BuildRecord, now: Date = Date()) -> BuildStatusDocument {
         var document = BuildStatusDocument(record)
-        let notAfter = document.finishedAt.map { $0.addingTimeInterval(TimeInterval(artifactTTLSec)) }
-        document.artifacts = document.artifacts.map { artifact in
+        document.artifacts = renewed(document.artifacts, of: record, now: now)
+        return document
+    }
+
+    /// `artifacts` with their signed links valid from `now`, never past their removal.
+    func renewed(_ artifacts: [ArtifactInfo], of record: BuildRecord, now: Date = Date()) -> [ArtifactInfo] {
+        let notAfter = record.snapshot.finishedAt.map { $0.addingTimeInterval(TimeInterval(artifactTTLSec)) }
+        return artifacts.map { artifact in
             var artifact = artifact
             artifact.url = signer.renewed(artifact.url, buildID: record.id, name: artifact.name, notAfter: notAfter, now: now)
             return artifact
         }
-        return document
     }
 
     /// The build, if this grant may see it.
@@ -120,7 +125,12 @@ struct BuildRoutes: Sendable {
         } catch {
             return .refusal(error)
         }
-        let stream = BuildEventStream(registry: registry)
+        // A re-attach after the build finished replays its `exit` event: with links signed now.
+        let stream = BuildEventStream(registry: registry) { [self] exit in
+            var exit = exit
+            exit.artifacts = renewed(exit.artifacts, of: record)
+            return exit
+        }
         return .streamed { response in
             await stream.follow(record, after: parameters.after, heartbeat: parameters.heartbeat, sink: HTTPResponseSink(response))
         }
