@@ -74,6 +74,41 @@ import Testing
         await daemon.stop()
     }
 
+    /// A listed variable replaces the daemon's own of that name (build.environment.allow has
+    /// LANG): programs read the first of two, which would have been the daemon's.
+    @Test func aRequestsVariableReplacesTheDaemonsOfTheSameName() async throws {
+        var options = DaemonUnderTest.Options()
+        options.demoExtra = #"pass_environment = ["LANG"]"#
+        let daemon = try await DaemonUnderTest(options)
+        let result = try await daemon.cli(["--project", "demo", "--env", "LANG=C", "sh", "-c", "env | grep ^LANG="])
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == "LANG=C\n", "\(result.stdoutText)")
+        await daemon.stop()
+    }
+
+    /// make reads VPATH from the environment and looks for prerequisites there: the real make
+    /// prints a file outside the project. Such names (every variable make reserves) cannot be
+    /// listed (see aNameThatChangesWhatRunsCannotBeListed).
+    @Test func vpathInTheEnvironmentLeadsMakeOutsideTheProject() async throws {
+        let daemon = try await daemon()
+        let outside = daemon.directory + "/outside"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        try "outside the project\n".write(toFile: outside + "/data.txt", atomically: false, encoding: .utf8)
+        try "show: data.txt\n\t@cat $<\n".write(toFile: daemon.projectRoot + "/Makefile", atomically: false, encoding: .utf8)
+        let direct = try await TestProcess.run(
+            "/usr/bin/make",
+            ["-s", "show"],
+            environment: ["PATH": "/usr/bin:/bin", "VPATH": outside],
+            currentDirectory: daemon.projectRoot,
+            outputDirectory: daemon.directory
+        )
+        #expect(direct.stdoutText == "outside the project\n", "\(direct.stdoutText)\(direct.stderrText)")
+        let refused = try await daemon.cli(["--project", "demo", "--env", "VPATH=\(outside)", "make", "show"])
+        #expect(refused.status == 65, "\(refused.stderrText)")
+        #expect(refused.stderrText.contains("never passed to a build"), "\(refused.stderrText)")
+        await daemon.stop()
+    }
+
     /// make imports the environment as variables and expands them where a recipe uses one:
     /// the real make runs `$(shell …)` in CFLAGS. So such a value is refused, never passed.
     @Test(arguments: ["$(shell touch pwned)", "${shell touch pwned}", "`touch pwned`", "x;touch pwned"])
@@ -96,7 +131,9 @@ import Testing
         await daemon.stop()
     }
 
-    @Test(arguments: ["LD_PRELOAD", "PATH", "MAKEFLAGS", "BASH_ENV", "SHELL", "GIT_SSH_COMMAND", "HOME", "1ABC", "A-B"])
+    @Test(arguments: [
+        "LD_PRELOAD", "PATH", "MAKEFLAGS", "BASH_ENV", "SHELL", "GIT_SSH_COMMAND", "HOME", "VPATH", "MAKECMDGOALS", "1ABC", "A-B",
+    ])
     func aNameThatChangesWhatRunsCannotBeListed(name: String) async throws {
         let daemon = try await daemon()
         await daemon.stop()

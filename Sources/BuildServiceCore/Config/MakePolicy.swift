@@ -26,8 +26,13 @@ public struct MakePolicy: Sendable, Equatable {
 
     /// Whether `name` can be allowed at all: a plain identifier that is not reserved.
     public static func isAllowableName(_ name: String) -> Bool {
+        isIdentifier(name) && !reservedVariables.contains(name)
+    }
+
+    /// A letter or `_`, then letters, digits and `_` (ASCII): a make variable or an environment
+    /// variable a shell can name.
+    public static func isIdentifier(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
-        return !reservedVariables.contains(name)
-            && name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
     }
 }

@@ -11,24 +11,22 @@ public enum RequestEnvironment {
     public static let maxValueBytes = 4096
 
     /// Names that decide what runs rather than what is built: the loader, shells' start-up,
-    /// make's own switches, the identity the daemon sets, interpreters' injected options.
-    static let forbiddenNames: Set<String> = [
+    /// the identity the daemon sets, interpreters' injected options, and every variable make
+    /// gives a meaning of its own (`MakePolicy.reservedVariables`: make imports the environment,
+    /// so `VPATH=/elsewhere` in it sends make looking for prerequisites outside the project).
+    static let forbiddenNames: Set<String> = MakePolicy.reservedVariables.union([
         "PATH", "SHELL", "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "IFS", "PS4", "PROMPT_COMMAND", "CDPATH",
-        "GLOBIGNORE", "HOME", "USER", "LOGNAME", "MAKEFLAGS", "MFLAGS", "GNUMAKEFLAGS", "MAKEFILES", "MAKELEVEL",
-        "MAKEOVERRIDES", "MAKE", "MAKESHELL", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RESOLV_HOST_CONF",
-        "PERL5OPT", "PERL5LIB", "PERLLIB", "PYTHONSTARTUP", "PYTHONPATH", "PYTHONHOME", "NODE_OPTIONS", "NODE_PATH",
-        "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
-    ]
+        "GLOBIGNORE", "HOME", "USER", "LOGNAME", "MAKE_RESTARTS", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES",
+        "RESOLV_HOST_CONF", "PERL5OPT", "PERL5LIB", "PERLLIB", "PYTHONSTARTUP", "PYTHONPATH", "PYTHONHOME", "NODE_OPTIONS",
+        "NODE_PATH", "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
+    ])
     /// Families of the same kind: `LD_PRELOAD`, exported shell functions, git's configuration
     /// (`GIT_CONFIG_*`, `GIT_SSH_COMMAND`), the client's own settings.
     static let forbiddenPrefixes = ["LD_", "BASH_FUNC_", "GIT_", "BUILD_SERVICE_"]
 
     /// Why `name` can never be passed to a build (nil when it can be listed).
     public static func problem(withName name: String) -> String? {
-        guard let first = name.utf8.first, first == UInt8(ascii: "_") || isLetter(first),
-            name.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || isLetter($0) || (48...57).contains($0) }),
-            name.utf8.count <= maxNameBytes
-        else {
+        guard MakePolicy.isIdentifier(name), name.utf8.count <= maxNameBytes else {
             return "is not a variable name (a letter or _, then letters, digits and _, at most \(maxNameBytes) bytes)"
         }
         if forbiddenNames.contains(name) || forbiddenPrefixes.contains(where: name.hasPrefix) {
@@ -75,9 +73,5 @@ public enum RequestEnvironment {
             strings.append("\(name)=\(value)")
         }
         return strings
-    }
-
-    private static func isLetter(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
     }
 }
