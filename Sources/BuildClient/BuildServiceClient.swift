@@ -337,6 +337,7 @@ public struct BuildServiceClient: Sendable {
         var errorBody = ByteBuffer()
         var exit: BuildExit?
         var complete = false
+        var bodyBegan = false
         loop: for try await part in inbound {
             switch part {
             case .head(let head):
@@ -344,8 +345,12 @@ public struct BuildServiceClient: Sendable {
                 progress.reachedHTTP = true
             case .body(var chunk):
                 // The first bytes of the body: every service sends its first event at once
-                // (a queued build's `queued`), so the head alone does not stop the clock.
-                silence.answered()
+                // (a queued build's `queued`), so the head alone does not stop the clock. Once:
+                // this runs for every chunk of output.
+                if !bodyBegan {
+                    bodyBegan = true
+                    silence.answered()
+                }
                 guard status == .ok else {
                     if errorBody.readableBytes < 65_536 { errorBody.writeBuffer(&chunk) }
                     continue

@@ -32,7 +32,10 @@ final class SilenceWatch: Sendable {
 
     /// The answer's body began (or it ended without one).
     func answered() {
-        answerDeadline.withLockedValue { $0?.cancel() }
+        answerDeadline.withLockedValue {
+            $0?.cancel()
+            $0 = nil
+        }
     }
 
     init(limit: TimeAmount) {

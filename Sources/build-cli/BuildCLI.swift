@@ -178,7 +178,7 @@ struct BuildCLI: AsyncParsableCommand {
             if case .verb(let verb, let id, let after) = words {
                 var management = BuildManagement(client: try makeClient(environment: environment), json: json || after.json)
                 management.downloadDirectory = after.directory ?? download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty ?? "."
-                management.existingFiles = force ? .replace : noClobber ? .keep : .refuse
+                management.existingFiles = existingFiles
                 throw ExitCode(try await management.run(verb, buildID: id))
             }
             guard case .build(let command) = words else { return }
@@ -196,10 +196,7 @@ struct BuildCLI: AsyncParsableCommand {
             outcome.report(exit, cancelledHere: interrupts.cancelRequested)
             if json { JSONSummary.write(exit, buildID: outcome.buildID) }
             if exit.code == 0, !exit.artifacts.isEmpty, let directory = download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty {
-                var downloader = ArtifactDownloader(client: client, directory: directory, showProgress: isatty(STDERR_FILENO) == 1)
-                downloader.existingFiles = force ? .replace : noClobber ? .keep : .refuse
-                downloader.report = { line in EventPrinter.complain(line) }
-                try await downloader.download(exit.artifacts)
+                try await ArtifactDownloader.forCLI(client: client, directory: directory, existingFiles: existingFiles).download(exit.artifacts)
             }
             guard (0...255).contains(exit.code) else {
                 // A code no process can exit with: passing it on truncated (256 -> 0) would lie.
@@ -216,6 +213,9 @@ struct BuildCLI: AsyncParsableCommand {
             throw ExitCode(error.exitStatus)
         }
     }
+
+    /// `--force` / `--no-clobber` for downloads.
+    private var existingFiles: ArtifactDownloader.ExistingFiles { force ? .replace : noClobber ? .keep : .refuse }
 
     private func makeRequest(command: [String], environment: [String: String]) throws(ClientError) -> (BuildServiceClient, BuildRequest) {
         guard let name = command.first else {

@@ -46,10 +46,7 @@ struct BuildManagement {
         case .download:
             let document = try Self.finishedArtifacts(try await client.status(buildID: buildID), buildID: buildID)
             if document.isEmpty { EventPrinter.complain("build \(buildID) has no artifacts") }
-            var downloader = ArtifactDownloader(client: client, directory: downloadDirectory, showProgress: isatty(STDERR_FILENO) == 1)
-            downloader.existingFiles = existingFiles
-            downloader.report = { line in EventPrinter.complain(line) }
-            try await downloader.download(document)
+            try await ArtifactDownloader.forCLI(client: client, directory: downloadDirectory, existingFiles: existingFiles).download(document)
             return 0
         case .cancel:
             try await client.cancel(buildID: buildID)

@@ -116,35 +116,15 @@ import Testing
     /// Against a service that accepts the request and never answers, build-cli once waited
     /// forever (the stall watch started with the first event).
     @Test func aServiceThatNeverAnswersIsGivenUpOnAfterTheStallTimeout() async throws {
-        let directory = try DaemonUnderTest.makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let socket = directory + "/silent.sock"
-        let service = try fakeService(socket: socket, reply: nil, directory: directory)
-        #expect(await eventually { service.stdoutSoFar.contains("listening") })
-        let result = try await TestProcess.run(
-            TestProcess.binary("build-cli"),
-            ["--socket", socket, "--stall-timeout", "3", "--project", "p", "make"],
-            outputDirectory: directory
-        )
-        service.signal(SIGKILL)
+        let result = try await cliAgainst(reply: nil, arguments: ["--stall-timeout", "3"])
         #expect(result.status == 69, "\(result.stderrText)")
         #expect(result.stderrText.contains("did not answer within 3 s"), "\(result.stderrText)")
     }
 
     /// A head and then silence (no event, no end) is given up on like no answer at all.
     @Test func aServiceThatSendsOnlyAHeadIsGivenUpOnAfterTheStallTimeout() async throws {
-        let directory = try DaemonUnderTest.makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let socket = directory + "/head-only.sock"
         let head = "b'HTTP/1.1 200 OK\\r\\nContent-Type: application/x-ndjson\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n'"
-        let service = try fakeService(socket: socket, reply: head, thenClose: false, directory: directory)
-        #expect(await eventually { service.stdoutSoFar.contains("listening") })
-        let result = try await TestProcess.run(
-            TestProcess.binary("build-cli"),
-            ["--socket", socket, "--stall-timeout", "3", "--project", "p", "make"],
-            outputDirectory: directory
-        )
-        service.signal(SIGKILL)
+        let result = try await cliAgainst(reply: head, thenClose: false, arguments: ["--stall-timeout", "3"])
         #expect(result.status == 69, "\(result.stderrText)")
         #expect(result.stderrText.contains("answered but sent no event within 3 s"), "\(result.stderrText)")
     }
@@ -185,23 +165,30 @@ import Testing
         )
     }
 
-    /// build-cli against a stand-in service that answers 200 with these NDJSON lines, whole.
-    private func cliAgainstAnswer(_ lines: [String]) async throws -> ProcessResult {
+    /// build-cli (a build of `make` in project p, with `arguments`) against a stand-in service
+    /// that answers with `reply` (see `fakeService`).
+    private func cliAgainst(reply: String?, thenClose: Bool = true, arguments: [String] = []) async throws -> ProcessResult {
         let directory = try DaemonUnderTest.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socket = directory + "/stand-in.sock"
-        let length = lines.reduce(0) { $0 + $1.utf8.count + 1 }
-        let body = lines.map { $0 + "\\n" }.joined()
-        let reply = "b'HTTP/1.1 200 OK\\r\\nContent-Type: application/x-ndjson\\r\\nContent-Length: \(length)\\r\\n\\r\\n' + b'\(body)'"
-        let service = try fakeService(socket: socket, reply: reply, directory: directory)
+        let service = try fakeService(socket: socket, reply: reply, thenClose: thenClose, directory: directory)
         #expect(await eventually { service.stdoutSoFar.contains("listening") })
         let result = try await TestProcess.run(
             TestProcess.binary("build-cli"),
-            ["--socket", socket, "--project", "p", "make"],
+            ["--socket", socket] + arguments + ["--project", "p", "make"],
             outputDirectory: directory
         )
         service.signal(SIGKILL)
         return result
+    }
+
+    /// build-cli against a stand-in service that answers 200 with these NDJSON lines, whole.
+    private func cliAgainstAnswer(_ lines: [String]) async throws -> ProcessResult {
+        let length = lines.reduce(0) { $0 + $1.utf8.count + 1 }
+        let body = lines.map { $0 + "\\n" }.joined()
+        return try await cliAgainst(
+            reply: "b'HTTP/1.1 200 OK\\r\\nContent-Type: application/x-ndjson\\r\\nContent-Length: \(length)\\r\\n\\r\\n' + b'\(body)'"
+        )
     }
 
     static let started = #"{"type":"build","id":"bld_00000000000000000000000000000000","status":"started","seq":1}"#

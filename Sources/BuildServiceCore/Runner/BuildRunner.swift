@@ -159,8 +159,11 @@ public struct BuildRunner: Sendable {
         }
         let argv = [spec.name] + spec.arguments
         // The spec's own entries (a request's env) replace the daemon's of the same names.
-        let replaced = Set(spec.extraEnvironment.map { $0.prefix { $0 != "=" } })
-        let envp = environmentStrings.filter { replaced.isEmpty || !replaced.contains($0.prefix { $0 != "=" }) } + spec.extraEnvironment
+        var envp = environmentStrings
+        if !spec.extraEnvironment.isEmpty {
+            let replaced = Set(spec.extraEnvironment.map { $0.prefix { $0 != "=" } })
+            envp = envp.filter { !replaced.contains($0.prefix { $0 != "=" }) } + spec.extraEnvironment
+        }
         var stage = BS_SPAWN_STAGE_NONE
         var failure: Int32 = 0
         let identity = self.identity

@@ -152,9 +152,6 @@ final class RunningProcess: @unchecked Sendable {
         }
     }
 
-    /// Whether it has ended (reaping it if so).
-    var hasEnded: Bool { reap() != nil }
-
     private func reap() -> Int32? {
         ended.withLock { status in
             if status == nil {
