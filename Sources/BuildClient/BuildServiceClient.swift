@@ -416,7 +416,7 @@ public struct BuildServiceClient: Sendable {
         } catch {
             throw ClientError.protocolViolation("\(error)")
         }
-        if case .build(let id, _, _) = event { progress.buildID = id }
+        if case .build(let id, _, _, _) = event { progress.buildID = id }
         switch event {
         case .none, .heartbeat: return nil
         case .stdout(let text): try onOutput(.stdout, Array(text.utf8))

@@ -36,10 +36,12 @@ private struct WireEvent: Decodable {
     var position: Int?
     var artifacts: [ArtifactInfo]?
     var resources: ResourceUsage?
+    var pageURL: String?
 
     enum CodingKeys: String, CodingKey {
         case type, id, status, data, message, pattern, code, artifacts, cancelled, position, resources
         case timedOut = "timed_out"
+        case pageURL = "page_url"
     }
 
     init(from decoder: any Decoder) throws {
@@ -55,6 +57,7 @@ private struct WireEvent: Decodable {
         position = try container.decodeIfPresent(Int.self, forKey: .position)
         artifacts = try container.decodeIfPresent([ArtifactInfo].self, forKey: .artifacts)
         resources = try container.decodeIfPresent(ResourceUsage.self, forKey: .resources)
+        pageURL = try container.decodeIfPresent(String.self, forKey: .pageURL)
         if type == "exit" {
             intCode = try container.decodeIfPresent(Int.self, forKey: .code)
         } else {
@@ -68,7 +71,7 @@ private struct WireEvent: Decodable {
             return value
         }
         switch type {
-        case "build": return .build(id: try required(id, "id"), status: try required(status, "status"), position: position)
+        case "build": return .build(id: try required(id, "id"), status: try required(status, "status"), position: position, pageURL: pageURL)
         case "heartbeat": return .heartbeat
         case "stdout": return .stdout(try required(data, "data"))
         case "stderr": return .stderr(try required(data, "data"))
@@ -81,7 +84,8 @@ private struct WireEvent: Decodable {
                     timedOut: timedOut ?? false,
                     artifacts: artifacts ?? [],
                     cancelled: cancelled ?? false,
-                    resources: resources
+                    resources: resources,
+                    pageURL: pageURL
                 )
             )
         default: return nil

@@ -4,7 +4,7 @@ extension BuildEvent {
     /// Appends the event as one NDJSON line (JSON object + `\n`).
     public func writeLine(to buffer: inout ByteBuffer) {
         switch self {
-        case .build(let id, let status, let position):
+        case .build(let id, let status, let position, let pageURL):
             buffer.writeStaticString("{\"type\":\"build\",\"id\":")
             JSONText.writeString(id, to: &buffer)
             buffer.writeStaticString(",\"status\":")
@@ -12,6 +12,10 @@ extension BuildEvent {
             if let position {
                 buffer.writeStaticString(",\"position\":")
                 buffer.writeString(String(position))
+            }
+            if let pageURL {
+                buffer.writeStaticString(",\"page_url\":")
+                JSONText.writeString(pageURL, to: &buffer)
             }
         case .stdout(let data):
             buffer.writeStaticString("{\"type\":\"stdout\",\"data\":")
@@ -64,6 +68,10 @@ extension BuildEvent {
                 buffer.writeStaticString(",\"max_rss_kib\":")
                 buffer.writeString(String(used.maxRSSKiB))
                 buffer.writeStaticString("}")
+            }
+            if let pageURL = exit.pageURL {
+                buffer.writeStaticString(",\"page_url\":")
+                JSONText.writeString(pageURL, to: &buffer)
             }
         case .heartbeat:
             buffer.writeStaticString("{\"type\":\"heartbeat\"")

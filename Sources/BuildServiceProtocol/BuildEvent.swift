@@ -2,7 +2,8 @@
 public enum BuildEvent: Sendable, Equatable {
     /// `{"type":"build","id":"bld_…","status":"started"}`; while the build waits for a slot,
     /// `"status":"queued"` with its 1-based `position` in the queue (sent again as it moves).
-    case build(id: String, status: String, position: Int? = nil)
+    /// `page_url`: the build page's link, on `started` (from services that have pages).
+    case build(id: String, status: String, position: Int? = nil, pageURL: String? = nil)
     /// `{"type":"stdout","data":"…"}`: a chunk of the build's standard output.
     case stdout(String)
     /// `{"type":"stderr","data":"…"}`: a chunk of the build's standard error.

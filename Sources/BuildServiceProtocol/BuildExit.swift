@@ -9,13 +9,23 @@ public struct BuildExit: Sendable, Equatable {
     /// What the build's main process and the processes it waited for used; nil when no
     /// process ran (or from services that do not send it).
     public var resources: ResourceUsage?
+    /// The build page's link (`page_url`), from services that have pages.
+    public var pageURL: String?
 
-    public init(code: Int, timedOut: Bool = false, artifacts: [ArtifactInfo] = [], cancelled: Bool = false, resources: ResourceUsage? = nil) {
+    public init(
+        code: Int,
+        timedOut: Bool = false,
+        artifacts: [ArtifactInfo] = [],
+        cancelled: Bool = false,
+        resources: ResourceUsage? = nil,
+        pageURL: String? = nil
+    ) {
         self.code = code
         self.timedOut = timedOut
         self.artifacts = artifacts
         self.cancelled = cancelled
         self.resources = resources
+        self.pageURL = pageURL
     }
 
     /// The exit of a cancelled build.

@@ -8,7 +8,7 @@ import NIOCore
 /// sent yet; when the client goes away the registry's re-attach grace starts.
 struct BuildEventStream {
     let registry: BuildRegistry
-    /// The `exit` event as a replay sends it (artifact links signed afresh); nil: as logged.
+    /// The `exit` event as a replay sends it (links signed afresh); nil: as logged.
     var renewExit: (@Sendable (BuildExit) -> BuildExit)?
 
     init(registry: BuildRegistry, renewExit: (@Sendable (BuildExit) -> BuildExit)? = nil) {
@@ -16,12 +16,16 @@ struct BuildEventStream {
         self.renewExit = renewExit
     }
 
-    /// - Parameter heartbeat: when set, a `heartbeat` event is sent after this long without one.
-    func follow(_ record: BuildRecord, after: Int, heartbeat: TimeAmount?, sink: some EventSink) async {
+    /// - Parameters:
+    ///   - heartbeat: when set, a `heartbeat` event is sent after this long without one.
+    ///   - watching: a person's build page follows without attaching: it neither holds the
+    ///     build's output back (if it falls behind, it is told what it missed) nor keeps the
+    ///     build alive or ends it by leaving. Opening a page never changes a build's fate.
+    func follow(_ record: BuildRecord, after: Int, heartbeat: TimeAmount?, watching: Bool = false, sink: some EventSink) async {
         registry.attachedReaders.increment()
-        let reader = record.attach(after: after)
+        let reader = watching ? nil : record.attach(after: after)
         defer {
-            registry.readerLeft(record, reader: reader)
+            if let reader { registry.readerLeft(record, reader: reader) }
             registry.attachedReaders.decrement()
         }
         do {
@@ -45,7 +49,7 @@ struct BuildEventStream {
                     let isLast = batch.complete && index == batch.lines.count - 1
                     var line = logged
                     // The last line of a finished build is its `exit` event.
-                    if isLast, let renewExit, let exit = record.snapshot.exit, !exit.artifacts.isEmpty {
+                    if isLast, let renewExit, let exit = record.snapshot.exit, !exit.artifacts.isEmpty || exit.pageURL != nil {
                         line = BuildEvent.exit(renewExit(exit)).line
                         EventSequence.stamp(&line, seq: batch.lastSeq)
                     }
@@ -56,7 +60,7 @@ struct BuildEventStream {
                 // Delivered once the kernel has the bytes, not while they wait in our buffers: a
                 // client that vanishes meanwhile gets them again when it re-attaches.
                 let through = cursor
-                lastWrite?.whenSuccess { record.delivered(through: through, by: reader) }
+                if let reader { lastWrite?.whenSuccess { record.delivered(through: through, by: reader) } }
                 pending = lastWrite ?? pending
                 flushed = flushed || lastWrite != nil || batch.missing > 0
                 registry.metrics.streamed(bytes: sent)
@@ -64,7 +68,7 @@ struct BuildEventStream {
                 guard batch.lines.isEmpty, batch.missing == 0 else { continue }
                 // Lines not yet with the kernel hold the build back (they are not delivered):
                 // waiting for new events, this client would not be timed out for them.
-                if let write = pending, (record.position(of: reader) ?? cursor) < cursor {
+                if let write = pending, reader.map({ record.position(of: $0) ?? cursor }) ?? -1 < cursor {
                     try await sink.settle(write)
                     pending = nil
                 }

@@ -13,9 +13,9 @@ struct BuildCLI: AsyncParsableCommand {
         abstract: "Run an allow-listed build command on the build host and stream its output.",
         usage: """
             build-cli [OPTIONS] [--] COMMAND [ARGS...]
-              build-cli [OPTIONS] status|attach|cancel|download BUILD_ID
+              build-cli [OPTIONS] status|attach|cancel|download|link BUILD_ID
               build-cli [OPTIONS] list [--project P] [--state S]
-              build-cli help [status|attach|cancel|list|download]
+              build-cli help [status|attach|cancel|list|download|link]
               build-cli --version
             """,
         discussion: """
@@ -27,10 +27,14 @@ struct BuildCLI: AsyncParsableCommand {
             connection drops, build-cli re-attaches to the build for 30 s without losing or repeating output.
 
             Builds by id: build-cli status ID (--json for the document), build-cli cancel ID, build-cli attach ID \
-            (follow its output), build-cli download ID (its artifacts); build-cli list shows the newest. A project command named like a verb runs after --.
+            (follow its output), build-cli download ID (its artifacts), build-cli link ID (a fresh link to its page); \
+            build-cli list shows the newest. A project command named like a verb runs after --.
+
+            After a build's output, build-cli prints its id, its page link and its artifacts' links on \
+            stderr (not with --quiet or --json).
 
             --json (for agents): stdout carries the service's NDJSON events unchanged, one a line, then \
-            {"type":"summary",...} with the build id, exit code and artifacts; build output is in the \
+            {"type":"summary",...} with the build id, exit code, artifacts and page_url; build output is in the \
             stdout/stderr events, messages stay on stderr.
 
             Environment: BUILD_SERVICE_PROJECT, BUILD_SERVICE_SOCKET, BUILD_SERVICE_ENDPOINT, BUILD_SERVICE_TOKEN, \
@@ -138,6 +142,9 @@ struct BuildCLI: AsyncParsableCommand {
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Say the build id at the start and how long it took at the end (on stderr).")
     var verbose = false
 
+    @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Leave out the build id, page link and artifact links printed after the output.")
+    var quiet = false
+
     @Flag(help: "Machine mode: the events as NDJSON on stdout, then a summary object; list prints JSON.")
     var json = false
 
@@ -189,12 +196,13 @@ struct BuildCLI: AsyncParsableCommand {
             let exit = try await client.run(request) { [json] pipe, bytes in
                 if !json { EventPrinter.write(bytes, to: pipe == .stdout ? STDOUT_FILENO : STDERR_FILENO) }
             } onEvent: { [json] event in
-                if case .build(let id, _, _) = event { interrupts.buildStarted(id) }
+                if case .build(let id, _, _, _) = event { interrupts.buildStarted(id) }
                 outcome.observe(event)
                 if !json { EventPrinter.print(event) }
             }
             outcome.report(exit, cancelledHere: interrupts.cancelRequested)
-            if json { JSONSummary.write(exit, buildID: outcome.buildID) }
+            if !quiet, !json { outcome.printLinks(exit) }
+            if json { JSONSummary.write(exit, buildID: outcome.buildID, pageURL: exit.pageURL ?? outcome.pageURL) }
             if exit.code == 0, !exit.artifacts.isEmpty, let directory = download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty {
                 try await ArtifactDownloader.forCLI(client: client, directory: directory, existingFiles: existingFiles).download(exit.artifacts)
             }

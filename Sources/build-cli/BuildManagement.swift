@@ -5,7 +5,7 @@ import Foundation
 /// `build-cli status ID`, `build-cli cancel ID` and `build-cli attach ID`: builds by id.
 struct BuildManagement {
     enum Verb: String, CaseIterable {
-        case status, cancel, attach, list, download
+        case status, cancel, attach, list, download, link
 
         /// `build-cli help VERB`.
         var help: String {
@@ -16,6 +16,9 @@ struct BuildManagement {
             case .download:
                 "build-cli [--force|--no-clobber] download BUILD_ID [DIR]\n  Downloads a finished build's artifacts into DIR "
                     + "(default: --download, $BUILD_SERVICE_DOWNLOAD_DIR, else the current directory). Exit 0; 75 while the build runs."
+            case .link:
+                "build-cli [OPTIONS] link BUILD_ID [--json]\n  Prints a freshly signed link to the build's page, for a person to open "
+                    + "(--json: {\"build_id\", \"page_url\"}). Exit 0, or 65 when there is no such build."
             case .cancel: "build-cli [OPTIONS] cancel BUILD_ID\n  Cancels the build. Exit 0, or 65 when it has finished or does not exist."
             case .attach:
                 "build-cli [OPTIONS] attach BUILD_ID\n  Replays the build's output and follows it to its end; exits with the build's code."
@@ -41,6 +44,14 @@ struct BuildManagement {
         case .status:
             let body = try await client.status(buildID: buildID)
             let text = json ? Self.pretty(body) : BuildStatusText.render(body) ?? Self.pretty(body)
+            EventPrinter.write(Array(text.utf8), to: STDOUT_FILENO)
+            return 0
+        case .link:
+            let body = try await client.status(buildID: buildID)
+            guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let page = object["page_url"] as? String else {
+                throw ClientError.protocolViolation("the status of build \(buildID) has no page_url (a service without build pages)")
+            }
+            let text = json ? Self.pretty(["build_id": buildID, "page_url": page]) : page + "\n"
             EventPrinter.write(Array(text.utf8), to: STDOUT_FILENO)
             return 0
         case .download:
@@ -86,6 +97,10 @@ struct BuildManagement {
             )
         }
         return document.artifacts ?? []
+    }
+
+    private static func pretty(_ object: [String: String]) -> String {
+        pretty((try? JSONSerialization.data(withJSONObject: object)) ?? Data())
     }
 
     private static func pretty(_ json: Data) -> String {

@@ -9,6 +9,8 @@ struct BuildOutcome {
     /// `--timeout`, when given (the service's default otherwise, which the client does not know).
     var requestedTimeoutSec: Int?
     private(set) var buildID: String?
+    /// The build page's link, from the `started` event.
+    private(set) var pageURL: String?
     private var started = ContinuousClock.now
     /// How long the build waited for a slot, once it started after a `queued` event.
     private var queuedFor: Duration?
@@ -21,17 +23,31 @@ struct BuildOutcome {
 
     mutating func observe(_ event: BuildEvent) {
         switch event {
-        case .build(let id, let status, let position):
+        case .build(let id, let status, let position, let pageURL):
             if buildID == nil, verbose {
                 EventPrinter.complain("build \(id) \(status)\(position.map { " (position \($0) in the queue)" } ?? "")")
             }
             if status == "started", buildID != nil, queuedFor == nil { queuedFor = .now - started }
             if buildID == nil || status == "started" { started = .now }
             buildID = id
+            if let pageURL { self.pageURL = pageURL }
         case .error(let code, _, _) where code == "shutdown":
             shuttingDown = true
         default:
             break
+        }
+    }
+
+    /// After the output: the build's id, its page and each artifact's link, so an agent can
+    /// hand a person something to open (`--quiet` and `--json` leave it out; the JSON summary
+    /// carries the links). Links the service gave as paths only (a build over the Unix socket
+    /// of a daemon without `service.http.public_url`) are printed as they are.
+    func printLinks(_ exit: BuildExit) {
+        guard let buildID else { return }
+        let page = exit.pageURL ?? pageURL
+        EventPrinter.complain("build \(buildID)" + (page.map { " page: \($0)" } ?? ""))
+        for artifact in exit.artifacts {
+            EventPrinter.complain("artifact \(artifact.name): \(artifact.url)")
         }
     }
 

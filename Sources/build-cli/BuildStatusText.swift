@@ -33,6 +33,7 @@ enum BuildStatusText {
             let digest = (artifact["sha256"] as? String).map { "  sha256 " + $0.prefix(16) + "…" } ?? ""
             lines.append("  artifact   \(name)  \(size)\(digest)")
         }
+        if let page = document["page_url"] as? String { lines.append("  page       \(page)") }
         return lines.joined(separator: "\n") + "\n"
     }
 

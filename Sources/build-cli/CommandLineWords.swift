@@ -6,7 +6,7 @@ import BuildClient
 enum CommandLineWords: Equatable {
     /// Run this command (and its arguments) as a build.
     case build([String])
-    /// `status|attach|cancel ID`, with the options given after it.
+    /// `status|attach|cancel|download|link ID`, with the options given after it.
     case verb(BuildManagement.Verb, String, VerbOptions)
     /// `list`, with the options given after it.
     case list(VerbOptions)
@@ -28,7 +28,7 @@ enum CommandLineWords: Equatable {
     static let options = [
         "--project", "--timeout", "--socket", "--endpoint", "--legacy", "--token", "--token-file", "--cacert",
         "--client-cert", "--client-key", "--download", "--force", "--no-clobber", "--env", "--ref", "--cwd", "--stall-timeout", "--request-id",
-        "--idempotency-key", "--verbose", "--json", "--state", "--version", "--help",
+        "--idempotency-key", "--verbose", "--quiet", "--json", "--state", "--version", "--help",
     ]
 
     /// - Throws: `ClientError.usage` for an unknown option, or a verb without its id.

@@ -10,14 +10,23 @@ enum JSONSummary {
         var timedOut: Bool
         var cancelled: Bool
         var artifacts: [ArtifactInfo]
+        var pageURL: String?
 
         enum CodingKeys: String, CodingKey {
             case type, buildID = "build_id", exitCode = "exit_code", timedOut = "timed_out", cancelled, artifacts
+            case pageURL = "page_url"
         }
     }
 
-    static func write(_ exit: BuildExit, buildID: String?) {
-        let summary = Summary(buildID: buildID, exitCode: exit.code, timedOut: exit.timedOut, cancelled: exit.cancelled, artifacts: exit.artifacts)
+    static func write(_ exit: BuildExit, buildID: String?, pageURL: String? = nil) {
+        let summary = Summary(
+            buildID: buildID,
+            exitCode: exit.code,
+            timedOut: exit.timedOut,
+            cancelled: exit.cancelled,
+            artifacts: exit.artifacts,
+            pageURL: pageURL ?? exit.pageURL
+        )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(summary) else { return }

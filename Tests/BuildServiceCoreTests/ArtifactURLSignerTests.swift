@@ -51,4 +51,37 @@ import Testing
         let open = "http://h/v1/builds/\(id)/artifacts/out/app.bin"
         #expect(signer.renewed(open, buildID: id, name: "out/app.bin", notAfter: removal) == open)
     }
+
+    /// A page link is for that build's page only: not an artifact's (whatever the artifact is
+    /// called), not the event stream's, not another build's page; and the other way round.
+    @Test func pageEventsAndArtifactSignaturesAreNotInterchangeable() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let page = parts(signer.query(buildID: id, path: .page, now: now))
+        let events = parts(signer.query(buildID: id, path: .events, now: now))
+        #expect(signer.check(buildID: id, path: .page, expires: page.expires, sig: page.sig, now: now) == .valid)
+        #expect(signer.check(buildID: id, path: .events, expires: events.expires, sig: events.sig, now: now) == .valid)
+        #expect(page.sig != events.sig)
+        for name in ["page", "events", "", "page/\(id)"] {
+            #expect(signer.check(buildID: id, name: name, expires: page.expires, sig: page.sig, now: now) == .invalid, "\(name)")
+            let artifact = parts(signer.query(buildID: id, name: name, now: now))
+            #expect(signer.check(buildID: id, path: .page, expires: artifact.expires, sig: artifact.sig, now: now) == .invalid, "\(name)")
+            #expect(signer.check(buildID: id, path: .events, expires: artifact.expires, sig: artifact.sig, now: now) == .invalid, "\(name)")
+        }
+        #expect(signer.check(buildID: id, path: .events, expires: page.expires, sig: page.sig, now: now) == .invalid)
+        #expect(signer.check(buildID: id, path: .page, expires: events.expires, sig: events.sig, now: now) == .invalid)
+        let other = "bld_" + String(repeating: "e", count: 32)
+        #expect(signer.check(buildID: other, path: .page, expires: page.expires, sig: page.sig, now: now) == .invalid)
+        // Expiry is told apart for pages as for artifacts.
+        #expect(
+            signer.check(buildID: id, path: .page, expires: page.expires, sig: page.sig, now: now.addingTimeInterval(3601))
+                == .expired(at: 1_800_003_600)
+        )
+    }
+
+    /// Links handed out before pages existed still verify: an artifact's signed message did
+    /// not change (HMAC-SHA-256 of "id NUL name NUL expires", checked with openssl's numbers).
+    @Test func anArtifactSignatureIsTheOneEarlierVersionsMade() {
+        let sig = parts(signer.query(buildID: id, name: "out/app.bin", now: Date(timeIntervalSince1970: 1_800_000_000))).sig
+        #expect(sig == "aebef47b66be3924cb1eba05294979755ac46279fe239a6810b8f514d3e06e5d")
+    }
 }

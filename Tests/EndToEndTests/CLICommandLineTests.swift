@@ -40,7 +40,7 @@ import Testing
         for arguments in [["help"], ["--help"], ["-h"]] {
             let help = try await cli(arguments)
             #expect(help.status == 0, "\(arguments): \(help.stderrText)")
-            #expect(help.stdoutText.contains("status|attach|cancel|download BUILD_ID"), "\(arguments): \(help.stdoutText)")
+            #expect(help.stdoutText.contains("status|attach|cancel|download|link BUILD_ID"), "\(arguments): \(help.stdoutText)")
         }
         for arguments in [["help", "status"], ["status", "--help"], ["--project", "x", "status", "-h"]] {
             let help = try await cli(arguments)

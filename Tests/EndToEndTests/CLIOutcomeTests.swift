@@ -60,9 +60,15 @@ import Testing
             "\(result.stderrText)"
         )
         #expect(result.stderrText.range(of: #"exited 0 after [0-9.]+ s; cpu"#, options: .regularExpression) != nil, "\(result.stderrText)")
-        // Without -v, a build that simply ends adds nothing to its output.
-        let quiet = try await daemon.cli(["--project", "demo", "make", "all"])
-        #expect(!quiet.stderrText.contains("build-cli:"), "\(quiet.stderrText)")
+        // Without -v, a build that simply ends adds only its id and page link after its output
+        // (path-only: the socket, and no public_url), and with --quiet nothing at all.
+        let plain = try await daemon.cli(["--project", "demo", "make", "all"])
+        #expect(
+            plain.stderrText.wholeMatch(of: #/to stderr\nbuild-cli: build (bld_[0-9a-f]{32}) page: /v1/builds/\1/page\n/#) != nil,
+            "\(plain.stderrText)"
+        )
+        let quiet = try await daemon.cli(["--quiet", "--project", "demo", "make", "all"])
+        #expect(quiet.stderrText == "to stderr\n", "\(quiet.stderrText)")
         await daemon.stop()
     }
 

@@ -6,11 +6,11 @@ import Testing
 struct CLITests {
     @Test func relaysStdoutAndStderrByteForByteAndExitsWithTheBuildsCode() async throws {
         let daemon = try await DaemonUnderTest()
-        let result = try await daemon.cli(["--project", "demo", "make", "all"])
+        let result = try await daemon.cli(["--quiet", "--project", "demo", "make", "all"])
         #expect(result.status == 0)
         #expect(result.stdoutText == "building in \(daemon.projectRoot)\ndone\n")
         #expect(result.stderrText == "to stderr\n")
-        let failing = try await daemon.cli(["--project", "demo", "sh", "-c", "echo out; echo err >&2; exit 7"])
+        let failing = try await daemon.cli(["-q", "--project", "demo", "sh", "-c", "echo out; echo err >&2; exit 7"])
         #expect(failing.status == 7)
         #expect(failing.stdoutText == "out\n")
         #expect(failing.stderrText == "err\n")

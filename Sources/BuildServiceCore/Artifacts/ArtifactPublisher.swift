@@ -60,6 +60,14 @@ public struct ArtifactPublisher: Sendable {
         return url
     }
 
+    /// The build page's link: `public_url`, else the listener the request came in on
+    /// (path-only over the Unix socket), signed like the artifact links where those are.
+    public func pageURL(buildID: String, origin: RequestOrigin) -> String {
+        var url = "\(origin.pageBaseURL ?? "")/v1/builds/\(buildID)/page"
+        if origin.signArtifactURLs { url += "?" + signer.query(buildID: buildID, path: .page) }
+        return url
+    }
+
     /// Each segment percent-encoded except RFC 3986 unreserved characters.
     public static func percentEncodedPath(_ name: String) -> String {
         name.split(separator: "/", omittingEmptySubsequences: false).map { segment in

@@ -1,10 +1,21 @@
 import BuildServiceTLS
 public import Foundation
 
-/// Signs artifact URLs so that a browser (which cannot send a bearer header from a link) can
-/// download with auth on: `?expires=<unix time>&sig=<hex HMAC-SHA-256>` over the build id, the
-/// artifact path and the expiry.
+/// Signs the links a browser opens (it cannot send a bearer header from a link), so that they
+/// work with auth on: `?expires=<unix time>&sig=<hex HMAC-SHA-256>` over what the link is for
+/// (see `SignedPath`), the build id and the expiry.
 public struct ArtifactURLSigner: Sendable {
+    /// What a signed link opens. A signature is for one of these only: a build page's link
+    /// cannot be turned into an artifact's, or the page's into its event stream's.
+    public enum SignedPath: Sendable, Equatable {
+        /// `/v1/builds/{id}/artifacts/{name}` (and `/artifacts/{id}/{name}`).
+        case artifact(String)
+        /// `/v1/builds/{id}/page`.
+        case page
+        /// `/v1/builds/{id}/events`, read-only: what the build page follows.
+        case events
+    }
+
     private let key: [UInt8]
     public let lifetimeSec: Int
 
@@ -16,9 +27,14 @@ public struct ArtifactURLSigner: Sendable {
     /// The query string (without `?`) for a URL valid `lifetimeSec` from `now`, but never past
     /// `notAfter` (when the artifact itself is removed).
     public func query(buildID: String, name: String, now: Date = Date(), notAfter: Date? = nil) -> String {
+        query(buildID: buildID, path: .artifact(name), now: now, notAfter: notAfter)
+    }
+
+    /// The query string (without `?`) of a link to `path` of the build.
+    public func query(buildID: String, path: SignedPath, now: Date = Date(), notAfter: Date? = nil) -> String {
         var expires = Int(now.timeIntervalSince1970) + lifetimeSec
         if let notAfter { expires = min(expires, Int(notAfter.timeIntervalSince1970)) }
-        return "expires=\(expires)&sig=\(signature(buildID: buildID, name: name, expires: expires))"
+        return "expires=\(expires)&sig=\(Hex.encode(authenticate(buildID: buildID, path: path, expires: expires)))"
     }
 
     /// What a presented link is.
@@ -30,11 +46,16 @@ public struct ArtifactURLSigner: Sendable {
         case invalid
     }
 
+    /// `check(buildID:path:…)` for an artifact.
+    public func check(buildID: String, name: String, expires: String, sig: String, now: Date = Date()) -> LinkCheck {
+        check(buildID: buildID, path: .artifact(name), expires: expires, sig: sig, now: now)
+    }
+
     /// Whether `sig` is our signature for exactly this build, path and expiry, and whether the
     /// expiry has passed. Compared in constant time.
-    public func check(buildID: String, name: String, expires: String, sig: String, now: Date = Date()) -> LinkCheck {
+    public func check(buildID: String, path: SignedPath, expires: String, sig: String, now: Date = Date()) -> LinkCheck {
         guard let expiry = Int(expires), let presented = Hex.decode(sig) else { return .invalid }
-        let expected = HMACSHA256.authenticate(key: key, message: Self.message(buildID: buildID, name: name, expires: expiry))
+        let expected = authenticate(buildID: buildID, path: path, expires: expiry)
         guard presented.count == expected.count else { return .invalid }
         var difference: UInt8 = 0
         for index in 0..<expected.count { difference |= presented[index] ^ expected[index] }
@@ -45,17 +66,29 @@ public struct ArtifactURLSigner: Sendable {
     /// `url` signed afresh when it carries a signature (`?expires=…&sig=…`): every read of a
     /// build hands out links valid from that moment, not the ones signed when it finished.
     public func renewed(_ url: String, buildID: String, name: String, notAfter: Date?, now: Date = Date()) -> String {
+        renewed(url, buildID: buildID, path: .artifact(name), notAfter: notAfter, now: now)
+    }
+
+    /// `url` (a link to `path`) signed afresh when it carries a signature.
+    public func renewed(_ url: String, buildID: String, path: SignedPath, notAfter: Date?, now: Date = Date()) -> String {
         guard let query = url.range(of: "?expires="), url[query.upperBound...].contains("&sig=") else { return url }
-        return url[..<query.lowerBound] + "?" + self.query(buildID: buildID, name: name, now: now, notAfter: notAfter)
+        return url[..<query.lowerBound] + "?" + self.query(buildID: buildID, path: path, now: now, notAfter: notAfter)
     }
 
-    private func signature(buildID: String, name: String, expires: Int) -> String {
-        Hex.encode(HMACSHA256.authenticate(key: key, message: Self.message(buildID: buildID, name: name, expires: expires)))
+    private func authenticate(buildID: String, path: SignedPath, expires: Int) -> [UInt8] {
+        HMACSHA256.authenticate(key: key, message: Self.message(buildID: buildID, path: path, expires: expires))
     }
 
-    /// NUL-separated: no build id, path or number contains one, so no two inputs collide.
-    private static func message(buildID: String, name: String, expires: Int) -> [UInt8] {
-        Array("\(buildID)\u{0}\(name)\u{0}\(expires)".utf8)
+    /// NUL-separated: no build id, path or number contains one, so no two inputs collide. An
+    /// artifact's message starts with the build id (`bld_…`), the others with a word no build
+    /// id is, so no artifact name can make one of theirs. (Artifact messages are as they were
+    /// before pages existed: links handed out then still verify.)
+    private static func message(buildID: String, path: SignedPath, expires: Int) -> [UInt8] {
+        switch path {
+        case .artifact(let name): Array("\(buildID)\u{0}\(name)\u{0}\(expires)".utf8)
+        case .page: Array("page\u{0}\(buildID)\u{0}\(expires)".utf8)
+        case .events: Array("events\u{0}\(buildID)\u{0}\(expires)".utf8)
+        }
     }
 
     /// Reads the signing key, or creates one (32 random bytes, hex, mode 0600) if the file does

@@ -46,9 +46,10 @@ public struct BuildExecutor: Sendable {
             return
         }
         var announced = false
+        let pageURL = artifacts?.pageURL(buildID: id, origin: origin)
         if let repo = plan.repo {
             // Announced first: the client has the build id while git works.
-            record.post(.build(id: id, status: "started"))
+            record.post(.build(id: id, status: "started", pageURL: pageURL))
             announced = true
             do {
                 try await checkOut(repo, into: &plan, record: record)
@@ -61,7 +62,7 @@ public struct BuildExecutor: Sendable {
                 }
                 let timedOut = error.code == .timeout
                 record.post(.error(code: error.code.rawValue, message: error.message, pattern: nil))
-                let exit = BuildExit(code: timedOut ? 124 : 1, timedOut: timedOut)
+                let exit = BuildExit(code: timedOut ? 124 : 1, timedOut: timedOut, pageURL: artifacts?.pageURL(buildID: id, origin: origin))
                 record.finish(exit)
                 auditLogger(record, origin).info(
                     "build finished",
@@ -83,7 +84,7 @@ public struct BuildExecutor: Sendable {
         // run or its retention (a queued build's paths were resolved again into `plan`).
         record.plan.workingDirectoryHandle?.close()
         plan.workingDirectoryHandle?.close()
-        if !announced { record.post(.build(id: id, status: "started")) }
+        if !announced { record.post(.build(id: id, status: "started", pageURL: pageURL)) }
         let logger = auditLogger(record, origin)
         let arguments = AuditText.arguments(plan.arguments)
         var startLine: Logger.Metadata = [
@@ -130,6 +131,8 @@ public struct BuildExecutor: Sendable {
             exit = BuildExit(code: 1)
             outcome[LogKey.error] = .string(error.description)
         }
+        // Signed from now: the link in the `exit` event is good for url_ttl_sec after the end.
+        exit.pageURL = artifacts?.pageURL(buildID: id, origin: origin)
         // Readers are woken now and send it on their own; the audit line below is not ordered
         // against what a client receives.
         record.finish(exit)

@@ -7,6 +7,8 @@ public struct RequestOrigin: Sendable {
     /// `scheme://host:port` artifact URLs start with when no `public_base_url` is set (the
     /// listener the request came in on); `nil` gives path-only URLs.
     public var artifactBaseURL: String?
+    /// Where build page links start (`service.http.public_url`, else as for artifacts).
+    public var pageBaseURL: String?
     /// Whether artifact URLs get a signature (auth is required where the request came in).
     public var signArtifactURLs = false
 

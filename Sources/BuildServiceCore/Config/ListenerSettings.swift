@@ -30,6 +30,9 @@ public struct HTTPListenerConfig: Sendable {
     public var minBodyBytesPerSec = 1024
     /// Open connections from one client address (an IPv6 client: its /64).
     public var maxConnectionsPerIP = 64
+    /// `public_url`, without a trailing slash: where people reach this listener, so that
+    /// builds requested over the Unix socket get build page links that open in a browser.
+    public var publicURL: String?
 }
 
 /// A `host:port` pair; IPv6 hosts are written in brackets (`[::1]:8080`).

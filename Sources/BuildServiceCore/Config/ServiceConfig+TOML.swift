@@ -17,7 +17,9 @@ import TOMLKit
 ///                   listen_addr  string  "127.0.0.1:8080"
 ///                   header_timeout_sec int 15 (a request's head, from its first byte);
 ///                   body_timeout_sec int 60 (its body, from the head);
-///                   min_body_bytes_per_sec int 1024 (0: none); max_connections_per_ip int 64
+///                   min_body_bytes_per_sec int 1024 (0: none); max_connections_per_ip int 64;
+///                   public_url string (how people reach this listener, https://host:port: the start
+///                   of build page links; unset: as each client addressed it, path-only on the socket)
 /// [service.http.auth] type "bearer"; required bool false; tokens [token] []; tokens_file string;
 ///                   allow_plaintext_http bool false
 ///   token: "secret" or { token = "secret" | token_sha256 = "hex", name = string, projects = [string],
@@ -202,6 +204,10 @@ extension ServiceConfig {
         http.bodyTimeoutSec = try table.int("body_timeout_sec", in: ConfigBounds.seconds) ?? http.bodyTimeoutSec
         http.minBodyBytesPerSec = try table.int("min_body_bytes_per_sec", in: ConfigBounds.bytesPerSecond) ?? http.minBodyBytesPerSec
         http.maxConnectionsPerIP = try table.int("max_connections_per_ip", in: ConfigBounds.connections) ?? http.maxConnectionsPerIP
+        if var url = try table.string("public_url") {
+            while url.hasSuffix("/") { url.removeLast() }
+            http.publicURL = url
+        }
         if let auth = try table.table("auth") { http.auth = try parseAuth(auth, allowsType: true) }
         if let tls = try table.table("tls") { http.tls = try parseTLS(tls) }
         try table.rejectUnknownKeys()

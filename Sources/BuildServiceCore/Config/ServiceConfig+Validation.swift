@@ -165,6 +165,18 @@ extension ServiceConfig {
         if let base = artifacts.publicBaseURL, !(base.hasPrefix("http://") || base.hasPrefix("https://")) {
             throw ConfigError(key: "artifacts.public_base_url", "\"\(base)\" must start with http:// or https://")
         }
+        if let url = http.publicURL {
+            // Scheme, host and port only: page paths are appended, and the URL goes into pages.
+            let rest = url.drop { $0 != ":" }.dropFirst(3)
+            guard url.hasPrefix("http://") || url.hasPrefix("https://"), !rest.isEmpty,
+                rest.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) })
+            else {
+                throw ConfigError(
+                    key: "service.http.public_url",
+                    "\"\(url)\" must be http:// or https:// with a host and port only, as in https://buildhost.example:8443"
+                )
+            }
+        }
         if let file = artifacts.signingKeyFile, !file.hasPrefix("/") {
             throw ConfigError(key: "artifacts.signing_key_file", "\"\(file)\" must be an absolute path")
         }

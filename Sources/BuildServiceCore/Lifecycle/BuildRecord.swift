@@ -65,7 +65,7 @@ public final class BuildRecord: Sendable {
         event.writeLine(to: &line)
         let waiters = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
             guard state.phase != .finished else { return [] }
-            if case .build(_, let status, let position) = event {
+            if case .build(_, let status, let position, _) = event {
                 state.queuePosition = position
                 if status == "started" {
                     state.phase = .running

@@ -47,7 +47,7 @@ struct ArtifactDownloads: Sendable {
                 return .refusal(error)
             }
         }
-        let response = ArtifactResponse(request: head, artifact: opened.artifact)
+        let response = ArtifactResponse(request: head, artifact: opened.artifact, inline: InlineArtifact.isRequested(route.query))
         switch response.body {
         case .none:
             try? file.close()

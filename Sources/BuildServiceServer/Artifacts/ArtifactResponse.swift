@@ -17,7 +17,9 @@ struct ArtifactResponse {
     var headers: HTTPHeaders
     var body: Body
 
-    init(request: HTTPRequestHead, artifact: StoredArtifact) {
+    /// - Parameter inline: shown in the browser (`?inline=1`) where its type allows (see
+    ///   `InlineArtifact`); a download otherwise.
+    init(request: HTTPRequestHead, artifact: StoredArtifact, inline: Bool = false) {
         // An adopted set's digest may not be computed yet: size and time stand in meanwhile.
         let etag = artifact.sha256.isEmpty ? "\"\(artifact.size)-\(artifact.modified)\"" : "\"\(artifact.sha256)\""
         let lastModified = HTTPDate.format(artifact.modified)
@@ -34,7 +36,14 @@ struct ArtifactResponse {
             body = .none
             return
         }
-        fields.add(name: "Content-Disposition", value: Self.contentDisposition(for: artifact.name))
+        var contentType = artifact.contentType
+        if inline, let presentation = InlineArtifact.presentation(contentType: artifact.contentType) {
+            contentType = presentation.contentType
+            fields.add(name: "Content-Disposition", value: Self.contentDisposition(for: artifact.name, inline: true))
+            fields.add(name: "Content-Security-Policy", value: presentation.policy)
+        } else {
+            fields.add(name: "Content-Disposition", value: Self.contentDisposition(for: artifact.name))
+        }
         var rangeHeader = request.headers.first(name: "Range")
         if rangeHeader != nil, let ifRange = request.headers.first(name: "If-Range"),
             !Self.ifRangeMatches(ifRange, etag: etag, modified: artifact.modified)
@@ -45,7 +54,7 @@ struct ArtifactResponse {
         switch ByteRanges.evaluate(rangeHeader, size: size) {
         case .full:
             status = .ok
-            fields.add(name: "Content-Type", value: artifact.contentType)
+            fields.add(name: "Content-Type", value: contentType)
             fields.add(name: "Content-Length", value: String(size))
             body = size > 0 ? .bytes(0...(size - 1)) : .none
         case .unsatisfiable:
@@ -55,7 +64,7 @@ struct ArtifactResponse {
             body = .none
         case .partial(let ranges) where ranges.count == 1:
             status = .partialContent
-            fields.add(name: "Content-Type", value: artifact.contentType)
+            fields.add(name: "Content-Type", value: contentType)
             fields.add(name: "Content-Range", value: "bytes \(ranges[0].lowerBound)-\(ranges[0].upperBound)/\(size)")
             fields.add(name: "Content-Length", value: String(ranges[0].count))
             body = .bytes(ranges[0])
@@ -67,7 +76,7 @@ struct ArtifactResponse {
             var length = 0
             for (index, range) in ranges.enumerated() {
                 let header =
-                    "\(index == 0 ? "" : "\r\n")--\(boundary)\r\nContent-Type: \(artifact.contentType)\r\n"
+                    "\(index == 0 ? "" : "\r\n")--\(boundary)\r\nContent-Type: \(contentType)\r\n"
                     + "Content-Range: bytes \(range.lowerBound)-\(range.upperBound)/\(size)\r\n\r\n"
                 parts.append((header, range))
                 length += header.utf8.count + range.count
@@ -104,7 +113,7 @@ struct ArtifactResponse {
 
     /// RFC 6266: `attachment; filename="ascii"` plus `filename*=UTF-8''…` when the name is
     /// not plain ASCII.
-    static func contentDisposition(for name: String) -> String {
+    static func contentDisposition(for name: String, inline: Bool = false) -> String {
         let base = String(name.split(separator: "/").last ?? "artifact")
         var fallback = ""
         var needsExtended = false
@@ -116,7 +125,7 @@ struct ArtifactResponse {
                 needsExtended = true
             }
         }
-        var value = "attachment; filename=\"\(fallback)\""
+        var value = "\(inline ? "inline" : "attachment"); filename=\"\(fallback)\""
         if needsExtended {
             var encoded = ""
             for byte in base.utf8 {

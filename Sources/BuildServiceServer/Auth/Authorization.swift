@@ -6,7 +6,13 @@ enum Authorization {
     case granted(AccessGrant)
     /// An artifact link with a valid signature: that one artifact, whatever its project.
     case signedLink
+    /// A build page's (or its event stream's) link with a valid signature: that build, to read.
+    case signedBuild(id: String)
     /// A build request on the Unix socket without an Authorization header: its body's
     /// `auth_token` decides, against the same settings snapshot.
     case tokenInBody
+
+    var isSignedBuild: Bool {
+        if case .signedBuild = self { true } else { false }
+    }
 }

@@ -23,12 +23,18 @@ struct RequestAuthorizer: Sendable {
     ) -> Result<Authorization, ServiceError> {
         let presented = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))
         switch route {
-        case .health:
+        case .health, .asset:
             return .success(.open)
         case .metrics where !settings.config.metricsAuthRequired:
             return .success(.open)
         case .artifact where presented == nil && tokens.isRequired:
-            return signedLink(link)
+            guard let link else { return .failure(Self.unauthorized) }
+            return signedLink(buildID: link.buildID, path: .artifact(link.name), query: link.query).map { .signedLink }
+        case .buildPage(let id) where presented == nil && tokens.isRequired:
+            return signedLink(buildID: id, path: .page, query: QueryString.parse(uri: head.uri)).map { .signedBuild(id: id) }
+        case .buildEvents(let id) where presented == nil && tokens.isRequired && head.uri.contains("sig="):
+            // What a build page follows: read-only, with the signature the page was given.
+            return signedLink(buildID: id, path: .events, query: QueryString.parse(uri: head.uri)).map { .signedBuild(id: id) }
         case .builds where transport == .unix && head.method == .POST && presented == nil && tokens.isRequired:
             // The original's clients put the token in the body (`auth_token`).
             return .success(.tokenInBody)
@@ -49,28 +55,35 @@ struct RequestAuthorizer: Sendable {
         return .success(.granted(grant))
     }
 
-    /// A download without a token: its URL must carry a valid signature.
-    private func signedLink(_ link: ArtifactRoute?) -> Result<Authorization, ServiceError> {
-        guard let link, let expires = link.query["expires"], let signature = link.query["sig"] else {
-            return .failure(Self.unauthorized)
+    /// A link opened without a token: its URL must carry a valid signature for `path`.
+    private func signedLink(buildID: String, path: ArtifactURLSigner.SignedPath, query: [String: String]) -> Result<Void, ServiceError> {
+        guard let expires = query["expires"], let signature = query["sig"] else {
+            return .failure(path == .page ? Self.pageNeedsLink : Self.unauthorized)
         }
-        switch signer.check(buildID: link.buildID, name: link.name, expires: expires, sig: signature) {
+        switch signer.check(buildID: buildID, path: path, expires: expires, sig: signature) {
         case .valid:
-            return .success(.signedLink)
+            return .success(())
         case .expired(let at):
             let when = Date(timeIntervalSince1970: TimeInterval(at)).formatted(.iso8601)
+            let what = path == .page ? "build page link" : path == .events ? "build page's event link" : "download link"
+            let fresh = path == .page ? "build-cli link \(buildID)" : "build-cli status \(buildID)"
             return .failure(
-                ServiceError(
-                    .linkExpired,
-                    "this download link expired at \(when); ask for a fresh one: build-cli status \(link.buildID), or GET /v1/builds/\(link.buildID)"
-                )
+                ServiceError(.linkExpired, "this \(what) expired at \(when); ask for a fresh one: \(fresh), or GET /v1/builds/\(buildID)")
             )
         case .invalid:
-            return .failure(Self.badSignature)
+            return .failure(path == .page ? Self.badPageSignature : Self.badSignature)
         }
     }
 
     static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")
+    static let pageNeedsLink = ServiceError(
+        .unauthorized,
+        "a build page opens with the signed link build-cli prints (build-cli link ID), or with a bearer token"
+    )
+    static let badPageSignature = ServiceError(
+        .forbiddenSignature,
+        "the build page link's signature is invalid: it was changed, or is for another build"
+    )
     static let badSignature = ServiceError(
         .forbiddenSignature,
         "the download link's signature is invalid: it was changed, or is for another file"

@@ -18,6 +18,9 @@ struct AccessGrant: Sendable {
     /// Where auth is not required: every project, and the builds of every other such caller.
     static let everything = AccessGrant(owner: BuildOwner(tokenDigest: nil, tokenName: nil), projects: nil, admin: false)
 
+    /// A signed link's: the signature names its one build, whoever started it, to read.
+    static let signedBuildReader = AccessGrant(owner: BuildOwner(tokenDigest: nil, tokenName: nil), projects: nil, admin: true)
+
     /// Whether the build is this token's (or the token is an admin one).
     func maySee(_ record: BuildRecord) -> Bool {
         admin || record.owner.tokenDigest == owner.tokenDigest

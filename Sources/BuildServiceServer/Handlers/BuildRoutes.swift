@@ -14,12 +14,28 @@ struct BuildRoutes: Sendable {
     /// `artifacts.ttl_sec`: a link is never signed past its artifact's removal.
     let artifactTTLSec: Int
 
+    /// Where the links a reader is handed point: its listener as it addressed it (path-only
+    /// over the Unix socket), signed when that listener's links need a signature.
+    struct LinkBase: Sendable {
+        var origin: String?
+        var signed: Bool
+    }
+
     /// The build's document, its signed artifact links valid `url_ttl_sec` from now (never past
-    /// the artifacts' own expiry): a link read a day after the build still works.
-    func document(_ record: BuildRecord, now: Date = Date()) -> BuildStatusDocument {
+    /// the artifacts' own expiry): a link read a day after the build still works. Its page link
+    /// is made for the reader, fresh.
+    func document(_ record: BuildRecord, links: LinkBase, now: Date = Date()) -> BuildStatusDocument {
         var document = BuildStatusDocument(record)
         document.artifacts = renewed(document.artifacts, of: record, now: now)
+        document.pageURL = link(.page, of: record.id, base: links, now: now)
         return document
+    }
+
+    /// `/v1/builds/{id}/page` or `/v1/builds/{id}/events` of the build, signed when `base` is.
+    func link(_ path: ArtifactURLSigner.SignedPath, of id: String, base: LinkBase, now: Date = Date()) -> String {
+        var url = "\(base.origin ?? "")/v1/builds/\(id)/\(path == .page ? "page" : "events")"
+        if base.signed { url += "?" + signer.query(buildID: id, path: path, now: now) }
+        return url
     }
 
     /// `artifacts` with their signed links valid from `now`, never past their removal.
@@ -43,16 +59,32 @@ struct BuildRoutes: Sendable {
         return record
     }
 
-    func status(id: String, grant: AccessGrant) -> HTTPResponse {
+    func status(id: String, grant: AccessGrant, links: LinkBase) -> HTTPResponse {
         do {
-            return Self.json(.ok, BuildStatusDocument.encode(document(try visibleBuild(id: id, grant: grant))))
+            return Self.json(.ok, BuildStatusDocument.encode(document(try visibleBuild(id: id, grant: grant), links: links)))
         } catch {
             return .refusal(error)
         }
     }
 
+    /// The build's page (`GET /v1/builds/{id}/page`): complete when the build has finished,
+    /// else with its event stream's signed link for the page's script to follow.
+    func page(id: String, grant: AccessGrant, links: LinkBase) -> HTTPResponse {
+        let record: BuildRecord
+        do {
+            record = try visibleBuild(id: id, grant: grant)
+        } catch {
+            return .refusalPage(error)
+        }
+        // The document before the log: a build that ends in between is followed to its `exit`.
+        let document = document(record, links: links)
+        let log = BuildPageLog(record)
+        let eventsURL = document.state == "finished" ? nil : link(.events, of: id, base: LinkBase(origin: nil, signed: links.signed))
+        return .page(.ok, BuildPage(document: document, log: log, eventsURL: eventsURL).html, policy: BuildPage.policy)
+    }
+
     /// Cancels the build: 202 with its status while it is torn down; 409 once it has ended.
-    func cancel(id: String, grant: AccessGrant) -> HTTPResponse {
+    func cancel(id: String, grant: AccessGrant, links: LinkBase) -> HTTPResponse {
         let record: BuildRecord
         do {
             record = try visibleBuild(id: id, grant: grant)
@@ -62,7 +94,7 @@ struct BuildRoutes: Sendable {
         guard record.cancel(.requested) || record.snapshot.phase != .finished else {
             return .refusal(ServiceError(.buildFinished, "build \(id) has already finished"))
         }
-        return Self.json(.accepted, BuildStatusDocument.encode(document(record)))
+        return Self.json(.accepted, BuildStatusDocument.encode(document(record, links: links)))
     }
 
     /// The most builds one page of the list holds: the answer is built whole, so its size is
@@ -72,7 +104,7 @@ struct BuildRoutes: Sendable {
     /// `?project=…&state=queued|running|finished&limit=N&cursor=C`: newest first, 100 by
     /// default and at most `maxPageSize` a page; `next_cursor` continues after the page's last
     /// build (null on the last page).
-    func list(query: [String: String], grant: AccessGrant) -> HTTPResponse {
+    func list(query: [String: String], grant: AccessGrant, links: LinkBase) -> HTTPResponse {
         var limit = 100
         if let text = query["limit"] {
             guard let value = Int(text), value >= 1 else {
@@ -106,7 +138,7 @@ struct BuildRoutes: Sendable {
                 .lazy
                 // Each build's state is read once, for its document, and the filter looks at
                 // that: a build that finishes meanwhile is not listed as running.
-                .map { (cursor: $0.cursor, document: document($0.record)) }
+                .map { (cursor: $0.cursor, document: document($0.record, links: links)) }
                 .filter { phase == nil || $0.document.state == phase!.rawValue }
                 .prefix(limit + 1)
         )
@@ -115,12 +147,13 @@ struct BuildRoutes: Sendable {
         return Self.json(.ok, BuildStatusDocument.encode(BuildListPage(builds: listed.map(\.document), nextCursor: next)))
     }
 
-    /// Re-attaches to a build's event stream: `?after=N&heartbeat_sec=S`.
-    func events(id: String, query: [String: String], grant: AccessGrant) -> HTTPResponse {
+    /// Re-attaches to a build's event stream: `?after=N&heartbeat_sec=S`. `grant` nil: a build
+    /// page follows it by its signed link, watching (see `BuildEventStream.follow`).
+    func events(id: String, query: [String: String], grant: AccessGrant?) -> HTTPResponse {
         let record: BuildRecord
         let parameters: (after: Int, heartbeat: TimeAmount?)
         do throws(ServiceError) {
-            record = try visibleBuild(id: id, grant: grant)
+            record = try visibleBuild(id: id, grant: grant ?? .signedBuildReader)
             parameters = try Self.eventParameters(query, lastSeq: record.snapshot.lastSeq)
         } catch {
             return .refusal(error)
@@ -129,10 +162,18 @@ struct BuildRoutes: Sendable {
         let stream = BuildEventStream(registry: registry) { [self] exit in
             var exit = exit
             exit.artifacts = renewed(exit.artifacts, of: record)
+            exit.pageURL = exit.pageURL.map { signer.renewed($0, buildID: record.id, path: .page, notAfter: nil) }
             return exit
         }
+        let watching = grant == nil
         return .streamed { response in
-            await stream.follow(record, after: parameters.after, heartbeat: parameters.heartbeat, sink: HTTPResponseSink(response))
+            await stream.follow(
+                record,
+                after: parameters.after,
+                heartbeat: parameters.heartbeat,
+                watching: watching,
+                sink: HTTPResponseSink(response)
+            )
         }
     }
 

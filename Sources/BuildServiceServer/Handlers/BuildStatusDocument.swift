@@ -27,6 +27,8 @@ struct BuildStatusDocument: Encodable {
     var resources: ResourceUsage?
     /// The seq of the newest event: `…/events?after=` this is live output only.
     var lastSeq: Int
+    /// The build page's link, signed for the reader (see `BuildRoutes.document`).
+    var pageURL: String?
 
     enum CodingKeys: String, CodingKey {
         case id, state, project, command, args, cwd, ref, artifacts, cancelled, resources
@@ -41,6 +43,7 @@ struct BuildStatusDocument: Encodable {
         case timedOut = "timed_out"
         case cancelReason = "cancel_reason"
         case lastSeq = "last_seq"
+        case pageURL = "page_url"
     }
 
     init(_ record: BuildRecord) {
@@ -93,6 +96,7 @@ struct BuildStatusDocument: Encodable {
         try container.encode(artifacts, forKey: .artifacts)
         try container.encode(resources, forKey: .resources)
         try container.encode(lastSeq, forKey: .lastSeq)
+        try container.encode(pageURL, forKey: .pageURL)
     }
 
     /// The working directory as the client gave it: relative to the project root.

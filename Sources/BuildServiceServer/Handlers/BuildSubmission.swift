@@ -19,6 +19,7 @@ enum BuildSubmission {
     ) -> HTTPResponse {
         var origin = RequestOrigin(listener: listener.name, peer: PeerDescription.of(channel))
         origin.artifactBaseURL = listener.artifactBase(host: head.headers.first(name: "Host"))
+        origin.pageBaseURL = listener.pageBase(host: head.headers.first(name: "Host"), settings: settings)
         // Signed where downloads need a token, as of this request's settings (a reload may turn
         // HTTP auth on or off).
         origin.signArtifactURLs = settings.httpTokens.isRequired

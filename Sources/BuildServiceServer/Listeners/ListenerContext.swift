@@ -75,6 +75,12 @@ struct ListenerContext: Sendable {
         )
     }
 
+    /// The start of build page links for a request with this Host header: `public_url` when
+    /// the config has one, else as for artifacts.
+    func pageBase(host: String?, settings: LiveSettings.Current) -> String? {
+        settings.config.http.publicURL ?? artifactBase(host: host)
+    }
+
     /// The base of artifact URLs for a request with this Host header.
     func artifactBase(host: String?) -> String? {
         if let artifactBaseURL { return artifactBaseURL }

@@ -52,7 +52,7 @@ struct RequestRouter: HTTPResponder {
                 listener: listener.name
             )
             // A link opened in a browser gets a page, everything else the JSON answer.
-            if route == .artifact, HTTPResponse.wantsPage(head) { return .failure(Refusal(page: error)) }
+            if route.isForPeople, HTTPResponse.wantsPage(head) { return .failure(Refusal(page: error)) }
             return .failure(Refusal(error))
         case .success(let authorization):
             guard route != .unknown else {
@@ -83,6 +83,8 @@ struct RequestRouter: HTTPResponder {
         switch (request.route, head.method) {
         case (.health, _):
             return HealthHandler.respond(operations.health)
+        case (.asset(let name), _):
+            return PageAssets.respond(name: name, head: head)
         case (.metrics, _):
             let text = ByteBuffer(bytes: operations.metricsText())
             return .complete(.ok, HTTPResponse.apiHeaders(contentType: "text/plain; version=0.0.4; charset=utf-8", length: text.readableBytes), text)
@@ -96,6 +98,10 @@ struct RequestRouter: HTTPResponder {
             )
         case (.builds, .POST):
             return BuildSubmission.respond(to: head, body: body, grant: grant, settings: request.settings, listener: listener, channel: channel)
+        case (.buildPage(let id), _) where request.authorization.isSignedBuild:
+            return operations.builds.page(id: id, grant: .signedBuildReader, links: links(head, request))
+        case (.buildEvents(let id), _) where request.authorization.isSignedBuild:
+            return operations.builds.events(id: id, query: QueryString.parse(uri: head.uri), grant: nil)
         default:
             break
         }
@@ -103,16 +109,27 @@ struct RequestRouter: HTTPResponder {
         guard let grant else { return .refusal(RequestAuthorizer.unauthorized) }
         switch (request.route, head.method) {
         case (.builds, _):
-            return operations.builds.list(query: QueryString.parse(uri: head.uri), grant: grant)
+            return operations.builds.list(query: QueryString.parse(uri: head.uri), grant: grant, links: links(head, request))
         case (.build(let id), .DELETE):
-            return operations.builds.cancel(id: id, grant: grant)
+            return operations.builds.cancel(id: id, grant: grant, links: links(head, request))
         case (.build(let id), _):
-            return operations.builds.status(id: id, grant: grant)
+            return operations.builds.status(id: id, grant: grant, links: links(head, request))
+        case (.buildPage(let id), _):
+            return operations.builds.page(id: id, grant: grant, links: links(head, request))
         case (.buildEvents(let id), _):
             return operations.builds.events(id: id, query: QueryString.parse(uri: head.uri), grant: grant)
         default:
             return .refusal(ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))"))
         }
+    }
+
+    /// Where the links handed to this request point: its listener as the client addressed it,
+    /// signed where that listener needs tokens (as of the request's settings).
+    private func links(_ head: HTTPRequestHead, _ request: Request) -> BuildRoutes.LinkBase {
+        BuildRoutes.LinkBase(
+            origin: listener.pageBase(host: head.headers.first(name: "Host"), settings: request.settings),
+            signed: request.settings.httpTokens.isRequired
+        )
     }
 
     /// A refusal at the head, as the response it gets.

@@ -11,6 +11,10 @@ package enum Route: Equatable {
     case build(id: String)
     /// `/v1/builds/{id}/events`: GET re-attaches.
     case buildEvents(id: String)
+    /// `/v1/builds/{id}/page`: the build's page for people.
+    case buildPage(id: String)
+    /// `/assets/{name}`: the pages' style sheet and script.
+    case asset(name: String)
     /// `/v1/builds/{id}/artifacts/…` and `/artifacts/…` (parsed by `ArtifactRoute`).
     case artifact
     case unknown
@@ -22,6 +26,8 @@ package enum Route: Equatable {
             self = .metrics
         } else if path == "/v1/builds" {
             self = .builds
+        } else if path.hasPrefix("/assets/") {
+            self = .asset(name: String(path.dropFirst("/assets/".count)))
         } else if ArtifactRoute.matches(path: path) {
             self = .artifact
         } else if path.hasPrefix("/v1/builds/") {
@@ -31,6 +37,7 @@ package enum Route: Equatable {
             switch rest.count {
             case 1: self = .build(id: id)
             case 2 where rest[1] == "events": self = .buildEvents(id: id)
+            case 2 where rest[1] == "page": self = .buildPage(id: id)
             default: self = .unknown
             }
         } else {
@@ -42,10 +49,18 @@ package enum Route: Equatable {
     var methods: [HTTPMethod] {
         switch self {
         case .buildEvents: [.GET]
-        case .health, .metrics, .artifact: [.GET, .HEAD]
+        case .health, .metrics, .artifact, .buildPage, .asset: [.GET, .HEAD]
         case .builds: [.GET, .HEAD, .POST]
         case .build: [.GET, .HEAD, .DELETE]
         case .unknown: []
+        }
+    }
+
+    /// Routes a person opens in a browser: refusals come as a page when the client asks for HTML.
+    var isForPeople: Bool {
+        switch self {
+        case .artifact, .buildPage: true
+        default: false
         }
     }
 

@@ -22,37 +22,23 @@ extension HTTPResponse {
             <p><small>HTTP \(error.httpStatus), code \(HTMLText.escaped(error.code.rawValue))</small></p></body></html>
 
             """
-        let body = ByteBuffer(string: page)
+        // Nothing on it runs or loads.
+        return .page(HTTPResponseStatus(statusCode: error.httpStatus), page, policy: "default-src 'none'")
+    }
+
+    /// A page of ours: never cached (it may carry signed links), never framed, and the signed
+    /// URL it answers does not travel on in a Referer. `policy`: what it may load and run.
+    static func page(_ status: HTTPResponseStatus, _ html: String, policy: String) -> HTTPResponse {
+        let body = ByteBuffer(string: html)
         var headers = apiHeaders(contentType: "text/html; charset=utf-8", length: body.readableBytes)
-        // Nothing on it runs or loads, it is not framed, and the signed URL it answers does not
-        // travel on in a Referer.
-        headers.add(name: "Content-Security-Policy", value: "default-src 'none'")
+        headers.add(name: "Content-Security-Policy", value: policy)
         headers.add(name: "X-Frame-Options", value: "DENY")
         headers.add(name: "Referrer-Policy", value: "no-referrer")
-        return .complete(HTTPResponseStatus(statusCode: error.httpStatus), headers, body)
+        return .complete(status, headers, body)
     }
 
     /// Whether the client prefers a page: a browser's `Accept` names text/html.
     static func wantsPage(_ head: HTTPRequestHead) -> Bool {
         head.headers[canonicalForm: "Accept"].contains { $0.lowercased().hasPrefix("text/html") }
-    }
-}
-
-/// Text for HTML: the five characters that could start markup or end an attribute, escaped.
-enum HTMLText {
-    static func escaped(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": result += "&amp;"
-            case "<": result += "&lt;"
-            case ">": result += "&gt;"
-            case "\"": result += "&quot;"
-            case "'": result += "&#39;"
-            default: result.unicodeScalars.append(character)
-            }
-        }
-        return result
     }
 }

@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+
+/// The build page over real HTTP with auth on: its signed link comes with the build (started
+/// event, exit event, status), opens the page without a token, and opens nothing else; the
+/// page's event link follows the build without changing its fate; artifacts open inline only
+/// where that is safe.
+@Suite struct BuildPageTests {
+    let daemon: DaemonUnderTest
+    static let token = "page-token-5d1c"
+
+    init() async throws {
+        var options = DaemonUnderTest.Options(artifacts: ["out/*"])
+        options.httpAuthTokens = [Self.token]
+        daemon = try await DaemonUnderTest(options)
+    }
+
+    private var auth: [String] { ["Authorization: Bearer \(Self.token)"] }
+
+    private func get(_ url: String, headers: [String] = []) async throws -> Download {
+        try await Download.fetch(url.hasPrefix("/") ? daemon.httpBase + url : url, headers: headers, in: daemon.directory)
+    }
+
+    private func build(_ script: String) async throws -> [EventLine] {
+        let response = try await daemon.curl(requestJSON(["command": "sh", "args": ["-c", script]]), headers: auth)
+        return try parseEvents(response.body)
+    }
+
+    private static func value(of attribute: String, in html: String) -> String? {
+        guard let start = html.range(of: attribute + "=\"") else { return nil }
+        let rest = html[start.upperBound...]
+        return rest.firstIndex(of: "\"").map { String(rest[..<$0]).replacingOccurrences(of: "&amp;", with: "&") }
+    }
+
+    @Test func theSignedPageLinkComesWithTheBuildAndOpensItsPageOnly() async throws {
+        let events = try await build(#"echo '<script>alert(1)</script>'; mkdir -p out; echo notes > out/notes.txt"#)
+        let started = try #require(events.first)
+        let id = try #require(started["id"] as? String)
+        let pageURL = try #require(started["page_url"] as? String)
+        #expect(pageURL.hasPrefix("\(daemon.httpBase)/v1/builds/\(id)/page?expires="), "\(pageURL)")
+        #expect(pageURL.contains("&sig="))
+        let exitPage = try #require(events.last?["page_url"] as? String)
+        #expect(exitPage.hasPrefix("\(daemon.httpBase)/v1/builds/\(id)/page?expires="))
+        let status = try await get("/v1/builds/\(id)", headers: auth)
+        let document = try #require(try JSONSerialization.jsonObject(with: status.body) as? [String: Any])
+        #expect((document["page_url"] as? String)?.hasPrefix("\(daemon.httpBase)/v1/builds/\(id)/page?expires=") == true)
+
+        // Without a token: the page, whole, with the headers that keep it to itself.
+        let page = try await get(pageURL)
+        #expect(page.status == 200)
+        #expect(page.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(page.header("Content-Security-Policy")?.hasPrefix("default-src 'none'; script-src 'self';") == true)
+        #expect(page.header("X-Frame-Options") == "DENY")
+        #expect(page.header("Referrer-Policy") == "no-referrer")
+        #expect(page.header("Cache-Control") == "no-store")
+        let html = String(decoding: page.body, as: UTF8.self)
+        #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"))
+        #expect(html.contains(">out/notes.txt</a>") && html.contains(">succeeded</span>"))
+        // Its artifact link works as it stands.
+        let artifact = try #require(Self.value(of: "href", in: String(html[html.range(of: "<tbody>")!.upperBound...])))
+        #expect(String(decoding: try await get(artifact).body, as: UTF8.self) == "notes\n")
+
+        // The page's signature opens nothing else: not an artifact, not the event stream, not
+        // another build's page; a changed one is refused as a page for a browser.
+        let query = String(pageURL.split(separator: "?")[1])
+        #expect(try await get("/v1/builds/\(id)/artifacts/out/notes.txt?\(query)").status == 403)
+        #expect(try await get("/v1/builds/\(id)/events?\(query)").status == 403)
+        #expect(try await get("/v1/builds/bld_\(String(repeating: "0", count: 32))/page?\(query)").status == 403)
+        let tampered = try await get(String(pageURL.dropLast()) + (pageURL.hasSuffix("0") ? "1" : "0"), headers: ["Accept: text/html"])
+        #expect(tampered.status == 403)
+        #expect(String(decoding: tampered.body, as: UTF8.self).contains("<h1>This link is not valid</h1>"))
+        let unsigned = try await get("/v1/builds/\(id)/page", headers: ["Accept: text/html"])
+        #expect(unsigned.status == 401)
+        #expect(String(decoding: unsigned.body, as: UTF8.self).contains("build-cli link"))
+        // A bearer token opens it too.
+        #expect(try await get("/v1/builds/\(id)/page", headers: auth).status == 200)
+    }
+
+    /// The page of the running build, once the list shows one (its link is the list's).
+    private func runningBuildsPage() async throws -> String {
+        for _ in 0..<200 {
+            let list = try await get("/v1/builds?state=running", headers: auth)
+            let builds = (try JSONSerialization.jsonObject(with: list.body) as? [String: Any])?["builds"] as? [[String: Any]]
+            if let link = builds?.first?["page_url"] as? String {
+                return String(decoding: try await get(link).body, as: UTF8.self)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw DaemonError("no build started running")
+    }
+
+    /// A person watching the page is no client of the build: a build whose client left is
+    /// cancelled as before (the watcher sees it end), and the watcher leaving cancels nothing.
+    @Test func aPageFollowsABuildWithoutKeepingItAliveOrEndingIt() async throws {
+        // The submitter leaves after 8 s; no idempotency key, so its build is cancelled then.
+        async let submitter = daemon.curl(
+            requestJSON(["command": "sh", "args": ["-c", "echo first; sleep 60"]]),
+            headers: auth,
+            curlArguments: ["--max-time", "8"]
+        )
+        let page = try await runningBuildsPage()
+        let eventsLink = try #require(Self.value(of: "data-events", in: page))
+        #expect(eventsLink.hasPrefix("/v1/builds/bld_") && eventsLink.contains("/events?expires="))
+        // The watcher follows (after=0: from the start) until the build's end, at most 30 s.
+        let watched = try await get(eventsLink + "&after=0")
+        _ = try await submitter
+        let events = try parseEvents(String(decoding: watched.body, as: UTF8.self))
+        #expect(events.contains { $0["type"] as? String == "stdout" && $0["data"] as? String == "first\n" })
+        let exit = try #require(events.last)
+        #expect(exit["type"] as? String == "exit" && exit["cancelled"] as? Bool == true, "\(exit)")
+
+        // And a watcher that leaves a running build leaves it running.
+        async let second = daemon.curl(
+            requestJSON(["command": "sh", "args": ["-c", "sleep 2; mkdir -p out; echo finished | tee out/f.txt"]]),
+            headers: auth
+        )
+        let html = try await runningBuildsPage()
+        let link = try #require(Self.value(of: "data-events", in: html))
+        _ = try? await Download.fetch(daemon.httpBase + link, extra: ["--max-time", "0.5"], in: daemon.directory)
+        let finished = try parseEvents(try await second.body)
+        #expect(finished.last?["code"] as? Int == 0 && finished.last?["cancelled"] == nil, "\(finished.last ?? [:])")
+    }
+
+    @Test func artifactsOpenInlineOnlyWhereThatIsSafe() async throws {
+        let events = try await build(
+            #"mkdir -p out; echo '<script>document.title="ran"</script>' > out/report.html; echo text > out/notes.txt; echo bin > out/app.bin"#
+        )
+        let artifacts = try #require(events.last?["artifacts"] as? [[String: Any]])
+        func url(_ name: String) throws -> String {
+            try #require(artifacts.first { $0["name"] as? String == name }?["url"] as? String)
+        }
+        let report = try await get(try url("out/report.html") + "&inline=1")
+        #expect(report.status == 200)
+        #expect(report.header("Content-Disposition") == #"inline; filename="report.html""#)
+        #expect(report.header("Content-Security-Policy")?.hasPrefix("sandbox;") == true)
+        #expect(report.header("Content-Type") == "text/html; charset=utf-8")
+        let notes = try await get(try url("out/notes.txt") + "&inline=1")
+        #expect(notes.header("Content-Disposition")?.hasPrefix("inline;") == true && notes.header("Content-Type") == "text/plain; charset=utf-8")
+        let binary = try await get(try url("out/app.bin") + "&inline=1")
+        #expect(binary.status == 200 && binary.header("Content-Disposition") == #"attachment; filename="app.bin""#)
+        #expect(binary.header("Content-Security-Policy") == nil)
+        // Without inline=1, even the report downloads.
+        #expect(try await get(try url("out/report.html")).header("Content-Disposition")?.hasPrefix("attachment;") == true)
+    }
+
+    @Test func thePagesAssetsAreServedWithoutATokenAndRevalidated() async throws {
+        let script = try await get("/assets/build-page.js")
+        #expect(script.status == 200 && script.header("Content-Type") == "text/javascript; charset=utf-8")
+        #expect(String(decoding: script.body, as: UTF8.self).contains("getReader"))
+        let etag = try #require(script.header("ETag"))
+        #expect(try await get("/assets/build-page.js", headers: ["If-None-Match: \(etag)"]).status == 304)
+        #expect(try await get("/assets/page.css").header("Content-Type") == "text/css; charset=utf-8")
+        #expect(try await get("/assets/../v1/builds").status == 404)
+        #expect(try await get("/assets/nothing.js").status == 404)
+    }
+}
