@@ -6,9 +6,10 @@ set -eu
 PACKAGES="libssl-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3 systemd"
 # The test suite also makes the Debian packages (scripts/package-deb.sh), boots them under a
 # real systemd in a container (scripts/package-test/run.sh) and runs build-cli in podman
-# (scripts/package-test/container.sh).
+# (scripts/package-test/container.sh), and opens the build pages in headless Chromium
+# (Tests/Browser/browse.py).
 if [ "${1:-}" = --test ]; then
-    PACKAGES="$PACKAGES dpkg-dev binutils pandoc lintian systemd-container mmdebstrap util-linux podman runc"
+    PACKAGES="$PACKAGES dpkg-dev binutils pandoc lintian systemd-container mmdebstrap util-linux podman runc chromium fonts-dejavu-core"
 fi
 missing=""
 for package in $PACKAGES; do
