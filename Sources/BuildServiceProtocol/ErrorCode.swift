@@ -33,6 +33,12 @@ public struct ErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let forbiddenProject = ErrorCode("forbidden_project")
     /// Added by this implementation: a signed artifact URL whose signature is wrong or expired (HTTP 403).
     public static let forbiddenSignature = ErrorCode("forbidden_signature")
+    /// Added by this implementation: a form that did not come from the service's own page
+    /// (another site's, or without the session's CSRF token) (HTTP 403).
+    public static let csrfRefused = ErrorCode("csrf_refused")
+    /// Added by this implementation: `POST /login` over plain HTTP to an address that is not
+    /// loopback, where the Secure session cookie could not be kept (HTTP 403).
+    public static let loginNeedsHTTPS = ErrorCode("login_needs_https")
     /// Added by this implementation: request body over the size limit (HTTP 413).
     public static let payloadTooLarge = ErrorCode("payload_too_large")
     /// Added by this implementation: no such route (HTTP 404) or method (HTTP 405).
@@ -100,7 +106,7 @@ public struct ServiceError: Error, Hashable, Sendable, CustomStringConvertible {
         case .projectNotFound, .notFound, .buildNotFound: 404
         case .queueFull: 429
         case .buildFinished, .idempotencyKeyConflict: 409
-        case .commandNotAllowed, .commandUnknown, .forbiddenProject, .forbiddenSignature: 403
+        case .commandNotAllowed, .commandUnknown, .forbiddenProject, .forbiddenSignature, .csrfRefused, .loginNeedsHTTPS: 403
         case .unauthorized: 401
         case .payloadTooLarge, .argsTooLarge, .tooManyArgs: 413
         case .methodNotAllowed: 405

@@ -201,8 +201,10 @@ public final class BuildService: Service {
             logger: logger
         )
         let (metrics, prometheus) = (self.metrics, self.prometheus)
+        let buildRoutes = BuildRoutes(registry: registry, signer: signer, artifactTTLSec: config.artifacts.ttlSec)
         let operations = ListenerContext.Operations(
-            builds: BuildRoutes(registry: registry, signer: signer, artifactTTLSec: config.artifacts.ttlSec),
+            builds: buildRoutes,
+            people: PeopleRoutes(sessions: SessionStore(), builds: buildRoutes),
             health: health,
             metrics: metrics,
             metricsText: {

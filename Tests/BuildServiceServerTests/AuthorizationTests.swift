@@ -73,7 +73,7 @@ import Testing
         let settings = LiveSettings(config: config).current
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: uri)
         if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let authorizer = RequestAuthorizer(transport: transport, signer: Self.signer)
+        let authorizer = RequestAuthorizer(transport: transport, signer: Self.signer, sessions: SessionStore())
         let route = Route(path: Substring(uri.split(separator: "?").first ?? ""))
         let link = route == .artifact ? ArtifactRoute(uri: uri) : nil
         return authorizer.authorize(head, route: route, link: link, tokens: Self.tokens, settings: settings)

@@ -30,4 +30,15 @@ import Testing
         #expect(ClientAddress(try SocketAddress(unixDomainSocketPath: "/tmp/x.sock")) == nil)
         #expect(ClientAddress(nil) == nil)
     }
+
+    /// Where a login may happen over plain HTTP: only this machine's own addresses.
+    @Test func loopbackIsThisMachinesOwnAddressesOnly() throws {
+        for local in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            #expect(ClientAddress.isLoopback(try SocketAddress(ipAddress: local, port: 80)), "\(local)")
+        }
+        for remote in ["192.0.2.1", "10.0.0.1", "::2", "2001:db8::1", "::ffff:192.0.2.1", "0.0.0.0"] {
+            #expect(!ClientAddress.isLoopback(try SocketAddress(ipAddress: remote, port: 80)), "\(remote)")
+        }
+        #expect(ClientAddress.isLoopback(try SocketAddress(unixDomainSocketPath: "/tmp/x.sock")))
+    }
 }

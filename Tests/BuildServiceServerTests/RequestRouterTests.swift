@@ -23,6 +23,11 @@ import Testing
         let logger = Logger(label: "test")
         let runner = BuildRunner(identity: try RunAsIdentity.resolve(user: nil, group: nil), environment: [:])
         let registry = BuildRegistry(executor: BuildExecutor(runner: runner, logger: logger), limits: BuildRegistry.Limits(config: config))
+        let routes = BuildRoutes(
+            registry: registry,
+            signer: ArtifactURLSigner(key: Array(repeating: 1, count: 32), lifetimeSec: 60),
+            artifactTTLSec: 86_400
+        )
         let listener = ListenerContext(
             name: "http",
             transport: .tcp,
@@ -34,11 +39,8 @@ import Testing
                 signer: ArtifactURLSigner(key: Array(repeating: 1, count: 32), lifetimeSec: 60)
             ),
             operations: ListenerContext.Operations(
-                builds: BuildRoutes(
-                    registry: registry,
-                    signer: ArtifactURLSigner(key: Array(repeating: 1, count: 32), lifetimeSec: 60),
-                    artifactTTLSec: 86_400
-                ),
+                builds: routes,
+                people: PeopleRoutes(sessions: SessionStore(), builds: routes),
                 health: DaemonHealth(version: "test"),
                 metrics: BuildMetrics(),
                 metricsText: { [] }

@@ -20,7 +20,14 @@ import Testing
         ("/v1/builds/\(id)/events/more", .unknown),
         ("/healthz/", .unknown),
         ("/v1/builds/", .build(id: "")),
-        ("/", .unknown),
+        ("/v1/builds/\(id)/page", .buildPage(id: id)),
+        ("/v1/builds/\(id)/page/x", .unknown),
+        ("/assets/page.css", .asset(name: "page.css")),
+        ("/", .home),
+        ("/login", .login),
+        ("/logout", .logout),
+        ("/cancel", .cancelForm),
+        ("/login/", .unknown),
         ("", .unknown),
     ])
     func pathsMapToRoutes(path: String, route: Route) {
@@ -33,6 +40,9 @@ import Testing
         #expect(Route.buildEvents(id: "x").methods == [.GET], "a live stream has no HEAD")
         #expect(Route.artifact.allowHeader == "GET, HEAD")
         #expect(Route.unknown.methods.isEmpty)
+        #expect(Route.buildPage(id: "x").methods == [.GET, .HEAD])
+        #expect(Route.login.methods == [.GET, .HEAD, .POST])
+        #expect(Route.cancelForm.allowHeader == "POST" && Route.logout.allowHeader == "POST")
     }
 
     @Test(arguments: [

@@ -130,4 +130,43 @@ import Testing
         // stderr shows in its own colour (the style sheet loaded under the page's CSP).
         #expect(results[3] as? String == "failed, exit 3|rgb(255, 148, 146)|compiling\nerror: it broke\n")
     }
+
+    /// A person logs in with a token, sees the index, cancels a running build from it, opens a
+    /// build's page with the session alone, and logs out.
+    @Test func logInSeeTheIndexCancelABuildAndLogOut() async throws {
+        let daemon = try await Self.daemon()
+        _ = try await daemon.curl(requestJSON(["command": "true"]), headers: ["Authorization: Bearer \(Self.token)"])
+        async let running = daemon.curl(requestJSON(["command": "sleep", "args": ["60"]]), headers: ["Authorization: Bearer \(Self.token)"])
+        _ = try await Self.runningPageURL(daemon)
+        let rows = "document.querySelectorAll('tbody tr').length"
+        let results = try await HeadlessBrowser.run(
+            [
+                ["open": daemon.httpBase + "/"],
+                ["eval": "document.querySelector('form.login') !== null && document.cookie === ''"],
+                ["type": "#token", "text": Self.token],
+                ["click": "form.login button"],
+                ["wait": "document.title.startsWith('Builds')", "timeout": 20],
+                ["eval": rows],
+                // HttpOnly: no script on our pages (nor injected into them) reads the session.
+                ["eval": "document.cookie"],
+                ["click": "button.cancel"],
+                ["wait": "document.querySelector('.notice') !== null", "timeout": 20],
+                ["eval": "document.querySelector('.notice').textContent"],
+                ["click": "tbody tr a"],
+                ["wait": "document.getElementById('log') !== null", "timeout": 20],
+                ["eval": "location.pathname.endsWith('/page') && location.search === ''"],
+                ["open": daemon.httpBase + "/"],
+                ["click": "header.bar button"],
+                ["wait": "document.querySelector('form.login') !== null", "timeout": 20],
+            ],
+            in: daemon.directory
+        )
+        #expect(results[1] as? Bool == true)
+        #expect(results[5] as? Int == 2)
+        #expect(results[6] as? String == "")
+        #expect((results[9] as? String)?.hasPrefix("Cancelling build bld_") == true, "\(results[9])")
+        #expect(results[12] as? Bool == true, "the page opened with the session, without a signed link")
+        let events = try parseEvents(try await running.body)
+        #expect(events.last?["cancelled"] as? Bool == true)
+    }
 }

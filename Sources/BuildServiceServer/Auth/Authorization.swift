@@ -8,6 +8,10 @@ enum Authorization {
     case signedLink
     /// A build page's (or its event stream's) link with a valid signature: that build, to read.
     case signedBuild(id: String)
+    /// A person's page or form (`/`, `/login`, `/logout`, `/cancel`): their session and what
+    /// its token may do, both nil without a live session (a token removed by a reload has
+    /// none). Only these routes and build pages look at the session cookie, never the API.
+    case person(session: SessionStore.Session?, grant: AccessGrant?)
     /// A build request on the Unix socket without an Authorization header: its body's
     /// `auth_token` decides, against the same settings snapshot.
     case tokenInBody

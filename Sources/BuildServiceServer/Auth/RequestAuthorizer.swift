@@ -10,6 +10,8 @@ struct RequestAuthorizer: Sendable {
     let transport: ListenerContext.Transport
     /// Checks artifact links' signatures.
     let signer: ArtifactURLSigner
+    /// People's logins, for their pages.
+    let sessions: SessionStore
 
     /// - Parameters:
     ///   - link: the artifact a `.artifact` route names (`nil` if its path is malformed).
@@ -25,13 +27,27 @@ struct RequestAuthorizer: Sendable {
         switch route {
         case .health, .asset:
             return .success(.open)
+        case .home, .login, .logout, .cancelForm:
+            // Their handlers show the login form, or refuse, where there is no session.
+            let session = sessions.session(cookieHeader: head.headers.first(name: "Cookie"))
+            guard tokens.isRequired else { return .success(.person(session: session, grant: .everything)) }
+            guard let session, let grant = tokens.grant(forOwnerDigest: session.tokenDigest) else {
+                return .success(.person(session: nil, grant: nil))
+            }
+            return .success(.person(session: session, grant: grant))
         case .metrics where !settings.config.metricsAuthRequired:
             return .success(.open)
         case .artifact where presented == nil && tokens.isRequired:
             guard let link else { return .failure(Self.unauthorized) }
             return signedLink(buildID: link.buildID, path: .artifact(link.name), query: link.query).map { .signedLink }
         case .buildPage(let id) where presented == nil && tokens.isRequired:
-            return signedLink(buildID: id, path: .page, query: QueryString.parse(uri: head.uri)).map { .signedBuild(id: id) }
+            let query = QueryString.parse(uri: head.uri)
+            if query["sig"] == nil, let session = sessions.session(cookieHeader: head.headers.first(name: "Cookie")),
+                let grant = tokens.grant(forOwnerDigest: session.tokenDigest)
+            {
+                return .success(.granted(grant))
+            }
+            return signedLink(buildID: id, path: .page, query: query).map { .signedBuild(id: id) }
         case .buildEvents(let id) where presented == nil && tokens.isRequired && head.uri.contains("sig="):
             // What a build page follows: read-only, with the signature the page was given.
             return signedLink(buildID: id, path: .events, query: QueryString.parse(uri: head.uri)).map { .signedBuild(id: id) }
@@ -78,7 +94,7 @@ struct RequestAuthorizer: Sendable {
     static let unauthorized = ServiceError(.unauthorized, "a valid bearer token is required")
     static let pageNeedsLink = ServiceError(
         .unauthorized,
-        "a build page opens with the signed link build-cli prints (build-cli link ID), or with a bearer token"
+        "a build page opens with the signed link build-cli prints (build-cli link ID), after logging in at /, or with a bearer token"
     )
     static let badPageSignature = ServiceError(
         .forbiddenSignature,

@@ -80,6 +80,13 @@ struct TokenCheck: Sendable {
         return matched
     }
 
+    /// What the configured token with this owner digest grants now (nil: it is no longer
+    /// configured). A session is only as good as its token in the current settings.
+    func grant(forOwnerDigest digest: String?) -> AccessGrant? {
+        guard isRequired else { return .everything }
+        return entries.first { $0.grant.owner.tokenDigest == digest }?.grant
+    }
+
     /// The token of an `Authorization: Bearer <token>` header value, if it has that form.
     static func bearerToken(fromHeader value: String?) -> String? {
         guard let value else { return nil }

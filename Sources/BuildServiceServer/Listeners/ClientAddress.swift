@@ -27,4 +27,16 @@ enum ClientAddress: Hashable, Sendable {
             return nil
         }
     }
+
+    /// Whether a connection's end is this machine's own: 127.0.0.0/8, ::1 (or IPv4-mapped
+    /// loopback), or a Unix socket. Traffic there never crosses a network.
+    static func isLoopback(_ address: SocketAddress) -> Bool {
+        switch address {
+        case .unixDomainSocket: return true
+        case .v6 where address.ipAddress == "::1": return true
+        default:
+            if case .v4(let ip)? = ClientAddress(address) { return ip >> 24 == 127 }
+            return false
+        }
+    }
 }

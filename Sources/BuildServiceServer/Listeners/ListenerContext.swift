@@ -32,6 +32,8 @@ struct ListenerContext: Sendable {
     /// What the routes besides build submission and downloads need; the same for every listener.
     struct Operations: Sendable {
         let builds: BuildRoutes
+        /// People's index, logins and forms, and their sessions.
+        let people: PeopleRoutes
         let health: DaemonHealth
         let metrics: BuildMetrics
         /// The Prometheus text of every metric, gauges refreshed.

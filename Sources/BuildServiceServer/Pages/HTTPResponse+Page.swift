@@ -42,3 +42,20 @@ extension HTTPResponse {
         head.headers[canonicalForm: "Accept"].contains { $0.lowercased().hasPrefix("text/html") }
     }
 }
+
+extension HTTPResponse {
+    /// `303 See Other` to `location` (after a form), optionally setting a cookie.
+    static func seeOther(_ location: String, cookie: String? = nil) -> HTTPResponse {
+        var headers = apiHeaders(contentType: "text/plain; charset=utf-8", length: 0)
+        headers.add(name: "Location", value: location)
+        if let cookie { headers.add(name: "Set-Cookie", value: cookie) }
+        return .complete(.seeOther, headers, nil)
+    }
+
+    /// This complete response with one more header (a streamed one as it is).
+    func adding(name: String, value: String) -> HTTPResponse {
+        guard case .complete(let status, var headers, let body) = self else { return self }
+        headers.add(name: name, value: value)
+        return .complete(status, headers, body)
+    }
+}

@@ -73,6 +73,15 @@ enum PageAssets {
         td.size { white-space: nowrap; }
         td.sha { font-family: ui-monospace, monospace; font-size: 12px; overflow-wrap: anywhere; color: var(--muted); }
         .muted { color: var(--muted); }
+        header.bar { display: flex; justify-content: space-between; align-items: center; gap: 1rem; }
+        header.bar form { margin: 0; }
+        .notice { background: #fff8c5; color: #3b2300; padding: .4rem .6rem; border-radius: 6px; }
+        form.login { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: 1rem 0; }
+        form.login input { flex: 1 1 16rem; font: inherit; padding: .35rem .5rem; }
+        form.filter { margin: .6rem 0; display: flex; flex-wrap: wrap; gap: .6rem; align-items: center; }
+        button, select { font: inherit; padding: .2rem .6rem; }
+        button.cancel { color: #a40e26; }
+        td form { margin: 0; }
         @media (max-width: 40rem) {
             body { padding: .6rem; }
             dl.facts { grid-template-columns: 1fr; }

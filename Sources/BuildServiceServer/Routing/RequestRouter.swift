@@ -23,7 +23,11 @@ struct RequestRouter: HTTPResponder {
 
     init(listener: ListenerContext) {
         self.listener = listener
-        self.authorizer = RequestAuthorizer(transport: listener.transport, signer: listener.downloads.signer)
+        self.authorizer = RequestAuthorizer(
+            transport: listener.transport,
+            signer: listener.downloads.signer,
+            sessions: listener.operations.people.sessions
+        )
     }
 
     func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict {
@@ -85,6 +89,8 @@ struct RequestRouter: HTTPResponder {
             return HealthHandler.respond(operations.health)
         case (.asset(let name), _):
             return PageAssets.respond(name: name, head: head)
+        case (.home, _), (.login, _), (.logout, _), (.cancelForm, _):
+            return person(head, request, body: body, channel: channel)
         case (.metrics, _):
             let text = ByteBuffer(bytes: operations.metricsText())
             return .complete(.ok, HTTPResponse.apiHeaders(contentType: "text/plain; version=0.0.4; charset=utf-8", length: text.readableBytes), text)
@@ -120,6 +126,36 @@ struct RequestRouter: HTTPResponder {
             return operations.builds.events(id: id, query: QueryString.parse(uri: head.uri), grant: grant)
         default:
             return .refusal(ServiceError(.notFound, "no route for \(head.method) \(Self.shortened(head.uri))"))
+        }
+    }
+
+    /// The index, logins and forms (see `PeopleRoutes`); refusals as pages.
+    private func person(_ head: HTTPRequestHead, _ request: Request, body: ByteBuffer, channel: any Channel) -> HTTPResponse {
+        guard case .person(let session, let grant) = request.authorization else { return .refusal(RequestAuthorizer.unauthorized) }
+        let people = listener.operations.people
+        let outcome: Result<HTTPResponse, ServiceError>
+        switch request.route {
+        case .home:
+            return people.home(head, session: session, grant: grant, settings: request.settings, links: links(head, request))
+        case .login:
+            let secure = listener.isTLS || channel.localAddress.map(ClientAddress.isLoopback) ?? false
+            outcome = people.login(head, body: body, tokens: listener.tokens(request.settings), secureConnection: secure)
+        case .logout:
+            outcome = people.logout(head, body: body, session: session)
+        default:
+            outcome = people.cancel(head, body: body, session: session, grant: grant, links: links(head, request))
+        }
+        switch outcome {
+        case .success(let response):
+            return response
+        case .failure(let error):
+            listener.endpoint.recordRefusal(
+                error,
+                message: "\(head.method) \(Self.shortened(head.uri)): \(error.message)",
+                peer: PeerDescription.of(channel),
+                listener: listener.name
+            )
+            return .refusalPage(error)
         }
     }
 

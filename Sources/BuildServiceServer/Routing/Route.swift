@@ -15,17 +15,27 @@ package enum Route: Equatable {
     case buildPage(id: String)
     /// `/assets/{name}`: the pages' style sheet and script.
     case asset(name: String)
+    /// `/`: the builds index for a person with a session, else the login form.
+    case home
+    /// `/login`: POST a token from the form, get a session cookie.
+    case login
+    /// `/logout`: POST (with the session's CSRF token) ends the session.
+    case logout
+    /// `/cancel`: POST from the index's cancel button (with the session's CSRF token).
+    case cancelForm
     /// `/v1/builds/{id}/artifacts/…` and `/artifacts/…` (parsed by `ArtifactRoute`).
     case artifact
     case unknown
 
+    /// The routes that are one path each.
+    private static let fixed: [Substring: Route] = [
+        "/healthz": .health, "/metrics": .metrics, "/v1/builds": .builds,
+        "/": .home, "/login": .login, "/logout": .logout, "/cancel": .cancelForm,
+    ]
+
     package init(path: Substring) {
-        if path == "/healthz" {
-            self = .health
-        } else if path == "/metrics" {
-            self = .metrics
-        } else if path == "/v1/builds" {
-            self = .builds
+        if let route = Self.fixed[path] {
+            self = route
         } else if path.hasPrefix("/assets/") {
             self = .asset(name: String(path.dropFirst("/assets/".count)))
         } else if ArtifactRoute.matches(path: path) {
@@ -49,7 +59,9 @@ package enum Route: Equatable {
     var methods: [HTTPMethod] {
         switch self {
         case .buildEvents: [.GET]
-        case .health, .metrics, .artifact, .buildPage, .asset: [.GET, .HEAD]
+        case .health, .metrics, .artifact, .buildPage, .asset, .home: [.GET, .HEAD]
+        case .login: [.GET, .HEAD, .POST]
+        case .logout, .cancelForm: [.POST]
         case .builds: [.GET, .HEAD, .POST]
         case .build: [.GET, .HEAD, .DELETE]
         case .unknown: []
@@ -59,7 +71,7 @@ package enum Route: Equatable {
     /// Routes a person opens in a browser: refusals come as a page when the client asks for HTML.
     var isForPeople: Bool {
         switch self {
-        case .artifact, .buildPage: true
+        case .artifact, .buildPage, .home, .login, .logout, .cancelForm: true
         default: false
         }
     }
