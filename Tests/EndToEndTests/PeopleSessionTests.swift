@@ -123,4 +123,15 @@ import Testing
         #expect(text(try await request("/", cookie: session)).contains("action=\"/login\""))
         #expect(try await request("/v1/builds/\(id)/page", cookie: session).status == 401)
     }
+
+    /// Another site's page cannot start or cancel builds through the API either: a browser says
+    /// where the request comes from, programs send no such header.
+    @Test func anotherSitesPageCannotStartBuildsEvenWhereNoTokenIsNeeded() async throws {
+        let open = try await DaemonUnderTest()
+        let refused = try await open.curl(requestJSON(["command": "true"]), headers: ["Sec-Fetch-Site: cross-site"])
+        #expect(refused.status == 403 && refused.body.contains("csrf_refused"), "\(refused.body)")
+        let ours = try await open.curl(requestJSON(["command": "true"]), headers: ["Sec-Fetch-Site: same-origin"])
+        #expect(ours.status == 200)
+        #expect(try await open.curl(requestJSON(["command": "true"])).status == 200)
+    }
 }

@@ -24,6 +24,9 @@ struct RequestAuthorizer: Sendable {
         settings: LiveSettings.Current
     ) -> Result<Authorization, ServiceError> {
         let presented = TokenCheck.bearerToken(fromHeader: head.headers.first(name: "Authorization"))
+        if head.method == .POST || head.method == .DELETE, let refusal = CrossSiteRequest.refusal(head) {
+            return .failure(refusal)
+        }
         switch route {
         case .health, .asset:
             return .success(.open)

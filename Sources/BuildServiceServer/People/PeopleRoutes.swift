@@ -72,7 +72,7 @@ struct PeopleRoutes: Sendable {
     /// site's form, or plain HTTP to an address that is not this machine's.
     func login(_ head: HTTPRequestHead, body: ByteBuffer, tokens: TokenCheck, secureConnection: Bool) -> Result<HTTPResponse, ServiceError> {
         if head.method != .POST { return .success(.seeOther("/")) }
-        if let refusal = Self.crossSite(head) { return .failure(refusal) }
+        if let refusal = CrossSiteRequest.refusal(head) { return .failure(refusal) }
         guard secureConnection else {
             return .failure(
                 ServiceError(
@@ -124,7 +124,7 @@ struct PeopleRoutes: Sendable {
 
     /// A state-changing form must come from our own page: same site, with the session's token.
     private static func checkForm(_ head: HTTPRequestHead, body: ByteBuffer, session: SessionStore.Session) -> ServiceError? {
-        if let refusal = crossSite(head) { return refusal }
+        if let refusal = CrossSiteRequest.refusal(head) { return refusal }
         guard SessionStore.csrfMatches(FormFields.parse(body)["csrf"], session) else {
             return ServiceError(
                 .csrfRefused,
@@ -134,9 +134,4 @@ struct PeopleRoutes: Sendable {
         return nil
     }
 
-    /// Browsers say where a request comes from: another site's is refused outright.
-    private static func crossSite(_ head: HTTPRequestHead) -> ServiceError? {
-        guard let site = head.headers.first(name: "Sec-Fetch-Site"), site == "cross-site" || site == "same-site" else { return nil }
-        return ServiceError(.csrfRefused, "a form from another site may not act on this service")
-    }
 }
