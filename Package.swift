@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "CBuildServiceSpawn", path: "CShims/spawn"),
         // Paths resolved beneath a directory (openat2), ownership of a tree, sockets, threads.
         .target(name: "CBuildServiceSystem", path: "CShims/system"),
+        // Raw deflate a step at a time (zlib), for serving one entry of a stored zip.
+        .target(name: "CBuildServiceInflate", path: "CShims/inflate", linkerSettings: [.linkedLibrary("z")]),
         // The scan that finds the next byte a JSON string must escape, sixteen bytes at a time.
         .target(name: "CBuildServiceJSONScan", path: "CShims/jsonscan"),
         // The commit the binaries were built from, given as a C macro by the release script.
@@ -67,6 +69,7 @@ let package = Package(
                 "BuildServiceTLS",
                 "CBuildServiceSpawn",
                 "CBuildServiceSystem",
+                "CBuildServiceInflate",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,7 +3,7 @@
 # Used by scripts/demo.sh, and with --test by scripts/test.sh (and so .ci/run). Needs root (or
 # sudo) only when something is missing.
 set -eu
-PACKAGES="libssl-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3 systemd"
+PACKAGES="libssl-dev zlib1g-dev openssl pkg-config make git curl wget unzip socat procps ca-certificates python3 systemd"
 # The test suite also makes the Debian packages (scripts/package-deb.sh), boots them under a
 # real systemd in a container (scripts/package-test/run.sh) and runs build-cli in podman
 # (scripts/package-test/container.sh), and opens the build pages in headless Chromium

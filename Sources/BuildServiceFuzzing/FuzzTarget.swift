@@ -22,6 +22,8 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     case config
     /// Bytes from the network into the TLS handler, as server (daemon) or client (build-cli).
     case tls
+    /// A stored zip's bytes: its directory and entries read within bounds, to their sizes.
+    case zipArchive = "zip-archive"
 
     /// Runs one input; a finding is a description of what the oracle saw.
     package func run(_ input: [UInt8], environment: FuzzEnvironment) -> String? {
@@ -33,6 +35,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         case .legacyLine: LegacyLineFuzzing.run(input)
         case .config: ConfigFuzzing.run(input, sandbox: environment.configSandbox)
         case .tls: TLSFuzzing.run(input, contexts: environment.tlsContexts)
+        case .zipArchive: ZipArchiveFuzzing.run(input)
         }
     }
 }

@@ -143,6 +143,41 @@ import Testing
         #expect(try await get(try url("out/report.html")).header("Content-Disposition")?.hasPrefix("attachment;") == true)
     }
 
+    /// A directory artifact is stored as a zip; its files open one by one, with Range, without
+    /// unpacking it, under the zip's own signature.
+    @Test func aDirectoryArtifactsFilesOpenOneByOne() async throws {
+        let events = try await build(
+            #"mkdir -p out/site/css; echo '<p>report</p><script>x()</script>' > out/site/index.html; echo 'p{}' > out/site/css/a.css; seq 1 200000 > out/site/numbers.txt"#
+        )
+        let zip = try #require((events.last?["artifacts"] as? [[String: Any]])?.first)
+        #expect(zip["name"] as? String == "out/site.zip")
+        let url = try #require(zip["url"] as? String)
+        let numbers = try #require(FileManager.default.contents(atPath: daemon.projectRoot + "/out/site/numbers.txt"))
+
+        let index = try await get(url + "&index=1")
+        #expect(index.status == 200 && index.header("Content-Type") == "text/html; charset=utf-8")
+        let listing = String(decoding: index.body, as: UTF8.self)
+        #expect(listing.contains(">css/a.css</a>") && listing.contains(">numbers.txt</a>") && listing.contains("3 files"), "\(listing)")
+        #expect(listing.contains("&amp;entry=css/a.css\" download>"))
+
+        let whole = try await get(url + "&entry=numbers.txt")
+        #expect(whole.status == 200 && whole.header("Content-Length") == String(numbers.count))
+        #expect(sameBytes(whole.body, numbers))
+        #expect(String(decoding: try await get(url + "&entry=css/a.css").body, as: UTF8.self) == "p{}\n")
+        let part = try await get(url + "&entry=numbers.txt", headers: ["Range: bytes=1000000-1000099"])
+        #expect(part.status == 206 && part.header("Content-Range") == "bytes 1000000-1000099/\(numbers.count)")
+        #expect(sameBytes(part.body, numbers.subdata(in: 1_000_000..<1_000_100)))
+        let etag = try #require(whole.header("ETag"))
+        #expect(try await get(url + "&entry=numbers.txt", headers: ["If-None-Match: \(etag)"]).status == 304)
+        // Several ranges of an inflated entry: the whole of it.
+        #expect(try await get(url + "&entry=numbers.txt", headers: ["Range: bytes=0-1,5-6"]).status == 200)
+        let page = try await get(url + "&entry=index.html&inline=1")
+        #expect(page.header("Content-Security-Policy")?.hasPrefix("sandbox;") == true && page.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(try await get(url + "&entry=missing.txt").status == 404)
+        // The zip's signature is what opens its files: a changed one opens nothing.
+        #expect(try await get(String(url.dropLast()) + (url.hasSuffix("0") ? "1" : "0") + "&entry=numbers.txt").status == 403)
+    }
+
     @Test func thePagesAssetsAreServedWithoutATokenAndRevalidated() async throws {
         let script = try await get("/assets/build-page.js")
         #expect(script.status == 200 && script.header("Content-Type") == "text/javascript; charset=utf-8")

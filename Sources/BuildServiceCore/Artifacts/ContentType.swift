@@ -1,5 +1,5 @@
 /// Content types by file extension, for the `exit` event and downloads.
-enum ContentType {
+public enum ContentType {
     private static let byExtension: [String: String] = [
         "zip": "application/zip", "gz": "application/gzip", "tgz": "application/gzip", "tar": "application/x-tar",
         "xz": "application/x-xz", "bz2": "application/x-bzip2", "zst": "application/zstd", "7z": "application/x-7z-compressed",
@@ -11,7 +11,7 @@ enum ContentType {
         "jar": "application/java-archive", "wasm": "application/wasm", "iso": "application/x-iso9660-image",
     ]
 
-    static func forName(_ name: String) -> String {
+    public static func forName(_ name: String) -> String {
         guard let dot = name.lastIndex(of: "."), !name[dot...].contains("/") else { return "application/octet-stream" }
         return byExtension[name[name.index(after: dot)...].lowercased()] ?? "application/octet-stream"
     }

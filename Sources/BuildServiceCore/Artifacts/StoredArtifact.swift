@@ -10,6 +10,14 @@ public struct StoredArtifact: Sendable, Codable, Equatable {
     /// Seconds since 1970; the Last-Modified of downloads.
     public var modified: Int
 
+    public init(name: String, size: Int, sha256: String, contentType: String, modified: Int) {
+        self.name = name
+        self.size = size
+        self.sha256 = sha256
+        self.contentType = contentType
+        self.modified = modified
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, size, sha256, modified
         case contentType = "content_type"

@@ -47,6 +47,17 @@ struct ArtifactDownloads: Sendable {
                 return .refusal(error)
             }
         }
+        if let zipRequest = ZipArtifact.Request(query: route.query), opened.artifact.contentType == "application/zip" {
+            defer { try? file.close() }
+            return ZipArtifact.respond(
+                zipRequest,
+                head: head,
+                route: route,
+                descriptor: opened.descriptor,
+                artifact: opened.artifact,
+                metrics: metrics
+            )
+        }
         let response = ArtifactResponse(request: head, artifact: opened.artifact, inline: InlineArtifact.isRequested(route.query))
         switch response.body {
         case .none:

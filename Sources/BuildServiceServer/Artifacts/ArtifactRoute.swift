@@ -51,8 +51,9 @@ package struct ArtifactRoute: Equatable {
     }
 
     /// Percent-decodes one segment; refuses what could change the path's shape after decoding
-    /// (`/`, `\`, NUL, control characters) and invalid UTF-8.
-    static func decodeSegment(_ raw: Substring) -> String? {
+    /// (`/`, `\`, NUL, control characters) and invalid UTF-8. A query value may hold `/` (a
+    /// path inside a zip): `allowingSlash`.
+    static func decodeSegment(_ raw: Substring, allowingSlash: Bool = false) -> String? {
         var bytes: [UInt8] = []
         var iterator = raw.utf8.makeIterator()
         while let byte = iterator.next() {
@@ -65,7 +66,7 @@ package struct ArtifactRoute: Equatable {
                 bytes.append(byte)
             }
         }
-        guard !bytes.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\\") || $0 < 0x20 || $0 == 0x7F }) else {
+        guard !bytes.contains(where: { ($0 == UInt8(ascii: "/") && !allowingSlash) || $0 == UInt8(ascii: "\\") || $0 < 0x20 || $0 == 0x7F }) else {
             return nil
         }
         return String(validating: bytes, as: UTF8.self)

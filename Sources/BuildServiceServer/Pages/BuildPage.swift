@@ -106,9 +106,13 @@ struct BuildPage {
         var section = "<h2>Artifacts</h2>\n<div class=\"table\"><table><thead><tr><th>File</th><th>Size</th><th>SHA-256</th></tr></thead><tbody>\n"
         for artifact in document.artifacts {
             section += "<tr><td><a href=\"\(HTMLText.escaped(artifact.url))\" download>\(HTMLText.escaped(artifact.name))</a>"
+            let query = artifact.url.contains("?") ? "&" : "?"
             if InlineArtifact.presentation(contentType: artifact.contentType) != nil {
-                let view = artifact.url + (artifact.url.contains("?") ? "&" : "?") + "inline=1"
+                let view = artifact.url + query + "inline=1"
                 section += " <a class=\"view\" href=\"\(HTMLText.escaped(view))\" target=\"_blank\" rel=\"noopener\">view</a>"
+            } else if artifact.contentType == "application/zip" {
+                // A directory artifact: its files, each to open or download on its own.
+                section += " <a class=\"files\" href=\"\(HTMLText.escaped(artifact.url + query + "index=1"))\">files</a>"
             }
             section += "</td>"
             section += "<td class=\"size\">\(HTMLText.escaped(ByteCountText.of(artifact.size)))</td>"

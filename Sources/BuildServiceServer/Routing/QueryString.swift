@@ -7,7 +7,7 @@ enum QueryString {
         for pair in parts[1].split(separator: "&") {
             let keyValue = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let key = ArtifactRoute.decodeSegment(keyValue[0]) else { continue }
-            query[key] = keyValue.count == 2 ? ArtifactRoute.decodeSegment(keyValue[1]) : ""
+            query[key] = keyValue.count == 2 ? ArtifactRoute.decodeSegment(keyValue[1], allowingSlash: true) : ""
         }
         return query
     }
