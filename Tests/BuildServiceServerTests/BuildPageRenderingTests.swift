@@ -98,6 +98,22 @@ import Testing
         #expect(html.contains(">failed, exit 2</span>"))
     }
 
+    /// Byte-level stripping keeps every character whole: multi-byte text stays, an escape cut
+    /// off at the end goes, an ESC before a non-ASCII character goes alone.
+    @Test func strippingNeverSplitsACharacter() {
+        #expect(TerminalText.stripped("héllo ✓ 日本 \u{1F600}") == "héllo ✓ 日本 \u{1F600}")
+        #expect(TerminalText.stripped("a\u{1B}é\u{1B}]0;t\u{1B}ü b") == "aéü b")
+        #expect(TerminalText.stripped("end\u{1B}[31") == "end")
+        #expect(TerminalText.stripped("end\u{1B}") == "end")
+        #expect(TerminalText.stripped("\u{85}next\u{A0}line\u{7F}") == "next\u{A0}line")
+        #expect(HTMLText.escaped("<é & ✓>") == "&lt;é &amp; ✓&gt;")
+        // A page cut inside a character starts at the next one.
+        let wide = String(repeating: "✓", count: BuildPageLog.maxBytes / 3 + 10)
+        let log = BuildPageLog(record(arguments: [], events: [.stdout(wide)], exit: BuildExit(code: 0)))
+        #expect(log.leftOutEarlier)
+        #expect(log.html.hasPrefix(#"<span class="o">✓✓"#) && !log.html.contains("\u{FFFD}"))
+    }
+
     @Test func aRunningBuildsPageCarriesItsEventLinkAndWhereToGoOnFrom() {
         let record = record(arguments: ["all"], events: [.stdout("one\n"), .stdout("two\n")], exit: nil)
         let html = page(record, eventsURL: "/v1/builds/\(record.id)/events?expires=9&sig=ab")
@@ -111,8 +127,16 @@ import Testing
         let line = String(repeating: "x", count: 999) + "\n"
         let events = Array(repeating: BuildEvent.stdout(line), count: 1100)
         let log = BuildPageLog(record(arguments: [], events: events + [.stderr("the reason it failed\n")], exit: BuildExit(code: 1)))
-        #expect(log.omittedCharacters == 1100 * 1000 + 21 - BuildPageLog.maxCharacters)
+        #expect(log.leftOutEarlier)
         #expect(log.html.hasSuffix("<span class=\"e\">the reason it failed\n</span>"))
+        // Exactly the last maxBytes of the output: the end of one line, then whole ones.
+        let shown = log.html.replacingOccurrences(of: #"<span class="[oe]">"#, with: "", options: .regularExpression)
+            .replacingOccurrences(of: "</span>", with: "")
+        #expect(shown.utf8.count == BuildPageLog.maxBytes)
+        #expect(shown.hasPrefix(String(repeating: "x", count: (BuildPageLog.maxBytes - 21) % 1000 - 1) + "\nxxx"))
+        // A short log is whole.
+        let short = BuildPageLog(record(arguments: [], events: [.stdout("a\n"), .stderr("b\n")], exit: BuildExit(code: 1)))
+        #expect(!short.leftOutEarlier && short.html == "<span class=\"o\">a\n</span><span class=\"e\">b\n</span>")
     }
 
     @Test(arguments: [

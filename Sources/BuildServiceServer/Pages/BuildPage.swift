@@ -38,8 +38,9 @@ struct BuildPage {
             <h2>Output</h2>
 
             """
-        if log.omittedCharacters > 0 {
-            page += "<p class=\"muted\">The first \(log.omittedCharacters) characters of output are not shown.</p>\n"
+        if log.leftOutEarlier {
+            page +=
+                "<p class=\"muted\">Earlier output is not shown here: the page has the last \(ByteCountText.of(BuildPageLog.maxBytes)) of it.</p>\n"
         }
         let follow = eventsURL.map { " data-events=\"\(HTMLText.escaped($0))\" data-after=\"\(log.lastSeq)\"" } ?? ""
         page += "<pre id=\"log\"\(follow)>\(log.html)</pre>\n<p id=\"follow\" role=\"status\"></p>\n"

@@ -107,17 +107,20 @@ enum PageAssets {
           let held = log.textContent.length;
           let queue = [];
           let timer = 0;
+          let flushed = 0;
 
           function say(text) { follow.textContent = text; }
 
           function add(kind, text) {
             text = text.replace(escapes, "");
             if (text) queue.push([kind, text]);
-            if (!timer) timer = setTimeout(flush, 50);
+            // A line after a quiet spell shows at once; a flood is drawn at most 20 times a second.
+            if (!timer) timer = setTimeout(flush, performance.now() - flushed > 50 ? 0 : 50);
           }
 
           function flush() {
             timer = 0;
+            flushed = performance.now();
             const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 30;
             const fragment = document.createDocumentFragment();
             let size = 0;
