@@ -36,6 +36,9 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import RSSSampler  # noqa: E402  (VmRSS every 50 ms, the peak)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROWSE = os.path.join(ROOT, "Tests", "Browser", "browse.py")
 TOKEN = "bench-page-token-5c1e7a"
@@ -53,31 +56,6 @@ def cpu_seconds(pid):
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-class Sampler:
-    def __init__(self, pid):
-        self.pid, self.peak, self.running = pid, 0, True
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, rss_kib(self.pid))
-            time.sleep(0.05)
-
-    def stop(self):
-        self.running = False
-        self.thread.join()
-        return self.peak
 
 
 class Daemon:
@@ -232,7 +210,7 @@ def follow(daemon, mib, how):
     line = "0123456789" * 9 + "abcdefghi"  # 99 characters and a newline
     script = WAIT_FOR_GO.format(go=go) + f"yes '{line}' | head -c {mib << 20}"
     client, build_id, page_url = daemon.start_build(script)
-    sampler = Sampler(daemon.process.pid)
+    sampler = RSSSampler(daemon.process.pid)
     cpu_before = cpu_seconds(daemon.process.pid)
     sent_before = daemon.output_bytes()
     start = time.monotonic()
