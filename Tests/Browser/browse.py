@@ -169,7 +169,11 @@ class Browser:
             except RuntimeError:
                 pass  # a page between documents
             if time.monotonic() - start > timeout:
-                raise RuntimeError("not true within %s s: %s" % (timeout, expression))
+                try:
+                    where = self.evaluate("location.href + ' | ' + document.title + ' | ' + document.body.textContent.slice(0, 300)")
+                except RuntimeError as error:
+                    where = str(error)
+                raise RuntimeError("not true within %s s: %s (the page: %s)" % (timeout, expression, where))
             time.sleep(0.02)
 
     def click(self, selector):

@@ -169,4 +169,68 @@ import Testing
         let events = try parseEvents(try await running.body)
         #expect(events.last?["cancelled"] as? Bool == true)
     }
+
+    /// Another site's page cannot use a logged-in person's session: a form on a page from
+    /// another origin (another site, `localhost`, and the same site on another port) that posts
+    /// to `/cancel` is refused, and so is a form of our own origin without the CSRF token.
+    @Test func formsFromOtherPagesCannotCancelABuild() async throws {
+        let daemon = try await Self.daemon()
+        async let running = daemon.curl(requestJSON(["command": "sleep", "args": ["60"]]), headers: ["Authorization: Bearer \(Self.token)"])
+        let page = try await Self.runningPageURL(daemon)
+        let id = try #require(page.firstMatch(of: #/bld_[0-9a-f]{32}/#)).0
+        // The attacker's page: a form that posts itself to the daemon as soon as it loads.
+        let site = daemon.directory + "/attacker"
+        try FileManager.default.createDirectory(atPath: site, withIntermediateDirectories: true)
+        try """
+        <form id="f" method="post" action="\(daemon.httpBase)/cancel"><input name="build" value="\(id)"><input name="csrf" value="guess"></form>
+        <script>document.getElementById("f").submit()</script>
+        """.write(toFile: site + "/attack.html", atomically: true, encoding: .utf8)
+        let server = try TestProcess.start(
+            "/usr/bin/python3",
+            ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", site],
+            outputDirectory: daemon.directory
+        )
+        defer { server.signal(SIGKILL) }
+        var port = 0
+        #expect(
+            await eventually {
+                port = server.stdoutSoFar.firstMatch(of: #/port (\d+)/#).flatMap { Int($0.1) } ?? 0
+                return port > 0
+            }
+        )
+        let refused = "document.body.textContent.includes('csrf_refused')"
+        let results = try await HeadlessBrowser.run(
+            [
+                ["open": daemon.httpBase + "/"],
+                ["type": "#token", "text": Self.token],
+                ["click": "form.login button"],
+                ["wait": "document.title.startsWith('Builds')", "timeout": 20],
+                // Another site (localhost is not 127.0.0.1's site): no cookie, and refused.
+                ["open": "http://localhost:\(port)/attack.html"],
+                ["wait": "location.href.endsWith('/cancel')", "timeout": 20],
+                ["eval": refused],
+                // The same site on another port: the Strict cookie goes along, and it is refused.
+                ["open": "http://127.0.0.1:\(port)/attack.html"],
+                ["wait": "location.href.endsWith('/cancel')", "timeout": 20],
+                ["eval": refused],
+                // Our own page, a form without the session's CSRF token.
+                ["open": daemon.httpBase + "/"],
+                [
+                    "eval": """
+                    (() => { const f = document.createElement('form'); f.method = 'post'; f.action = '/cancel';
+                    const b = document.createElement('input'); b.name = 'build'; b.value = '\(id)'; f.appendChild(b);
+                    document.body.appendChild(f); f.submit(); return true; })()
+                    """
+                ],
+                ["wait": "location.href.endsWith('/cancel')", "timeout": 20],
+                ["eval": refused],
+            ],
+            in: daemon.directory
+        )
+        #expect(results[6] as? Bool == true && results[9] as? Bool == true && results[13] as? Bool == true, "\(results)")
+        let status = try await daemon.curl("", path: "/v1/builds/\(id)", method: "GET", headers: ["Authorization: Bearer \(Self.token)"])
+        #expect(status.body.contains(#""state":"running""#), "the build runs on: \(status.body)")
+        _ = try await daemon.curl("", path: "/v1/builds/\(id)", method: "DELETE", headers: ["Authorization: Bearer \(Self.token)"])
+        _ = try await running
+    }
 }

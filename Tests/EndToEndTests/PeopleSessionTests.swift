@@ -134,4 +134,56 @@ import Testing
         #expect(ours.status == 200)
         #expect(try await open.curl(requestJSON(["command": "true"])).status == 200)
     }
+
+    /// Over plain HTTP a login is for this machine only: in a network namespace of its own,
+    /// the daemon listens on every address (tokens over plain HTTP allowed by the operator),
+    /// and a login to a non-loopback address is refused while one to 127.0.0.1 works.
+    @Test func aLoginOverPlainHTTPToAnotherAddressIsRefused() async throws {
+        let directory = daemon.directory + "/netns"
+        try FileManager.default.createDirectory(atPath: directory + "/project", withIntermediateDirectories: true)
+        try """
+        schema_version = "2"
+        [service.socket]
+        enabled = false
+        [service.http]
+        enabled = true
+        listen_addr = "0.0.0.0:8080"
+        [service.http.auth]
+        required = true
+        allow_plaintext_http = true
+        tokens = ["\(Self.token)"]
+        [build]
+        workspace_root = "\(directory)/ws"
+        allow_root_builds = true
+        [build.commands]
+        true = "/bin/true"
+        [artifacts]
+        storage_root = "\(directory)/store"
+        [[projects]]
+        id = "demo"
+        path_root = "\(directory)/project"
+        commands = ["true"]
+        """.write(toFile: directory + "/config.toml", atomically: true, encoding: .utf8)
+        // 198.51.100.7: a documentation address, on this namespace's own loopback device.
+        let script = """
+            set -e
+            ip link set lo up
+            ip addr add 198.51.100.7/32 dev lo
+            "$1" --config "$2/config.toml" 2>"$2/daemon.log" &
+            daemon=$!
+            for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8080/healthz && break; sleep 0.1; done
+            curl -s -o "$2/remote.body" -w '%{http_code}' --data "token=$3" http://198.51.100.7:8080/login
+            curl -s -o /dev/null -w ' %{http_code}' --data "token=$3" http://127.0.0.1:8080/login
+            kill $daemon
+            wait $daemon || true
+            """
+        let result = try await TestProcess.run(
+            "/usr/bin/unshare",
+            ["--net", "/bin/sh", "-c", script, "sh", TestProcess.binary("build-service"), directory, Self.token],
+            outputDirectory: daemon.directory
+        )
+        #expect(result.stdoutText == "403 303", "\(result.stdoutText) \(result.stderrText)")
+        let body = (try? String(contentsOfFile: directory + "/remote.body", encoding: .utf8)) ?? ""
+        #expect(body.contains("login_needs_https") && body.contains("logging in needs HTTPS"), "\(body)")
+    }
 }
