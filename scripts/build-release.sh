@@ -15,9 +15,13 @@ if [ "$commit" != unknown ] && [ -n "$(git status --porcelain --untracked-files=
 fi
 # The commit reaches the code as a C macro (CShims/version); a separate build directory keeps
 # these objects apart from the development build's.
-swift build -c release --static-swift-stdlib --build-path .build/static \
+# --disable-local-rpath: no RUNPATH $ORIGIN. With the Swift libraries linked in there is nothing
+# to find beside the binary, and with it the loader looked for each of the seven system
+# libraries in a dozen directories under the binary's first (0.65 ms of build-cli's 8.3 ms
+# start-up).
+swift build -c release --static-swift-stdlib --disable-local-rpath --build-path .build/static \
     -Xcc "-DBUILD_SERVICE_COMMIT=\"$commit\"" --product build-service
-swift build -c release --static-swift-stdlib --build-path .build/static \
+swift build -c release --static-swift-stdlib --disable-local-rpath --build-path .build/static \
     -Xcc "-DBUILD_SERVICE_COMMIT=\"$commit\"" --product build-cli
 mkdir -p "$out"
 for program in build-service build-cli; do
@@ -26,6 +30,10 @@ for program in build-service build-cli; do
     objcopy --strip-debug --strip-unneeded --add-gnu-debuglink="$out/$program.debug" "$out/$program"
     # Anything else is a dependency a host without Swift may not have. (ldd's own failure
     # must fail the check, not leave an empty list that passes it.)
+    if readelf -d "$out/$program" | grep -Eq 'RUNPATH|RPATH'; then
+        echo "build-release.sh: $program has a RUNPATH: the loader would search beside it first" >&2
+        exit 1
+    fi
     libraries=$(ldd "$out/$program") || { echo "build-release.sh: ldd $program failed" >&2; exit 1; }
     others=$(printf '%s\n' "$libraries" | awk '{print $1}' \
         | grep -Ev '^(linux-vdso\.so\.1|(.*/)?ld-linux[-.a-z0-9_]*\.so\.[0-9]+|lib(c|m|dl|rt|pthread|util|resolv)\.so\.[0-9]+|lib(ssl|crypto)\.so\.3|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libz\.so\.1)$' || true)
