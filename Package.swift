@@ -132,6 +132,7 @@ let package = Package(
                 "BuildServiceTLS",
                 "BuildServiceProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

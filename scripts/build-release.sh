@@ -18,10 +18,15 @@ fi
 # --disable-local-rpath: no RUNPATH $ORIGIN. With the Swift libraries linked in there is nothing
 # to find beside the binary, and with it the loader looked for each of the seven system
 # libraries in a dozen directories under the binary's first (0.65 ms of build-cli's 8.3 ms
-# start-up).
-swift build -c release --static-swift-stdlib --disable-local-rpath --build-path .build/static \
+# start-up). lld with packed relative relocations (DT_RELR, glibc 2.36): the tens of thousands
+# of pointers a position-independent binary fixes up at start are a 10 KB bitmap instead of a
+# 1.7 MB table the loader pages in (build-cli --version 6.73 -> 6.40 ms, interleaved).
+link="-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs"
+# shellcheck disable=SC2086
+swift build -c release --static-swift-stdlib --disable-local-rpath --build-path .build/static $link \
     -Xcc "-DBUILD_SERVICE_COMMIT=\"$commit\"" --product build-service
-swift build -c release --static-swift-stdlib --disable-local-rpath --build-path .build/static \
+# shellcheck disable=SC2086
+swift build -c release --static-swift-stdlib --disable-local-rpath --build-path .build/static $link \
     -Xcc "-DBUILD_SERVICE_COMMIT=\"$commit\"" --product build-cli
 mkdir -p "$out"
 for program in build-service build-cli; do

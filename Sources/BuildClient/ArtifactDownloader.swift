@@ -1,6 +1,7 @@
 public import BuildServiceProtocol
 import BuildServiceTLS
-import Foundation
+import FoundationEssentials
+import Glibc
 import NIOCore
 import NIOHTTP1
 
@@ -50,7 +51,7 @@ public struct ArtifactDownloader: Sendable {
             throw ClientError.download("refusing artifact \"\(artifact.name)\": its sha256 is not 64 hex digits")
         }
         let target = try Self.localPath(for: artifact.name, in: directory)
-        try Self.makeDirectories((target as NSString).deletingLastPathComponent)
+        try Self.makeDirectories(PathText.directory(of: target))
         let checked = artifact.sha256 == nil ? "no sha256 given" : "sha256 ok"
         // Downloads go to a part file named after the content's digest: only a part of this
         // very content is ever resumed, and the final name only ever holds a verified file.
@@ -169,8 +170,8 @@ public struct ArtifactDownloader: Sendable {
 
     /// `dir/.name.<first 16 hex digits of the sha256>.part` beside the final file.
     static func partPath(for target: String, sha256: String?) -> String {
-        let directory = (target as NSString).deletingLastPathComponent
-        let name = (target as NSString).lastPathComponent
+        let directory = PathText.directory(of: target)
+        let name = PathText.fileName(of: target)
         return directory + "/." + name + "." + String((sha256 ?? "unverified").prefix(16)) + ".part"
     }
 
@@ -178,7 +179,7 @@ public struct ArtifactDownloader: Sendable {
     /// absolute ones from their host, with the token only when that is the service itself.
     private func source(of url: String) throws(ClientError) -> (BuildServiceClient, String, Bool) {
         if url.hasPrefix("/") { return (client, url, true) }
-        guard let schemeEnd = url.range(of: "://"),
+        guard let schemeEnd = url.firstRange(of: "://"),
             let pathStart = url[schemeEnd.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" })
         else {
             throw ClientError.download("artifact URL \(url) is not an http(s) URL")
@@ -275,11 +276,17 @@ public struct ArtifactDownloader: Sendable {
     }
 
     static func sha256(of path: String) throws -> String {
-        let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(descriptor) }
         let hasher = SHA256Hasher()
-        while let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
-            data.withUnsafeBytes { hasher.update($0) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            if count == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }
         return hasher.finalizeHex()
     }
@@ -349,21 +356,31 @@ private final class Progress: @unchecked Sendable {
 
     func finish() {
         guard enabled, lastDraw != .distantPast else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+        Self.writeToStandardError("\r\u{1B}[K")
     }
 
     private func draw() {
         guard enabled, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
         lastDraw = Date()
         let percent = total > 0 ? done * 100 / total : 100
-        let mib = { (bytes: Double) in String(format: "%.1f", bytes / 1_048_576) }
+        let mib = { (bytes: Double) in ByteCountText.decimal(bytes / 1_048_576, places: 1) }
         let elapsed = Date().timeIntervalSince(started)
         let rate = elapsed > 0 ? Double(done - (startBytes ?? 0)) / elapsed : 0
         var line = "\r  \(name)  \(percent)%  \(mib(Double(done)))/\(mib(Double(total))) MiB"
         if rate > 0 {
             let left = Int((Double(total - done) / rate).rounded(.up))
-            line += "  \(mib(rate)) MiB/s  ETA \(left / 60):\(String(format: "%02d", left % 60))"
+            line += "  \(mib(rate)) MiB/s  ETA \(left / 60):\(left % 60 < 10 ? "0" : "")\(left % 60)"
         }
-        FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
+        Self.writeToStandardError(line + "\u{1B}[K")
+    }
+
+    private static func writeToStandardError(_ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
     }
 }

@@ -1,5 +1,6 @@
 public import BuildServiceProtocol
-import Foundation
+import FoundationEssentials
+import Glibc
 import NIOCore
 import NIOPosix
 

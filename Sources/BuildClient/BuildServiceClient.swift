@@ -1,7 +1,8 @@
 import BuildServiceConcurrency
 public import BuildServiceProtocol
 public import BuildServiceTLS
-import Foundation
+import FoundationEssentials
+import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -444,7 +445,7 @@ public struct BuildServiceClient: Sendable {
             return .refused(
                 status: Int(status.code),
                 code: "http_\(status.code)",
-                message: text.trimmingCharacters(in: .whitespacesAndNewlines)
+                message: text.trimmedWhitespace
             )
         }
         return .refused(

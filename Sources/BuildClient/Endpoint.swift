@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Where the build service is: its Unix socket, or an HTTP(S) URL.
 public enum Endpoint: Sendable, Equatable, CustomStringConvertible {

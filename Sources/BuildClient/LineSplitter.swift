@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NIOCore
 
 /// Cuts a byte stream into `\n`-terminated lines, whatever the chunk boundaries.

@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 extension BuildEvent {
     /// Parses one NDJSON line. Fields this version does not know are ignored; an event type it

@@ -1,4 +1,5 @@
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// A build request as it arrives on the wire (`POST /v1/builds` body or one legacy socket line).
 /// Decoding checks only the shape; what the values may be is the daemon's validation.
@@ -136,7 +137,7 @@ public struct BuildRequest: Sendable, Equatable, Codable {
             let keys = codingPath + (key.map { [$0] } ?? [])
             guard !keys.isEmpty else { return "request" }
             return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-                .joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+                .joined(separator: ".").replacing(".[", with: "[")
         }
         switch error {
         case .keyNotFound(let key, let context):
@@ -156,13 +157,13 @@ public struct BuildRequest: Sendable, Equatable, Codable {
     /// Foundation reports a number that does not fit an integer (`1.5`, `1e30`) as corrupt data
     /// at the root; find the field so the message can name it.
     private static func describeRootCorruption(_ body: Data) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: body) else {
+        guard let document = try? JSONDecoder().decode(JSONValue.self, from: body) else {
             return "request body is not valid JSON"
         }
-        guard let fields = object as? [String: Any] else {
+        guard case .object(let fields) = document else {
             return "request body must be a JSON object"
         }
-        for key in [CodingKeys.timeoutSec, .heartbeatSec] where fields[key.rawValue] is NSNumber {
+        for key in [CodingKeys.timeoutSec, .heartbeatSec] where fields[key.rawValue]?.isNumber == true {
             return "field \"\(key.rawValue)\" must be a whole number of seconds"
         }
         return "request body is not a valid build request"

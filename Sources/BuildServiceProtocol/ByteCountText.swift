@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Sizes as people read them, the same in build-cli's messages and on the daemon's pages.
 public enum ByteCountText {
@@ -12,6 +13,19 @@ public enum ByteCountText {
             value /= 1024
             unit += 1
         }
-        return String(format: "%.1f", value) + " " + units[unit]
+        return decimal(value, places: 1) + " " + units[unit]
+    }
+
+    /// `value` with `places` digits after the point (rounded half away from zero), as `%.Nf`
+    /// writes it for the values people see here; FoundationEssentials has no String(format:).
+    public static func decimal(_ value: Double, places: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        let scaled = Int((abs(value) * scale).rounded())
+        let whole = scaled / Int(scale)
+        var fraction = String(scaled % Int(scale))
+        while fraction.count < places { fraction = "0" + fraction }
+        let sign = value < 0 && scaled > 0 ? "-" : ""
+        return places == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
     }
 }

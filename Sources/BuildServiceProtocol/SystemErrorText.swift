@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import NIOCore
 
 /// What a failed system call or file operation says to a person: the system's own words
@@ -10,12 +11,10 @@ public enum SystemErrorText {
         if let error = error as? IOError { return text(errno: error.errnoCode) }
         if let error = error as? POSIXError { return text(errno: error.code.rawValue) }
         if let error = error as? ChannelError { return describe(channel: error) }
-        let bridged = error as NSError
-        if let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return text(errno: Int32(underlying.code))
+        if let error = error as? CocoaError {
+            if let underlying = error.underlying as? POSIXError { return text(errno: underlying.code.rawValue) }
+            return describe(cocoaCode: error.code)
         }
-        if bridged.domain == NSPOSIXErrorDomain { return text(errno: Int32(bridged.code)) }
-        if bridged.domain == NSCocoaErrorDomain { return describe(cocoaCode: bridged.code) }
         return "\(error)"
     }
 
@@ -24,8 +23,8 @@ public enum SystemErrorText {
         String(cString: strerror(code))
     }
 
-    private static func describe(cocoaCode code: Int) -> String {
-        switch CocoaError.Code(rawValue: code) {
+    private static func describe(cocoaCode code: CocoaError.Code) -> String {
+        switch code {
         case .fileNoSuchFile, .fileReadNoSuchFile: text(errno: ENOENT)
         case .fileWriteNoPermission, .fileReadNoPermission: text(errno: EACCES)
         case .fileWriteFileExists: text(errno: EEXIST)

@@ -1,5 +1,6 @@
 internal import CBuildServiceOpenSSL
-public import Foundation
+public import FoundationEssentials
+import Glibc
 
 /// One X509 certificate, owned: freed exactly once when the last reference goes.
 public final class TLSCertificate: @unchecked Sendable {
@@ -47,7 +48,9 @@ public final class TLSCertificate: @unchecked Sendable {
     public var subject: String {
         guard let name = X509_get_subject_name(pointer), let text = X509_NAME_oneline(name, nil, 0) else { return "?" }
         defer { CRYPTO_free(text, #fileID, #line) }
-        return String(cString: text).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        // "/CN=localhost/O=x": the slashes at either end go.
+        let line = String(cString: text)
+        return String(line.drop { $0 == "/" }.reversed().drop { $0 == "/" }.reversed())
     }
 
     /// The end of the validity period.

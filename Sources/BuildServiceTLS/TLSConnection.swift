@@ -1,5 +1,6 @@
 internal import CBuildServiceOpenSSL
-import Foundation
+import FoundationEssentials
+import Glibc
 import NIOCore
 
 /// One TLS session over two memory BIOs: ciphertext from the network is fed in, plaintext is

@@ -1,5 +1,6 @@
 import BuildClient
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension ArtifactDownloader {
     /// build-cli's downloads (after a build and `download ID`): a progress line when stderr is a

@@ -2,7 +2,8 @@ import ArgumentParser
 import BuildClient
 import BuildServiceProtocol
 import BuildServiceTLS
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `build-cli [options] COMMAND [ARGS...]`: runs COMMAND for a project on the build host,
 /// relays its output byte-for-byte and exits with its exit code.

@@ -1,6 +1,7 @@
 import BuildClient
 import BuildServiceProtocol
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `build-cli status ID`, `build-cli cancel ID` and `build-cli attach ID`: builds by id.
 struct BuildManagement {
@@ -48,7 +49,7 @@ struct BuildManagement {
             return 0
         case .link:
             let body = try await client.status(buildID: buildID)
-            guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let page = object["page_url"] as? String else {
+            guard let page = (try? JSONDecoder().decode(JSONValue.self, from: body))?["page_url"]?.string else {
                 throw ClientError.protocolViolation("the status of build \(buildID) has no page_url (a service without build pages)")
             }
             let text = json ? Self.pretty(["build_id": buildID, "page_url": page]) : page + "\n"
@@ -100,13 +101,18 @@ struct BuildManagement {
     }
 
     private static func pretty(_ object: [String: String]) -> String {
-        pretty((try? JSONSerialization.data(withJSONObject: object)) ?? Data())
+        pretty(JSONValue.object(object.mapValues { .string($0) }))
     }
 
     private static func pretty(_ json: Data) -> String {
-        guard let object = try? JSONSerialization.jsonObject(with: json),
-            let text = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        else { return String(decoding: json, as: UTF8.self) }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: json) else { return String(decoding: json, as: UTF8.self) }
+        return pretty(value)
+    }
+
+    private static func pretty(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let text = try? encoder.encode(value) else { return "" }
         return String(decoding: text, as: UTF8.self) + "\n"
     }
 }

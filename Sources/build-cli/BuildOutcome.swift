@@ -1,5 +1,6 @@
 import BuildServiceProtocol
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What build-cli says on stderr, in one line, when a build did not simply run to its end: a
 /// timeout, a cancel it did not ask for, a daemon shutting down. The build's own output stays
@@ -53,7 +54,7 @@ struct BuildOutcome {
 
     /// The line(s) for the build's end; `cancelledHere`: this build-cli sent the cancel (Ctrl-C).
     func report(_ exit: BuildExit, cancelledHere: Bool) {
-        let name = "build \(buildID ?? "")".trimmingCharacters(in: .whitespaces)
+        let name = buildID.map { "build \($0)" } ?? "build"
         if exit.timedOut {
             let limit = requestedTimeoutSec.map { " after \($0) s" } ?? " (the service's timeout)"
             EventPrinter.complain("\(name) timed out\(limit): stopped with SIGTERM, then SIGKILL 5 s later (exit \(exit.code))")
@@ -65,18 +66,15 @@ struct BuildOutcome {
         var line = "\(name) exited \(exit.code) after \(Self.seconds(ContinuousClock.now - started))"
         if let queuedFor { line += " (queued for \(Self.seconds(queuedFor)) before)" }
         if let resources = exit.resources {
-            line += String(
-                format: "; cpu %.2f s user, %.2f s system; max RSS %d MiB",
-                resources.cpuUserSec,
-                resources.cpuSystemSec,
-                resources.maxRSSKiB / 1024
-            )
+            let user = ByteCountText.decimal(resources.cpuUserSec, places: 2)
+            let system = ByteCountText.decimal(resources.cpuSystemSec, places: 2)
+            line += "; cpu \(user) s user, \(system) s system; max RSS \(resources.maxRSSKiB / 1024) MiB"
         }
         EventPrinter.complain(line)
     }
 
     private static func seconds(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
-        return String(format: "%.2f s", Double(seconds) + Double(attoseconds) / 1e18)
+        return ByteCountText.decimal(Double(seconds) + Double(attoseconds) / 1e18, places: 2) + " s"
     }
 }

@@ -1,5 +1,6 @@
 import BuildServiceProtocol
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Puts events where a user expects them: build output on stdout/stderr exactly as the build
 /// wrote it (after the service's lossy UTF-8), service messages on stderr with their code.
@@ -24,7 +25,7 @@ enum EventPrinter {
         bytes.withUnsafeBufferPointer { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     return

@@ -1,6 +1,8 @@
 import BuildClient
 import BuildServiceProtocol
-import Foundation
+import Dispatch
+import Glibc
+import NIOConcurrencyHelpers
 
 /// Ctrl-C while a build runs: the first cancels the remote build (`DELETE /v1/builds/{id}`)
 /// and build-cli goes on relaying until its `exit` (code 130) arrives; the second leaves at
@@ -8,7 +10,7 @@ import Foundation
 final class InterruptHandler: @unchecked Sendable {
     private let client: BuildServiceClient
     private let source: any DispatchSourceSignal
-    private let lock = NSLock()
+    private let lock = NIOLock()
     private var buildID: String?
     private var interrupts = 0
 

@@ -1,5 +1,6 @@
 import BuildServiceProtocol
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The last line of `--json` output: what an agent needs without replaying the events.
 enum JSONSummary {

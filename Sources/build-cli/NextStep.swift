@@ -1,5 +1,6 @@
 import BuildClient
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The obvious next step after a failure, appended to its one-line message: the option that
 /// supplies a token or a CA, the group that opens the socket.
@@ -20,12 +21,17 @@ enum NextStep {
         }
     }
 
+    /// Who runs build-cli, as usermod wants it.
+    private static var userName: String {
+        getpwuid(getuid()).map { String(cString: $0.pointee.pw_name) } ?? String(getuid())
+    }
+
     /// Names the socket's group: joining it is what opens the socket.
     private static func socketGroupHint(_ path: String) -> String {
         var info = stat()
         guard stat(path, &info) == 0 else { return "only members of the socket's group may connect" }
         let group = getgrgid(info.st_gid).map { String(cString: $0.pointee.gr_name) } ?? String(info.st_gid)
-        return "only members of group \(group) may connect: sudo usermod -aG \(group) \(NSUserName()), then log in again "
+        return "only members of group \(group) may connect: sudo usermod -aG \(group) \(userName), then log in again "
             + "(in a container: --group-add \(info.st_gid))"
     }
 }

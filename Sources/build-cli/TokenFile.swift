@@ -1,5 +1,6 @@
 import BuildClient
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `--token-file`: a token that `ps` does not show. Like ssh with a private key, a file others
 /// can read is worth a warning (it still works: the owner may mean it).
@@ -17,7 +18,7 @@ enum TokenFile {
             throw ClientError.usage("\(option) \(path) cannot be read (permission denied?)")
         }
         let firstLine = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-        let token = firstLine.trimmingCharacters(in: .whitespaces)
+        let token = firstLine.trimmedWhitespace
         guard !token.isEmpty else { throw ClientError.usage("\(option) \(path) holds no token (its first line is empty)") }
         if info.st_mode & 0o077 != 0 {
             EventPrinter.complain(
