@@ -28,13 +28,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // Debian's OpenSSL 3, seen through a header of static inline shims for the macros Swift cannot import.
-        .systemLibrary(
-            name: "CBuildServiceOpenSSL",
-            path: "CShims/openssl",
-            pkgConfig: "openssl",
-            providers: [.apt(["libssl-dev"])]
-        ),
+        // Debian's OpenSSL 3 (libssl-dev), seen through a header of static inline shims for the
+        // macros Swift cannot import.
+        // It is not linked: CShims/openssl/openssl_loader.c opens it on first use (dlopen), so
+        // a program that never uses TLS or a digest never loads it.
+        .target(name: "CBuildServiceOpenSSL", path: "CShims/openssl", linkerSettings: [.linkedLibrary("dl")]),
         // fork/exec of a build: what must happen between fork and exec is only safe in C.
         .target(name: "CBuildServiceSpawn", path: "CShims/spawn"),
         // Paths resolved beneath a directory (openat2), ownership of a tree, sockets, threads.

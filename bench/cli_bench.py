@@ -35,6 +35,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--bindir", default=os.path.join(ROOT, ".build/dist"))
+    parser.add_argument("--also", help="another build-cli binary, timed in the same rounds (an A/B of two builds)")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="bs-cli-bench-")
     socket_path = os.path.join(workdir, "bs.sock")
@@ -59,9 +60,14 @@ storage_root = "{workdir}/artifacts"
         cli = os.path.join(args.bindir, "build-cli")
         line = json.dumps({"project_id": "bench", "command": "true"}) + "\n"
         samples = {"build-cli no-op build": [], "socat legacy line": [], "build-cli --version": []}
+        if args.also:
+            samples["--also no-op build"] = []
         for _ in range(args.runs):
             samples["build-cli no-op build"].append(
                 timed([cli, "--socket", socket_path, "--project", "bench", "true"], cwd=project))
+            if args.also:
+                samples["--also no-op build"].append(
+                    timed([args.also, "--socket", socket_path, "--project", "bench", "true"], cwd=project))
             samples["socat legacy line"].append(
                 timed(["socat", "-t", "30", "-", "UNIX-CONNECT:" + socket_path], input=line.encode()))
             samples["build-cli --version"].append(timed([cli, "--version"]))

@@ -9,7 +9,7 @@ PACKAGES="libssl-dev zlib1g-dev openssl pkg-config make git curl wget unzip soca
 # (scripts/package-test/container.sh), and opens the build pages in headless Chromium
 # (Tests/Browser/browse.py).
 if [ "${1:-}" = --test ]; then
-    PACKAGES="$PACKAGES dpkg-dev binutils pandoc lintian systemd-container mmdebstrap util-linux iproute2 podman runc chromium fonts-dejavu-core"
+    PACKAGES="$PACKAGES dpkg-dev binutils pandoc lintian systemd-container mmdebstrap util-linux iproute2 podman runc chromium fonts-dejavu-core strace"
 fi
 missing=""
 for package in $PACKAGES; do

@@ -28,7 +28,10 @@ shlibs() {
     printf 'Source: build-service\n\nPackage: build-service\nArchitecture: any\n' >"$work/shlibs/debian/control"
     (cd "$work/shlibs" && dpkg-shlibdeps -O "$OLDPWD/$1") >"$work/shlibs/out"
     depends=$(sed -n 's/^shlibs:Depends=//p' "$work/shlibs/out")
-    case "$depends" in *libc6*libssl3*|*libssl3*libc6*) echo "$depends" ;; *) echo "package-deb.sh: dpkg-shlibdeps $1 gave '$depends'" >&2; exit 1 ;; esac
+    case "$depends" in *libc6*) ;; *) echo "package-deb.sh: dpkg-shlibdeps $1 gave '$depends'" >&2; exit 1 ;; esac
+    # OpenSSL is opened when first used (CShims/openssl/openssl_loader.c), not linked, so
+    # dpkg-shlibdeps cannot see it: it is named here, as Debian 12 ships it.
+    case "$depends" in *libssl3*) echo "$depends" ;; *) echo "$depends, libssl3 (>= 3.0.0)" ;; esac
 }
 # Fails unless the file has something in it.
 nonempty() {

@@ -50,8 +50,15 @@ struct BuildCLI: AsyncParsableCommand {
             answer is not the protocol; 77 the token is missing, wrong or not allowed this project; \
             78 the service's own setup failed (path_root_invalid, run_as_user...).
             """,
-        version: BuildServiceVersion.line(program: "build-cli", openSSL: OpenSSLLibrary.versionText)
+        // Not `version:`: the parser would compute it on every run, and naming OpenSSL's version
+        // loads OpenSSL (see CShims/openssl/openssl_loader.c), which a build over the socket
+        // never needs. `--version` is answered in `validate`.
     )
+
+    /// `build-cli --version`.
+    static var versionLine: String {
+        BuildServiceVersion.line(program: "build-cli", openSSL: OpenSSLLibrary.versionText)
+    }
 
     @Option(help: "Project id (default: $BUILD_SERVICE_PROJECT).")
     var project: String?
@@ -146,6 +153,9 @@ struct BuildCLI: AsyncParsableCommand {
     @Flag(name: [.customShort("q"), .customLong("quiet")], help: "Leave out the build id, page link and artifact links printed after the output.")
     var quiet = false
 
+    @Flag(help: "Show the version.")
+    var version = false
+
     @Flag(help: "Machine mode: the events as NDJSON on stdout, then a summary object; list prints JSON.")
     var json = false
 
@@ -158,6 +168,7 @@ struct BuildCLI: AsyncParsableCommand {
     func validate() throws {
         // The command captures everything from the first word the parser does not know, so
         // help, version and mistyped options are told apart here.
+        if version { throw CleanExit.message(Self.versionLine) }
         if force && noClobber { throw ValidationError("give --force or --no-clobber, not both") }
         let words: CommandLineWords
         do {
@@ -168,7 +179,7 @@ struct BuildCLI: AsyncParsableCommand {
         switch words {
         case .help(nil): throw CleanExit.helpRequest(self)
         case .help(let verb?): throw CleanExit.message(verb.help)
-        case .version: throw CleanExit.message(Self.configuration.version)
+        case .version: throw CleanExit.message(Self.versionLine)
         case .build, .verb, .list: return
         }
     }
