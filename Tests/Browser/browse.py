@@ -140,19 +140,24 @@ class Browser:
         return result.get("result", {}).get("value")
 
     def open(self, url, timeout=30):
+        """Navigates and waits for this navigation's document and then its load event (one that
+        a page loaded before may still send does not count); returns the document's status."""
         with self.lock:
             seen = len(self.events)
         reply = self.call("Page.navigate", {"url": url}, session=True)
         if reply.get("errorText"):
             raise RuntimeError("navigation failed: " + reply["errorText"])
+        loader = reply.get("loaderId")
         deadline = time.monotonic() + timeout
         status = None
         with self.lock:
             while True:
                 for event in self.events[seen:]:
-                    if event.get("method") == "Network.responseReceived" and event["params"].get("type") == "Document" and status is None:
-                        status = event["params"]["response"]["status"]
-                    if event.get("method") == "Page.loadEventFired":
+                    method = event.get("method")
+                    params = event.get("params", {})
+                    if method == "Network.responseReceived" and params.get("type") == "Document" and params.get("loaderId") == loader:
+                        status = params["response"]["status"]
+                    elif method == "Page.loadEventFired" and status is not None:
                         return status
                 seen = len(self.events)
                 left = deadline - time.monotonic()
