@@ -181,13 +181,26 @@ class Browser:
                 raise RuntimeError("not true within %s s: %s (the page: %s)" % (timeout, expression, where))
             time.sleep(0.02)
 
-    def click(self, selector):
-        box = self.evaluate(
-            "(() => { const e = document.querySelector(%s); if (!e) return null; e.scrollIntoView();"
-            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()" % json.dumps(selector)
-        )
-        if not box:
-            raise RuntimeError("nothing matches " + selector)
+    def click(self, selector, timeout=20):
+        """A real mouse click on the element's centre, once the page has loaded and the element is
+        what is at that point (a style sheet arriving late moves things)."""
+        locate = (
+            "(() => { if (document.readyState !== 'complete') return null;"
+            " const e = document.querySelector(%s); if (!e) return null; e.scrollIntoView({block: 'center'});"
+            " const r = e.getBoundingClientRect(); const x = r.x + r.width / 2, y = r.y + r.height / 2;"
+            " const hit = document.elementFromPoint(x, y); return hit && (hit === e || e.contains(hit)) ? [x, y] : null; })()"
+        ) % json.dumps(selector)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                box = self.evaluate(locate)
+            except RuntimeError:
+                box = None  # between documents
+            if box:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("nothing to click at " + selector)
+            time.sleep(0.05)
         for kind in ("mousePressed", "mouseReleased"):
             self.call(
                 "Input.dispatchMouseEvent",
