@@ -76,13 +76,14 @@ import Testing
         #expect(try await get("/v1/builds/\(id)/page", headers: auth).status == 200)
     }
 
-    /// The page of the running build, once the list shows one (its link is the list's).
-    private func runningBuildsPage() async throws -> String {
+    /// The page of `daemon`'s running build, once the list shows one (its link is the list's).
+    private static func runningBuildsPage(_ daemon: DaemonUnderTest, auth: [String]) async throws -> String {
         for _ in 0..<200 {
-            let list = try await get("/v1/builds?state=running", headers: auth)
+            let list = try await Download.fetch(daemon.httpBase + "/v1/builds?state=running", headers: auth, in: daemon.directory)
             let builds = (try JSONSerialization.jsonObject(with: list.body) as? [String: Any])?["builds"] as? [[String: Any]]
             if let link = builds?.first?["page_url"] as? String {
-                return String(decoding: try await get(link).body, as: UTF8.self)
+                let url = link.hasPrefix("/") ? daemon.httpBase + link : link
+                return String(decoding: try await Download.fetch(url, in: daemon.directory).body, as: UTF8.self)
             }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -91,18 +92,23 @@ import Testing
 
     /// A person watching the page is no client of the build: a build whose client left is
     /// cancelled as before (the watcher sees it end), and the watcher leaving cancels nothing.
-    @Test func aPageFollowsABuildWithoutKeepingItAliveOrEndingIt() async throws {
+    /// With tokens (the page's events link is signed) and without (it is not: it watches all
+    /// the same).
+    @Test(arguments: [true, false])
+    func aPageFollowsABuildWithoutKeepingItAliveOrEndingIt(withTokens: Bool) async throws {
+        let daemon = withTokens ? self.daemon : try await DaemonUnderTest(.init(artifacts: ["out/*"]))
+        let auth = withTokens ? self.auth : []
         // The submitter leaves after 8 s; no idempotency key, so its build is cancelled then.
         async let submitter = daemon.curl(
             requestJSON(["command": "sh", "args": ["-c", "echo first; sleep 60"]]),
             headers: auth,
             curlArguments: ["--max-time", "8"]
         )
-        let page = try await runningBuildsPage()
+        let page = try await Self.runningBuildsPage(daemon, auth: auth)
         let eventsLink = try #require(Self.value(of: "data-events", in: page))
-        #expect(eventsLink.hasPrefix("/v1/builds/bld_") && eventsLink.contains("/events?expires="))
+        #expect(eventsLink.hasPrefix("/v1/builds/bld_") && eventsLink.contains(withTokens ? "/events?watch=1&expires=" : "/events?watch=1"))
         // The watcher follows (after=0: from the start) until the build's end, at most 30 s.
-        let watched = try await get(eventsLink + "&after=0")
+        let watched = try await Download.fetch(daemon.httpBase + eventsLink + "&after=0", in: daemon.directory)
         _ = try await submitter
         let events = try parseEvents(String(decoding: watched.body, as: UTF8.self))
         #expect(events.contains { $0["type"] as? String == "stdout" && $0["data"] as? String == "first\n" })
@@ -114,7 +120,7 @@ import Testing
             requestJSON(["command": "sh", "args": ["-c", "sleep 2; mkdir -p out; echo finished | tee out/f.txt"]]),
             headers: auth
         )
-        let html = try await runningBuildsPage()
+        let html = try await Self.runningBuildsPage(daemon, auth: auth)
         let link = try #require(Self.value(of: "data-events", in: html))
         _ = try? await Download.fetch(daemon.httpBase + link, extra: ["--max-time", "0.5"], in: daemon.directory)
         let finished = try parseEvents(try await second.body)

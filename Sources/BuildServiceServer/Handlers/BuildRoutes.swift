@@ -31,11 +31,14 @@ struct BuildRoutes: Sendable {
         return document
     }
 
-    /// `/v1/builds/{id}/page` or `/v1/builds/{id}/events` of the build, signed when `base` is.
+    /// `/v1/builds/{id}/page`, or the page's `/v1/builds/{id}/events?watch=1`, signed when
+    /// `base` is. The events link always watches: a page never changes a build's fate, whether
+    /// or not the listener needs tokens.
     func link(_ path: ArtifactURLSigner.SignedPath, of id: String, base: LinkBase, now: Date = Date()) -> String {
-        var url = "\(base.origin ?? "")/v1/builds/\(id)/\(path == .page ? "page" : "events")"
-        if base.signed { url += "?" + signer.query(buildID: id, path: path, now: now) }
-        return url
+        var query: [String] = path == .events ? ["watch=1"] : []
+        if base.signed { query.append(signer.query(buildID: id, path: path, now: now)) }
+        let url = "\(base.origin ?? "")/v1/builds/\(id)/\(path == .page ? "page" : "events")"
+        return query.isEmpty ? url : url + "?" + query.joined(separator: "&")
     }
 
     /// `artifacts` with their signed links valid from `now`, never past their removal.
@@ -85,16 +88,21 @@ struct BuildRoutes: Sendable {
 
     /// Cancels the build: 202 with its status while it is torn down; 409 once it has ended.
     func cancel(id: String, grant: AccessGrant, links: LinkBase) -> HTTPResponse {
-        let record: BuildRecord
         do {
-            record = try visibleBuild(id: id, grant: grant)
+            return Self.json(.accepted, BuildStatusDocument.encode(document(try cancelBuild(id: id, grant: grant), links: links)))
         } catch {
             return .refusal(error)
         }
+    }
+
+    /// Cancels the build if this grant may see it (the API's `DELETE` and the index's button).
+    /// - Throws: `build_not_found`, or `build_finished` once it has ended.
+    func cancelBuild(id: String, grant: AccessGrant) throws(ServiceError) -> BuildRecord {
+        let record = try visibleBuild(id: id, grant: grant)
         guard record.cancel(.requested) || record.snapshot.phase != .finished else {
-            return .refusal(ServiceError(.buildFinished, "build \(id) has already finished"))
+            throw ServiceError(.buildFinished, "build \(id) has already finished")
         }
-        return Self.json(.accepted, BuildStatusDocument.encode(document(record, links: links)))
+        return record
     }
 
     /// The most builds one page of the list holds: the answer is built whole, so its size is
@@ -147,8 +155,9 @@ struct BuildRoutes: Sendable {
         return Self.json(.ok, BuildStatusDocument.encode(BuildListPage(builds: listed.map(\.document), nextCursor: next)))
     }
 
-    /// Re-attaches to a build's event stream: `?after=N&heartbeat_sec=S`. `grant` nil: a build
-    /// page follows it by its signed link, watching (see `BuildEventStream.follow`).
+    /// Re-attaches to a build's event stream: `?after=N&heartbeat_sec=S`; with `watch=1` (what
+    /// a build page asks for) it watches instead of attaching (see `BuildEventStream.follow`).
+    /// `grant` nil: the stream's signed link, which always watches.
     func events(id: String, query: [String: String], grant: AccessGrant?) -> HTTPResponse {
         let record: BuildRecord
         let parameters: (after: Int, heartbeat: TimeAmount?)
@@ -165,7 +174,7 @@ struct BuildRoutes: Sendable {
             exit.pageURL = exit.pageURL.map { signer.renewed($0, buildID: record.id, path: .page, notAfter: nil) }
             return exit
         }
-        let watching = grant == nil
+        let watching = grant == nil || query["watch"] == "1"
         return .streamed { response in
             await stream.follow(
                 record,
