@@ -67,8 +67,10 @@ struct BuildEventStream {
                 if batch.complete { break }
                 guard batch.lines.isEmpty, batch.missing == 0 else { continue }
                 // Lines not yet with the kernel hold the build back (they are not delivered):
-                // waiting for new events, this client would not be timed out for them.
-                if let write = pending, reader.map({ record.position(of: $0) ?? cursor }) ?? -1 < cursor {
+                // waiting for new events, this client would not be timed out for them. A
+                // watcher holds nothing back, but its lines are settled all the same.
+                let unsettled = reader.map { (record.position(of: $0) ?? cursor) < cursor } ?? true
+                if let write = pending, unsettled {
                     try await sink.settle(write)
                     pending = nil
                 }

@@ -111,7 +111,8 @@ enum ZipArtifact {
         // The zip's signature, for each link (escaped: it came in the request).
         var signature = ""
         if let expires = route.query["expires"], let sig = route.query["sig"] {
-            signature = "expires=\(HTMLText.escaped(percentEncoded(expires)))&amp;sig=\(HTMLText.escaped(percentEncoded(sig)))"
+            signature =
+                "expires=\(HTMLText.escaped(ArtifactPublisher.percentEncodedPath(expires)))&amp;sig=\(HTMLText.escaped(ArtifactPublisher.percentEncodedPath(sig)))"
         }
         let then = signature.isEmpty ? "" : "&amp;"
         let base = HTMLText.escaped(route.name.split(separator: "/").last.map(String.init) ?? route.name)
@@ -128,7 +129,7 @@ enum ZipArtifact {
 
             """
         for entry in directory.entries where entry.isFile {
-            let link = "\(base)?\(signature)\(then)entry=\(HTMLText.escaped(percentEncoded(entry.path)))"
+            let link = "\(base)?\(signature)\(then)entry=\(HTMLText.escaped(ArtifactPublisher.percentEncodedPath(entry.path)))"
             page += "<tr><td><a href=\"\(link)\" download>\(HTMLText.escaped(entry.path))</a>"
             if InlineArtifact.presentation(contentType: ContentType.forName(entry.path)) != nil {
                 page += " <a class=\"view\" href=\"\(link)&amp;inline=1\" target=\"_blank\" rel=\"noopener\">view</a>"
@@ -136,26 +137,5 @@ enum ZipArtifact {
             page += "</td><td class=\"size\">\(ByteCountText.of(entry.size))</td></tr>\n"
         }
         return page + "</tbody></table></div>\n</body></html>\n"
-    }
-
-    /// A query value: everything but RFC 3986 unreserved characters and `/` percent-encoded.
-    static func percentEncoded(_ text: String) -> String {
-        var encoded = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
-                encoded.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                encoded += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
-        }
-        return encoded
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

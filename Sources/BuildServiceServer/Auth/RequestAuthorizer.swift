@@ -32,12 +32,11 @@ struct RequestAuthorizer: Sendable {
             return .success(.open)
         case .home, .login, .logout, .cancelForm:
             // Their handlers show the login form, or refuse, where there is no session.
-            let session = sessions.session(cookieHeader: head.headers.first(name: "Cookie"))
-            guard tokens.isRequired else { return .success(.person(session: session, grant: .everything)) }
-            guard let session, let grant = tokens.grant(forOwnerDigest: session.tokenDigest) else {
-                return .success(.person(session: nil, grant: nil))
+            guard tokens.isRequired else {
+                return .success(.person(session: sessions.session(cookieHeader: head.headers.first(name: "Cookie")), grant: .everything))
             }
-            return .success(.person(session: session, grant: grant))
+            let live = liveSession(head, tokens: tokens)
+            return .success(.person(session: live?.session, grant: live?.grant))
         case .metrics where !settings.config.metricsAuthRequired:
             return .success(.open)
         case .artifact where presented == nil && tokens.isRequired:
@@ -45,11 +44,7 @@ struct RequestAuthorizer: Sendable {
             return signedLink(buildID: link.buildID, path: .artifact(link.name), query: link.query).map { .signedLink }
         case .buildPage(let id) where presented == nil && tokens.isRequired:
             let query = QueryString.parse(uri: head.uri)
-            if query["sig"] == nil, let session = sessions.session(cookieHeader: head.headers.first(name: "Cookie")),
-                let grant = tokens.grant(forOwnerDigest: session.tokenDigest)
-            {
-                return .success(.granted(grant))
-            }
+            if query["sig"] == nil, let live = liveSession(head, tokens: tokens) { return .success(.granted(live.grant)) }
             return signedLink(buildID: id, path: .page, query: query).map { .signedBuild(id: id) }
         case .buildEvents(let id) where presented == nil && tokens.isRequired && head.uri.contains("sig="):
             // What a build page follows: read-only, with the signature the page was given.
@@ -72,6 +67,15 @@ struct RequestAuthorizer: Sendable {
             )
         }
         return .success(.granted(grant))
+    }
+
+    /// The request's session and what its token grants now; nil without a session or when its
+    /// token is no longer configured (a reload removed it).
+    private func liveSession(_ head: HTTPRequestHead, tokens: TokenCheck) -> (session: SessionStore.Session, grant: AccessGrant)? {
+        guard let session = sessions.session(cookieHeader: head.headers.first(name: "Cookie")),
+            let grant = tokens.grant(forOwnerDigest: session.tokenDigest)
+        else { return nil }
+        return (session, grant)
     }
 
     /// A link opened without a token: its URL must carry a valid signature for `path`.

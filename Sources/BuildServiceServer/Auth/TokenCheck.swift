@@ -95,7 +95,7 @@ struct TokenCheck: Sendable {
         return String(parts[1].trimmingHTTPWhitespace)
     }
 
-    private static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
         // The length is not secret enough to hide, but the content is: fold every byte.
         var difference = UInt8(lhs.count == rhs.count ? 0 : 1)
         for index in 0..<max(lhs.count, rhs.count) {

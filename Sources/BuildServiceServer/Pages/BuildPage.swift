@@ -122,7 +122,8 @@ struct BuildPage {
         return section + "</tbody></table></div>\n"
     }
 
-    private static func time(_ date: Date) -> String {
+    /// `<time>` with the ISO 8601 instant, shown as `2026-12-07 15:08:36 UTC`.
+    static func time(_ date: Date) -> String {
         let text = date.formatted(.iso8601)
         return "<time datetime=\"\(text)\">\(text.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC"))</time>"
     }

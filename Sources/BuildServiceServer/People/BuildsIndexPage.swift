@@ -46,7 +46,7 @@ struct BuildsIndexPage {
             let command = ([build.command] + build.args).joined(separator: " ")
             page += "<td><code>\(HTMLText.escaped(command.count > 80 ? String(command.prefix(80)) + "…" : command))</code></td>"
             page += "<td><span class=\"state \(state.style)\">\(HTMLText.escaped(state.text))</span></td>"
-            page += "<td><time datetime=\"\(build.submittedAt.formatted(.iso8601))\">\(Self.shortTime(build.submittedAt))</time></td><td>"
+            page += "<td>\(BuildPage.time(build.submittedAt))</td><td>"
             if build.state != "finished" {
                 page += """
                     <form method="post" action="/cancel"><input type="hidden" name="build" value="\(HTMLText.escaped(build.id))">\
@@ -70,9 +70,5 @@ struct BuildsIndexPage {
         form += option("", "any", selected: state == nil)
         for name in ["queued", "running", "finished"] { form += option(name, name, selected: state == name) }
         return form + "</select></label> <button type=\"submit\">Show</button></form>\n"
-    }
-
-    private static func shortTime(_ date: Date) -> String {
-        date.formatted(.iso8601).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC")
     }
 }

@@ -28,15 +28,10 @@ struct PeopleRoutes: Sendable {
         links: BuildRoutes.LinkBase
     ) -> HTTPResponse {
         guard let grant else { return .page(.ok, LoginPage.html(), policy: Self.policy) }
-        var cookie: String?
-        var current = session
-        if current == nil {
-            // No token required: an anonymous session, so that the index's forms can carry
-            // a CSRF token (another site's form must not cancel builds here either).
-            current = sessions.open(tokenDigest: nil)
-            cookie = SessionStore.cookie(current, lifetimeSec: sessions.lifetimeSec)
-        }
-        guard let current else { return .page(.ok, LoginPage.html(), policy: Self.policy) }
+        // No session but a grant: no token required. An anonymous session, so that the index's
+        // forms can carry a CSRF token (another site's form must not cancel builds here either).
+        let current = session ?? sessions.open(tokenDigest: nil)
+        let cookie = session == nil ? SessionStore.cookie(current, lifetimeSec: sessions.lifetimeSec) : nil
         let query = QueryString.parse(uri: head.uri)
         let project = query["project"].flatMap { $0.isEmpty ? nil : $0 }
         let state = query["state"].flatMap { BuildPhase(rawValue: $0)?.rawValue }
@@ -94,28 +89,21 @@ struct PeopleRoutes: Sendable {
     /// `POST /logout` with the session's CSRF token.
     func logout(_ head: HTTPRequestHead, body: ByteBuffer, session: SessionStore.Session?) -> Result<HTTPResponse, ServiceError> {
         guard let session else { return .success(.seeOther("/", cookie: SessionStore.cookie(nil, lifetimeSec: 0))) }
-        if let refusal = Self.checkForm(head, body: body, session: session) { return .failure(refusal) }
+        if let refusal = Self.checkForm(head, fields: FormFields.parse(body), session: session) { return .failure(refusal) }
         sessions.close(session.id)
         return .success(.seeOther("/", cookie: SessionStore.cookie(nil, lifetimeSec: 0)))
     }
 
     /// `POST /cancel` with `build` and the session's CSRF token: the same rules as
     /// `DELETE /v1/builds/{id}` for the session's token.
-    func cancel(
-        _ head: HTTPRequestHead,
-        body: ByteBuffer,
-        session: SessionStore.Session?,
-        grant: AccessGrant?,
-        links: BuildRoutes.LinkBase
-    ) -> Result<HTTPResponse, ServiceError> {
+    func cancel(_ head: HTTPRequestHead, body: ByteBuffer, session: SessionStore.Session?, grant: AccessGrant?) -> Result<HTTPResponse, ServiceError>
+    {
         guard let session, let grant else { return .failure(ServiceError(.unauthorized, "log in at / first: your session has ended")) }
-        if let refusal = Self.checkForm(head, body: body, session: session) { return .failure(refusal) }
-        let id = FormFields.parse(body)["build"] ?? ""
+        let fields = FormFields.parse(body)
+        if let refusal = Self.checkForm(head, fields: fields, session: session) { return .failure(refusal) }
+        let id = fields["build"] ?? ""
         do {
-            let record = try builds.visibleBuild(id: id, grant: grant)
-            guard record.cancel(.requested) || record.snapshot.phase != .finished else {
-                return .failure(ServiceError(.buildFinished, "build \(id) has already finished"))
-            }
+            _ = try builds.cancelBuild(id: id, grant: grant)
         } catch {
             return .failure(error)
         }
@@ -123,9 +111,9 @@ struct PeopleRoutes: Sendable {
     }
 
     /// A state-changing form must come from our own page: same site, with the session's token.
-    private static func checkForm(_ head: HTTPRequestHead, body: ByteBuffer, session: SessionStore.Session) -> ServiceError? {
+    private static func checkForm(_ head: HTTPRequestHead, fields: [String: String], session: SessionStore.Session) -> ServiceError? {
         if let refusal = CrossSiteRequest.refusal(head) { return refusal }
-        guard SessionStore.csrfMatches(FormFields.parse(body)["csrf"], session) else {
+        guard SessionStore.csrfMatches(fields["csrf"], session) else {
             return ServiceError(
                 .csrfRefused,
                 "this form is not from this service's own page (its CSRF token is missing or wrong); reload the page and try again"

@@ -90,10 +90,6 @@ final class SessionStore: Sendable {
     /// Whether a form's `csrf` field is this session's (compared in constant time).
     static func csrfMatches(_ presented: String?, _ session: Session) -> Bool {
         guard let presented else { return false }
-        let left = Array(presented.utf8)
-        let right = Array(session.csrfToken.utf8)
-        var difference = UInt8(left.count == right.count ? 0 : 1)
-        for index in 0..<min(left.count, right.count) { difference |= left[index] ^ right[index] }
-        return difference == 0
+        return TokenCheck.constantTimeEqual(Array(presented.utf8), Array(session.csrfToken.utf8))
     }
 }

@@ -143,7 +143,7 @@ struct RequestRouter: HTTPResponder {
         case .logout:
             outcome = people.logout(head, body: body, session: session)
         default:
-            outcome = people.cancel(head, body: body, session: session, grant: grant, links: links(head, request))
+            outcome = people.cancel(head, body: body, session: session, grant: grant)
         }
         switch outcome {
         case .success(let response):
