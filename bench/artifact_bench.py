@@ -12,7 +12,8 @@ Figures:
   file        a 1 GiB artifact over HTTPS, one curl at a time (MiB/s, median of --runs, interleaved)
   plain       the same over plain HTTP (a second daemon with TLS off; nginx's plain listener with
               sendfile on, as Debian's stock nginx.conf has it; nginx's built-in default is off)
-  small       4 KiB artifact GETs per second over HTTPS keep-alive (wrk -t2 -c16)
+  small       4 KiB artifact GETs per second on keep-alive connections, over HTTPS and plain HTTP,
+              wrk -t1 with 32 connections and with 1
   concurrent  the daemon's peak RSS (VmRSS sampled every 50 ms, and VmHWM) while 50 curl clients
               download the 1 GiB artifact at once over HTTPS; wall time (nginx doing the same is
               shown for reference)
@@ -38,6 +39,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flamegraph  # noqa: E402
 import tls_bench  # noqa: E402  (the Daemon/nginx TLS settings, certificates, wrk and report helpers)
 from tls_bench import (ROOT, free_port,  # noqa: E402
                        make_certs, negotiated, stop_process, wait_healthy)
@@ -147,11 +149,22 @@ def ArtifactNginx(workdir, certs, workers, root):
 
 
 class Target:
-    """One server's URL for one figure, as tls_bench.interleaved wants them."""
+    """One server's URL for one figure, as tls_bench.interleaved wants them (and the process to
+    profile with --profile)."""
 
-    def __init__(self, url, ca):
+    def __init__(self, url, ca, pid=None):
         self.url = url
         self.ca = ca
+        self.pid = pid
+
+
+def profile(args, target, name, run):
+    """With --profile DIR: `run()` once more with perf recording the daemon; the flame graph is DIR/NAME.svg."""
+    if not args.profile:
+        return
+    recording = flamegraph.Recording(target.pid, os.path.join(args.profile, name))
+    run()
+    print(f"  profile: {recording.finish(name)}")
 
 
 def curl_cmd(target, fmt):
@@ -226,15 +239,20 @@ def big_download(label, targets, expected, args, target_ratio):
                             f"(median of {args.runs}, interleaved)", samples, target_ratio)
 
 
-def small_gets(targets, expected, args):
+def small_gets(targets, expected, args, label, conns):
+    """4 KiB GETs on keep-alive connections, one wrk thread: 32 connections (throughput) and one
+    (latency: each request waits for the previous answer)."""
     size, sha = expected["out/small.bin"]
     for name, t in targets.items():
-        print(f"  verify small {name}: {verify(t, size, sha)}")
+        print(f"  verify small {label} {name}: {verify(t, size, sha)}")
     for t in targets.values():  # warm-up, not counted
-        tls_bench.wrk(t.url, 2, 16, 1, close=False)
-    samples = tls_bench.interleaved(targets, args.runs, lambda t: tls_bench.wrk(t.url, 2, 16, args.seconds, close=False))
-    tls_bench.report_rate(f"4 KiB artifact GETs over HTTPS keep-alive (wrk -t2 -c16 -d{args.seconds}s, "
-                          f"median of {args.runs}, interleaved)", samples, 0.5)
+        tls_bench.wrk(t.url, 1, conns, 1, close=False)
+    samples = tls_bench.interleaved(targets, args.runs, lambda t: tls_bench.wrk(t.url, 1, conns, args.seconds, close=False))
+    tls_bench.report_rate(f"4 KiB artifact GETs over {label} keep-alive (wrk -t1 -c{conns} -d{args.seconds}s, "
+                          f"median of {args.runs}, interleaved)", samples, 0.9 if conns > 1 else 1.0)
+    ours = targets["build-service"]
+    scheme = "https" if ours.url.startswith("https:") else "http"
+    profile(args, ours, f"artifact-4k-{scheme}-c{conns}", lambda: tls_bench.wrk(ours.url, 1, conns, args.seconds, close=False))
 
 
 def status_kib(pid, key):
@@ -355,6 +373,8 @@ def main():
     parser.add_argument("--clients", type=int, help="concurrent clients (default 50, 10 with --quick)")
     parser.add_argument("--no-nginx-concurrent", action="store_true",
                         help="skip nginx's reference run of the concurrent figure")
+    parser.add_argument("--profile", metavar="DIR", help="also record a perf profile of the daemon in each "
+                        "small-GET scenario: DIR/NAME.svg (flame graph), .folded, .top.txt (self time)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs, files)")
     args = parser.parse_args()
     args.seconds = 3 if args.quick else 10
@@ -391,7 +411,7 @@ def main():
         if set(figures) & {"file", "small", "concurrent"}:
             daemon = ArtifactDaemon(bindir, workdir, certs, True, "daemon-tls", project)
             print(f"build-service (TLS) build + artifact collection: {daemon.publish(certs['ca'], expected):.1f} s")
-        if "plain" in figures:
+        if set(figures) & {"plain", "small"}:
             plain = ArtifactDaemon(bindir, workdir, certs, False, "daemon-plain", project)
             print(f"build-service (plain) build + artifact collection: {plain.publish(certs['ca'], expected):.1f} s")
         print(tls_bench.describe_setup(nginx, args.nginx_workers))
@@ -404,7 +424,7 @@ def main():
         def targets(name, secure=True):
             ours = daemon if secure else plain
             theirs = nginx.base if secure else nginx.plain_base
-            return {"build-service": Target(ours.urls[name], certs["ca"]),
+            return {"build-service": Target(ours.urls[name], certs["ca"], ours.pid),
                     "nginx": Target(f"{theirs}/{name}", certs["ca"])}
 
         if "file" in figures:
@@ -412,7 +432,9 @@ def main():
         if "plain" in figures:
             big_download("plain HTTP (nginx: sendfile on)", targets("out/big.bin", secure=False), expected, args, None)
         if "small" in figures:
-            small_gets(targets("out/small.bin"), expected, args)
+            for secure, label in ((True, "HTTPS"), (False, "plain HTTP")):
+                for conns in (32, 1):
+                    small_gets(targets("out/small.bin", secure), expected, args, label, conns)
         if "concurrent" in figures:
             t = targets("out/big.bin")
             if "file" not in figures:

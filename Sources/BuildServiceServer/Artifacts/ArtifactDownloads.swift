@@ -10,7 +10,7 @@ import NIOPosix
 struct ArtifactDownloads: Sendable {
     let store: ArtifactStore
     let signer: ArtifactURLSigner
-    let manifests = ManifestCache()
+    let cache = ArtifactCache()
 
     /// Bytes per write; at most two are in flight per download (over TLS: held in memory), so
     /// fifty concurrent downloads stay within tens of MiB.
@@ -32,22 +32,37 @@ struct ArtifactDownloads: Sendable {
         metrics: BuildMetrics
     ) -> HTTPResponse {
         guard let route else { return .refusal(Self.notFound) }
-        // Like nginx, open on the event loop: a cached manifest, a stat and a few openat calls on
-        // local disk cost microseconds; only bulk reads go to the thread pool.
-        let manifest = manifests.manifest(for: route.buildID, in: store)
-        guard let manifest, let opened = store.open(buildID: route.buildID, name: route.name, manifest: manifest) else {
+        // Like nginx, on the event loop: a cached manifest, a stat and (for a file not in memory)
+        // a few openat calls on local disk cost microseconds; only bulk reads go to the thread pool.
+        guard let (manifest, prepared) = cache.prepared(buildID: route.buildID, name: route.name, in: store) else {
             return .refusal(Self.notFound)
         }
-        let file = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: opened.descriptor)
         if case .granted(let grant) = authorization {
             do {
-                try grant.check(project: opened.manifest.project)
+                try grant.check(project: manifest.project)
             } catch {
-                try? file.close()
                 return .refusal(error)
             }
         }
-        if let zipRequest = ZipArtifact.Request(query: route.query), opened.artifact.contentType == "application/zip" {
+        let zipRequest = prepared.artifact.contentType == "application/zip" ? ZipArtifact.Request(query: route.query) : nil
+        let response = ArtifactResponse(request: head, prepared: prepared, inline: InlineArtifact.isRequested(route.query))
+        // A small file in memory: any single range of it, written at once.
+        if zipRequest == nil, let content = prepared.content {
+            switch response.body {
+            case .none:
+                return .complete(response.status, response.headers, nil)
+            case .bytes(let range):
+                metrics.artifactBytesServed(range.count)
+                return .complete(response.status, response.headers, content.getSlice(at: range.lowerBound, length: range.count))
+            case .multipart:
+                break
+            }
+        }
+        guard let opened = store.open(buildID: route.buildID, name: route.name, manifest: manifest) else {
+            return .refusal(Self.notFound)
+        }
+        let file = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: opened.descriptor)
+        if let zipRequest {
             defer { try? file.close() }
             return ZipArtifact.respond(
                 zipRequest,
@@ -58,7 +73,6 @@ struct ArtifactDownloads: Sendable {
                 metrics: metrics
             )
         }
-        let response = ArtifactResponse(request: head, artifact: opened.artifact, inline: InlineArtifact.isRequested(route.query))
         switch response.body {
         case .none:
             try? file.close()

@@ -20,37 +20,69 @@ struct ArtifactResponse {
     /// - Parameter inline: shown in the browser (`?inline=1`) where its type allows (see
     ///   `InlineArtifact`); a download otherwise.
     init(request: HTTPRequestHead, artifact: StoredArtifact, inline: Bool = false) {
-        // An adopted set's digest may not be computed yet: size and time stand in meanwhile.
-        let etag = artifact.sha256.isEmpty ? "\"\(artifact.size)-\(artifact.modified)\"" : "\"\(artifact.sha256)\""
-        let lastModified = HTTPDate.format(artifact.modified)
-        var fields = HTTPHeaders()
-        fields.add(name: "Accept-Ranges", value: "bytes")
-        fields.add(name: "ETag", value: etag)
-        fields.add(name: "Last-Modified", value: lastModified)
-        fields.add(name: "Cache-Control", value: "private")
-        fields.add(name: "X-Content-Type-Options", value: "nosniff")
+        self.init(request: request, prepared: PreparedArtifact(artifact), inline: inline)
+    }
 
-        if Self.notModified(request.headers, etag: etag, modified: artifact.modified) {
-            status = .notModified
-            self.headers = fields
-            body = .none
+    init(request: HTTPRequestHead, prepared: PreparedArtifact, inline: Bool = false) {
+        let artifact = prepared.artifact
+        let etag = prepared.etag
+        let presentation = inline ? InlineArtifact.presentation(contentType: artifact.contentType) : nil
+        let conditional =
+            request.headers.contains(name: "If-None-Match") || request.headers.contains(name: "If-Modified-Since")
+        let rangeHeader = request.headers.first(name: "Range")
+        // The common download: the whole file, headers made once per artifact.
+        if presentation == nil, !conditional, rangeHeader == nil {
+            let body: Body = request.method == .HEAD || artifact.size == 0 ? .none : .bytes(0...(artifact.size - 1))
+            self.init(status: .ok, headers: prepared.fullHeaders, body: body)
+            return
+        }
+        var fields = PreparedArtifact.validatorHeaders(etag: etag, lastModified: prepared.lastModified)
+        if conditional, Self.notModified(request.headers, etag: etag, modified: artifact.modified) {
+            self.init(status: .notModified, headers: fields, body: .none)
             return
         }
         var contentType = artifact.contentType
-        if inline, let presentation = InlineArtifact.presentation(contentType: artifact.contentType) {
+        if let presentation {
             contentType = presentation.contentType
             fields.add(name: "Content-Disposition", value: Self.contentDisposition(for: artifact.name, inline: true))
             fields.add(name: "Content-Security-Policy", value: presentation.policy)
         } else {
-            fields.add(name: "Content-Disposition", value: Self.contentDisposition(for: artifact.name))
+            fields.add(name: "Content-Disposition", value: prepared.disposition)
         }
-        var rangeHeader = request.headers.first(name: "Range")
+        self.init(
+            request: request,
+            range: rangeHeader,
+            size: artifact.size,
+            etag: etag,
+            modified: artifact.modified,
+            contentType: contentType,
+            fields: fields
+        )
+    }
+
+    private init(status: HTTPResponseStatus, headers: HTTPHeaders, body: Body) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The answer to a Range request (or a conditional or inline one): 200, 206, multipart or 416.
+    private init(
+        request: HTTPRequestHead,
+        range: String?,
+        size: Int,
+        etag: String,
+        modified: Int,
+        contentType: String,
+        fields: HTTPHeaders
+    ) {
+        var fields = fields
+        var rangeHeader = range
         if rangeHeader != nil, let ifRange = request.headers.first(name: "If-Range"),
-            !Self.ifRangeMatches(ifRange, etag: etag, modified: artifact.modified)
+            !Self.ifRangeMatches(ifRange, etag: etag, modified: modified)
         {
             rangeHeader = nil
         }
-        let size = artifact.size
         switch ByteRanges.evaluate(rangeHeader, size: size) {
         case .full:
             status = .ok

@@ -182,7 +182,8 @@ struct RequestRouter: HTTPResponder {
     }
 
     private static func path(of head: HTTPRequestHead) -> Substring {
-        head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let uri = head.uri
+        return uri[..<(uri.utf8.firstIndex(of: UInt8(ascii: "?")) ?? uri.endIndex)]
     }
 
     static func shortened(_ text: String) -> String {

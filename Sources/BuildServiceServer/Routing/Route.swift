@@ -36,11 +36,11 @@ package enum Route: Equatable {
     package init(path: Substring) {
         if let route = Self.fixed[path] {
             self = route
-        } else if path.hasPrefix("/assets/") {
+        } else if path.utf8.starts(with: "/assets/".utf8) {
             self = .asset(name: String(path.dropFirst("/assets/".count)))
         } else if ArtifactRoute.matches(path: path) {
             self = .artifact
-        } else if path.hasPrefix("/v1/builds/") {
+        } else if path.utf8.starts(with: "/v1/builds/".utf8) {
             let rest = path.dropFirst("/v1/builds/".count).split(separator: "/", omittingEmptySubsequences: false)
             // A malformed id is a build nobody can see: answered like an unknown one, after auth.
             let id = String(rest[0])
