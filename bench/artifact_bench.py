@@ -40,6 +40,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flamegraph  # noqa: E402
+import results  # noqa: E402
 import tls_bench  # noqa: E402  (the Daemon/nginx TLS settings, certificates, wrk and report helpers)
 from tls_bench import (ROOT, free_port,  # noqa: E402
                        make_certs, negotiated, stop_process, wait_healthy)
@@ -248,8 +249,12 @@ def small_gets(targets, expected, args, label, conns):
     for t in targets.values():  # warm-up, not counted
         tls_bench.wrk(t.url, 1, conns, 1, close=False)
     samples = tls_bench.interleaved(targets, args.runs, lambda t: tls_bench.wrk(t.url, 1, conns, args.seconds, close=False))
+    target = 0.9 if conns > 1 else 1.0
     tls_bench.report_rate(f"4 KiB artifact GETs over {label} keep-alive (wrk -t1 -c{conns} -d{args.seconds}s, "
-                          f"median of {args.runs}, interleaved)", samples, 0.9 if conns > 1 else 1.0)
+                          f"median of {args.runs}, interleaved)", samples, target)
+    results.record(args.json, f"4 KiB artifact GET, {label}, {conns} keep-alive connection{'s' if conns > 1 else ''}",
+                   statistics.median(s["rps"] for s in samples["build-service"]), "nginx",
+                   statistics.median(s["rps"] for s in samples["nginx"]), "req/s", True, target)
     ours = targets["build-service"]
     scheme = "https" if ours.url.startswith("https:") else "http"
     profile(args, ours, f"artifact-4k-{scheme}-c{conns}", lambda: tls_bench.wrk(ours.url, 1, conns, args.seconds, close=False))
@@ -375,6 +380,7 @@ def main():
                         help="skip nginx's reference run of the concurrent figure")
     parser.add_argument("--profile", metavar="DIR", help="also record a perf profile of the daemon in each "
                         "small-GET scenario: DIR/NAME.svg (flame graph), .folded, .top.txt (self time)")
+    parser.add_argument("--json", metavar="FILE", help="also append each small-GET figure to FILE (JSON Lines)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (configs, logs, files)")
     args = parser.parse_args()
     args.seconds = 3 if args.quick else 10
@@ -385,13 +391,7 @@ def main():
     for tool in ["curl", "openssl", "nginx"] + (["wrk"] if "small" in figures else []):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install -y nginx-light wrk curl openssl")
-    if args.bin_dir:
-        bindir = args.bin_dir
-    else:
-        if not args.no_build:
-            tls_bench.sh(["swift", "build", "-c", "release"], cwd=ROOT)
-        bindir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
-                                capture_output=True, text=True, check=True).stdout.strip()
+    bindir = tls_bench.release_bindir(args.bin_dir, args.no_build)
     if not os.access(os.path.join(bindir, "build-service"), os.X_OK):
         sys.exit(f"build-service not found in {bindir}")
 

@@ -21,6 +21,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results  # noqa: E402
+import tls_bench  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -125,6 +129,19 @@ level = "info"
         self.proc.wait(timeout=30)
 
 
+class BusyNeighbour:
+    """A CPU-bound process per core (a shell busy loop, like `stress -c N`), as another job on a build host."""
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(os.cpu_count() or 1)]
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+
+
 def timed(cmd, **kw):
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
@@ -172,7 +189,7 @@ def ratio_interval(ours, theirs, resamples=2000):
     return ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]
 
 
-def noop_latency(daemon, workdir, runs):
+def noop_latency(daemon, workdir, runs, json_path=None, label=""):
     """Alternates the two servers request by request, so drift in the machine's speed hits both.
     Also prints each server's own CPU time per request: on two cores, the client competes with it."""
     body = json.dumps({"project_id": "bench", "command": "true"})
@@ -193,6 +210,8 @@ def noop_latency(daemon, workdir, runs):
     low, high = ratio_interval(ours, theirs)
     print(f"no-op build over HTTP (curl, median of {runs}, interleaved): build-service {o:.2f} ms, webhook {t:.2f} ms, "
           f"ratio {o / t:.3f}x (target <= 1.0x; 95 % interval {low:.3f}-{high:.3f})")
+    results.record(json_path, f"no-op build round trip, curl over HTTP{label}", o, "webhook", t, "ms", False, 0.9,
+                   f"median of {runs} interleaved")
     print(f"  server CPU per request (all threads, the build's process not counted): build-service "
           f"{ours_cpu / runs / 1000:.0f} us, webhook {theirs_cpu / runs / 1000:.0f} us")
 
@@ -203,7 +222,7 @@ def cli_latency(daemon, bindir, runs):
     print(f"build-cli no-op over the socket (whole process, median of {runs}): {median_ms(samples):.2f} ms")
 
 
-def throughput(daemon, bindir, size, repeats=3):
+def throughput(daemon, bindir, size, repeats=3, json_path=None):
     """Median of `repeats` runs each, interleaved, so one slow moment of the machine does not decide."""
     mib = size / (1 << 20)
     cli = os.path.join(bindir, "build-cli")
@@ -227,7 +246,9 @@ def throughput(daemon, bindir, size, repeats=3):
     print(f"output relay, {mib:.0f} MiB, median of {repeats}: raw pipe (producer | cat) {mib / raw_s:.0f} MiB/s")
     for name in clients:
         s = statistics.median(seconds[name])
-        print(f"  {name}: {mib / s:.0f} MiB/s, ratio {raw_s / s:.2f}x of the raw pipe (target >= 0.5x), "
+        results.record(json_path, f"output relay of {mib:.0f} MiB in 61-byte lines, {name}", mib / s, "raw pipe",
+                       mib / raw_s, "MiB/s", True, 0.8, f"median of {repeats}")
+        print(f"  {name}: {mib / s:.0f} MiB/s, ratio {raw_s / s:.2f}x of the raw pipe (target >= 0.8x), "
               f"daemon peak RSS {peaks[name] / 1024:.1f} MiB (target <= 64), at most +{growths[name] / 1024:.1f} MiB "
               f"during one relay")
     print(f"  (finished builds keep up to build.event_buffer_bytes = 8 MiB of events each for retain_sec, "
@@ -268,28 +289,31 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--only-noop", action="store_true", help="just the no-op latency comparison")
     parser.add_argument("--only-relay", action="store_true", help="just the output relay comparison")
+    parser.add_argument("--json", metavar="FILE", help="also append the no-op and relay figures to FILE (JSON Lines)")
+    parser.add_argument("--busy", action="store_true", help="the no-op figure again with a CPU-bound loop on every core")
+    parser.add_argument("--bin-dir", help="use the binaries in DIR (e.g. .build/dist); no swift invocation at all")
     args = parser.parse_args()
     for tool in ["curl", "webhook"]:
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install -y curl webhook")
-    if not args.no_build:
-        sh(["swift", "build", "-c", "release"], cwd=ROOT)
-    bindir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.strip()
+    bindir = tls_bench.release_bindir(args.bin_dir, args.no_build)
     workdir = tempfile.mkdtemp(prefix="bs-bench-")
     daemon = Daemon(bindir, workdir)
     try:
         runs = 20 if args.quick else 100
         if not args.only_relay:
             # More rounds than elsewhere: the two servers are within a few percent of each other.
-            noop_latency(daemon, workdir, runs if args.quick else 300)
+            noop_latency(daemon, workdir, runs if args.quick else 300, args.json)
+            if args.busy:
+                with BusyNeighbour():
+                    noop_latency(daemon, workdir, runs if args.quick else 300, args.json, ", busy neighbour on every core")
         if args.only_noop:
             return
         if args.only_relay:
-            throughput(daemon, bindir, (32 if args.quick else 512) << 20)
+            throughput(daemon, bindir, (32 if args.quick else 512) << 20, json_path=args.json)
             return
         cli_latency(daemon, bindir, runs)
-        throughput(daemon, bindir, (32 if args.quick else 512) << 20)
+        throughput(daemon, bindir, (32 if args.quick else 512) << 20, json_path=args.json)
         slow_client(daemon, 256 << 20, 5 if args.quick else 20)
         concurrent_sleeps(daemon, 100)
     finally:

@@ -20,6 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results  # noqa: E402
 from tls_bench import build_and_project_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,6 +36,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--bindir", default=os.path.join(ROOT, ".build/dist"))
+    parser.add_argument("--json", metavar="FILE", help="also append the start-up figure to FILE (JSON Lines)")
     parser.add_argument("--also", help="another build-cli binary, timed in the same rounds (an A/B of two builds)")
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="bs-cli-bench-")
@@ -76,6 +78,8 @@ storage_root = "{workdir}/artifacts"
         print(f"{os.cpu_count()} CPUs, median of {args.runs}, interleaved:")
         for name, value in medians.items():
             print(f"  {name}: {value:.2f} ms ({value / socat:.2f}x socat)")
+        results.record(args.json, "build-cli no-op build over the socket, whole process", medians["build-cli no-op build"],
+                       "socat", socat, "ms", False, 2.0, f"median of {args.runs} interleaved")
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)

@@ -301,6 +301,16 @@ def closes_on_request(url):
     return re.search(r"^connection:\s*close", r.stdout, re.I | re.M) is not None
 
 
+def release_bindir(bin_dir, no_build):
+    """The binaries to measure: --bin-dir as given, else the release build (made first unless --no-build)."""
+    if bin_dir:
+        return bin_dir
+    if not no_build:
+        sh(["swift", "build", "-c", "release"], cwd=ROOT)
+    return subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def wrk(url, threads, conns, seconds, close):
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency"]
     if close:
@@ -584,13 +594,7 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: apt-get install -y nginx-light wrk curl openssl testssl.sh")
 
-    if args.bin_dir:
-        bindir = args.bin_dir
-    else:
-        if not args.no_build:
-            sh(["swift", "build", "-c", "release"], cwd=ROOT)
-        bindir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
-                                capture_output=True, text=True, check=True).stdout.strip()
+    bindir = release_bindir(args.bin_dir, args.no_build)
     for binary in ["build-service", "build-cli"]:
         if not os.access(os.path.join(bindir, binary), os.X_OK):
             sys.exit(f"{binary} not found in {bindir}")

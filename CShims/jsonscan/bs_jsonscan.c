@@ -107,3 +107,31 @@ size_t bs_json_escape_lossy(const uint8_t *bytes, size_t count, uint8_t *out, si
     *consumed = in;
     return written;
 }
+
+size_t bs_json_unescape_simple(const uint8_t *bytes, size_t count, uint8_t *out, size_t *written) {
+    size_t in = 0, length = 0;
+    while (in < count) {
+        size_t run = bs_json_plain_prefix(bytes + in, count - in, 0);
+        memcpy(out + length, bytes + in, run);
+        in += run;
+        length += run;
+        if (in == count || bytes[in] != '\\' || in + 1 == count) break;
+        uint8_t decoded;
+        switch (bytes[in + 1]) {
+        case '"': decoded = '"'; break;
+        case '\\': decoded = '\\'; break;
+        case '/': decoded = '/'; break;
+        case 'n': decoded = '\n'; break;
+        case 'r': decoded = '\r'; break;
+        case 't': decoded = '\t'; break;
+        case 'b': decoded = '\b'; break;
+        case 'f': decoded = '\f'; break;
+        default: goto done;  // \u and anything invalid: the caller's
+        }
+        out[length++] = decoded;
+        in += 2;
+    }
+done:
+    *written = length;
+    return in;
+}

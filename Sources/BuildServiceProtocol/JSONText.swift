@@ -11,15 +11,4 @@ public enum JSONText {
         var value = value
         value.withUTF8 { writeLossyUTF8String(UnsafeRawBufferPointer($0), to: &buffer) }
     }
-
-    /// How many bytes from `offset` on need no escaping (and, with `orNonASCII`, are ASCII).
-    @inline(__always)
-    static func plainPrefix(_ bytes: UnsafeRawBufferPointer, from offset: Int, orNonASCII: Bool) -> Int {
-        guard let base = bytes.baseAddress, offset < bytes.count else { return 0 }
-        return bs_json_plain_prefix(
-            base.assumingMemoryBound(to: UInt8.self) + offset,
-            bytes.count - offset,
-            orNonASCII ? 1 : 0
-        )
-    }
 }

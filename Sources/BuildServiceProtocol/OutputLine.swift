@@ -1,3 +1,4 @@
+import CBuildServiceJSONScan
 public import NIOCore
 
 /// Which pipe of the build a chunk of output came from.
@@ -74,58 +75,31 @@ public enum OutputLine {
         var valid = true
         // Unescaping never makes the text longer. No nested functions: nothing gets boxed.
         let output = [UInt8](unsafeUninitializedCapacity: body.count) { output, written in
-            let target = UnsafeMutableRawPointer(output.baseAddress!)
+            let target = output.baseAddress!
+            let bytes = source.assumingMemoryBound(to: UInt8.self)
             var length = 0
             var index = 0
-            var runStart = 0
             let count = body.count
             while index < count {
-                index += JSONText.plainPrefix(body, from: index, orNonASCII: false)
+                // Plain runs and short escapes in C; \u escapes and errors here.
+                var produced = 0
+                index += bs_json_unescape_simple(bytes + index, count - index, target + length, &produced)
+                length += produced
                 guard index < count else { break }
-                let byte = body[index]
-                if byte != UInt8(ascii: "\\") && byte != UInt8(ascii: "\"") && byte >= 0x20 {
-                    index += 1
-                    continue
-                }
-                guard byte == UInt8(ascii: "\\"), index + 1 < count else {
+                guard body[index] == UInt8(ascii: "\\"), index + 1 < count, body[index + 1] == UInt8(ascii: "u") else {
                     valid = false
                     break
                 }
-                (target + length).copyMemory(from: source + runStart, byteCount: index - runStart)
-                length += index - runStart
-                let escape = body[index + 1]
                 index += 2
-                var simple: UInt8?
-                switch escape {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): simple = escape
-                case UInt8(ascii: "n"): simple = 0x0A
-                case UInt8(ascii: "r"): simple = 0x0D
-                case UInt8(ascii: "t"): simple = 0x09
-                case UInt8(ascii: "b"): simple = 0x08
-                case UInt8(ascii: "f"): simple = 0x0C
-                case UInt8(ascii: "u"):
-                    // \uXXXX is 6 bytes and at most 3 of UTF-8; a pair is 12 bytes and 4 of UTF-8.
-                    guard let scalar = unicodeEscape(body, at: &index) else {
-                        valid = false
-                        break
-                    }
-                    for encoded in UTF8.encode(scalar)! {
-                        target.storeBytes(of: encoded, toByteOffset: length, as: UInt8.self)
-                        length += 1
-                    }
-                default:
+                // \uXXXX is 6 bytes and at most 3 of UTF-8; a pair is 12 bytes and 4 of UTF-8.
+                guard let scalar = unicodeEscape(body, at: &index) else {
                     valid = false
+                    break
                 }
-                guard valid else { break }
-                if let simple {
-                    target.storeBytes(of: simple, toByteOffset: length, as: UInt8.self)
+                for encoded in UTF8.encode(scalar)! {
+                    target[length] = encoded
                     length += 1
                 }
-                runStart = index
-            }
-            if valid {
-                (target + length).copyMemory(from: source + runStart, byteCount: count - runStart)
-                length += count - runStart
             }
             written = length
         }

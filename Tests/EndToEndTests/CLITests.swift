@@ -27,6 +27,32 @@ struct CLITests {
         await daemon.stop()
     }
 
+    /// Output that is all escapes and edge cases reaches build-cli as the build wrote it, read
+    /// as UTF-8 (each invalid subpart one U+FFFD, as the protocol carries text): control bytes,
+    /// quotes, backslashes, multi-byte characters split across the build's writes (dd writes
+    /// 4,097 bytes at a time) and across the daemon's reads, which join while the client is busy.
+    @Test(arguments: [false, true])
+    func outputFullOfEscapesArrivesIdentical(overHTTP: Bool) async throws {
+        let daemon = try await DaemonUnderTest()
+        var pattern: [UInt8] = Array(0...0x7F)
+        pattern += Array("\"\\ é 😀 €\u{2028}".utf8)
+        pattern += [0xFF, 0xC3, 0x28, 0xE2, 0x82, UInt8(ascii: "x"), 0x80, 0xF0, 0x9F, 0x98]  // invalid, truncated
+        pattern += Array("\n".utf8)
+        var payload: [UInt8] = []
+        for index in 0..<6000 { payload += pattern.dropFirst(index % 7) }
+        let file = daemon.projectRoot + "/payload.bin"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data(payload)))
+        let result = try await daemon.cli(
+            ["--quiet", "--project", "demo", "sh", "-c", "dd if=payload.bin bs=4097 2>/dev/null; dd if=payload.bin bs=65536 >&2 2>/dev/null"],
+            overHTTP: overHTTP
+        )
+        let expected = Data(String(decoding: payload, as: UTF8.self).utf8)
+        #expect(result.status == 0)
+        #expect(sameBytes(result.stdout, expected), "stdout: \(result.stdout.count) bytes, expected \(expected.count)")
+        #expect(sameBytes(result.stderr, expected), "stderr: \(result.stderr.count) bytes, expected \(expected.count)")
+        await daemon.stop()
+    }
+
     @Test func helpIsShownBeforeAnyCommand() async throws {
         let daemon = try await DaemonUnderTest()
         for flag in ["--help", "-h"] {

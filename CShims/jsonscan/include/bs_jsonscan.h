@@ -17,4 +17,11 @@ size_t bs_json_plain_prefix(const uint8_t *bytes, size_t count, int stop_at_non_
 /// *consumed to the bytes read.
 size_t bs_json_escape_lossy(const uint8_t *bytes, size_t count, uint8_t *out, size_t capacity, size_t *consumed);
 
+/// Decodes the inside of a JSON string from bytes[0..<count] into out (room for count bytes):
+/// plain runs and the two-character escapes, in one pass. Stops at the first thing it leaves to
+/// the caller: a \u escape, a quote, a raw control character, a bad or cut-off escape.
+/// Returns the bytes read and sets *written to the bytes written. The client's hot loop: build
+/// logs have an escaped newline every few dozen bytes.
+size_t bs_json_unescape_simple(const uint8_t *bytes, size_t count, uint8_t *out, size_t *written);
+
 #endif

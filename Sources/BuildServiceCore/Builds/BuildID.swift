@@ -10,8 +10,9 @@ public enum BuildID {
 
     /// Whether `text` has exactly the daemon's id format.
     public static func isValid(_ text: String) -> Bool {
-        let utf8 = Array(text.utf8)
-        guard utf8.count == 36, text.hasPrefix("bld_") else { return false }
+        // On the UTF-8 view, no copy: every artifact download checks one.
+        let utf8 = text.utf8
+        guard utf8.count == 36, utf8.starts(with: "bld_".utf8) else { return false }
         return utf8.dropFirst(4).allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 

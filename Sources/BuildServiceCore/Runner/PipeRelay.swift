@@ -26,6 +26,14 @@ final class PipeRelay: @unchecked Sendable {
     private var drainCheck: Scheduled<Void>?
     private let fds: [Int32]
     private static let recvAllocator = AdaptiveRecvByteBufferAllocator(minimum: 1024, initial: 16_384, maximum: 262_144)
+    /// The most a chunk grows to by joining reads (the largest single read's size).
+    static let mergeLimit = 262_144
+    /// See `readCompleted`: bursts closer than this are a stream; its reads wait this long.
+    static let streamingGap = TimeAmount.milliseconds(2)
+    static let batchDelay = TimeAmount.microseconds(500)
+    /// Per pipe (stdout, stderr): when its last read burst ended, and the bytes of the current one.
+    private var lastBurst = [NIODeadline.distantPast, NIODeadline.distantPast]
+    private var burstBytes = [0, 0]
 
     /// Starts reading both pipes (taking ownership of the descriptors). Registration happens on
     /// the event loop in the background; nothing needs to wait for it.
@@ -122,20 +130,45 @@ final class PipeRelay: @unchecked Sendable {
     }
 
     fileprivate func receive(_ chunk: Chunk) {
+        burstBytes[chunk.pipe == .stdout ? 0 : 1] += chunk.bytes.readableBytes
         if let waiter {
             self.waiter = nil
             waiter.resume(returning: chunk)
+        } else if var last = queue.last, last.pipe == chunk.pipe, last.bytes.readableBytes + chunk.bytes.readableBytes <= Self.mergeLimit {
+            // While the consumer is busy, what the build writes meanwhile (a compiler or `head`
+            // writes 4-8 KiB at a time) joins the waiting chunk: one event, and one trip through
+            // the log and the client's socket, instead of one per write.
+            queue.removeLast()
+            var bytes = chunk.bytes
+            last.bytes.writeBuffer(&bytes)
+            queue.append(last)
         } else {
             queue.append(chunk)
         }
     }
 
     /// After a read burst: keep reading while there is room, else wait for the consumer.
-    fileprivate func readCompleted(_ context: ChannelHandlerContext) {
-        if queue.count < limit {
-            context.read()
-        } else {
+    ///
+    /// A small burst right after the previous one means the build is writing fast in small
+    /// pieces (a compiler's or `head`'s 4-8 KiB writes): the next read waits `batchDelay`, so
+    /// that it takes what accumulated in the 1 MiB pipe meanwhile. Each read becomes an event
+    /// that goes through the log, the client's socket and the client's decoder, so fewer,
+    /// larger ones cost far less; a line printed after a pause is still read at once.
+    fileprivate func readCompleted(_ context: ChannelHandlerContext, pipe: OutputPipe) {
+        let index = pipe == .stdout ? 0 : 1
+        let now = NIODeadline.now()
+        let streaming = burstBytes[index] < Self.mergeLimit / 4 && now - lastBurst[index] < Self.streamingGap
+        lastBurst[index] = now
+        burstBytes[index] = 0
+        guard queue.count < limit else {
             paused.append(context)
+            return
+        }
+        if streaming {
+            let bound = NIOLoopBound(context, eventLoop: eventLoop)
+            eventLoop.scheduleTask(in: Self.batchDelay) { bound.value.read() }
+        } else {
+            context.read()
         }
     }
 
@@ -190,7 +223,7 @@ private final class PipeReader: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        relay.readCompleted(context)
+        relay.readCompleted(context, pipe: pipe)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

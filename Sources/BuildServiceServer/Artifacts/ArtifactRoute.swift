@@ -13,10 +13,13 @@ package struct ArtifactRoute: Equatable {
     /// Whether `path` (without query) is one of the artifact routes at all, valid or not.
     static func matches(path: Substring) -> Bool {
         if path.utf8.starts(with: "/artifacts/".utf8) { return true }
-        guard path.utf8.starts(with: "/v1/builds/".utf8) else { return false }
-        // /v1/builds/<id>/artifacts/…: the fourth segment.
-        let segments = path.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 5, omittingEmptySubsequences: false)
-        return segments.count >= 5 && segments[4].elementsEqual("artifacts".utf8)
+        let prefix = "/v1/builds/".utf8
+        guard path.utf8.starts(with: prefix) else { return false }
+        // /v1/builds/<id>/artifacts/…: the segment after the id (no split: on every request).
+        let afterPrefix = path.utf8.dropFirst(prefix.count)
+        guard let slash = afterPrefix.firstIndex(of: UInt8(ascii: "/")) else { return false }
+        let segment = afterPrefix[afterPrefix.index(after: slash)...].prefix { $0 != UInt8(ascii: "/") }
+        return segment.elementsEqual("artifacts".utf8)
     }
 
     /// `nil` for a malformed, encoded-slash, traversal or otherwise suspicious request.

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""The performance figures of issue 21 in one run, each with its peer measured beside it, written
+to a JSON Lines file that bench/readme_table.py turns into the README's table:
+
+  4 KiB artifact GETs      vs nginx   (artifact_bench.py --only small: HTTPS and HTTP, 32 and 1 connections)
+  no-op build round trip   vs webhook (bench.py --only-noop, idle and with a busy neighbour on every core)
+  output relay             vs a raw pipe (bench.py --only-relay: build-cli over the socket, curl over HTTP)
+  build-cli start-up       vs socat   (cli_bench.py)
+
+  python3 bench/run_all.py --bin-dir .build/dist [--quick] [--profile DIR] [--json FILE] [--readme]
+
+--profile DIR also records perf flame graphs of the daemon for the artifact scenarios (see
+artifact_bench.py). --readme writes the table into README.md when the run is done.
+Needs what the four scripts need: nginx-light, wrk, webhook, socat, curl, openssl (and linux-perf
+for --profile). Nothing is asserted; run it on an otherwise quiet machine, never beside a build.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin-dir", default=os.path.join(os.path.dirname(HERE), ".build/dist"))
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--profile", metavar="DIR")
+    parser.add_argument("--json", metavar="FILE", default=os.path.join(HERE, "results", time.strftime("%Y%m%d-%H%M%S") + ".jsonl"))
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md afterwards")
+    args = parser.parse_args()
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    if os.path.exists(args.json):
+        os.unlink(args.json)
+    quick = ["--quick"] if args.quick else []
+    profile = ["--profile", args.profile] if args.profile else []
+    steps = [
+        ["artifact_bench.py", "--bin-dir", args.bin_dir, "--only", "small", "--json", args.json] + quick + profile,
+        ["bench.py", "--bin-dir", args.bin_dir, "--only-noop", "--busy", "--json", args.json] + quick,
+        ["bench.py", "--bin-dir", args.bin_dir, "--only-relay", "--json", args.json] + quick,
+        ["cli_bench.py", "--bindir", args.bin_dir, "--json", args.json] + (["--runs", "50"] if args.quick else []),
+    ]
+    for step in steps:
+        print(f"== {' '.join(step)}", flush=True)
+        subprocess.run([sys.executable, os.path.join(HERE, step[0])] + step[1:], check=True)
+    print(f"figures: {args.json}")
+    if args.readme:
+        subprocess.run([sys.executable, os.path.join(HERE, "readme_table.py"), args.json], check=True)
+
+
+if __name__ == "__main__":
+    main()
