@@ -49,8 +49,12 @@ import Testing
             kill(-pid, SIGKILL)
             waitpid(pid, nil, 0)
         }
-        ledger.record(pgid: pid, project: "p", command: "c")
-        #expect(ledger.takeLeftovers().map(\.pgid) == [pid])
+        // Names with what JSON must escape survive the hand-written record.
+        let (project, command) = ("p\"q\\r é", "c\u{1}\n")
+        ledger.record(pgid: pid, project: project, command: command)
+        let leftovers = ledger.takeLeftovers()
+        #expect(leftovers.map(\.pgid) == [pid])
+        #expect(leftovers.first?.project == project && leftovers.first?.command == command)
         #expect(ledger.takeLeftovers().isEmpty, "a taken record is removed")
     }
 }

@@ -1,4 +1,6 @@
+import BuildServiceProtocol
 import Foundation
+import NIOCore
 
 /// A file per running process group under `<workspace_root>/running/`, so that a daemon killed
 /// with SIGKILL (or crashing) leaves a record of the builds it could not tear down, and the next
@@ -50,12 +52,18 @@ public struct ProcessGroupLedger: Sendable {
     /// daemon, not the machine (after a reboot the record is void anyway).
     func record(pgid: pid_t, project: String, command: String) {
         guard let start = Self.startTime(of: pgid), let boot = Self.bootID else { return }
-        let entry = Entry(pgid: pgid, leaderStart: start, bootID: boot, project: project, command: command)
-        guard let data = try? JSONEncoder().encode(entry) else { return }
+        // Entry's JSON, written by hand: JSONEncoder took a tenth of a no-op build's time.
+        var data = ByteBuffer(string: "{\"pgid\":\(pgid),\"leaderStart\":\(start),\"bootID\":")
+        JSONText.writeString(boot, to: &data)
+        data.writeString(",\"project\":")
+        JSONText.writeString(project, to: &data)
+        data.writeString(",\"command\":")
+        JSONText.writeString(command, to: &data)
+        data.writeString("}")
         // A record cut short by a crash fails to decode and is ignored: the window is a write.
         let file = openat(directory, "\(pgid)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard file >= 0 else { return }
-        _ = data.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
+        _ = data.withUnsafeReadableBytes { write(file, $0.baseAddress, $0.count) }
         close(file)
     }
 
