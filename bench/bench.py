@@ -67,7 +67,7 @@ class RSSSampler:
 
 
 class Daemon:
-    def __init__(self, bindir, workdir):
+    def __init__(self, bindir, workdir, level="info"):
         self.workdir = workdir
         self.socket = os.path.join(workdir, "bs.sock")
         project = os.path.join(workdir, "project")
@@ -106,7 +106,7 @@ path_root = "{project}"
 commands = ["true", "produce", "sleep"]
 max_concurrent = 100
 [logging]
-level = "info"
+level = "{level}"
 ''')
         self.log = open(os.path.join(workdir, "daemon.log"), "w+")
         self.proc = subprocess.Popen([os.path.join(bindir, "build-service"), "--config", config],

@@ -1,6 +1,7 @@
 import BuildServiceCore
 import BuildServiceProtocol
 import Foundation
+import Logging
 import NIOCore
 
 /// `POST /v1/builds` and the legacy one-line socket request: decode, authenticate, validate
@@ -8,6 +9,8 @@ import NIOCore
 /// it was submitted is answered with the refusal.
 struct BuildEndpoint: Sendable {
     let registry: BuildRegistry
+    /// The daemon's (for the debug-level stage trace).
+    let logger: Logger
     /// Where refused requests are logged (rate-limited).
     let refusals: RefusalLog
 
@@ -93,6 +96,11 @@ struct BuildEndpoint: Sendable {
 
     /// The admitted build's events until its `exit`.
     func stream(_ admitted: Admission, to sink: some EventSink) async {
-        await BuildEventStream(registry: registry).follow(admitted.record, after: 0, heartbeat: admitted.heartbeat, sink: sink)
+        let record = admitted.record
+        await BuildEventStream(registry: registry).follow(record, after: 0, heartbeat: admitted.heartbeat, sink: sink)
+        // The submitting client's stream ends once its `exit` event is written (the sink marks
+        // `lastByte` as it leaves) or the client left.
+        guard record.snapshot.exit != nil, logger.logLevel <= .debug else { return }
+        logger.debug("build stages", metadata: [LogKey.buildID: .string(record.id), "stages": .string(record.stages.summary)])
     }
 }

@@ -186,7 +186,7 @@ public final class BuildService: Service {
             metrics: metrics
         )
         for project in Set(stuck.map(\.project)) { registry.hold(project) }
-        let endpoint = BuildEndpoint(registry: registry, refusals: RefusalLog(logger: logger))
+        let endpoint = BuildEndpoint(registry: registry, logger: logger, refusals: RefusalLog(logger: logger))
         let downloads = ArtifactDownloads(store: store, signer: signer)
         let health = DaemonHealth(version: BuildServiceVersion.text)
         let deadlines = RequestDeadlines.Settings(

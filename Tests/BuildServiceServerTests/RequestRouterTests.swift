@@ -31,7 +31,7 @@ import Testing
         let listener = ListenerContext(
             name: "http",
             transport: .tcp,
-            endpoint: BuildEndpoint(registry: registry, refusals: RefusalLog(logger: logger)),
+            endpoint: BuildEndpoint(registry: registry, logger: logger, refusals: RefusalLog(logger: logger)),
             live: live,
             sendTimeoutSec: 5,
             downloads: ArtifactDownloads(

@@ -104,7 +104,9 @@ public struct BuildExecutor: Sendable {
         var ended: BuildRunResult?
         switch started {
         case .success(let build):
+            record.stages.mark(.spawned)
             let result = await relay(build, to: record)
+            record.stages.mark(.exited)
             ended = result
             if !result.cancelled { record.markProcessEnded() }
             exit = BuildExit(code: result.exitCode, timedOut: result.timedOut, resources: result.resources)
@@ -136,6 +138,11 @@ public struct BuildExecutor: Sendable {
         // Readers are woken now and send it on their own; the audit line below is not ordered
         // against what a client receives.
         record.finish(exit)
+        record.stages.mark(.finished)
+        // The readers woken just now run on this event loop too: let them write the `exit`
+        // event before the audit line is formatted and the process group checked (a no-op
+        // build's last byte came 0.46 ms after its finish, half of that after this yield).
+        await Task.yield()
         if let ended {
             outcome[LogKey.timedOut] = .stringConvertible(ended.timedOut)
             outcome[LogKey.cancelled] = .stringConvertible(ended.cancelled)
@@ -210,7 +217,9 @@ public struct BuildExecutor: Sendable {
     /// Output events, each chunk decoded as lossy UTF-8 that never splits a character.
     private func relay(_ build: RunningBuild, to record: BuildRecord) async -> BuildRunResult {
         let events = OutputEvents()
+        let stages = record.stages
         let result = await build.relay { pipe, bytes in
+            stages.mark(.firstOutput)
             let line = events.line(pipe, bytes)
             guard line.readableBytes > 0 else { return }
             await record.append(consume line)

@@ -11,6 +11,8 @@ public struct RequestOrigin: Sendable {
     public var pageBaseURL: String?
     /// Whether artifact URLs get a signature (auth is required where the request came in).
     public var signArtifactURLs = false
+    /// When the request had been read whole: where a build's stage trace starts (`BuildStages`).
+    public var receivedAt = ContinuousClock.now
 
     public init(listener: String, peer: String, tokenName: String? = nil) {
         self.listener = listener

@@ -17,6 +17,8 @@ public final class BuildRecord: Sendable {
     public var plan: BuildPlan { state.withLockedValue { $0.plan } }
     public let owner: BuildOwner
     public let submittedAt: Date
+    /// Its way from the request to the last byte (logged at debug level).
+    public let stages: BuildStages
     /// Where the build's pipes are read and its timers run.
     public let eventLoop: any EventLoop
     private let state: NIOLockedValueBox<State>
@@ -49,8 +51,16 @@ public final class BuildRecord: Sendable {
         var droppableThrough: Int { positions.values.min() ?? deliveredThrough }
     }
 
-    public init(id: String, plan: BuildPlan, owner: BuildOwner, eventBufferBytes: Int, eventLoop: any EventLoop) {
+    public init(
+        id: String,
+        plan: BuildPlan,
+        owner: BuildOwner,
+        eventBufferBytes: Int,
+        eventLoop: any EventLoop,
+        receivedAt: ContinuousClock.Instant = .now
+    ) {
         self.id = id
+        self.stages = BuildStages(since: receivedAt)
         self.owner = owner
         self.submittedAt = Date()
         self.eventLoop = eventLoop

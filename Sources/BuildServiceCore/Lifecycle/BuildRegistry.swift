@@ -144,7 +144,8 @@ public final class BuildRegistry: Sendable {
                 plan: plan,
                 owner: owner,
                 eventBufferBytes: state.limits.eventBufferBytes,
-                eventLoop: eventLoop
+                eventLoop: eventLoop,
+                receivedAt: origin.receivedAt
             )
             state.records[record.id] = record
             if let key { state.byIdempotencyKey[key] = record.id }
@@ -161,6 +162,7 @@ public final class BuildRegistry: Sendable {
             return .success((record, startsNow, true))
         }
         let (record, startsNow, isNew) = try admission.get()
+        if isNew { record.stages.mark(.admitted) }
         guard isNew else {
             try Self.checkSameRequest(record.plan, plan)
             return (record, false)

@@ -9,10 +9,13 @@ struct HTTPResponseSink: EventSink {
     let response: ResponseStream
     /// Set once the response's end has been written (with the `exit` event).
     let ended = NIOLockedValueBox(false)
+    /// Called on the event loop as the response's end (with the `exit` event) is written.
+    let onEnd: (@Sendable () -> Void)?
     var allowsNewEventTypes: Bool { true }
 
-    init(_ response: ResponseStream) {
+    init(_ response: ResponseStream, onEnd: (@Sendable () -> Void)? = nil) {
         self.response = response
+        self.onEnd = onEnd
     }
 
     private var channel: any Channel { response.channel }
@@ -36,6 +39,7 @@ struct HTTPResponseSink: EventSink {
             channel.write(HTTPServerResponsePart.body(.byteBuffer(line)), promise: nil)
             ended.withLockedValue { $0 = true }
             let done: EventLoopFuture<Void> = channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+            if let onEnd { done.whenSuccess { onEnd() } }
             try await SendDeadline.awaitCompletion(done, on: channel, timeout: response.sendTimeout)
             return done
         }

@@ -41,7 +41,10 @@ enum BuildSubmission {
             return .refusal(error)
         case .success(let admitted):
             let endpoint = listener.endpoint
-            return .streamed { response in await endpoint.stream(admitted, to: HTTPResponseSink(response)) }
+            let stages = admitted.record.stages
+            return .streamed { response in
+                await endpoint.stream(admitted, to: HTTPResponseSink(response) { stages.mark(.lastByte) })
+            }
         }
     }
 }
