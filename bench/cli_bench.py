@@ -20,6 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flamegraph  # noqa: E402
 import results  # noqa: E402
 from tls_bench import build_and_project_config  # noqa: E402
 
@@ -32,13 +33,39 @@ def timed(command, **kw):
     return time.perf_counter() - start
 
 
+def profile_startup(cli, socket_path, project, stem):
+    """perf record (DWARF call stacks, every process of the loop) of 100 no-op builds through `cli`;
+    the flame graph keeps build-cli's own samples."""
+    data = stem + ".perf.data"
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    loop = f'for i in $(seq 100); do "{cli}" --socket "{socket_path}" --project bench true; done'
+    subprocess.run(["perf", "record", "-q", "-F", "20000", "--call-graph", "dwarf,16384", "-o", data, "--",
+                    "sh", "-c", loop], cwd=project, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    script = subprocess.run(["perf", "script", "-i", data, "--comm", "build-cli"], capture_output=True, text=True,
+                            errors="replace").stdout
+    stacks = flamegraph.demangle(flamegraph.fold(script))
+    with open(stem + ".folded", "w") as f:
+        f.writelines(f"{stack} {count}\n" for stack, count in stacks.most_common())
+    with open(stem + ".svg", "w") as f:
+        f.write(flamegraph.svg(stacks, f"build-cli start-up, 100 no-op builds over the socket ({os.path.basename(cli)})"))
+    with open(stem + ".top.txt", "w") as f:
+        f.write(flamegraph.top_leaves(stacks))
+    os.unlink(data)
+    print(f"  profile: {stem}.svg")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--bindir", default=os.path.join(ROOT, ".build/dist"))
+    parser.add_argument("--profile", metavar="DIR", help="also record perf profiles of 100 no-op builds through "
+                        "build-cli (and through --also): DIR/cli-startup[-also].svg, .folded, .top.txt")
     parser.add_argument("--json", metavar="FILE", help="also append the start-up figure to FILE (JSON Lines)")
     parser.add_argument("--also", help="another build-cli binary, timed in the same rounds (an A/B of two builds)")
     args = parser.parse_args()
+    # The clients run in the project directory.
+    args.bindir = os.path.abspath(args.bindir)
+    args.also = args.also and os.path.abspath(args.also)
     workdir = tempfile.mkdtemp(prefix="bs-cli-bench-")
     socket_path = os.path.join(workdir, "bs.sock")
     project = os.path.join(workdir, "project")
@@ -78,6 +105,9 @@ storage_root = "{workdir}/artifacts"
         print(f"{os.cpu_count()} CPUs, median of {args.runs}, interleaved:")
         for name, value in medians.items():
             print(f"  {name}: {value:.2f} ms ({value / socat:.2f}x socat)")
+        if args.profile:
+            for suffix, binary in [("", cli)] + ([("-also", args.also)] if args.also else []):
+                profile_startup(binary, socket_path, project, os.path.join(args.profile, "cli-startup" + suffix))
         results.record(args.json, "build-cli no-op build over the socket, whole process", medians["build-cli no-op build"],
                        "socat", socat, "ms", False, 2.0, f"median of {args.runs} interleaved")
     finally:

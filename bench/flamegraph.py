@@ -12,6 +12,7 @@ import collections
 import html
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +44,24 @@ def fold(script_text):
     if command is not None:
         stacks[";".join([command] + list(reversed(frames)))] += 1
     return stacks
+
+
+def demangle(stacks):
+    """Swift's mangled names ($s...) made readable with `swift demangle` when a toolchain is here
+    (perf demangles C++ but not Swift); the stacks are returned unchanged otherwise."""
+    swift = shutil.which("swift")
+    frames = sorted({frame for stack in stacks for frame in stack.split(";") if frame.startswith(("$s", "_$s"))})
+    if not swift or not frames:
+        return stacks
+    out = subprocess.run([swift, "demangle", "--simplified"], input="\n".join(frames) + "\n",
+                         capture_output=True, text=True).stdout.splitlines()
+    if len(out) != len(frames):
+        return stacks
+    names = {frame: demangle_light(name) for frame, name in zip(frames, out)}
+    result = collections.Counter()
+    for stack, count in stacks.items():
+        result[";".join(names.get(frame, frame) for frame in stack.split(";"))] += count
+    return result
 
 
 def demangle_light(symbol):
@@ -105,7 +124,7 @@ def top_leaves(stacks, limit=30):
 
 def write(data_path, stem, title):
     script = subprocess.run(["perf", "script", "-i", data_path], capture_output=True, text=True, errors="replace").stdout
-    stacks = fold(script)
+    stacks = demangle(fold(script))
     with open(stem + ".folded", "w") as f:
         f.writelines(f"{stack} {count}\n" for stack, count in stacks.most_common())
     with open(stem + ".svg", "w") as f:

@@ -13,6 +13,13 @@ import results  # noqa: E402
 BEGIN, END = "<!-- bench-table:begin -->", "<!-- bench-table:end -->"
 
 
+def number(value, unit):
+    """As a reader wants it: whole requests and MiB, milliseconds to two places."""
+    if unit == "ms":
+        return f"{value:.2f}"
+    return f"{value:,.0f}"
+
+
 def table(entries):
     lines = ["| figure | build-service | peer | ratio | target | |", "|---|---|---|---|---|---|"]
     for e in entries:
@@ -20,7 +27,8 @@ def table(entries):
         # The ratio is ours over the peer's; for times lower is better, for rates higher.
         met = ratio is not None and (ratio >= target if e["higher_is_better"] else ratio <= target)
         comparison = "≥" if e["higher_is_better"] else "≤"
-        lines.append(f"| {e['figure']} | {e['ours']:g} {e['unit']} | {e['peer']} {e['peer_value']:g} {e['unit']} | "
+        ours, peer = number(e["ours"], e["unit"]), number(e["peer_value"], e["unit"])
+        lines.append(f"| {e['figure']} | {ours} {e['unit']} | {e['peer']} {peer} {e['unit']} | "
                      f"{ratio:.2f}× | {comparison} {target}× | {'met' if met else 'not yet'} |")
     when = entries[0]["time"][:10] if entries else "?"
     cpus = entries[0]["cpus"] if entries else "?"

@@ -30,21 +30,29 @@ def main():
     parser.add_argument("--profile", metavar="DIR")
     parser.add_argument("--json", metavar="FILE", default=os.path.join(HERE, "results", time.strftime("%Y%m%d-%H%M%S") + ".jsonl"))
     parser.add_argument("--readme", action="store_true", help="write the table into README.md afterwards")
+    parser.add_argument("--steps", default="artifacts,noop,relay,cli",
+                        help="which of artifacts,noop,relay,cli to run (default all); --keep-json adds to FILE")
+    parser.add_argument("--keep-json", action="store_true", help="append to FILE instead of starting it anew")
     args = parser.parse_args()
+    # The scripts run their clients in other directories.
+    args.bin_dir = os.path.abspath(args.bin_dir)
+    wanted = set(args.steps.split(","))
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    if os.path.exists(args.json):
+    if os.path.exists(args.json) and not args.keep_json:
         os.unlink(args.json)
     quick = ["--quick"] if args.quick else []
     profile = ["--profile", args.profile] if args.profile else []
     steps = [
-        ["artifact_bench.py", "--bin-dir", args.bin_dir, "--only", "small", "--json", args.json] + quick + profile,
-        ["bench.py", "--bin-dir", args.bin_dir, "--only-noop", "--busy", "--json", args.json] + quick,
-        ["bench.py", "--bin-dir", args.bin_dir, "--only-relay", "--json", args.json] + quick,
-        ["cli_bench.py", "--bindir", args.bin_dir, "--json", args.json] + (["--runs", "50"] if args.quick else []),
+        ["artifacts", "artifact_bench.py", "--bin-dir", args.bin_dir, "--only", "small", "--json", args.json] + quick + profile,
+        ["noop", "bench.py", "--bin-dir", args.bin_dir, "--only-noop", "--busy", "--json", args.json] + quick,
+        ["relay", "bench.py", "--bin-dir", args.bin_dir, "--only-relay", "--json", args.json] + quick,
+        ["cli", "cli_bench.py", "--bindir", args.bin_dir, "--json", args.json] + (["--runs", "50"] if args.quick else []),
     ]
-    for step in steps:
-        print(f"== {' '.join(step)}", flush=True)
-        subprocess.run([sys.executable, os.path.join(HERE, step[0])] + step[1:], check=True)
+    for name, script, *arguments in steps:
+        if name not in wanted:
+            continue
+        print(f"== {script} {' '.join(arguments)}", flush=True)
+        subprocess.run([sys.executable, os.path.join(HERE, script)] + arguments, check=True)
     print(f"figures: {args.json}")
     if args.readme:
         subprocess.run([sys.executable, os.path.join(HERE, "readme_table.py"), args.json], check=True)
