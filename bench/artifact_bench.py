@@ -385,6 +385,8 @@ def main():
     args = parser.parse_args()
     args.seconds = 3 if args.quick else 10
     big_size = (256 if args.quick else 1024) * MIB
+    if args.only == "small":
+        big_size = MIB  # not downloaded: no need to write and collect a gigabyte first
     clients = args.clients or (10 if args.quick else 50)
     figures = [args.only] if args.only else ["file", "plain", "small", "concurrent"]
 
