@@ -53,8 +53,10 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// How long a close may wait for our close_notify to be written before TCP is closed anyway.
     private static let closeNotifyWait = TimeAmount.seconds(3)
     /// Writes at least this large are encrypted straight from their buffer; smaller ones (an
-    /// HTTP chunk header, its CRLF) are gathered first so they share records.
-    private static let gatherLimit = 4096
+    /// HTTP chunk header, its CRLF, a response head and a small file) are gathered first so they
+    /// share records: one TLS record holds up to 16 KiB, and a head and a 4 KiB body in two
+    /// records cost a second SSL_write, seal and drain per response.
+    private static let gatherLimit = 16 * 1024
 
     /// - Parameters:
     ///   - context: server or client context; the role follows from it.
@@ -280,7 +282,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     private func encryptPendingWrites(context: ChannelHandlerContext) {
         flushRequested = false
         guard let connection, !pendingWrites.isEmpty else { return }
-        var gathered = context.channel.allocator.buffer(capacity: 0)
+        let small = pendingWrites.reduce(0) { $0 + ($1.0.readableBytes < Self.gatherLimit ? $1.0.readableBytes : 0) }
+        var gathered = context.channel.allocator.buffer(capacity: small)
         var failure: TLSError?
         for (buffer, _) in pendingWrites where failure == nil {
             if buffer.readableBytes < Self.gatherLimit {
