@@ -77,11 +77,14 @@ import Testing
     }
 
     /// The page of `daemon`'s running build, once the list shows one (its link is the list's).
-    private static func runningBuildsPage(_ daemon: DaemonUnderTest, auth: [String]) async throws -> String {
+    /// The page of the running build whose arguments contain `marker` (not just any running
+    /// build: the cancelled one before it may still be listed while it is torn down).
+    private static func runningBuildsPage(_ daemon: DaemonUnderTest, auth: [String], marker: String) async throws -> String {
         for _ in 0..<200 {
             let list = try await Download.fetch(daemon.httpBase + "/v1/builds?state=running", headers: auth, in: daemon.directory)
             let builds = (try JSONSerialization.jsonObject(with: list.body) as? [String: Any])?["builds"] as? [[String: Any]]
-            if let link = builds?.first?["page_url"] as? String {
+            let ours = builds?.first { (($0["args"] as? [String]) ?? []).contains { $0.contains(marker) } }
+            if let link = ours?["page_url"] as? String {
                 let url = link.hasPrefix("/") ? daemon.httpBase + link : link
                 return String(decoding: try await Download.fetch(url, in: daemon.directory).body, as: UTF8.self)
             }
@@ -100,11 +103,11 @@ import Testing
         let auth = withTokens ? self.auth : []
         // The submitter leaves after 8 s; no idempotency key, so its build is cancelled then.
         async let submitter = daemon.curl(
-            requestJSON(["command": "sh", "args": ["-c", "echo first; sleep 60"]]),
+            requestJSON(["command": "sh", "args": ["-c", "echo first; sleep 60 # watched-1"]]),
             headers: auth,
             curlArguments: ["--max-time", "8"]
         )
-        let page = try await Self.runningBuildsPage(daemon, auth: auth)
+        let page = try await Self.runningBuildsPage(daemon, auth: auth, marker: "watched-1")
         let eventsLink = try #require(Self.value(of: "data-events", in: page))
         #expect(eventsLink.hasPrefix("/v1/builds/bld_") && eventsLink.contains(withTokens ? "/events?watch=1&expires=" : "/events?watch=1"))
         // The watcher follows (after=0: from the start) until the build's end, at most 30 s.
@@ -115,12 +118,14 @@ import Testing
         let exit = try #require(events.last)
         #expect(exit["type"] as? String == "exit" && exit["cancelled"] as? Bool == true, "\(exit)")
 
-        // And a watcher that leaves a running build leaves it running.
+        // And a watcher that leaves a running build leaves it running. (5 s: under the full
+        // suite on two cores, finding the build and fetching its page once took over 2 s, and
+        // the page of a finished build has no events link.)
         async let second = daemon.curl(
-            requestJSON(["command": "sh", "args": ["-c", "sleep 2; mkdir -p out; echo finished | tee out/f.txt"]]),
+            requestJSON(["command": "sh", "args": ["-c", "sleep 5; mkdir -p out; echo finished | tee out/f.txt # watched-2"]]),
             headers: auth
         )
-        let html = try await Self.runningBuildsPage(daemon, auth: auth)
+        let html = try await Self.runningBuildsPage(daemon, auth: auth, marker: "watched-2")
         let link = try #require(Self.value(of: "data-events", in: html))
         _ = try? await Download.fetch(daemon.httpBase + link, extra: ["--max-time", "0.5"], in: daemon.directory)
         let finished = try parseEvents(try await second.body)
