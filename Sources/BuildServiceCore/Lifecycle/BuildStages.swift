@@ -1,11 +1,13 @@
+import BuildServiceProtocol
 import NIOConcurrencyHelpers
+import Synchronization
 
 /// When a build passed each stage on its way from its request to the last byte of its answer:
 /// the per-stage trace the daemon logs at debug level ("build stages") once the `exit` event
 /// has been written to the client that submitted it. Where a no-op build's time goes is read
 /// from it (request read → admitted → spawned → first output → exited → finished → last byte).
 public final class BuildStages: Sendable {
-    public enum Stage: String, Sendable {
+    public enum Stage: String, Sendable, CaseIterable {
         /// Validated and registered (its `build` event can go out).
         case admitted
         /// The process has exec'd (the spawn returns after the exec).
@@ -18,9 +20,14 @@ public final class BuildStages: Sendable {
         case finished
         /// The `exit` event was written to the submitting client's socket.
         case lastByte = "last_byte"
+
+        fileprivate var bit: UInt8 { 1 << UInt8(Self.allCases.firstIndex(of: self)!) }
     }
 
     private let start: ContinuousClock.Instant
+    /// The stages marked so far, one bit each: `firstOutput` is marked for every chunk of
+    /// output, and all but the first of those marks cost one atomic load.
+    private let marked = Atomic<UInt8>(0)
     private let marks = NIOLockedValueBox<[(Stage, ContinuousClock.Instant)]>([])
 
     /// - Parameter start: when the request had been read whole.
@@ -30,19 +37,19 @@ public final class BuildStages: Sendable {
 
     /// Notes the stage's time, once (the first mark counts).
     public func mark(_ stage: Stage) {
+        guard marked.load(ordering: .relaxed) & stage.bit == 0 else { return }
         let now = ContinuousClock.now
-        marks.withLockedValue { marks in
-            if !marks.contains(where: { $0.0 == stage }) { marks.append((stage, now)) }
-        }
+        guard marked.bitwiseOr(stage.bit, ordering: .relaxed).oldValue & stage.bit == 0 else { return }
+        marks.withLockedValue { $0.append((stage, now)) }
     }
 
     /// `admitted=0.081ms spawned=0.412ms …`: each stage's time since the request was read.
     public var summary: String {
         marks.withLockedValue { marks in
             marks.map { stage, instant in
-                let micros = (instant - start).components.attoseconds / 1_000_000_000_000 + (instant - start).components.seconds * 1_000_000
-                let fraction = String(micros % 1000)
-                return "\(stage.rawValue)=\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + "ms"
+                let (seconds, attoseconds) = (instant - start).components
+                let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+                return "\(stage.rawValue)=" + ByteCountText.decimal(milliseconds, places: 3) + "ms"
             }.joined(separator: " ")
         }
     }

@@ -130,7 +130,7 @@ final class PipeRelay: @unchecked Sendable {
     }
 
     fileprivate func receive(_ chunk: Chunk) {
-        burstBytes[chunk.pipe == .stdout ? 0 : 1] += chunk.bytes.readableBytes
+        burstBytes[Self.slot(chunk.pipe)] += chunk.bytes.readableBytes
         if let waiter {
             self.waiter = nil
             waiter.resume(returning: chunk)
@@ -155,7 +155,7 @@ final class PipeRelay: @unchecked Sendable {
     /// that goes through the log, the client's socket and the client's decoder, so fewer,
     /// larger ones cost far less; a line printed after a pause is still read at once.
     fileprivate func readCompleted(_ context: ChannelHandlerContext, pipe: OutputPipe) {
-        let index = pipe == .stdout ? 0 : 1
+        let index = Self.slot(pipe)
         let now = NIODeadline.now()
         let streaming = burstBytes[index] < Self.mergeLimit / 4 && now - lastBurst[index] < Self.streamingGap
         lastBurst[index] = now
@@ -173,7 +173,7 @@ final class PipeRelay: @unchecked Sendable {
     }
 
     fileprivate func pipeEnded(_ pipe: OutputPipe) {
-        open[pipe == .stdout ? 0 : 1] = false
+        open[Self.slot(pipe)] = false
         if openPipes == 0 {
             drainCheck?.cancel()
             drainCheck = nil
@@ -183,6 +183,9 @@ final class PipeRelay: @unchecked Sendable {
             waiter.resume(returning: nil)
         }
     }
+
+    /// A pipe's place in the per-pipe arrays (`open`, `lastBurst`, `burstBytes`).
+    private static func slot(_ pipe: OutputPipe) -> Int { pipe == .stdout ? 0 : 1 }
 
     private func resumeReading() {
         guard queue.count < limit, !paused.isEmpty else { return }

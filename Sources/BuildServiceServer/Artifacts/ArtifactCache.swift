@@ -39,10 +39,6 @@ final class ArtifactCache: Sendable {
         self.contentBudget = contentBudget
     }
 
-    func manifest(for buildID: String, in store: ArtifactStore) -> ArtifactManifest? {
-        current(buildID, in: store)?.manifest
-    }
-
     /// The artifact `name` of the build, prepared; nil if the set or the name does not exist.
     /// Reading a small file's bytes opens it as `ArtifactStore.open` does (no symlink on the way,
     /// the size the manifest says).
@@ -53,7 +49,7 @@ final class ArtifactCache: Sendable {
         var content: ByteBuffer?
         if artifact.size <= Self.contentLimit, state.withLockedValue({ $0.contentBytes + artifact.size <= contentBudget }) {
             guard let opened = store.open(buildID: buildID, name: name, manifest: entry.manifest) else { return nil }
-            content = Self.readWhole(opened.descriptor, size: artifact.size)
+            content = try? ArtifactDownloads.read(opened.descriptor, offset: 0, count: artifact.size)
             close(opened.descriptor)
             guard content != nil else { return nil }
         }
@@ -96,13 +92,5 @@ final class ArtifactCache: Sendable {
     private static func remove(_ buildID: String, from state: inout State) {
         guard let old = state.entries.removeValue(forKey: buildID) else { return }
         state.contentBytes -= old.prepared.values.reduce(0) { $0 + ($1.content?.readableBytes ?? 0) }
-    }
-
-    private static func readWhole(_ descriptor: Int32, size: Int) -> ByteBuffer? {
-        var buffer = ByteBufferAllocator().buffer(capacity: size)
-        let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { bytes in
-            max(0, pread(descriptor, bytes.baseAddress, size, 0))
-        }
-        return read == size ? buffer : nil
     }
 }

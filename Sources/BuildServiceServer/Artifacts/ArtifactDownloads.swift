@@ -161,7 +161,8 @@ struct ArtifactDownloads: Sendable {
         if let inFlight { try await SendDeadline.awaitCompletion(inFlight, on: channel, timeout: sendTimeout) }
     }
 
-    private static func read(_ descriptor: Int32, offset: Int, count: Int) throws -> ByteBuffer {
+    /// `count` bytes at `offset`, whole or an error.
+    static func read(_ descriptor: Int32, offset: Int, count: Int) throws -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: count)
         let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { bytes in
             max(0, pread(descriptor, bytes.baseAddress, count, off_t(offset)))

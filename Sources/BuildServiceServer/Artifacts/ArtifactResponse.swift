@@ -36,7 +36,7 @@ struct ArtifactResponse {
             self.init(status: .ok, headers: prepared.fullHeaders, body: body)
             return
         }
-        var fields = PreparedArtifact.validatorHeaders(etag: etag, lastModified: prepared.lastModified)
+        var fields = prepared.validatorHeaders
         if conditional, Self.notModified(request.headers, etag: etag, modified: artifact.modified) {
             self.init(status: .notModified, headers: fields, body: .none)
             return
@@ -49,15 +49,7 @@ struct ArtifactResponse {
         } else {
             fields.add(name: "Content-Disposition", value: prepared.disposition)
         }
-        self.init(
-            request: request,
-            range: rangeHeader,
-            size: artifact.size,
-            etag: etag,
-            modified: artifact.modified,
-            contentType: contentType,
-            fields: fields
-        )
+        self.init(request: request, range: rangeHeader, of: prepared, contentType: contentType, fields: fields)
     }
 
     private init(status: HTTPResponseStatus, headers: HTTPHeaders, body: Body) {
@@ -67,22 +59,15 @@ struct ArtifactResponse {
     }
 
     /// The answer to a Range request (or a conditional or inline one): 200, 206, multipart or 416.
-    private init(
-        request: HTTPRequestHead,
-        range: String?,
-        size: Int,
-        etag: String,
-        modified: Int,
-        contentType: String,
-        fields: HTTPHeaders
-    ) {
+    private init(request: HTTPRequestHead, range: String?, of prepared: PreparedArtifact, contentType: String, fields: HTTPHeaders) {
         var fields = fields
         var rangeHeader = range
         if rangeHeader != nil, let ifRange = request.headers.first(name: "If-Range"),
-            !Self.ifRangeMatches(ifRange, etag: etag, modified: modified)
+            !Self.ifRangeMatches(ifRange, etag: prepared.etag, modified: prepared.artifact.modified)
         {
             rangeHeader = nil
         }
+        let size = prepared.artifact.size
         switch ByteRanges.evaluate(rangeHeader, size: size) {
         case .full:
             status = .ok

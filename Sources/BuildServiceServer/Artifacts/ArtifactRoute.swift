@@ -67,10 +67,6 @@ package struct ArtifactRoute: Equatable {
     /// Percent-decodes one segment; refuses what could change the path's shape after decoding
     /// (`/`, `\`, NUL, control characters) and invalid UTF-8. A query value may hold `/` (a
     /// path inside a zip): `allowingSlash`.
-    static func decodeSegment(_ raw: Substring, allowingSlash: Bool = false) -> String? {
-        decodeSegment(raw.utf8[...], allowingSlash: allowingSlash)
-    }
-
     static func decodeSegment(_ raw: Substring.UTF8View.SubSequence, allowingSlash: Bool = false) -> String? {
         var bytes: [UInt8] = []
         guard appendDecoded(raw, to: &bytes, allowingSlash: allowingSlash) else { return nil }

@@ -10,9 +10,10 @@ struct PreparedArtifact: Sendable {
     let artifact: StoredArtifact
     /// Strong: the SHA-256, or size and time for an adopted set whose digest is not computed yet.
     let etag: String
-    let lastModified: String
     /// `attachment; filename=…`.
     let disposition: String
+    /// The headers every answer about the file has, 304 included.
+    let validatorHeaders: HTTPHeaders
     /// The headers of a full `200` download.
     let fullHeaders: HTTPHeaders
     /// The whole file, when it is at most `ArtifactCache.contentLimit` bytes and read.
@@ -21,24 +22,19 @@ struct PreparedArtifact: Sendable {
     init(_ artifact: StoredArtifact, content: ByteBuffer? = nil) {
         self.artifact = artifact
         etag = artifact.sha256.isEmpty ? "\"\(artifact.size)-\(artifact.modified)\"" : "\"\(artifact.sha256)\""
-        lastModified = HTTPDate.format(artifact.modified)
         disposition = ArtifactResponse.contentDisposition(for: artifact.name)
-        var headers = Self.validatorHeaders(etag: etag, lastModified: lastModified)
+        var validators = HTTPHeaders()
+        validators.add(name: "Accept-Ranges", value: "bytes")
+        validators.add(name: "ETag", value: etag)
+        validators.add(name: "Last-Modified", value: HTTPDate.format(artifact.modified))
+        validators.add(name: "Cache-Control", value: "private")
+        validators.add(name: "X-Content-Type-Options", value: "nosniff")
+        validatorHeaders = validators
+        var headers = validators
         headers.add(name: "Content-Disposition", value: disposition)
         headers.add(name: "Content-Type", value: artifact.contentType)
         headers.add(name: "Content-Length", value: String(artifact.size))
         fullHeaders = headers
         self.content = content
-    }
-
-    /// The headers every answer about the file has, 304 included.
-    static func validatorHeaders(etag: String, lastModified: String) -> HTTPHeaders {
-        var fields = HTTPHeaders()
-        fields.add(name: "Accept-Ranges", value: "bytes")
-        fields.add(name: "ETag", value: etag)
-        fields.add(name: "Last-Modified", value: lastModified)
-        fields.add(name: "Cache-Control", value: "private")
-        fields.add(name: "X-Content-Type-Options", value: "nosniff")
-        return fields
     }
 }
