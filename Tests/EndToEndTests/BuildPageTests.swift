@@ -101,33 +101,48 @@ import Testing
     func aPageFollowsABuildWithoutKeepingItAliveOrEndingIt(withTokens: Bool) async throws {
         let daemon = withTokens ? self.daemon : try await DaemonUnderTest(.init(artifacts: ["out/*"]))
         let auth = withTokens ? self.auth : []
-        // The submitter leaves after 8 s; no idempotency key, so its build is cancelled then.
-        async let submitter = daemon.curl(
-            requestJSON(["command": "sh", "args": ["-c", "echo first; sleep 60 # watched-1"]]),
-            headers: auth,
-            curlArguments: ["--max-time", "8"]
+        // The submitter stays until the test has the page and a watcher follows; then it leaves
+        // (no idempotency key, so its build is cancelled). No time window: under the full suite
+        // a fixed --max-time once ran out before the page had been fetched.
+        func curl(_ url: String, extra: [String] = [], body: String? = nil) throws -> RunningProcess {
+            var arguments = ["-sS", "-N"] + extra + [url]
+            if let tls = daemon.tls { arguments += ["--cacert", tls.certificates.caPath] }
+            return try TestProcess.start("/usr/bin/curl", arguments, stdin: body.map { Data($0.utf8) }, outputDirectory: daemon.directory)
+        }
+        let submitter = try curl(
+            daemon.httpBase + "/v1/builds",
+            extra: ["--data-binary", "@-"] + auth.flatMap { ["-H", $0] },
+            body: requestJSON(["command": "sh", "args": ["-c", "echo first; sleep 60 # watched-1"]])
         )
         let page = try await Self.runningBuildsPage(daemon, auth: auth, marker: "watched-1")
         let eventsLink = try #require(Self.value(of: "data-events", in: page))
         #expect(eventsLink.hasPrefix("/v1/builds/bld_") && eventsLink.contains(withTokens ? "/events?watch=1&expires=" : "/events?watch=1"))
-        // The watcher follows (after=0: from the start) until the build's end, at most 30 s.
-        let watched = try await Download.fetch(daemon.httpBase + eventsLink + "&after=0", in: daemon.directory)
-        _ = try await submitter
-        let events = try parseEvents(String(decoding: watched.body, as: UTF8.self))
+        // The watcher follows (after=0: from the start) until the build's end. Once it has the
+        // first line it is attached, and the submitter leaves.
+        let watcher = try curl(daemon.httpBase + eventsLink + "&after=0")
+        #expect(await eventually { watcher.stdoutSoFar.contains("first") })
+        submitter.signal(SIGTERM)
+        _ = await submitter.wait()
+        let watched = await watcher.wait(limit: .seconds(30))
+        let events = try parseEvents(watched.stdoutText)
         #expect(events.contains { $0["type"] as? String == "stdout" && $0["data"] as? String == "first\n" })
         let exit = try #require(events.last)
         #expect(exit["type"] as? String == "exit" && exit["cancelled"] as? Bool == true, "\(exit)")
 
-        // And a watcher that leaves a running build leaves it running. (5 s: under the full
-        // suite on two cores, finding the build and fetching its page once took over 2 s, and
-        // the page of a finished build has no events link.)
+        // And a watcher that leaves a running build leaves it running: the build waits for a
+        // file the test creates once the watcher has gone.
+        let go = daemon.projectRoot + "/go-\(UUID().uuidString)"
         async let second = daemon.curl(
-            requestJSON(["command": "sh", "args": ["-c", "sleep 5; mkdir -p out; echo finished | tee out/f.txt # watched-2"]]),
+            requestJSON([
+                "command": "sh",
+                "args": ["-c", "while [ ! -e \(go) ]; do sleep 0.05; done; mkdir -p out; echo finished | tee out/f.txt # watched-2"],
+            ]),
             headers: auth
         )
         let html = try await Self.runningBuildsPage(daemon, auth: auth, marker: "watched-2")
         let link = try #require(Self.value(of: "data-events", in: html))
         _ = try? await Download.fetch(daemon.httpBase + link, extra: ["--max-time", "0.5"], in: daemon.directory)
+        #expect(FileManager.default.createFile(atPath: go, contents: nil))
         let finished = try parseEvents(try await second.body)
         #expect(finished.last?["code"] as? Int == 0 && finished.last?["cancelled"] == nil, "\(finished.last ?? [:])")
     }
