@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """build-cli's whole-process cost (issue 19): a no-op build through build-cli over the Unix
 socket against socat sending the original's one-line JSON request on the same socket, and
-build-cli --version (startup alone), interleaved, median of --runs (200). Uses the static
-release binaries of scripts/build-release.sh (.build/dist).
+build-cli --version (startup alone), and against curl sending a no-op to webhook (the tool an
+outsider would script instead: its whole process, curl's start-up included), interleaved, median
+of --runs (200). Uses the static release binaries of scripts/build-release.sh (.build/dist).
 
   python3 bench/cli_bench.py [--runs 200] [--bindir .build/dist]
 
@@ -22,6 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flamegraph  # noqa: E402
 import results  # noqa: E402
+from bench import start_webhook  # noqa: E402
 from tls_bench import build_and_project_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,14 +83,17 @@ storage_root = "{workdir}/artifacts"
 ''' + build_and_project_config(workdir, project, {"true": "/bin/true"}))
     daemon = subprocess.Popen([os.path.join(args.bindir, "build-service"), "--config", config],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    webhook = None
     try:
+        webhook, webhook_url = start_webhook(workdir)
         for _ in range(100):
             if os.path.exists(socket_path):
                 break
             time.sleep(0.05)
         cli = os.path.join(args.bindir, "build-cli")
         line = json.dumps({"project_id": "bench", "command": "true"}) + "\n"
-        samples = {"build-cli no-op build": [], "socat legacy line": [], "build-cli --version": []}
+        samples = {"build-cli no-op build": [], "socat legacy line": [], "curl -> webhook no-op": [],
+                   "build-cli --version": []}
         if args.also:
             samples["--also no-op build"] = []
         for _ in range(args.runs):
@@ -99,18 +104,26 @@ storage_root = "{workdir}/artifacts"
                     timed([args.also, "--socket", socket_path, "--project", "bench", "true"], cwd=project))
             samples["socat legacy line"].append(
                 timed(["socat", "-t", "30", "-", "UNIX-CONNECT:" + socket_path], input=line.encode()))
+            samples["curl -> webhook no-op"].append(timed(["curl", "-sS", "-o", "/dev/null", webhook_url]))
             samples["build-cli --version"].append(timed([cli, "--version"]))
         medians = {name: statistics.median(values) * 1000 for name, values in samples.items()}
         socat = medians["socat legacy line"]
         print(f"{os.cpu_count()} CPUs, median of {args.runs}, interleaved:")
+        webhook_ms = medians["curl -> webhook no-op"]
         for name, value in medians.items():
-            print(f"  {name}: {value:.2f} ms ({value / socat:.2f}x socat)")
+            print(f"  {name}: {value:.2f} ms ({value / socat:.2f}x socat, {value / webhook_ms:.2f}x curl -> webhook)")
         if args.profile:
             for suffix, binary in [("", cli)] + ([("-also", args.also)] if args.also else []):
                 profile_startup(binary, socket_path, project, os.path.join(args.profile, "cli-startup" + suffix))
         results.record(args.json, "build-cli no-op build over the socket, whole process", medians["build-cli no-op build"],
                        "socat", socat, "ms", False, 2.0, f"median of {args.runs} interleaved")
+        results.record(args.json, "build-cli no-op build over the socket vs curl to webhook, whole processes",
+                       medians["build-cli no-op build"], "curl -> webhook", webhook_ms, "ms", False, 1.0,
+                       f"median of {args.runs} interleaved")
     finally:
+        if webhook:
+            webhook.terminate()
+            webhook.wait(timeout=10)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -198,7 +198,7 @@ struct BuildCLI: AsyncParsableCommand {
                 var management = BuildManagement(client: try makeClient(environment: environment), json: json || after.json)
                 management.downloadDirectory = after.directory ?? download ?? environment["BUILD_SERVICE_DOWNLOAD_DIR"].nonEmpty ?? "."
                 management.existingFiles = existingFiles
-                throw ExitCode(try await management.run(verb, buildID: id))
+                Self.leave(with: try await management.run(verb, buildID: id))
             }
             guard case .build(let command) = words else { return }
             var (client, request) = try makeRequest(command: command, environment: environment)
@@ -222,7 +222,7 @@ struct BuildCLI: AsyncParsableCommand {
                 // A code no process can exit with: passing it on truncated (256 -> 0) would lie.
                 throw ClientError.protocolViolation("the exit event's code \(exit.code) is outside 0-255")
             }
-            throw ExitCode(Int32(exit.code))
+            Self.leave(with: Int32(exit.code))
         } catch let error as ClientError {
             let tokenGiven =
                 token != nil || tokenFile != nil || environment["BUILD_SERVICE_TOKEN"].nonEmpty != nil
@@ -230,8 +230,16 @@ struct BuildCLI: AsyncParsableCommand {
             let endpoint = try? resolveEndpoint(environment: environment)
             let hint = NextStep.hint(for: error, tokenGiven: tokenGiven, endpoint: endpoint)
             EventPrinter.complain(error.description + (hint.map { "; " + $0 } ?? ""))
-            throw ExitCode(error.exitStatus)
+            Self.leave(with: error.exitStatus)
         }
+    }
+
+    /// Ends the process with `code` at once. Thrown as ArgumentParser's `ExitCode` instead, the
+    /// code would pass through its error reporting, which builds the command's help model
+    /// (reflection over every option) before it exits: half a millisecond of every build's run.
+    /// `exit` flushes stdio as that path does.
+    private static func leave(with code: Int32) -> Never {
+        Glibc.exit(code)
     }
 
     /// `--force` / `--no-clobber` for downloads.
