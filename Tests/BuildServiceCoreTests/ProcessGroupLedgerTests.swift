@@ -57,4 +57,19 @@ import Testing
         #expect(leftovers.first?.project == project && leftovers.first?.command == command)
         #expect(ledger.takeLeftovers().isEmpty, "a taken record is removed")
     }
+
+    /// A build names its own processes (prctl, exec of a file so named): a name with `)` and
+    /// spaces must not shift the fields, or a leftover's leader would never match its record.
+    @Test func theStartTimeIsReadPastACommandNameWithParenthesesAndSpaces() throws {
+        let stat = "4242 (evil) 1 2 3 4) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654321 1000 10 \n"
+        let parsed = Array(stat.utf8).withUnsafeBufferPointer { ProcessGroupLedger.startTime(inStat: $0) }
+        #expect(parsed == 987_654_321)
+        let cut = Array("4242 (x) S 1 4242 4242 0 -1".utf8).withUnsafeBufferPointer { ProcessGroupLedger.startTime(inStat: $0) }
+        #expect(cut == nil, "a record cut short has no start time")
+        // A live reading: this process's own start time.
+        let own = try #require(ProcessGroupLedger.startTime(of: getpid()))
+        let text = try String(contentsOfFile: "/proc/self/stat", encoding: .utf8)
+        let field22 = text[text.index(after: try #require(text.lastIndex(of: ")")))...].split(separator: " ")[19]
+        #expect(own == UInt64(field22))
+    }
 }

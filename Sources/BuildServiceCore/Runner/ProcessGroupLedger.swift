@@ -139,17 +139,38 @@ public struct ProcessGroupLedger: Sendable {
         .trimmingCharacters(in: .whitespacesAndNewlines)
 
     /// Field 22 of /proc/<pid>/stat (after the parenthesised command name, which may hold spaces).
+    /// Read on every build's way: scanned in place, without a string or an array of fields.
     static func startTime(of pid: pid_t) -> UInt64? {
         let file = Glibc.open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
         guard file >= 0 else { return nil }
         defer { close(file) }
-        var buffer = [UInt8](repeating: 0, count: 1024)
-        let count = buffer.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
-        let text = String(decoding: buffer[..<count], as: UTF8.self)
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 19 else { return nil }
-        return UInt64(fields[19])
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer -> UInt64? in
+            let count = read(file, buffer.baseAddress, buffer.count)
+            guard count > 0 else { return nil }
+            return startTime(inStat: UnsafeBufferPointer(rebasing: buffer[..<count]))
+        }
+    }
+
+    /// Field 22 of a /proc/<pid>/stat text: the 20th space-separated field after the last `)`.
+    static func startTime(inStat text: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard let close = text.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        var field = 0
+        var value: UInt64 = 0
+        var digits = 0
+        for byte in text[(close + 1)...] {
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") {
+                if field == 20 { break }
+                field += 1
+                continue
+            }
+            guard field == 20 else { continue }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return nil }
+            value = sum
+            digits += 1
+        }
+        return digits > 0 ? value : nil
     }
 }
