@@ -45,6 +45,21 @@ import Testing
         #expect(Route.cancelForm.allowHeader == "POST" && Route.logout.allowHeader == "POST")
     }
 
+    /// `answers` (asked on every request) and `methods` (the Allow header, the 405's text) are
+    /// one table written twice: they must agree for every route and method.
+    @Test func whatARouteAnswersIsWhatItsAllowHeaderSays() {
+        let routes: [Route] = [
+            .health, .metrics, .builds, .build(id: "x"), .buildEvents(id: "x"), .buildPage(id: "x"), .artifact,
+            .asset(name: "page.css"), .home, .login, .logout, .cancelForm, .unknown,
+        ]
+        let methods: [HTTPMethod] = [.GET, .HEAD, .POST, .PUT, .DELETE, .PATCH, .OPTIONS, .TRACE, .CONNECT, .RAW(value: "BREW")]
+        for route in routes {
+            for method in methods {
+                #expect(route.answers(method) == route.methods.contains(method), "\(route) \(method)")
+            }
+        }
+    }
+
     @Test(arguments: [
         ("/v1/builds/\(id)/artifacts/out/app.bin", "out/app.bin"),
         ("/artifacts/\(id)/out/app.bin", "out/app.bin"),

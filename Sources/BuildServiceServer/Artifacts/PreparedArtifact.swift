@@ -6,7 +6,9 @@ import NIOHTTP1
 /// with its build's cached manifest (`ArtifactCache`): the validators, the headers of the
 /// plain `200` answer, and for a small file its bytes. A small file's download is then a
 /// `stat` of the manifest and one write: no open, no read, no header formatting.
-struct PreparedArtifact: Sendable {
+/// A class: every request takes the cached one, and a reference is one retain where a copy of
+/// the fields was a dozen.
+final class PreparedArtifact: Sendable {
     let artifact: StoredArtifact
     /// Strong: the SHA-256, or size and time for an adopted set whose digest is not computed yet.
     let etag: String

@@ -5,7 +5,9 @@ import NIOHTTP1
 
 /// A listener's HTTP requests: each head is judged (route, method, auth) against one snapshot
 /// of the live settings, and the complete request goes to its route's handler.
-struct RequestRouter: HTTPResponder {
+/// A class: each request's answer closure captures it, one retain instead of a copy of the
+/// listener's context.
+final class RequestRouter: HTTPResponder {
     let listener: ListenerContext
     let authorizer: RequestAuthorizer
 
@@ -32,7 +34,7 @@ struct RequestRouter: HTTPResponder {
 
     func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict {
         switch judge(head, settings: listener.live.current, channel: channel) {
-        case .success(let request): .accept { body in respond(to: head, request, body: body, channel: channel) }
+        case .success(let request): .accept { [self] body in respond(to: head, request, body: body, channel: channel) }
         case .failure(let refusal): .refuse(refusal.response)
         }
     }
@@ -41,7 +43,7 @@ struct RequestRouter: HTTPResponder {
     private func judge(_ head: HTTPRequestHead, settings: LiveSettings.Current, channel: any Channel) -> Result<Request, Refusal> {
         let path = Self.path(of: head)
         let route = Route(path: path)
-        if route != .unknown, !route.methods.contains(head.method) {
+        if route != .unknown, !route.answers(head.method) {
             let allowed = route.methods.filter { $0 != .HEAD }.map(\.rawValue).joined(separator: " or ")
             let error = ServiceError(.methodNotAllowed, "\(head.method) is not allowed on \(Self.shortened(String(path))); use \(allowed)")
             return .failure(Refusal(error, allow: route.allowHeader))
