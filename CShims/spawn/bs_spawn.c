@@ -70,6 +70,17 @@ static void close_all_except(int first, int second) {
     close_range(from, ~0U, 0);
 }
 
+/// Copies the calling process's /proc/self/stat into `buffer`, NUL-terminated (empty if
+/// unreadable). Plain system calls: it runs in the vfork child.
+static void read_own_stat(char *buffer, size_t size) {
+    buffer[0] = '\0';
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t count = read(fd, buffer, size - 1);
+    close(fd);
+    buffer[count > 0 ? count : 0] = '\0';
+}
+
 static int run_child(void *argument) {
     child_context *context = argument;
     const bs_spawn_request *request = context->request;
@@ -87,6 +98,7 @@ static int run_child(void *argument) {
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);
 
+    if (request->own_stat != NULL && request->own_stat_size > 0) read_own_stat(request->own_stat, request->own_stat_size);
     if (setsid() < 0) fail(context, BS_SPAWN_STAGE_SETSID);
     int input = request->stdin_fd >= 0 ? request->stdin_fd : context->devnull;
     if (dup2(input, 0) < 0 || dup2(request->stdout_fd, 1) < 0 || dup2(request->stderr_fd, 2) < 0) {

@@ -24,6 +24,11 @@ typedef struct {
     const unsigned long long *limit_soft;  ///< their soft and
     const unsigned long long *limit_hard;  ///< hard limits
     size_t limit_count;
+    /// When set: the child reads its /proc/self/stat into this buffer of `own_stat_size` bytes
+    /// before it execs, NUL-terminated (empty when unreadable): its start time, which the parent
+    /// reading the file would have to wait for (the kernel holds the exec lock until exec ends).
+    char *own_stat;
+    size_t own_stat_size;
 } bs_spawn_request;
 
 /// The RLIMIT_* numbers (Swift cannot see glibc's enum values under their names).

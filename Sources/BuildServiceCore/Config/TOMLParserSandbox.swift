@@ -104,7 +104,9 @@ public struct TOMLParserSandbox: Sendable {
                         limit_resources: nil,
                         limit_soft: nil,
                         limit_hard: nil,
-                        limit_count: 0
+                        limit_count: 0,
+                        own_stat: nil,
+                        own_stat_size: 0
                     )
                     return bs_spawn(&request, &stage, &failure)
                 }

@@ -24,14 +24,15 @@ public final class ActiveBuilds: Sendable {
 
     /// Registers a started build, whose process group is `pgid`; false once the daemon is
     /// shutting down (the caller then tears the build down at once).
-    func insert(_ supervisor: BuildSupervisor, pgid: pid_t, project: String, command: String) -> Bool {
+    /// - Parameter leaderStart: the group leader's start time as it read it before exec; 0 if not.
+    func insert(_ supervisor: BuildSupervisor, pgid: pid_t, leaderStart: UInt64, project: String, command: String) -> Bool {
         let (accepted, ledger) = state.withLockedValue { state in
             guard !state.closed else { return (false, state.ledger) }
             state.supervisors[ObjectIdentifier(supervisor)] = supervisor
             return (true, state.ledger)
         }
         // In the ledger until no process of the group is left, also when refused here.
-        ledger?.record(pgid: pgid, project: project, command: command)
+        ledger?.record(pgid: pgid, leaderStart: leaderStart, project: project, command: command)
         supervisor.finished.whenComplete { [weak self] _ in
             ledger?.remove(pgid: pgid)
             self?.state.withLockedValue { _ = $0.supervisors.removeValue(forKey: ObjectIdentifier(supervisor)) }

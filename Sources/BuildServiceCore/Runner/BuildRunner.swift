@@ -104,11 +104,12 @@ public struct BuildRunner: Sendable {
             throw error
         }
         let pid: pid_t
+        let leaderStart: UInt64
         do throws(ServiceError) {
             if let directory = spec.workingDirectoryHandle, directory.descriptor < 0 {
                 throw ServiceError(.spawnFailed, "the build's working directory was already released")
             }
-            pid = try spawn(spec, stdout: stdout.write, stderr: stderr.write)
+            (pid, leaderStart) = try spawn(spec, stdout: stdout.write, stderr: stderr.write)
         } catch {
             close(stdout.read)
             close(stderr.read)
@@ -134,7 +135,7 @@ public struct BuildRunner: Sendable {
             pipes.closePipes()
             throw ServiceError(.spawnFailed, "cannot supervise the build process: \(SystemErrorText.describe(error))")
         }
-        guard active.insert(supervisor, pgid: pid, project: spec.owner, command: spec.name) else {
+        guard active.insert(supervisor, pgid: pid, leaderStart: leaderStart, project: spec.owner, command: spec.name) else {
             supervisor.start()
             supervisor.cancel()
             pipes.closePipes()
@@ -152,7 +153,8 @@ public struct BuildRunner: Sendable {
 
     /// Spawns the process with its stdout and stderr on the given pipe ends, which are closed
     /// here in every case (the child has its own copies).
-    private func spawn(_ spec: ProcessSpec, stdout: Int32, stderr: Int32) throws(ServiceError) -> pid_t {
+    /// - Returns: its pid, and its start time as the child read it (0: not known).
+    private func spawn(_ spec: ProcessSpec, stdout: Int32, stderr: Int32) throws(ServiceError) -> (pid: pid_t, start: UInt64) {
         defer {
             close(stdout)
             close(stderr)
@@ -174,6 +176,8 @@ public struct BuildRunner: Sendable {
         let hardValues = limits.map(\.hard)
         // The handle is held until the child has exec'd (vfork: bs_spawn returns after that).
         let directory = spec.workingDirectoryHandle
+        // What the child reads of its own /proc stat before it execs (for its start time).
+        var ownStat = [UInt8](repeating: 0, count: 1024)
         let pid = CStringArray.with(argv) { argvPointer in
             CStringArray.with(envp) { envpPointer in
                 spec.executable.withCString { path in
@@ -200,9 +204,17 @@ public struct BuildRunner: Sendable {
                                             limit_resources: resources.baseAddress,
                                             limit_soft: soft.baseAddress,
                                             limit_hard: hard.baseAddress,
-                                            limit_count: resources.count
+                                            limit_count: resources.count,
+                                            own_stat: nil,
+                                            own_stat_size: 0
                                         )
-                                        return withExtendedLifetime(directory) { bs_spawn(&request, &stage, &failure) }
+                                        return ownStat.withUnsafeMutableBufferPointer { ownStat in
+                                            ownStat.withMemoryRebound(to: CChar.self) { text in
+                                                request.own_stat = text.baseAddress
+                                                request.own_stat_size = text.count
+                                                return withExtendedLifetime(directory) { bs_spawn(&request, &stage, &failure) }
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -212,7 +224,10 @@ public struct BuildRunner: Sendable {
             }
         }
         guard pid > 0 else { throw Self.spawnError("cannot start \(spec.executable) (\(Self.describe(stage)))", failure) }
-        return pid
+        let start = ownStat.withUnsafeBufferPointer { text in
+            ProcessGroupLedger.startTime(inStat: UnsafeBufferPointer(rebasing: text.prefix { $0 != 0 }))
+        }
+        return (pid, start ?? 0)
     }
 
     private static func spawnError(_ what: String, _ code: Int32) -> ServiceError {
