@@ -5,7 +5,7 @@ to a JSON Lines file that bench/readme_table.py turns into the README's table:
   4 KiB artifact GETs      vs nginx   (artifact_bench.py --only small: HTTPS and HTTP, 32 and 1 connections)
   no-op build round trip   vs webhook (bench.py --only-noop, idle and with a busy neighbour on every core)
   output relay             vs a raw pipe (bench.py --only-relay: build-cli over the socket, curl over HTTP)
-  build-cli start-up       vs socat   (cli_bench.py)
+  build-cli start-up       vs socat, and vs curl -> webhook (cli_bench.py: whole processes)
 
   python3 bench/run_all.py --bin-dir .build/dist [--quick] [--profile DIR] [--json FILE] [--readme]
 
