@@ -71,13 +71,14 @@ static void close_all_except(int first, int second) {
 }
 
 /// Copies the calling process's /proc/self/stat into `buffer`, NUL-terminated (empty if
-/// unreadable). Plain system calls: it runs in the vfork child.
+/// unreadable). Raw system calls, as everywhere in the child: glibc's open and read are
+/// cancellation points, which touch the (shared) calling thread's state.
 static void read_own_stat(char *buffer, size_t size) {
     buffer[0] = '\0';
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
-    ssize_t count = read(fd, buffer, size - 1);
-    close(fd);
+    long count = syscall(SYS_read, fd, buffer, size - 1);
+    syscall(SYS_close, fd);
     buffer[count > 0 ? count : 0] = '\0';
 }
 
@@ -98,7 +99,10 @@ static int run_child(void *argument) {
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);
 
+#ifndef BS_SPAWN_WITH_FORK
+    // (A forked child's memory is its own: the parent would never see the text.)
     if (request->own_stat != NULL && request->own_stat_size > 0) read_own_stat(request->own_stat, request->own_stat_size);
+#endif
     if (setsid() < 0) fail(context, BS_SPAWN_STAGE_SETSID);
     int input = request->stdin_fd >= 0 ? request->stdin_fd : context->devnull;
     if (dup2(input, 0) < 0 || dup2(request->stdout_fd, 1) < 0 || dup2(request->stderr_fd, 2) < 0) {

@@ -64,8 +64,10 @@ import Testing
         let stat = "4242 (evil) 1 2 3 4) S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654321 1000 10 \n"
         let parsed = Array(stat.utf8).withUnsafeBufferPointer { ProcessGroupLedger.startTime(inStat: $0) }
         #expect(parsed == 987_654_321)
-        let cut = Array("4242 (x) S 1 4242 4242 0 -1".utf8).withUnsafeBufferPointer { ProcessGroupLedger.startTime(inStat: $0) }
-        #expect(cut == nil, "a record cut short has no start time")
+        for cut in [stat.prefix(40), stat.prefix(stat.count - 14)] {
+            let parsed = Array(cut.utf8).withUnsafeBufferPointer { ProcessGroupLedger.startTime(inStat: $0) }
+            #expect(parsed == nil, "a record cut short has no start time: \(cut)")
+        }
         // A live reading: this process's own start time.
         let own = try #require(ProcessGroupLedger.startTime(of: getpid()))
         let text = try String(contentsOfFile: "/proc/self/stat", encoding: .utf8)

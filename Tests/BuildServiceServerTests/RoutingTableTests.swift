@@ -45,8 +45,8 @@ import Testing
         #expect(Route.cancelForm.allowHeader == "POST" && Route.logout.allowHeader == "POST")
     }
 
-    /// `answers` (asked on every request) and `methods` (the Allow header, the 405's text) are
-    /// one table written twice: they must agree for every route and method.
+    /// `methods` (the Allow header, the 405's text) lists what `answers` (asked on every
+    /// request) accepts: no method a route answers is missing from its Allow header.
     @Test func whatARouteAnswersIsWhatItsAllowHeaderSays() {
         let routes: [Route] = [
             .health, .metrics, .builds, .build(id: "x"), .buildEvents(id: "x"), .buildPage(id: "x"), .artifact,

@@ -153,7 +153,8 @@ public struct ProcessGroupLedger: Sendable {
         }
     }
 
-    /// Field 22 of a /proc/<pid>/stat text: the 20th space-separated field after the last `)`.
+    /// Field 22 of a /proc/<pid>/stat text: the 20th space-separated field after the last `)`,
+    /// whole (a text cut short inside it has none).
     static func startTime(inStat text: UnsafeBufferPointer<UInt8>) -> UInt64? {
         guard let close = text.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         var field = 0
@@ -161,7 +162,7 @@ public struct ProcessGroupLedger: Sendable {
         var digits = 0
         for byte in text[(close + 1)...] {
             if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\n") {
-                if field == 20 { break }
+                if field == 20 { return digits > 0 ? value : nil }
                 field += 1
                 continue
             }
@@ -173,6 +174,6 @@ public struct ProcessGroupLedger: Sendable {
             value = sum
             digits += 1
         }
-        return digits > 0 ? value : nil
+        return nil
     }
 }
