@@ -48,7 +48,8 @@ def main():
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     with open(readme, "w") as f:
-        f.write(head + BEGIN + "\n" + table(results.load(sys.argv[1])) + "\n" + END + tail)
+        entries = [e for e in results.load(sys.argv[1]) if e.get("in_readme", True)]
+        f.write(head + BEGIN + "\n" + table(entries) + "\n" + END + tail)
     print(f"wrote the table of {sys.argv[1]} into {readme}")
 
 
