@@ -22,6 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flamegraph  # noqa: E402
 import results  # noqa: E402
 import tls_bench  # noqa: E402
 
@@ -224,6 +225,19 @@ def noop_latency(daemon, workdir, runs, json_path=None, label=""):
           f"{ours_cpu / runs / 1000:.0f} us, webhook {theirs_cpu / runs / 1000:.0f} us")
 
 
+def profile(daemon, directory, name, work):
+    """With --profile DIR: `work()` once more with perf recording the daemon (and the builds it
+    starts); the flame graph is DIR/NAME.svg, beside NAME.folded and NAME.top.txt."""
+    if not directory:
+        return
+    recording = flamegraph.Recording(daemon.proc.pid, os.path.join(directory, name))
+    time.sleep(0.5)  # perf attaches in the background; a short relay would be over first
+    try:
+        work()
+    finally:
+        print(f"  profile: {recording.finish(name)}")
+
+
 def cli_latency(daemon, bindir, runs):
     cli = os.path.join(bindir, "build-cli")
     samples = [timed([cli, "--socket", daemon.socket, "--project", "bench", "true"], cwd=daemon.project) for _ in range(runs)]
@@ -300,6 +314,8 @@ def main():
     parser.add_argument("--json", metavar="FILE", help="also append the no-op and relay figures to FILE (JSON Lines)")
     parser.add_argument("--busy", action="store_true", help="the no-op figure again with a CPU-bound loop on every core")
     parser.add_argument("--bin-dir", help="use the binaries in DIR (e.g. .build/dist); no swift invocation at all")
+    parser.add_argument("--profile", metavar="DIR", help="also record a perf profile of the daemon for the no-op "
+                        "(200 builds) and the relay (one, curl over HTTP): DIR/noop.svg, DIR/relay.svg")
     args = parser.parse_args()
     for tool in ["curl", "webhook"]:
         if not shutil.which(tool):
@@ -312,13 +328,20 @@ def main():
         if not args.only_relay:
             # More rounds than elsewhere: the two servers are within a few percent of each other.
             noop_latency(daemon, workdir, runs if args.quick else 300, args.json)
+            body = json.dumps({"project_id": "bench", "command": "true"})
+            profile(daemon, args.profile, "noop",
+                    lambda: [curl_total(["-N", "--data-binary", body, daemon.url]) for _ in range(200)])
             if args.busy:
                 with BusyNeighbour():
                     noop_latency(daemon, workdir, runs if args.quick else 300, args.json, ", busy neighbour on every core")
         if args.only_noop:
             return
         if args.only_relay:
-            throughput(daemon, bindir, (32 if args.quick else 512) << 20, json_path=args.json)
+            size = (32 if args.quick else 512) << 20
+            throughput(daemon, bindir, size, json_path=args.json)
+            body = json.dumps({"project_id": "bench", "command": "produce", "args": [str(size)]})
+            profile(daemon, args.profile, "relay",
+                    lambda: subprocess.run(["curl", "-sS", "-N", "-o", "/dev/null", "--data-binary", body, daemon.url], check=True))
             return
         cli_latency(daemon, bindir, runs)
         throughput(daemon, bindir, (32 if args.quick else 512) << 20, json_path=args.json)

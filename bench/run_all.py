@@ -11,8 +11,8 @@ to a JSON Lines file that bench/readme_table.py turns into the README's table:
 
   python3 bench/run_all.py --bin-dir .build/dist [--quick] [--profile DIR] [--json FILE] [--readme]
 
---profile DIR also records perf flame graphs of the daemon for the artifact scenarios (see
-artifact_bench.py). --readme writes the table into README.md when the run is done.
+--profile DIR also records perf flame graphs: of the daemon for the artifact scenarios (see
+artifact_bench.py), the no-op and the relay (bench.py), and of build-cli's start-up (cli_bench.py). --readme writes the table into README.md when the run is done.
 Needs what the scripts need: nginx-light, wrk, webhook, socat, hyperfine, curl, openssl (and linux-perf
 for --profile). Nothing is asserted; run it on an otherwise quiet machine, never beside a build.
 """
@@ -46,11 +46,11 @@ def main():
     profile = ["--profile", args.profile] if args.profile else []
     steps = [
         ["artifacts", "artifact_bench.py", "--bin-dir", args.bin_dir, "--only", "small", "--json", args.json] + quick + profile,
-        ["noop", "bench.py", "--bin-dir", args.bin_dir, "--only-noop", "--busy", "--json", args.json] + quick,
+        ["noop", "bench.py", "--bin-dir", args.bin_dir, "--only-noop", "--busy", "--json", args.json] + quick + profile,
         ["outsider", "noop_outsider.py", "--bin-dir", args.bin_dir, "--busy", "--json", args.json]
         + (["--rounds", "1", "--seconds", "2", "--runs", "50"] if args.quick else ["--rounds", "5"]),
-        ["relay", "bench.py", "--bin-dir", args.bin_dir, "--only-relay", "--json", args.json] + quick,
-        ["cli", "cli_bench.py", "--bindir", args.bin_dir, "--json", args.json] + (["--runs", "50"] if args.quick else []),
+        ["relay", "bench.py", "--bin-dir", args.bin_dir, "--only-relay", "--json", args.json] + quick + profile,
+        ["cli", "cli_bench.py", "--bindir", args.bin_dir, "--json", args.json] + (["--runs", "50"] if args.quick else []) + profile,
     ]
     for name, script, *arguments in steps:
         if name not in wanted:
