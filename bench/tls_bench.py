@@ -302,9 +302,10 @@ def closes_on_request(url):
 
 
 def release_bindir(bin_dir, no_build):
-    """The binaries to measure: --bin-dir as given, else the release build (made first unless --no-build)."""
+    """The binaries to measure: --bin-dir (made absolute: clients run in other directories), else
+    the release build (made first unless --no-build)."""
     if bin_dir:
-        return bin_dir
+        return os.path.abspath(bin_dir)
     if not no_build:
         sh(["swift", "build", "-c", "release"], cwd=ROOT)
     return subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT,
