@@ -7,7 +7,7 @@ import Synchronization
 /// has been written to the client that submitted it. Where a no-op build's time goes is read
 /// from it (request read → admitted → spawned → first output → exited → finished → last byte).
 public final class BuildStages: Sendable {
-    public enum Stage: String, Sendable, CaseIterable {
+    public enum Stage: String, Sendable {
         /// Validated and registered (its `build` event can go out).
         case admitted
         /// The process has exec'd (the spawn returns after the exec).
@@ -21,7 +21,18 @@ public final class BuildStages: Sendable {
         /// The `exit` event was written to the submitting client's socket.
         case lastByte = "last_byte"
 
-        fileprivate var bit: UInt8 { 1 << UInt8(Self.allCases.firstIndex(of: self)!) }
+        /// Its flag in `marked`. A switch: `allCases.firstIndex` made an array on every mark,
+        /// which is every chunk of output for `firstOutput`.
+        fileprivate var bit: UInt8 {
+            switch self {
+            case .admitted: 1 << 0
+            case .spawned: 1 << 1
+            case .firstOutput: 1 << 2
+            case .exited: 1 << 3
+            case .finished: 1 << 4
+            case .lastByte: 1 << 5
+            }
+        }
     }
 
     private let start: ContinuousClock.Instant
