@@ -73,7 +73,7 @@ static void close_all_except(int first, int second) {
 /// Copies the calling process's /proc/self/stat into `buffer`, NUL-terminated (empty if
 /// unreadable). Raw system calls, as everywhere in the child: glibc's open and read are
 /// cancellation points, which touch the (shared) calling thread's state.
-static void read_own_stat(char *buffer, size_t size) {
+static void read_own_stat(unsigned char *buffer, size_t size) {
     buffer[0] = '\0';
     long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;

@@ -27,7 +27,7 @@ typedef struct {
     /// When set: the child reads its /proc/self/stat into this buffer of `own_stat_size` bytes
     /// before it execs, NUL-terminated (empty when unreadable): its start time, which the parent
     /// reading the file would have to wait for (the kernel holds the exec lock until exec ends).
-    char *own_stat;
+    unsigned char *own_stat;
     size_t own_stat_size;
 } bs_spawn_request;
 

@@ -24,8 +24,8 @@ public final class ActiveBuilds: Sendable {
 
     /// Registers a started build, whose process group is `pgid`; false once the daemon is
     /// shutting down (the caller then tears the build down at once).
-    /// - Parameter leaderStart: the group leader's start time as it read it before exec; 0 if not.
-    func insert(_ supervisor: BuildSupervisor, pgid: pid_t, leaderStart: UInt64, project: String, command: String) -> Bool {
+    /// - Parameter leaderStart: the group leader's start time as it read it before exec, if it could.
+    func insert(_ supervisor: BuildSupervisor, pgid: pid_t, leaderStart: UInt64?, project: String, command: String) -> Bool {
         let (accepted, ledger) = state.withLockedValue { state in
             guard !state.closed else { return (false, state.ledger) }
             state.supervisors[ObjectIdentifier(supervisor)] = supervisor

@@ -104,7 +104,7 @@ public struct BuildRunner: Sendable {
             throw error
         }
         let pid: pid_t
-        let leaderStart: UInt64
+        let leaderStart: UInt64?
         do throws(ServiceError) {
             if let directory = spec.workingDirectoryHandle, directory.descriptor < 0 {
                 throw ServiceError(.spawnFailed, "the build's working directory was already released")
@@ -153,8 +153,8 @@ public struct BuildRunner: Sendable {
 
     /// Spawns the process with its stdout and stderr on the given pipe ends, which are closed
     /// here in every case (the child has its own copies).
-    /// - Returns: its pid, and its start time as the child read it (0: not known).
-    private func spawn(_ spec: ProcessSpec, stdout: Int32, stderr: Int32) throws(ServiceError) -> (pid: pid_t, start: UInt64) {
+    /// - Returns: its pid, and its start time as the child read it (nil: not known).
+    private func spawn(_ spec: ProcessSpec, stdout: Int32, stderr: Int32) throws(ServiceError) -> (pid: pid_t, start: UInt64?) {
         defer {
             close(stdout)
             close(stderr)
@@ -208,12 +208,10 @@ public struct BuildRunner: Sendable {
                                             own_stat: nil,
                                             own_stat_size: 0
                                         )
-                                        return ownStat.withUnsafeMutableBufferPointer { ownStat in
-                                            ownStat.withMemoryRebound(to: CChar.self) { text in
-                                                request.own_stat = text.baseAddress
-                                                request.own_stat_size = text.count
-                                                return withExtendedLifetime(directory) { bs_spawn(&request, &stage, &failure) }
-                                            }
+                                        return ownStat.withUnsafeMutableBufferPointer { text in
+                                            request.own_stat = text.baseAddress
+                                            request.own_stat_size = text.count
+                                            return withExtendedLifetime(directory) { bs_spawn(&request, &stage, &failure) }
                                         }
                                     }
                                 }
@@ -227,7 +225,7 @@ public struct BuildRunner: Sendable {
         let start = ownStat.withUnsafeBufferPointer { text in
             ProcessGroupLedger.startTime(inStat: UnsafeBufferPointer(rebasing: text.prefix { $0 != 0 }))
         }
-        return (pid, start ?? 0)
+        return (pid, start)
     }
 
     private static func spawnError(_ what: String, _ code: Int32) -> ServiceError {

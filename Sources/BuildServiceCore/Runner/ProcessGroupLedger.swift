@@ -50,10 +50,10 @@ public struct ProcessGroupLedger: Sendable {
     /// Records a group whose leader was just spawned (written before the build's output is read).
     /// Plain system calls, no sync: it is on every build's way, and it only has to survive the
     /// daemon, not the machine (after a reboot the record is void anyway).
-    /// - Parameter leaderStart: the leader's start time as it read it itself before exec; 0
-    ///   (unknown) has it read here, which waits until the leader's exec has finished.
-    func record(pgid: pid_t, leaderStart: UInt64 = 0, project: String, command: String) {
-        guard let start = leaderStart > 0 ? leaderStart : Self.startTime(of: pgid), let boot = Self.bootID else { return }
+    /// - Parameter leaderStart: the leader's start time as it read it itself before exec; nil has
+    ///   it read here, which waits until the leader's exec has finished.
+    func record(pgid: pid_t, leaderStart: UInt64? = nil, project: String, command: String) {
+        guard let start = leaderStart ?? Self.startTime(of: pgid), let boot = Self.bootID else { return }
         // Entry's JSON, written by hand: JSONEncoder took a tenth of a no-op build's time.
         var data = ByteBuffer(string: "{\"pgid\":\(pgid),\"leaderStart\":\(start),\"bootID\":")
         JSONText.writeString(boot, to: &data)
