@@ -159,15 +159,6 @@ class Target:
         self.pid = pid
 
 
-def profile(args, target, name, run):
-    """With --profile DIR: `run()` once more with perf recording the daemon; the flame graph is DIR/NAME.svg."""
-    if not args.profile:
-        return
-    recording = flamegraph.Recording(target.pid, os.path.join(args.profile, name))
-    run()
-    print(f"  profile: {recording.finish(name)}")
-
-
 def curl_cmd(target, fmt):
     cmd = ["curl", "-s", "-o", "/dev/null", "--max-time", "900", "-w", fmt, target.url]
     if target.url.startswith("https:"):
@@ -257,7 +248,8 @@ def small_gets(targets, expected, args, label, conns):
                    statistics.median(s["rps"] for s in samples["nginx"]), "req/s", True, target)
     ours = targets["build-service"]
     scheme = "https" if ours.url.startswith("https:") else "http"
-    profile(args, ours, f"artifact-4k-{scheme}-c{conns}", lambda: tls_bench.wrk(ours.url, 1, conns, args.seconds, close=False))
+    flamegraph.profile(ours.pid, args.profile, f"artifact-4k-{scheme}-c{conns}",
+                       lambda: tls_bench.wrk(ours.url, 1, conns, args.seconds, close=False))
 
 
 def status_kib(pid, key):

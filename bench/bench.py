@@ -225,19 +225,6 @@ def noop_latency(daemon, workdir, runs, json_path=None, label=""):
           f"{ours_cpu / runs / 1000:.0f} us, webhook {theirs_cpu / runs / 1000:.0f} us")
 
 
-def profile(daemon, directory, name, work):
-    """With --profile DIR: `work()` once more with perf recording the daemon (and the builds it
-    starts); the flame graph is DIR/NAME.svg, beside NAME.folded and NAME.top.txt."""
-    if not directory:
-        return
-    recording = flamegraph.Recording(daemon.proc.pid, os.path.join(directory, name))
-    time.sleep(0.5)  # perf attaches in the background; a short relay would be over first
-    try:
-        work()
-    finally:
-        print(f"  profile: {recording.finish(name)}")
-
-
 def cli_latency(daemon, bindir, runs):
     cli = os.path.join(bindir, "build-cli")
     samples = [timed([cli, "--socket", daemon.socket, "--project", "bench", "true"], cwd=daemon.project) for _ in range(runs)]
@@ -329,7 +316,7 @@ def main():
             # More rounds than elsewhere: the two servers are within a few percent of each other.
             noop_latency(daemon, workdir, runs if args.quick else 300, args.json)
             body = json.dumps({"project_id": "bench", "command": "true"})
-            profile(daemon, args.profile, "noop",
+            flamegraph.profile(daemon.proc.pid, args.profile, "noop",
                     lambda: [curl_total(["-N", "--data-binary", body, daemon.url]) for _ in range(200)])
             if args.busy:
                 with BusyNeighbour():
@@ -340,7 +327,7 @@ def main():
             size = (32 if args.quick else 512) << 20
             throughput(daemon, bindir, size, json_path=args.json)
             body = json.dumps({"project_id": "bench", "command": "produce", "args": [str(size)]})
-            profile(daemon, args.profile, "relay",
+            flamegraph.profile(daemon.proc.pid, args.profile, "relay",
                     lambda: subprocess.run(["curl", "-sS", "-N", "-o", "/dev/null", "--data-binary", body, daemon.url], check=True))
             return
         cli_latency(daemon, bindir, runs)

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 # perf script's frame lines: "\t    55d0c0a1b2c3 symbol+0x1f (/path/to/dso)".
 FRAME = re.compile(r"^\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)$")
@@ -152,6 +153,20 @@ class Recording:
         path = write(self.data, self.stem, title)
         os.unlink(self.data)
         return path
+
+
+def profile(pid, directory, name, work):
+    """With a directory (a script's --profile DIR): `work()` once more with perf recording process
+    `pid` (and what it starts); the flame graph is DIR/NAME.svg, beside NAME.folded and
+    NAME.top.txt. Without one, nothing."""
+    if not directory:
+        return
+    recording = Recording(pid, os.path.join(directory, name))
+    time.sleep(0.5)  # perf attaches in the background; a short run would be over first
+    try:
+        work()
+    finally:
+        print(f"  profile: {recording.finish(name)}")
 
 
 if __name__ == "__main__":
