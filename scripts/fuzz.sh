@@ -15,7 +15,7 @@ case "$seconds" in
     '' | *[!0-9]*) echo "fuzz.sh: usage: sh scripts/fuzz.sh [SECONDS] [TARGET...] (SECONDS first: \"$seconds\")" >&2; exit 64 ;;
 esac
 [ $# -gt 0 ] && shift
-targets="${*:-request-decoder byte-ranges artifact-route argument-policy legacy-line config tls zip-archive}"
+targets="${*:-request-decoder http-request byte-ranges artifact-route argument-policy legacy-line config tls zip-archive}"
 
 # -sanitize=fuzzer instruments the Swift code for coverage and links libFuzzer; lld, because
 # gold fails on libFuzzer's archive; FUZZING selects the driver in build-service-fuzz.

@@ -8,6 +8,9 @@ import Foundation
 package enum FuzzTarget: String, CaseIterable, Sendable {
     /// A `POST /v1/builds` body: the in-place reader must agree with JSONDecoder.
     case requestDecoder = "request-decoder"
+    /// Bytes of an HTTP/1.1 connection: the same requests in any split, and none accepted that
+    /// NIO's decoder refuses or reads otherwise.
+    case httpRequest = "http-request"
     /// A `Range` header against files of a few sizes: ranges inside the file, and the RFC
     /// 9110 model's answer where the header is in its grammar's alphabet.
     case byteRanges = "byte-ranges"
@@ -29,6 +32,7 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
     package func run(_ input: [UInt8], environment: FuzzEnvironment) -> String? {
         switch self {
         case .requestDecoder: RequestDecoderFuzzing.run(input)
+        case .httpRequest: HTTPRequestFuzzing.run(input)
         case .byteRanges: ByteRangesFuzzing.run(input)
         case .artifactRoute: ArtifactRouteFuzzing.run(input)
         case .argumentPolicy: ArgumentPolicyFuzzing.run(input)

@@ -7,7 +7,7 @@ import Testing
 
 @testable import BuildServiceServer
 
-/// The connection handler on an in-memory channel behind NIO's real HTTP/1 codec, with a
+/// The connection handler on an in-memory channel behind the daemon's HTTP/1.1 codec, with a
 /// responder whose answers each test scripts: framing, pipelining, keep-alive and closing.
 @Suite struct HTTPConnectionHandlerTests {
     /// Answers `/refused` at its head, `/streamed` with a response that waits for `gate`, and
@@ -71,7 +71,7 @@ import Testing
     private let channel = EmbeddedChannel()
 
     init() throws {
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(HTTPServerCodec())
         try channel.pipeline.syncOperations.addHandler(
             HTTPConnectionHandler(responder: responder, maxBodyBytes: 16, halfCloseIsDisconnect: true, sendTimeout: .seconds(5))
         )
@@ -149,7 +149,6 @@ import Testing
     /// (`RequestErrorTests.bodyOverOneMebibyteIs413`: curl still sees the answer): an
     /// EmbeddedChannel closes whole on any close, so this checks the answer and the end only.
     @Test func aRefusedRequestWithABodyIsAnsweredAndTheConnectionEnds() throws {
-        // The decoder reports the unfinished body once the channel is closed under it.
         _ = try? send("POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab")
         let text = try received()
         #expect(text.hasPrefix("HTTP/1.1 401"))
@@ -185,5 +184,57 @@ import Testing
         channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
         channel.embeddedEventLoop.run()
         #expect(!channel.isActive)
+    }
+
+    @Test func aRequestTheParserRefusesGets400SayingWhyAndTheConnectionEnds() throws {
+        try send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        let text = try received()
+        #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(text)")
+        #expect(text.contains("Connection: close"))
+        #expect(text.contains(#""code":"bad_request""#))
+        #expect(text.contains("both Content-Length and Transfer-Encoding"))
+        #expect(!text.contains("answer"))
+        // It lingers for the client's close (RefusalLinger), then ends.
+        channel.embeddedEventLoop.advanceTime(by: RefusalLinger.duration)
+        #expect(!channel.isActive)
+    }
+
+    @Test func aRefusalWaitsForTheAnswersBeforeIt() throws {
+        try send("GET /streamed HTTP/1.1\r\nHost: x\r\n\r\nGET /bad HTTP/1.1\r\nX: a\u{0}b\r\n\r\n")
+        let before = try received()
+        #expect(!before.contains("400"), "\(before)")
+        responder.gate.open()
+        channel.embeddedEventLoop.run()
+        let after = try received()
+        let second = try #require(after.range(of: "second"))
+        let refusal = try #require(after.range(of: "HTTP/1.1 400 Bad Request"))
+        #expect(second.lowerBound < refusal.lowerBound)
+        #expect(after.contains("control character"))
+    }
+
+    /// Counts the reads that reach the socket.
+    final class ReadCounter: ChannelOutboundHandler {
+        typealias OutboundIn = Any
+        var reads = 0
+        func read(context: ChannelHandlerContext) {
+            reads += 1
+            context.read()
+        }
+    }
+
+    @Test func theSocketIsNotReadWhileARequestWaitsBehindTheResponseInProgress() throws {
+        let counter = ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        try send("GET /streamed HTTP/1.1\r\nHost: x\r\n\r\n")
+        // One request open and nothing waiting: still read, so that a client leaving is seen.
+        channel.read()
+        #expect(counter.reads == 1)
+        try send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        channel.read()
+        #expect(counter.reads == 1, "read while a request waited")
+        responder.gate.open()
+        channel.embeddedEventLoop.run()
+        #expect(try received().contains("answer /next"))
+        #expect(counter.reads == 2, "the held read was not made once the waiting request was answered")
     }
 }

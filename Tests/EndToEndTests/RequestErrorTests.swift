@@ -218,4 +218,39 @@ struct RequestErrorTests {
         let after = try await daemon.curl(requestJSON(["command": "true"]), headers: ["Authorization: Bearer pipeline-token"])
         #expect(after.status == 200)
     }
+
+    /// Framings two HTTP parsers could read differently, each sent behind a good request with
+    /// a hidden request after it: the good one is answered, the ambiguous one gets 400
+    /// bad_request, and the connection ends, so the hidden request is never read as one.
+    @Test func ambiguousFramingsAre400AndNothingBehindThemIsAnswered() async throws {
+        let daemon = try await DaemonUnderTest()
+        let script = #"""
+            import socket, sys
+            hidden = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            framings = [
+                b"POST /v1/builds HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                b"POST /v1/builds HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+                b"POST /v1/builds HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+                b"POST /v1/builds HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+                b"POST /v1/builds HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\n",
+                b"GET /healthz HTTP/1.1\nHost: x\n\n",
+            ]
+            for framing in framings:
+                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+                s.sendall(hidden + framing + hidden)
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                print(data.count(b"HTTP/1.1 200"), data.count(b"HTTP/1.1 400"), data.count(b'"code":"bad_request"'))
+            """#
+        let result = try await TestProcess.run(
+            "/usr/bin/python3",
+            ["-c", script, String(daemon.port)],
+            outputDirectory: daemon.directory
+        )
+        #expect(result.status == 0, "\(result.stderrText)")
+        #expect(result.stdoutText == String(repeating: "1 1 1\n", count: 6), "\(result.stdoutText)")
+        let after = try await daemon.curl(requestJSON(["command": "true"]))
+        #expect(after.status == 200)
+    }
 }

@@ -80,7 +80,9 @@ package struct ArtifactRoute: Equatable {
         var iterator = raw.makeIterator()
         while var byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return false }
+                guard let high = iterator.next().flatMap(HTTPSyntax.hexValue), let low = iterator.next().flatMap(HTTPSyntax.hexValue) else {
+                    return false
+                }
                 byte = high << 4 | low
             }
             if (byte == UInt8(ascii: "/") && !allowingSlash) || byte == UInt8(ascii: "\\") || byte < 0x20 || byte == 0x7F {
@@ -89,14 +91,5 @@ package struct ArtifactRoute: Equatable {
             bytes.append(byte)
         }
         return String(validating: bytes[start...], as: UTF8.self) != nil
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
