@@ -23,32 +23,38 @@ enum HTTPResponseHeadEncoder {
 
     static func write(_ head: HTTPResponseHead, to buffer: inout ByteBuffer) throws(InvalidHeader) -> Framing {
         buffer.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        buffer.writeString(String(head.status.code))
-        buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.status.reasonPhrase)
-        buffer.writeStaticString("\r\n")
+        if head.status == .ok {
+            buffer.writeStaticString("200 OK\r\n")
+        } else {
+            buffer.writeString(String(head.status.code))
+            buffer.writeInteger(UInt8(ascii: " "))
+            buffer.writeString(head.status.reasonPhrase)
+            buffer.writeStaticString("\r\n")
+        }
         var hasLength = false
         var chunked = false
         for (name, value) in head.headers {
-            let nameStart = buffer.writerIndex
-            buffer.writeString(name)
-            let nameEnd = buffer.writerIndex
-            buffer.writeStaticString(": ")
-            let valueStart = buffer.writerIndex
-            buffer.writeString(value)
-            let valueEnd = buffer.writerIndex
-            buffer.writeStaticString("\r\n")
-            guard
-                nameEnd > nameStart, Self.all(in: buffer, nameStart..<nameEnd, satisfy: HTTPSyntax.isTokenByte),
-                Self.all(in: buffer, valueStart..<valueEnd, satisfy: { $0 != 0x0D && $0 != 0x0A && $0 != 0x00 })
-            else {
-                throw InvalidHeader(name: name)
+            // One pass over each name and value's bytes, checked as they are copied.
+            var name = name
+            var value = value
+            let valid = name.withUTF8 { nameBytes in
+                value.withUTF8 { valueBytes in
+                    guard !nameBytes.isEmpty, nameBytes.allSatisfy(HTTPSyntax.isTokenByte),
+                        !valueBytes.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 })
+                    else { return false }
+                    buffer.writeBytes(nameBytes)
+                    buffer.writeInteger(0x3A20 as UInt16)  // ": "
+                    buffer.writeBytes(valueBytes)
+                    buffer.writeInteger(0x0D0A as UInt16)
+                    if HTTPSyntax.equalsIgnoringCase(nameBytes, "content-length") {
+                        hasLength = true
+                    } else if HTTPSyntax.equalsIgnoringCase(nameBytes, "transfer-encoding") {
+                        chunked = chunked || String(decoding: valueBytes, as: UTF8.self).lowercased().contains("chunked")
+                    }
+                    return true
+                }
             }
-            if HTTPSyntax.equalsIgnoringCase(name.utf8, "content-length") {
-                hasLength = true
-            } else if HTTPSyntax.equalsIgnoringCase(name.utf8, "transfer-encoding") {
-                chunked = chunked || value.lowercased().contains("chunked")
-            }
+            guard valid else { throw InvalidHeader(name: name) }
         }
         let code = head.status.code
         let hasBody = code >= 200 && code != 204 && code != 304
@@ -71,9 +77,5 @@ enum HTTPResponseHeadEncoder {
     static func writeChunkHeader(_ count: Int, to buffer: inout ByteBuffer) {
         buffer.writeString(String(count, radix: 16))
         buffer.writeStaticString("\r\n")
-    }
-
-    private static func all(in buffer: ByteBuffer, _ range: Range<Int>, satisfy test: (UInt8) -> Bool) -> Bool {
-        buffer.withVeryUnsafeBytes { bytes in bytes[range].allSatisfy(test) }
     }
 }

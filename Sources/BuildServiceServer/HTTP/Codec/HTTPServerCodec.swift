@@ -143,7 +143,8 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            var bytes = context.channel.allocator.buffer(capacity: 256)
+            // Room for an artifact's dozen headers without growing.
+            var bytes = context.channel.allocator.buffer(capacity: 512)
             do {
                 framing = try HTTPResponseHeadEncoder.write(head, to: &bytes)
             } catch {
