@@ -237,4 +237,16 @@ import Testing
         #expect(try received().contains("answer /next"))
         #expect(counter.reads == 2, "the held read was not made once the waiting request was answered")
     }
+
+    /// A body sent behind a response in progress is not read on and on into the handler's queue.
+    @Test func theBodyOfARequestWaitingBehindAResponseIsNotReadOn() throws {
+        let counter = ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        try send("GET /streamed HTTP/1.1\r\nHost: x\r\n\r\nPOST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc")
+        channel.read()
+        #expect(counter.reads == 0, "read on while a request's body waited behind a response")
+        responder.gate.open()
+        channel.embeddedEventLoop.run()
+        #expect(counter.reads == 1)
+    }
 }

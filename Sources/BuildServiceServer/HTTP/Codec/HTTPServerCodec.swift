@@ -10,8 +10,9 @@ import NIOHTTP1
 /// a small download.
 ///
 /// Pipelining: requests are passed on as they are read (`HTTPConnectionHandler` answers them in
-/// turn), but while one waits behind the response in progress the socket is not read, so a
-/// client cannot make the daemon hold more than one read's worth of requests. While only the
+/// turn), but while one waits behind the response in progress (its head read, or any of its
+/// bytes) the socket is not read, so a client cannot make the daemon hold more than one read's
+/// worth of requests or bodies. While only the
 /// answered request is open the socket stays read, so a client that goes away mid-build is
 /// seen at once.
 ///
@@ -32,6 +33,8 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// Responses that ended before their request did (a refusal at the head while its body
     /// was still coming): that request's end then owes no answer.
     private var answeredEarly = 0
+    /// A head was passed on and its end not yet: a request is being read.
+    private var midRequest = false
     /// A `read` held back while requests wait; done when they have been answered.
     private var readHeld = false
     /// The parser refused the input: nothing more is parsed.
@@ -75,10 +78,12 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             guard let part else { return }
             switch part {
             case .head(let head):
+                midRequest = true
                 context.fireChannelRead(wrapInboundOut(.head(head)))
             case .body(let body):
                 context.fireChannelRead(wrapInboundOut(.body(body)))
             case .end:
+                midRequest = false
                 if answeredEarly > 0 {
                     answeredEarly -= 1
                 } else {
@@ -120,7 +125,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed, unanswered > 1 {
+        if let event = event as? ChannelEvent, event == .inputClosed, requestWaits {
             inputClosedHeld = true
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -135,9 +140,16 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Requests wait behind the response in progress: a whole one, or the start of one.
+    /// A request (whole, or its head and part of its body) waits behind a response in
+    /// progress: the handler holds its parts until that response ends.
+    private var requestWaits: Bool {
+        unanswered > 1 || (unanswered == 1 && midRequest)
+    }
+
+    /// Nothing more is read while a request waits, or bytes of one are left unparsed: a client
+    /// cannot make the daemon hold more than one read of what it sends behind a response.
     private var holdsReads: Bool {
-        !failed && (unanswered > 1 || (unanswered == 1 && received.readableBytes > 0))
+        !failed && (requestWaits || (unanswered == 1 && received.readableBytes > 0))
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -186,7 +198,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             answeredEarly += 1
         }
-        if inputClosedHeld, unanswered <= 1 {
+        if inputClosedHeld, !requestWaits {
             inputClosedHeld = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
