@@ -133,10 +133,12 @@ final class TLSConnection {
     }
 
     /// Decrypts everything available into `buffer` (one call yields at most one record, so it
-    /// loops until OpenSSL needs more ciphertext).
+    /// loops until OpenSSL needs more ciphertext). The buffer grows only once it is full: a
+    /// record larger than the room left is read in two calls, where reserving a record's room
+    /// up front reallocated the buffer for every small request.
     func readPlaintext(into buffer: inout ByteBuffer) -> ReadResult {
         while true {
-            if buffer.writableBytes < 16_384 { buffer.reserveCapacity(minimumWritableBytes: 16_640) }
+            if buffer.writableBytes == 0 { buffer.reserveCapacity(minimumWritableBytes: 16_640) }
             OpenSSLErrorQueue.clear()
             var count = 0
             let result = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { bytes in
