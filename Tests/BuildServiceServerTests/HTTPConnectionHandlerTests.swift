@@ -17,7 +17,11 @@ import Testing
         /// Set when a streamed response saw its task cancelled.
         let streamCancelled = NIOLockedValueBox(false)
 
+        /// The targets of the requests judged, in order.
+        let judged = NIOLockedValueBox<[String]>([])
+
         func accept(_ head: HTTPRequestHead, channel: any Channel) -> HeadVerdict {
+            judged.withLockedValue { $0.append(head.uri) }
             guard head.uri != "/refused" else { return .refuse(.refusal(ServiceError(.unauthorized, "no"))) }
             return .accept { body in self.respond(to: head.uri, body: body) }
         }
@@ -71,7 +75,7 @@ import Testing
     private let channel = EmbeddedChannel()
 
     init() throws {
-        try channel.pipeline.syncOperations.addHandler(HTTPServerCodec())
+        try channel.pipeline.syncOperations.addHandler(HTTPServerCodec(halfCloseIsDisconnect: true))
         try channel.pipeline.syncOperations.addHandler(
             HTTPConnectionHandler(responder: responder, maxBodyBytes: 16, halfCloseIsDisconnect: true, sendTimeout: .seconds(5))
         )
@@ -247,6 +251,32 @@ import Testing
         #expect(counter.reads == 0, "read on while a request's body waited behind a response")
         responder.gate.open()
         channel.embeddedEventLoop.run()
+        #expect(counter.reads == 1)
+    }
+
+    /// RFC 9112 §9.6: nothing after a request that closes the connection is run (a DELETE
+    /// there would cancel a build with nobody to tell).
+    @Test(arguments: ["GET /a HTTP/1.0\r\n\r\n", "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"])
+    func nothingAfterARequestThatClosesTheConnectionIsRun(first: String) throws {
+        try send(first + "DELETE /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try received().contains("answer /a 0"))
+        #expect(responder.judged.withLockedValue { $0 } == ["/a"])
+        #expect(!channel.isActive)
+    }
+
+    /// A client that sends requests and never reads the answers stops being read once the
+    /// connection cannot take more output; what it sent meanwhile is answered when it can.
+    @Test func requestsAreNotReadWhileTheConnectionCannotTakeOutput() throws {
+        let counter = ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        channel.isWritable = false
+        try send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        channel.read()
+        #expect(counter.reads == 0, "read while the connection could not take output")
+        #expect(responder.judged.withLockedValue { $0 }.isEmpty, "parsed while the connection could not take output")
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        #expect(responder.judged.withLockedValue { $0 } == ["/a", "/b"])
         #expect(counter.reads == 1)
     }
 }

@@ -68,6 +68,12 @@ struct ListenerContext: Sendable {
     }
 
     /// The handler of one HTTP connection on this listener.
+    /// The HTTP/1.1 codec in front of `httpConnectionHandler()`, with the same reading of a
+    /// half-close.
+    func httpServerCodec() -> HTTPServerCodec {
+        HTTPServerCodec(halfCloseIsDisconnect: transport == .tcp)
+    }
+
     func httpConnectionHandler() -> HTTPConnectionHandler {
         HTTPConnectionHandler(
             responder: RequestRouter(listener: self),

@@ -33,7 +33,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 try pipeline.addHandler(LegacyConnectionHandler(listener: listener), position: .after(self))
             } else {
                 try pipeline.addHandler(listener.httpConnectionHandler(), position: .after(self))
-                try pipeline.addHandler(HTTPServerCodec(), position: .after(self))
+                try pipeline.addHandler(listener.httpServerCodec(), position: .after(self))
             }
         } catch {
             context.close(promise: nil)

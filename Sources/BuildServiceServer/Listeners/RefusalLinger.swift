@@ -11,9 +11,9 @@ enum RefusalLinger {
     static let duration = TimeAmount.seconds(5)
 
     static func start(on channel: any Channel, once answered: EventLoopFuture<Void>) {
-        answered.whenComplete { _ in
-            channel.close(mode: .output, promise: nil)
-            channel.eventLoop.scheduleTask(in: duration) { channel.close(promise: nil) }
-        }
+        answered.whenComplete { _ in channel.close(mode: .output, promise: nil) }
+        // From now, not from when the answer is out: a client that does not read it (the
+        // write never completes) must not hold the connection past the linger either.
+        channel.eventLoop.scheduleTask(in: duration) { channel.close(promise: nil) }
     }
 }

@@ -115,7 +115,7 @@ enum TCPListener {
                     if let tls {
                         try pipeline.addHandler(Self.tlsHandler(tls.current, channel: channel, listener: listener, logger: logger))
                     }
-                    try pipeline.addHandler(HTTPServerCodec())
+                    try pipeline.addHandler(listener.httpServerCodec())
                     try pipeline.addHandler(listener.httpConnectionHandler())
                 }
             }

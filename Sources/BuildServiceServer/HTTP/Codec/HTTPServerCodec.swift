@@ -9,16 +9,15 @@ import NIOHTTP1
 /// handlers that each request and each response part passed through were a third of the CPU of
 /// a small download.
 ///
-/// Pipelining: requests are passed on as they are read (`HTTPConnectionHandler` answers them in
-/// turn), but while one waits behind the response in progress (its head read, or any of its
-/// bytes) the socket is not read, so a client cannot make the daemon hold more than one read's
-/// worth of requests or bodies. While only the
-/// answered request is open the socket stays read, so a client that goes away mid-build is
-/// seen at once.
+/// Pipelining, as NIO's pipelining handler did it: a request is parsed only once every response
+/// before it has ended, so the connection handler sees one request at a time and what a client
+/// sends behind a response waits here as bytes. Meanwhile the socket is read only while nothing
+/// waits (so a client that goes away mid-build is seen at once) and while the connection can
+/// take more output (a client that sends requests and never reads the answers stops being
+/// read once NIO's write buffer is full): a client cannot make the daemon hold more than a few
+/// reads of what it sends. Nothing after a request that ends the connection (`Connection:
+/// close`, HTTP/1.0) is parsed: it would be run with nobody to answer.
 ///
-/// A request the parser refuses is answered 400 (`bad_request`, with what was wrong) once the
-/// responses before it are out, and the connection ends: after a framing error nothing that
-/// follows can be trusted to be where a request starts.
 final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = HTTPServerRequestPart
@@ -28,24 +27,25 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private var parser = HTTPRequestParser()
     /// Bytes read and not parsed yet.
     private var received = ByteBuffer()
-    /// Requests read to their end whose response has not ended.
+    /// Requests read to their end whose response has not ended (at most one: see above).
     private var unanswered = 0
     /// Responses that ended before their request did (a refusal at the head while its body
     /// was still coming): that request's end then owes no answer.
     private var answeredEarly = 0
-    /// A head was passed on and its end not yet: a request is being read.
-    private var midRequest = false
-    /// A `read` held back while requests wait; done when they have been answered.
+    /// Whether the request being read keeps the connection open after its answer.
+    private var keepAlive = true
+    /// A request that ends the connection was read: nothing more is parsed.
+    private var lastRequestRead = false
+    /// A `read` held back; done once nothing waits and the connection takes output again.
     private var readHeld = false
     /// The parser refused the input: nothing more is parsed.
     private var failed = false
-    /// The refusal, when it must wait for responses before it.
-    private var pendingRefusal: HTTPRequestParser.Failure?
-    /// The client's end of input, held while a request waits behind the response in progress:
-    /// it is passed on when that response ends, as NIO's pipelining handler did. On TCP the
-    /// connection handler takes it for the client leaving, so the complete answer goes out
-    /// whole and the waiting request is not started; on the Unix socket the requests read
-    /// before it are all answered.
+    /// A TCP client that half-closes has left (its build is cancelled); on the Unix socket the
+    /// requests it sent before are answered first (`HTTPConnectionState`).
+    private let halfCloseIsDisconnect: Bool
+    /// The client's end of input, held while requests it sent before wait here unparsed: passed
+    /// on after them (Unix socket), or at once when the response in progress ends, the waiting
+    /// ones dropped (TCP: the client left).
     private var inputClosedHeld = false
     /// How the response in progress frames its body.
     private var framing = HTTPResponseHeadEncoder.Framing.identity
@@ -53,9 +53,14 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private let lastChunk = ByteBuffer(string: "0\r\n\r\n")
     private let nothing = ByteBuffer()
 
+    init(halfCloseIsDisconnect: Bool) {
+        self.halfCloseIsDisconnect = halfCloseIsDisconnect
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // After a refusal what still comes is dropped (the connection lingers, then ends).
-        guard !failed else { return }
+        // After a refusal, or the last request, what still comes is dropped (the connection
+        // lingers or closes after its answer).
+        guard !failed, !lastRequestRead else { return }
         var bytes = unwrapInboundIn(data)
         if received.readableBytes == 0 {
             received = bytes
@@ -63,45 +68,56 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             received.writeBuffer(&bytes)
         }
         parse(context: context)
-        // A client that keeps a partial request behind every read must not grow the buffer.
-        if received.readerIndex > 64 * 1024 { received.discardReadBytes() }
     }
 
+    /// Passes on what can be parsed now: while no response is owed and the connection can
+    /// take output.
     private func parse(context: ChannelHandlerContext) {
-        while !failed {
+        while !failed, !lastRequestRead, unanswered == 0, context.channel.isActive, context.channel.isWritable {
             let part: HTTPRequestParser.Part?
             do {
                 part = try parser.next(&received)
             } catch {
                 return refuse(error, context: context)
             }
-            guard let part else { return }
+            guard let part else { break }
             switch part {
             case .head(let head):
-                midRequest = true
+                keepAlive = head.isKeepAlive
                 context.fireChannelRead(wrapInboundOut(.head(head)))
             case .body(let body):
                 context.fireChannelRead(wrapInboundOut(.body(body)))
             case .end:
-                midRequest = false
                 if answeredEarly > 0 {
                     answeredEarly -= 1
                 } else {
                     unanswered += 1
                 }
+                if !keepAlive {
+                    lastRequestRead = true
+                    received = nothing
+                }
                 context.fireChannelRead(wrapInboundOut(.end(nil)))
             }
         }
+        // A client that keeps a partial request behind every read must not grow the buffer.
+        if received.readerIndex > 64 * 1024 { received.discardReadBytes() }
+        if inputClosedHeld, !waiting {
+            inputClosedHeld = false
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
     }
 
+    /// Bytes of requests wait behind the response in progress.
+    private var waiting: Bool {
+        unanswered > 0 && received.readableBytes > 0 && !failed && !lastRequestRead
+    }
+
+    /// Only ever called with no response owed (see `parse`): answered at once.
     private func refuse(_ failure: HTTPRequestParser.Failure, context: ChannelHandlerContext) {
         failed = true
         received = nothing
-        if unanswered == 0 {
-            answer(failure, context: context)
-        } else {
-            pendingRefusal = failure
-        }
+        answer(failure, context: context)
     }
 
     /// 400 with what was wrong, then the connection's end (lingering, like every refusal
@@ -125,7 +141,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed, requestWaits {
+        if let event = event as? ChannelEvent, event == .inputClosed, waiting {
             inputClosedHeld = true
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -133,23 +149,29 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if holdsReads {
+        if holdsReads(context) {
             readHeld = true
         } else {
             context.read()
         }
     }
 
-    /// A request (whole, or its head and part of its body) waits behind a response in
-    /// progress: the handler holds its parts until that response ends.
-    private var requestWaits: Bool {
-        unanswered > 1 || (unanswered == 1 && midRequest)
+    private func holdsReads(_ context: ChannelHandlerContext) -> Bool {
+        waiting || (!context.channel.isWritable && !failed && !lastRequestRead)
     }
 
-    /// Nothing more is read while a request waits, or bytes of one are left unparsed: a client
-    /// cannot make the daemon hold more than one read of what it sends behind a response.
-    private var holdsReads: Bool {
-        !failed && (requestWaits || (unanswered == 1 && received.readableBytes > 0))
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            parse(context: context)
+            resumeReading(context)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeReading(_ context: ChannelHandlerContext) {
+        guard readHeld, !holdsReads(context) else { return }
+        readHeld = false
+        context.read()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -198,17 +220,24 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             answeredEarly += 1
         }
-        if inputClosedHeld, !requestWaits {
+        guard unanswered == 0 else { return }
+        if inputClosedHeld, halfCloseIsDisconnect {
+            // The client left while requests waited: none of them is started.
             inputClosedHeld = false
+            lastRequestRead = true
+            received = nothing
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
-        if unanswered == 0, let refusal = pendingRefusal {
-            pendingRefusal = nil
-            answer(refusal, context: context)
-        }
-        if readHeld, !holdsReads {
-            readHeld = false
-            context.read()
+        if received.readableBytes > 0 {
+            // On the next turn of the loop, not inside the write of this response's end.
+            let loopBound = NIOLoopBound((codec: self, context: context), eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let (codec, context) = loopBound.value
+                codec.parse(context: context)
+                codec.resumeReading(context)
+            }
+        } else {
+            resumeReading(context)
         }
     }
 }
