@@ -14,6 +14,7 @@ import Testing
     /// anything else at once with "answer <uri> <body bytes>".
     final class ScriptedResponder: HTTPResponder {
         let gate = Gate()
+        let lateGate = Gate()
         /// Set when a streamed response saw its task cancelled.
         let streamCancelled = NIOLockedValueBox(false)
 
@@ -27,10 +28,20 @@ import Testing
         }
 
         private func respond(to request: String, body: ByteBuffer) -> HTTPResponse {
-            guard request == "/streamed" else {
+            guard request == "/streamed" || request == "/streamed-late" else {
                 return .complete(.ok, HTTPHeaders(), ByteBuffer(string: "answer \(request) \(body.readableBytes)"))
             }
-            let (gate, cancelled) = (gate, streamCancelled)
+            let (gate, cancelled, lateGate) = (gate, streamCancelled, lateGate)
+            if request == "/streamed-late" {
+                // Its end is written at once; its task returns only when `lateGate` opens (as a
+                // build's stream waits for the client to take the end).
+                return .streamed { stream in
+                    stream.channel.write(stream.head(.ok, HTTPHeaders([("Content-Length", "4")])), promise: nil)
+                    stream.channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "late"))), promise: nil)
+                    stream.channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+                    await lateGate.wait()
+                }
+            }
             return .streamed { stream in
                 stream.channel.write(stream.head(.ok, HTTPHeaders([("Transfer-Encoding", "chunked")])), promise: nil)
                 stream.channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "first"))), promise: nil)
@@ -256,7 +267,10 @@ import Testing
 
     /// RFC 9112 §9.6: nothing after a request that closes the connection is run (a DELETE
     /// there would cancel a build with nobody to tell).
-    @Test(arguments: ["GET /a HTTP/1.0\r\n\r\n", "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"])
+    @Test(arguments: [
+        "GET /a HTTP/1.0\r\n\r\n", "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ])
     func nothingAfterARequestThatClosesTheConnectionIsRun(first: String) throws {
         try send(first + "DELETE /b HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try received().contains("answer /a 0"))
@@ -278,5 +292,22 @@ import Testing
         channel.pipeline.fireChannelWritabilityChanged()
         #expect(responder.judged.withLockedValue { $0 } == ["/a", "/b"])
         #expect(counter.reads == 1)
+    }
+
+    /// A response whose end is written while its task still waits (for the client to take it)
+    /// is not over: what the client sends meanwhile is not parsed into the handler's queue.
+    @Test func nothingIsParsedUntilTheHandlerHasFinishedTheResponse() throws {
+        let counter = ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(counter, position: .first)
+        try send("GET /streamed-late HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        #expect(try received().hasSuffix("late"))
+        // The waiting request is still bytes here, so the socket is not read on.
+        channel.read()
+        #expect(counter.reads == 0, "read on (the waiting request was parsed) before the response's task ended")
+        #expect(responder.judged.withLockedValue { $0 } == ["/streamed-late"], "parsed while the response's task still ran")
+        responder.lateGate.open()
+        channel.embeddedEventLoop.run()
+        #expect(responder.judged.withLockedValue { $0 } == ["/streamed-late", "/b"])
+        #expect(try received().contains("answer /b 3"))
     }
 }

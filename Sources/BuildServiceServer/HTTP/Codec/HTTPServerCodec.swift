@@ -27,11 +27,14 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private var parser = HTTPRequestParser()
     /// Bytes read and not parsed yet.
     private var received = ByteBuffer()
-    /// Requests read to their end whose response has not ended (at most one: see above).
+    /// Requests read to their end that the connection handler has not finished answering (at
+    /// most one: see above). Counted down at its `RequestProgress.responseEnded`, not at the
+    /// response's last write: a streamed response's task may still wait for the client then.
     private var unanswered = 0
-    /// Responses that ended before their request did (a refusal at the head while its body
-    /// was still coming): that request's end then owes no answer.
-    private var answeredEarly = 0
+    /// A head was passed on and its end not yet.
+    private var midRequest = false
+    /// Inside `parse`: a response that ends within it needs no parse scheduled.
+    private var parsing = false
     /// Whether the request being read keeps the connection open after its answer.
     private var keepAlive = true
     /// A request that ends the connection was read: nothing more is parsed.
@@ -73,6 +76,8 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// Passes on what can be parsed now: while no response is owed and the connection can
     /// take output.
     private func parse(context: ChannelHandlerContext) {
+        parsing = true
+        defer { parsing = false }
         while !failed, !lastRequestRead, unanswered == 0, context.channel.isActive, context.channel.isWritable {
             let part: HTTPRequestParser.Part?
             do {
@@ -83,16 +88,15 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             guard let part else { break }
             switch part {
             case .head(let head):
-                keepAlive = head.isKeepAlive
+                // As `HTTPConnectionState.closesAfter` judges it: HTTP/1.0 always closes.
+                keepAlive = head.isKeepAlive && head.version.minor > 0
+                midRequest = true
                 context.fireChannelRead(wrapInboundOut(.head(head)))
             case .body(let body):
                 context.fireChannelRead(wrapInboundOut(.body(body)))
             case .end:
-                if answeredEarly > 0 {
-                    answeredEarly -= 1
-                } else {
-                    unanswered += 1
-                }
+                midRequest = false
+                unanswered += 1
                 if !keepAlive {
                     lastRequestRead = true
                     received = nothing
@@ -102,15 +106,16 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // A client that keeps a partial request behind every read must not grow the buffer.
         if received.readerIndex > 64 * 1024 { received.discardReadBytes() }
-        if inputClosedHeld, !waiting {
+        if inputClosedHeld, !waiting(context) {
             inputClosedHeld = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
     }
 
-    /// Bytes of requests wait behind the response in progress.
-    private var waiting: Bool {
-        unanswered > 0 && received.readableBytes > 0 && !failed && !lastRequestRead
+    /// Bytes of requests wait: behind the response in progress, or for the connection to take
+    /// output again.
+    private func waiting(_ context: ChannelHandlerContext) -> Bool {
+        received.readableBytes > 0 && !failed && !lastRequestRead && (unanswered > 0 || !context.channel.isWritable)
     }
 
     /// Only ever called with no response owed (see `parse`): answered at once.
@@ -141,7 +146,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed, waiting {
+        if let event = event as? ChannelEvent, event == .inputClosed, waiting(context) {
             inputClosedHeld = true
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -157,7 +162,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func holdsReads(_ context: ChannelHandlerContext) -> Bool {
-        waiting || (!context.channel.isWritable && !failed && !lastRequestRead)
+        waiting(context) || (!context.channel.isWritable && !failed && !lastRequestRead)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -195,7 +200,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             // Trailers are never sent: nothing here makes them.
             context.write(wrapOutboundOut(.byteBuffer(framing == .chunked ? lastChunk : nothing)), promise: promise)
             framing = .identity
-            responseEnded(context: context)
+            responseWritten()
         }
     }
 
@@ -214,12 +219,23 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.byteBuffer(crlf)), promise: promise)
     }
 
-    private func responseEnded(context: ChannelHandlerContext) {
-        if unanswered > 0 {
-            unanswered -= 1
-        } else {
-            answeredEarly += 1
+    /// The last write of a response. Before its request has ended, it was a refusal at the
+    /// head: the connection ends, and nothing after is parsed (the handler drops the rest).
+    private func responseWritten() {
+        if midRequest {
+            lastRequestRead = true
+            received = nothing
         }
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        context.triggerUserOutboundEvent(event, promise: promise)
+        if let progress = event as? RequestProgress, case .responseEnded = progress { responseEnded(context: context) }
+    }
+
+    /// The connection handler finished a response and waits for the next request.
+    private func responseEnded(context: ChannelHandlerContext) {
+        if unanswered > 0 { unanswered -= 1 }
         guard unanswered == 0 else { return }
         if inputClosedHeld, halfCloseIsDisconnect {
             // The client left while requests waited: none of them is started.
@@ -228,8 +244,8 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             received = nothing
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
-        if received.readableBytes > 0 {
-            // On the next turn of the loop, not inside the write of this response's end.
+        if received.readableBytes > 0, !parsing {
+            // On the next turn of the loop, not inside the handler's answer.
             let loopBound = NIOLoopBound((codec: self, context: context), eventLoop: context.eventLoop)
             context.eventLoop.execute {
                 let (codec, context) = loopBound.value
@@ -239,5 +255,13 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             resumeReading(context)
         }
+    }
+
+    /// Whoever closes the connection (the handler after a last answer, a refusal's linger,
+    /// TLS sending its close_notify first): nothing more is parsed.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        lastRequestRead = true
+        received = nothing
+        context.close(mode: mode, promise: promise)
     }
 }
