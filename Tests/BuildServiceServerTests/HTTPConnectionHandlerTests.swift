@@ -310,4 +310,32 @@ import Testing
         #expect(responder.judged.withLockedValue { $0 } == ["/streamed-late", "/b"])
         #expect(try received().contains("answer /b 3"))
     }
+
+    /// On the Unix socket a half-close is not the client leaving: requests sent before it are
+    /// answered, even when they wait for the connection to take output first.
+    @Test func onTheSocketRequestsBeforeAHalfCloseAreAnsweredAfterTheConnectionTakesOutputAgain() throws {
+        let socket = EmbeddedChannel()
+        try socket.pipeline.syncOperations.addHandler(HTTPServerCodec(halfCloseIsDisconnect: false))
+        try socket.pipeline.syncOperations.addHandler(
+            HTTPConnectionHandler(responder: responder, maxBodyBytes: 16, halfCloseIsDisconnect: false, sendTimeout: .seconds(5))
+        )
+        try socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8080)).wait()
+        try socket.writeInbound(ByteBuffer(string: "GET /streamed HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n"))
+        socket.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        socket.embeddedEventLoop.run()
+        socket.isWritable = false
+        responder.gate.open()
+        socket.embeddedEventLoop.run()
+        #expect(socket.isActive, "closed before the waiting request was answered")
+        socket.isWritable = true
+        socket.pipeline.fireChannelWritabilityChanged()
+        socket.embeddedEventLoop.run()
+        var text = ""
+        while let data = try socket.readOutbound(as: IOData.self) {
+            if case .byteBuffer(let buffer) = data { text += String(buffer: buffer) }
+        }
+        #expect(text.contains("second"))
+        #expect(text.contains("answer /a 0"), "\(text)")
+        #expect(!socket.isActive, "the half-close ends the connection once the requests before it are answered")
+    }
 }
