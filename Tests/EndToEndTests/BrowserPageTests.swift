@@ -155,7 +155,10 @@ import Testing
                 ["click": "button.cancel"],
                 ["wait": "document.querySelector('.notice') !== null", "timeout": 20],
                 ["eval": "document.querySelector('.notice').textContent"],
-                ["click": "tbody tr a"],
+                // The finished build's row (newest first: the last): the cancelled one's page may
+                // still follow it, and a followed page replaces itself with its signed page link
+                // when the build ends, which raced this check on a loaded machine.
+                ["click": "tbody tr:last-child a"],
                 ["wait": "document.getElementById('log') !== null", "timeout": 20],
                 ["eval": "location.pathname.endsWith('/page') && location.search === ''"],
                 ["open": daemon.httpBase + "/"],
