@@ -50,7 +50,7 @@ enum HTTPRequestFuzzing {
             for part in parts {
                 switch part {
                 case .head(var head):
-                    head.headers = HTTPHeaders(head.headers.map { ($0.name, $0.value.trimmingSpaceAndTab) })
+                    head.headers = HTTPHeaders(head.headers.map { ($0.name, String($0.value.trimmingHTTPWhitespace)) })
                     result.append(.head(head))
                 case .body(var body):
                     guard body.readableBytes > 0 else { continue }
@@ -109,14 +109,5 @@ enum HTTPRequestFuzzing {
             }
         }
         return nil
-    }
-}
-
-extension String {
-    fileprivate var trimmingSpaceAndTab: String {
-        var view = Substring(self)
-        while let first = view.first, first == " " || first == "\t" { view = view.dropFirst() }
-        while let last = view.last, last == " " || last == "\t" { view = view.dropLast() }
-        return String(view)
     }
 }
