@@ -37,12 +37,12 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private var parsing = false
     /// Whether the request being read keeps the connection open after its answer.
     private var keepAlive = true
-    /// A request that ends the connection was read: nothing more is parsed.
-    private var lastRequestRead = false
+    /// Nothing more is parsed, and what still comes is dropped: a request that ends the
+    /// connection was read, a request was refused (by the parser, or by the handler at its
+    /// head), or the connection is closing. See `stopParsing`.
+    private var done = false
     /// A `read` held back; done once nothing waits and the connection takes output again.
     private var readHeld = false
-    /// The parser refused the input: nothing more is parsed.
-    private var failed = false
     /// A TCP client that half-closes has left (its build is cancelled); on the Unix socket the
     /// requests it sent before are answered first (`HTTPConnectionState`).
     private let halfCloseIsDisconnect: Bool
@@ -61,9 +61,8 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        // After a refusal, or the last request, what still comes is dropped (the connection
-        // lingers or closes after its answer).
-        guard !failed, !lastRequestRead else { return }
+        // The connection lingers or closes after its last answer.
+        guard !done else { return }
         var bytes = unwrapInboundIn(data)
         if received.readableBytes == 0 {
             received = bytes
@@ -78,7 +77,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private func parse(context: ChannelHandlerContext) {
         parsing = true
         defer { parsing = false }
-        while !failed, !lastRequestRead, unanswered == 0, context.channel.isActive, context.channel.isWritable {
+        while !done, unanswered == 0, context.channel.isActive, context.channel.isWritable {
             let part: HTTPRequestParser.Part?
             do {
                 part = try parser.next(&received)
@@ -97,10 +96,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             case .end:
                 midRequest = false
                 unanswered += 1
-                if !keepAlive {
-                    lastRequestRead = true
-                    received = nothing
-                }
+                if !keepAlive { stopParsing() }
                 context.fireChannelRead(wrapInboundOut(.end(nil)))
             }
         }
@@ -115,13 +111,12 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// Bytes of requests wait: behind the response in progress, or for the connection to take
     /// output again.
     private func waiting(_ context: ChannelHandlerContext) -> Bool {
-        received.readableBytes > 0 && !failed && !lastRequestRead && (unanswered > 0 || !context.channel.isWritable)
+        !done && received.readableBytes > 0 && (unanswered > 0 || !context.channel.isWritable)
     }
 
     /// Only ever called with no response owed (see `parse`): answered at once.
     private func refuse(_ failure: HTTPRequestParser.Failure, context: ChannelHandlerContext) {
-        failed = true
-        received = nothing
+        stopParsing()
         answer(failure, context: context)
     }
 
@@ -162,7 +157,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func holdsReads(_ context: ChannelHandlerContext) -> Bool {
-        waiting(context) || (!context.channel.isWritable && !failed && !lastRequestRead)
+        !done && (!context.channel.isWritable || (unanswered > 0 && received.readableBytes > 0))
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -222,10 +217,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// The last write of a response. Before its request has ended, it was a refusal at the
     /// head: the connection ends, and nothing after is parsed (the handler drops the rest).
     private func responseWritten() {
-        if midRequest {
-            lastRequestRead = true
-            received = nothing
-        }
+        if midRequest { stopParsing() }
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
@@ -240,8 +232,7 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         if inputClosedHeld, halfCloseIsDisconnect {
             // The client left while requests waited: none of them is started.
             inputClosedHeld = false
-            lastRequestRead = true
-            received = nothing
+            stopParsing()
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         }
         if received.readableBytes > 0, !parsing {
@@ -260,8 +251,13 @@ final class HTTPServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// Whoever closes the connection (the handler after a last answer, a refusal's linger,
     /// TLS sending its close_notify first): nothing more is parsed.
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        lastRequestRead = true
-        received = nothing
+        stopParsing()
         context.close(mode: mode, promise: promise)
+    }
+
+    /// From now on nothing is parsed, and the bytes not parsed yet are dropped.
+    private func stopParsing() {
+        done = true
+        received = nothing
     }
 }
